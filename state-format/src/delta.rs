@@ -1,0 +1,373 @@
+//! Delta packs: everything needed to go from one snapshot to another, in one object.
+//!
+//! A pack is one zstd frame (with checksum) of newline-separated canonical JSON lines:
+//!
+//! ```text
+//! {"format":1,"from":"sha256:…","puts":P,"removes":R,"to":"sha256:…"}   header
+//! {"put":{<entry>}}                                                    P times, each followed by
+//! <the blob's canonical bytes>                                         its blob on one line
+//! {"remove":{<identity>}}                                              R times
+//! {"end":{"puts":P,"removes":R}}                                       trailer
+//! ```
+//!
+//! Canonical JSON never contains a raw newline, so blobs need no escaping or length prefix, and a
+//! reader can apply the pack as it streams in with memory bounded by the largest blob.
+//! [`apply_delta`] rebuilds the target snapshot and checks its digest, so a pack that decodes but
+//! describes anything other than `to` is refused.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::canonical::canonical_bytes_of;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::index::{Change, Entry, EntrySet};
+use crate::resource::ResourceId;
+use crate::snapshot::Snapshot;
+use crate::{FORMAT_VERSION, MAX_BLOB_BYTES, MAX_ENTRIES, check_format};
+
+const ZSTD_LEVEL: i32 = 9;
+const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// The first line of a pack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaHeader {
+    /// Wire format version.
+    pub format: u64,
+    /// Snapshot the pack applies to.
+    pub from: Digest,
+    /// Snapshot the pack produces.
+    pub to: Digest,
+    /// Number of put records.
+    pub puts: u64,
+    /// Number of remove records.
+    pub removes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum Record {
+    Put(Entry),
+    Remove(ResourceId),
+    End { puts: u64, removes: u64 },
+}
+
+/// One decoded change of a pack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeltaItem {
+    /// Create or replace an entry; `blob` is its verified canonical bytes.
+    Put {
+        /// The new entry.
+        entry: Entry,
+        /// The resource's canonical bytes (digest already checked).
+        blob: Vec<u8>,
+    },
+    /// Remove the entry with this identity.
+    Remove(ResourceId),
+}
+
+/// Encodes the pack from snapshot `from` to `to` for `changes`; `blob` returns the canonical bytes
+/// of each added or changed entry's blob.
+pub fn encode_delta(
+    from: &Digest,
+    to: &Digest,
+    changes: &[Change],
+    blob: impl Fn(&Digest) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let puts: Vec<&Entry> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Added(e) | Change::Changed { new: e, .. } => Some(e),
+            Change::Removed(_) => None,
+        })
+        .collect();
+    let removes: Vec<&ResourceId> = changes
+        .iter()
+        .filter_map(|c| {
+            if let Change::Removed(e) = c {
+                Some(&e.id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let header = DeltaHeader {
+        format: FORMAT_VERSION.into(),
+        from: *from,
+        to: *to,
+        puts: puts.len() as u64,
+        removes: removes.len() as u64,
+    };
+
+    let mut lines = Vec::new();
+    let mut line = |bytes: &[u8]| {
+        lines.extend_from_slice(bytes);
+        lines.push(b'\n');
+    };
+    line(&canonical_bytes_of(&header));
+    for entry in &puts {
+        let bytes = blob(&entry.blob).ok_or_else(|| Error::Truncated {
+            what: format!("delta pack {from} → {to}"),
+            detail: format!("blob {} of {} is not available", entry.blob, entry.id),
+        })?;
+        entry
+            .blob
+            .verify(&format!("blob of {}", entry.id), &bytes)?;
+        line(&canonical_bytes_of(&Record::Put((*entry).clone())));
+        line(&bytes);
+    }
+    for id in &removes {
+        line(&canonical_bytes_of(&Record::Remove((*id).clone())));
+    }
+    line(&canonical_bytes_of(&Record::End {
+        puts: header.puts,
+        removes: header.removes,
+    }));
+
+    let mut encoder =
+        zstd::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(io_error("delta encoder"))?;
+    encoder
+        .include_checksum(true)
+        .map_err(io_error("delta encoder"))?;
+    encoder
+        .write_all(&lines)
+        .map_err(io_error("delta encoder"))?;
+    encoder.finish().map_err(io_error("delta encoder"))
+}
+
+fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Malformed {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Streams the items of a pack, checking limits, digests, counts and the trailer as it goes.
+pub struct DeltaReader<R: Read> {
+    lines: BufReader<zstd::Decoder<'static, BufReader<R>>>,
+    header: DeltaHeader,
+    what: String,
+    puts: u64,
+    removes: u64,
+    finished: bool,
+}
+
+impl<R: Read> DeltaReader<R> {
+    /// Opens a pack and reads its header.
+    pub fn new(reader: R) -> Result<Self> {
+        let what = "delta pack".to_owned();
+        let decoder = zstd::Decoder::new(reader).map_err(io_error(&what))?;
+        let mut lines = BufReader::new(decoder);
+        let first =
+            read_line(&mut lines, MAX_RECORD_BYTES, &what)?.ok_or_else(|| Error::Truncated {
+                what: what.clone(),
+                detail: "no header".to_owned(),
+            })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&first).map_err(|e| malformed(&what, e))?;
+        check_format(&value, &what)?;
+        let header: DeltaHeader = serde_json::from_value(value).map_err(|e| malformed(&what, e))?;
+        if header.puts + header.removes > MAX_ENTRIES {
+            return Err(Error::TooLarge {
+                what,
+                size: header.puts + header.removes,
+                limit: MAX_ENTRIES,
+            });
+        }
+        let what = format!("delta pack {} → {}", header.from, header.to);
+        Ok(DeltaReader {
+            lines,
+            header,
+            what,
+            puts: 0,
+            removes: 0,
+            finished: false,
+        })
+    }
+
+    /// The pack's header.
+    pub fn header(&self) -> &DeltaHeader {
+        &self.header
+    }
+
+    /// The next item, `None` after a valid trailer.
+    pub fn next_item(&mut self) -> Result<Option<DeltaItem>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let line = read_line(&mut self.lines, MAX_RECORD_BYTES, &self.what)?.ok_or_else(|| {
+            Error::Truncated {
+                what: self.what.clone(),
+                detail: "the end record is missing".to_owned(),
+            }
+        })?;
+        match serde_json::from_slice::<Record>(&line).map_err(|e| malformed(&self.what, e))? {
+            Record::Put(entry) => {
+                self.puts += 1;
+                if self.puts > self.header.puts || self.removes > 0 {
+                    return Err(malformed(&self.what, "unexpected put record"));
+                }
+                let blob =
+                    read_line(&mut self.lines, MAX_BLOB_BYTES, &self.what)?.ok_or_else(|| {
+                        Error::Truncated {
+                            what: self.what.clone(),
+                            detail: format!("the blob of {} is missing", entry.id),
+                        }
+                    })?;
+                entry
+                    .blob
+                    .verify(&format!("blob of {} in {}", entry.id, self.what), &blob)?;
+                if blob.len() as u64 != entry.size {
+                    return Err(malformed(
+                        &self.what,
+                        format!(
+                            "{} declares size {} but its blob is {} bytes",
+                            entry.id,
+                            entry.size,
+                            blob.len()
+                        ),
+                    ));
+                }
+                Ok(Some(DeltaItem::Put { entry, blob }))
+            }
+            Record::Remove(id) => {
+                self.removes += 1;
+                if self.removes > self.header.removes {
+                    return Err(malformed(
+                        &self.what,
+                        "more remove records than the header declares",
+                    ));
+                }
+                Ok(Some(DeltaItem::Remove(id)))
+            }
+            Record::End { puts, removes } => {
+                if (puts, removes) != (self.header.puts, self.header.removes)
+                    || (self.puts, self.removes) != (puts, removes)
+                {
+                    return Err(Error::Truncated {
+                        what: self.what.clone(),
+                        detail: format!(
+                            "read {} puts and {} removes, header declares {} and {}",
+                            self.puts, self.removes, self.header.puts, self.header.removes
+                        ),
+                    });
+                }
+                if read_line(&mut self.lines, 1, &self.what)?.is_some() {
+                    return Err(malformed(&self.what, "data after the end record"));
+                }
+                self.finished = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for DeltaReader<R> {
+    type Item = Result<DeltaItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_item().transpose()
+    }
+}
+
+fn read_line(reader: &mut impl BufRead, limit: usize, what: &str) -> Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    let read = reader
+        .by_ref()
+        .take(limit as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .map_err(io_error(what))?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if buf.pop() != Some(b'\n') {
+        return Err(if read > limit {
+            Error::TooLarge {
+                what: format!("a line of {what}"),
+                size: read as u64,
+                limit: limit as u64,
+            }
+        } else {
+            Error::Truncated {
+                what: what.to_owned(),
+                detail: "the last line is cut short".to_owned(),
+            }
+        });
+    }
+    Ok(Some(buf))
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Malformed {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The result of applying a pack: the target entry set and the blobs the pack carried.
+#[derive(Debug)]
+pub struct Applied {
+    /// Entries of the target snapshot.
+    pub entries: EntrySet,
+    /// Blobs carried by the pack, digest-checked.
+    pub blobs: Vec<(Digest, Vec<u8>)>,
+    /// The target snapshot, whose digest was checked against the pack's `to`.
+    pub snapshot: Snapshot,
+}
+
+/// Applies a pack to `base` (the entries of snapshot `base_digest`) and checks that the result is
+/// exactly the snapshot the pack names as `to`.
+pub fn apply_delta(base: &EntrySet, base_digest: &Digest, pack: impl Read) -> Result<Applied> {
+    let mut reader = DeltaReader::new(pack)?;
+    let header = reader.header().clone();
+    let what = format!("delta pack {} → {}", header.from, header.to);
+    if header.from != *base_digest {
+        return Err(malformed(
+            &what,
+            format!("it applies to {}, not to {base_digest}", header.from),
+        ));
+    }
+    let mut entries = base.clone();
+    let mut blobs = Vec::new();
+    let mut touched = BTreeSet::new();
+    while let Some(item) = reader.next_item()? {
+        let id = match &item {
+            DeltaItem::Put { entry, .. } => entry.id.clone(),
+            DeltaItem::Remove(id) => id.clone(),
+        };
+        if !touched.insert(id.clone()) {
+            return Err(malformed(&what, format!("{id} appears twice")));
+        }
+        match item {
+            DeltaItem::Put { entry, blob } => {
+                blobs.push((entry.blob, blob));
+                entries.insert(entry.id.clone(), entry);
+            }
+            DeltaItem::Remove(id) => {
+                if entries.remove(&id).is_none() {
+                    return Err(malformed(
+                        &what,
+                        format!("it removes {id}, which the base snapshot does not have"),
+                    ));
+                }
+            }
+        }
+    }
+    let (snapshot, _) = Snapshot::build(&entries);
+    let actual = snapshot.digest();
+    if actual != header.to {
+        return Err(Error::DigestMismatch {
+            what: format!("snapshot produced by {what}"),
+            expected: header.to,
+            actual,
+        });
+    }
+    Ok(Applied {
+        entries,
+        blobs,
+        snapshot,
+    })
+}

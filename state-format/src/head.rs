@@ -1,0 +1,389 @@
+//! Channel heads: the small signed pointer agents poll.
+//!
+//! Stored at `channels/<name>/head` (mutable) and `channels/<name>/log/<generation>` (immutable) as
+//! a [`SignedHead`] envelope: `{"head":{…},"signatures":[{"key":…,"signature":…}]}`. Signatures
+//! are ed25519 over `cairn-head-v1` NUL followed by the canonical bytes of the `head` value as
+//! received, so a verifier never depends on how its own structs would re-serialize the head.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::canonical::{canonical_bytes_of, to_canonical_bytes};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::keys::{PublicKey, SecretKey};
+use crate::rollout::Rollout;
+use crate::{FORMAT_VERSION, MAX_HEAD_BYTES, check_format};
+
+const SIGNING_CONTEXT: &[u8] = b"cairn-head-v1\0";
+
+/// One generation of a channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Wire format version.
+    pub format: u64,
+    /// Channel name (see [`validate_channel_name`]).
+    pub channel: String,
+    /// Strictly increasing per channel, from 1.
+    pub generation: u64,
+    /// The desired state.
+    pub snapshot: Digest,
+    /// The snapshot of the generation before, if any (lets an agent find a delta pack).
+    #[serde(default)]
+    pub previous_snapshot: Option<Digest>,
+    /// When the hub signed this head.
+    pub published_at: DateTime<Utc>,
+    /// After this instant agents refuse the head and freeze (keep what they applied).
+    pub expires_at: DateTime<Utc>,
+    /// A progressive rollout of `snapshot`; without one every cluster applies at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    /// Free-form provenance: `commit`, `pipeline`, `publisher`, `reverted_to`, `promoted_from`, ….
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source: BTreeMap<String, String>,
+    /// For ephemeral channels: after this instant agents remove everything the channel applied
+    /// and stop following it, whether or not the hub ever tears it down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_at: Option<DateTime<Utc>>,
+}
+
+/// One signature in the envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadSignature {
+    /// Id of the signing key ([`PublicKey::id`]).
+    pub key: String,
+    /// Base64 ed25519 signature.
+    pub signature: String,
+}
+
+/// A head as stored: the head and its signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    /// The head.
+    pub head: Head,
+    /// Signatures over it.
+    pub signatures: Vec<HeadSignature>,
+    signed_bytes: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    head: Value,
+    signatures: Vec<HeadSignature>,
+}
+
+impl SignedHead {
+    /// Signs `head` with each key and returns the bytes to store.
+    pub fn sign(head: &Head, keys: &[&SecretKey]) -> Vec<u8> {
+        let message = signing_message(&canonical_bytes_of(head));
+        let signatures: Vec<HeadSignature> = keys
+            .iter()
+            .map(|k| HeadSignature {
+                key: k.public().id(),
+                signature: k.sign(&message),
+            })
+            .collect();
+        canonical_bytes_of(&serde_json::json!({ "head": head, "signatures": signatures }))
+    }
+
+    /// Parses stored bytes without checking signatures (for the hub's own bookkeeping and
+    /// display; agents use [`verify_head`]).
+    pub fn decode(bytes: &[u8]) -> Result<SignedHead> {
+        let what = "channel head";
+        if bytes.len() > MAX_HEAD_BYTES {
+            return Err(Error::TooLarge {
+                what: what.to_owned(),
+                size: bytes.len() as u64,
+                limit: MAX_HEAD_BYTES as u64,
+            });
+        }
+        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
+        check_format(&envelope.head, what)?;
+        let signed_bytes = signing_message(&to_canonical_bytes(&envelope.head));
+        let head: Head = serde_json::from_value(envelope.head).map_err(|e| malformed(what, e))?;
+        let what = format!(
+            "head of channel {} generation {}",
+            head.channel, head.generation
+        );
+        validate_channel_name(&head.channel).map_err(|e| malformed(&what, e))?;
+        if head.generation == 0 {
+            return Err(malformed(&what, "generations start at 1"));
+        }
+        if let Some(rollout) = &head.rollout {
+            rollout.validate().map_err(|e| malformed(&what, e))?;
+        }
+        Ok(SignedHead {
+            head,
+            signatures: envelope.signatures,
+            signed_bytes,
+        })
+    }
+
+    /// Whether one of `keys` signed this head; returns that key's id.
+    fn check_signatures(&self, keys: &[PublicKey]) -> Result<String, Refusal> {
+        if self.signatures.is_empty() {
+            return Err(Refusal::Unsigned);
+        }
+        let mut unknown = Vec::new();
+        for sig in &self.signatures {
+            match keys.iter().find(|k| k.id() == sig.key) {
+                Some(key) if key.verifies(&self.signed_bytes, &sig.signature) => {
+                    return Ok(sig.key.clone());
+                }
+                Some(_) => {
+                    return Err(Refusal::BadSignature {
+                        key: sig.key.clone(),
+                    });
+                }
+                None => unknown.push(sig.key.clone()),
+            }
+        }
+        Err(Refusal::UnknownKey { keys: unknown })
+    }
+}
+
+fn signing_message(canonical_head: &[u8]) -> Vec<u8> {
+    [SIGNING_CONTEXT, canonical_head].concat()
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Malformed {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// What an agent knows when it checks a head.
+#[derive(Clone, Debug)]
+pub struct Trust<'a> {
+    /// Keys whose signatures are accepted.
+    pub keys: &'a [PublicKey],
+    /// The channel the agent asked for.
+    pub channel: &'a str,
+    /// The generation the agent has applied, if any; the head must be newer.
+    pub applied_generation: Option<u64>,
+    /// The agent's clock.
+    pub now: DateTime<Utc>,
+}
+
+/// Why an agent refused a head. Every variant means "keep serving what you have".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The bytes are not a head this build can read.
+    #[error("{0}")]
+    Malformed(String),
+    /// The head carries no signature.
+    #[error("the head is unsigned")]
+    Unsigned,
+    /// No signature is by a trusted key.
+    #[error("the head is signed only by untrusted keys {keys:?}")]
+    UnknownKey {
+        /// Ids of the keys that signed.
+        keys: Vec<String>,
+    },
+    /// A trusted key's signature does not verify: the head was tampered with.
+    #[error("the signature by trusted key {key} does not verify: the head was altered")]
+    BadSignature {
+        /// Id of the key.
+        key: String,
+    },
+    /// The head is for a different channel (a copied or misplaced head).
+    #[error("the head is for channel {found:?}, not {expected:?}")]
+    WrongChannel {
+        /// The channel polled.
+        expected: String,
+        /// The channel in the head.
+        found: String,
+    },
+    /// The head is not newer than what was applied (a replay or rollback).
+    #[error("generation {found} is not newer than the applied generation {applied}")]
+    NotNewer {
+        /// Applied generation.
+        applied: u64,
+        /// Generation in the head.
+        found: u64,
+    },
+    /// The head expired: the hub stopped refreshing it.
+    #[error("the head expired at {expires_at}")]
+    Expired {
+        /// Its expiry.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// Decodes and checks a head: signature by a trusted key, channel, generation newer than applied,
+/// not expired, in that order. Returns the head and the id of the key that vouched for it.
+pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Refusal> {
+    let signed = SignedHead::decode(bytes).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let key = signed.check_signatures(trust.keys)?;
+    let head = signed.head;
+    if head.channel != trust.channel {
+        return Err(Refusal::WrongChannel {
+            expected: trust.channel.to_owned(),
+            found: head.channel,
+        });
+    }
+    if let Some(applied) = trust
+        .applied_generation
+        .filter(|applied| head.generation <= *applied)
+    {
+        return Err(Refusal::NotNewer {
+            applied,
+            found: head.generation,
+        });
+    }
+    if trust.now >= head.expires_at {
+        return Err(Refusal::Expired {
+            expires_at: head.expires_at,
+        });
+    }
+    Ok((head, key))
+}
+
+/// Channel names: 1 to 63 characters of `a-z 0-9 - _ .`, starting and ending with a letter or
+/// digit. They appear in object keys, so nothing else is allowed.
+pub fn validate_channel_name(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    let ok_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 63 || !ok_chars || !ok_ends {
+        return Err(format!(
+            "{name:?} is not a valid channel name: use 1 to 63 of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+impl Head {
+    /// A head of the current format.
+    pub fn new(
+        channel: &str,
+        generation: u64,
+        snapshot: Digest,
+        published_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Head {
+        Head {
+            format: FORMAT_VERSION.into(),
+            channel: channel.to_owned(),
+            generation,
+            snapshot,
+            previous_snapshot: None,
+            published_at,
+            expires_at,
+            rollout: None,
+            source: BTreeMap::new(),
+            retire_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn signed(generation: u64, key: &SecretKey) -> Vec<u8> {
+        SignedHead::sign(
+            &Head::new("prod", generation, Digest::of(b"s"), at(0), at(100)),
+            &[key],
+        )
+    }
+
+    #[test]
+    fn verify_gives_a_reason_for_every_refusal() {
+        let key = SecretKey::from_seed([1; 32]);
+        let other = SecretKey::from_seed([2; 32]);
+        let keys = [key.public()];
+        let trust = Trust {
+            keys: &keys,
+            channel: "prod",
+            applied_generation: Some(4),
+            now: at(10),
+        };
+        assert_eq!(
+            verify_head(&signed(5, &key), &trust).unwrap().0.generation,
+            5
+        );
+        assert!(matches!(
+            verify_head(&signed(5, &other), &trust),
+            Err(Refusal::UnknownKey { .. })
+        ));
+        assert!(matches!(
+            verify_head(&signed(4, &key), &trust),
+            Err(Refusal::NotNewer {
+                applied: 4,
+                found: 4
+            })
+        ));
+        let late = Trust {
+            now: at(100),
+            ..trust.clone()
+        };
+        assert!(matches!(
+            verify_head(&signed(5, &key), &late),
+            Err(Refusal::Expired { .. })
+        ));
+        let staging = Trust {
+            channel: "staging",
+            ..trust.clone()
+        };
+        assert!(matches!(
+            verify_head(&signed(5, &key), &staging),
+            Err(Refusal::WrongChannel { .. })
+        ));
+        let tampered = String::from_utf8(signed(5, &key))
+            .unwrap()
+            .replace("\"generation\":5", "\"generation\":50");
+        assert!(matches!(
+            verify_head(tampered.as_bytes(), &trust),
+            Err(Refusal::BadSignature { .. })
+        ));
+        let unsigned =
+            SignedHead::sign(&Head::new("prod", 5, Digest::of(b"s"), at(0), at(100)), &[]);
+        assert_eq!(verify_head(&unsigned, &trust), Err(Refusal::Unsigned));
+        assert!(matches!(
+            verify_head(b"{}", &trust),
+            Err(Refusal::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn any_trusted_key_of_several_may_sign() {
+        let (a, b) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+        let keys = [a.public(), b.public()];
+        let trust = Trust {
+            keys: &keys,
+            channel: "prod",
+            applied_generation: None,
+            now: at(10),
+        };
+        let bytes = SignedHead::sign(
+            &Head::new("prod", 1, Digest::of(b"s"), at(0), at(100)),
+            &[&SecretKey::from_seed([3; 32]), &b],
+        );
+        assert_eq!(verify_head(&bytes, &trust).unwrap().1, b.public().id());
+    }
+
+    #[test]
+    fn channel_names_are_checked() {
+        for ok in ["prod", "pr-123", "eu.west_1"] {
+            validate_channel_name(ok).unwrap();
+        }
+        for bad in ["", "Prod", "-x", "a/b", "x-", &"a".repeat(64)] {
+            assert!(validate_channel_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

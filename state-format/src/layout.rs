@@ -1,0 +1,92 @@
+//! Object keys of the bucket layout, relative to the store's prefix. The one place that spells
+//! them, so hub and agent cannot disagree.
+//!
+//! ```text
+//! blobs/sha256/ab/<64 hex>          a resource's canonical bytes
+//! index/sha256/ab/<64 hex>          an index node (zstd of canonical JSON)
+//! snapshots/sha256/ab/<64 hex>      a snapshot root (canonical JSON)
+//! deltas/<from hex>/<to hex>        a delta pack
+//! channels/<name>/head              the signed head (mutable)
+//! channels/<name>/log/<generation>  every signed head ever published (immutable, zero-padded)
+//! status/<channel>/<cluster id>     an agent's status record (mutable)
+//! ```
+
+use crate::digest::Digest;
+
+fn sharded(kind: &str, digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!("{kind}/sha256/{}/{hex}", &hex[..2])
+}
+
+/// Key of a blob.
+pub fn blob_key(digest: &Digest) -> String {
+    sharded("blobs", digest)
+}
+
+/// Key of an index node.
+pub fn index_key(digest: &Digest) -> String {
+    sharded("index", digest)
+}
+
+/// Key of a snapshot root.
+pub fn snapshot_key(digest: &Digest) -> String {
+    sharded("snapshots", digest)
+}
+
+/// Key of the delta pack from one snapshot to another.
+pub fn delta_key(from: &Digest, to: &Digest) -> String {
+    format!("deltas/{}/{}", from.hex(), to.hex())
+}
+
+/// Key of a channel's head.
+pub fn head_key(channel: &str) -> String {
+    format!("channels/{channel}/head")
+}
+
+/// Prefix under which a channel's log lives.
+pub fn log_prefix(channel: &str) -> String {
+    format!("channels/{channel}/log/")
+}
+
+/// Key of one generation in a channel's log. Zero-padded to 20 digits so that lexical order (what
+/// object stores list in) is generation order.
+pub fn log_key(channel: &str, generation: u64) -> String {
+    format!("channels/{channel}/log/{generation:020}")
+}
+
+/// Parses the generation out of a log key's last segment.
+pub fn generation_of_log_key(key: &str) -> Option<u64> {
+    let last = key.rsplit('/').next()?;
+    (last.len() == 20).then(|| last.parse().ok()).flatten()
+}
+
+/// Prefix under which a channel's status records live.
+pub fn status_prefix(channel: &str) -> String {
+    format!("status/{channel}/")
+}
+
+/// Key of one agent's status record.
+pub fn status_key(channel: &str, cluster_id: &str) -> String {
+    format!("status/{channel}/{cluster_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_keys_sort_by_generation() {
+        assert!(log_key("c", 9) < log_key("c", 10));
+        assert_eq!(generation_of_log_key(&log_key("c", 42)), Some(42));
+        assert_eq!(generation_of_log_key("channels/c/log/42"), None);
+    }
+
+    #[test]
+    fn digests_are_sharded_by_their_first_byte() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            blob_key(&d),
+            format!("blobs/sha256/{}/{}", &d.hex()[..2], d.hex())
+        );
+    }
+}

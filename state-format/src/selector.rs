@@ -1,0 +1,282 @@
+//! Cluster selectors: Kubernetes label-selector semantics over an agent's own cluster labels.
+//!
+//! Written in manifests as the string form (`env=prod,region in (eu,us),!canary`) and stored in
+//! index entries in the structured form of a Kubernetes `LabelSelector`, so the wire carries no
+//! grammar an agent must re-parse.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// A label selector: every `match_labels` pair and every expression must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSelector {
+    /// Labels that must be present with exactly these values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    /// Set-based requirements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<Requirement>,
+}
+
+/// One set-based requirement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// Label key.
+    pub key: String,
+    /// How the key's value is tested.
+    pub operator: Operator,
+    /// Values for `In` and `NotIn`; empty for `Exists` and `DoesNotExist`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// The operators of Kubernetes label selectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operator {
+    /// The label is present with one of the values.
+    In,
+    /// The label is absent, or present with none of the values.
+    NotIn,
+    /// The label is present.
+    Exists,
+    /// The label is absent.
+    DoesNotExist,
+}
+
+impl ClusterSelector {
+    /// Whether a cluster with `labels` is selected.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| r.matches(labels))
+    }
+}
+
+impl Requirement {
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.key);
+        match self.operator {
+            Operator::In => value.is_some_and(|v| self.values.contains(v)),
+            Operator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            Operator::Exists => value.is_some(),
+            Operator::DoesNotExist => value.is_none(),
+        }
+    }
+}
+
+impl FromStr for ClusterSelector {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Self, Error> {
+        let fail = |reason: String| Error::Selector {
+            input: input.to_owned(),
+            reason,
+        };
+        let mut selector = ClusterSelector::default();
+        for part in split_top_level(input).map_err(&fail)? {
+            let part = part.trim();
+            if part.is_empty() {
+                return Err(fail("empty requirement between commas".to_owned()));
+            }
+            parse_requirement(part, &mut selector).map_err(&fail)?;
+        }
+        Ok(selector)
+    }
+}
+
+fn split_top_level(input: &str) -> Result<Vec<&str>, String> {
+    if input.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in input.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&input[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        if !(0..=1).contains(&depth) {
+            return Err("unbalanced parentheses".to_owned());
+        }
+    }
+    if depth != 0 {
+        return Err("unbalanced parentheses".to_owned());
+    }
+    parts.push(&input[start..]);
+    Ok(parts)
+}
+
+fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), String> {
+    let push = |selector: &mut ClusterSelector, key: &str, operator, values: Vec<String>| {
+        check_label(key)?;
+        for v in &values {
+            check_value(v)?;
+        }
+        selector.match_expressions.push(Requirement {
+            key: key.to_owned(),
+            operator,
+            values,
+        });
+        Ok(())
+    };
+    if let Some(key) = part.strip_prefix('!') {
+        return push(selector, key.trim(), Operator::DoesNotExist, Vec::new());
+    }
+    if let Some((key, value)) = part.split_once("!=") {
+        return push(
+            selector,
+            key.trim(),
+            Operator::NotIn,
+            vec![value.trim().to_owned()],
+        );
+    }
+    if let Some((key, value)) = part.split_once("==").or_else(|| part.split_once('=')) {
+        let (key, value) = (key.trim(), value.trim());
+        check_label(key)?;
+        check_value(value)?;
+        if selector
+            .match_labels
+            .insert(key.to_owned(), value.to_owned())
+            .is_some()
+        {
+            return Err(format!("label {key} is given twice"));
+        }
+        return Ok(());
+    }
+    let words: Vec<&str> = part.splitn(2, char::is_whitespace).collect();
+    if let [key, rest] = words[..] {
+        let rest = rest.trim();
+        let (operator, list) = if let Some(list) = rest.strip_prefix("notin") {
+            (Operator::NotIn, list)
+        } else if let Some(list) = rest.strip_prefix("in") {
+            (Operator::In, list)
+        } else {
+            return Err(format!("{part:?}: expected `in (...)` or `notin (...)`"));
+        };
+        let list = list.trim();
+        let Some(inner) = list.strip_prefix('(').and_then(|l| l.strip_suffix(')')) else {
+            return Err(format!("{part:?}: values must be in parentheses"));
+        };
+        let values: BTreeSet<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
+        if values.iter().any(String::is_empty) {
+            return Err(format!("{part:?}: empty value in the list"));
+        }
+        return push(selector, key, operator, values.into_iter().collect());
+    }
+    push(selector, part, Operator::Exists, Vec::new())
+}
+
+/// Label keys: an optional DNS prefix and `/`, then a name of at most 63 characters.
+fn check_label(key: &str) -> Result<(), String> {
+    let name = key.rsplit_once('/').map_or(key, |(_, name)| name);
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let alnum_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 63 || !valid_chars || !alnum_ends || key.len() > 316 {
+        return Err(format!("{key:?} is not a valid label key"));
+    }
+    Ok(())
+}
+
+fn check_value(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    check_label(value).map_err(|_| format!("{value:?} is not a valid label value"))
+}
+
+impl fmt::Display for ClusterSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for r in &self.match_expressions {
+            parts.push(match r.operator {
+                Operator::In => format!("{} in ({})", r.key, r.values.join(",")),
+                Operator::NotIn => format!("{} notin ({})", r.key, r.values.join(",")),
+                Operator::Exists => r.key.clone(),
+                Operator::DoesNotExist => format!("!{}", r.key),
+            });
+        }
+        f.write_str(&parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn matches_like_kubernetes() {
+        let s: ClusterSelector = "env=prod, region in (eu, us), !canary, tier, zone!=z1"
+            .parse()
+            .unwrap();
+        assert!(s.matches(&labels(&[("env", "prod"), ("region", "eu"), ("tier", "1")])));
+        assert!(!s.matches(&labels(&[("env", "prod"), ("region", "ap"), ("tier", "1")])));
+        assert!(!s.matches(&labels(&[
+            ("env", "prod"),
+            ("region", "eu"),
+            ("tier", "1"),
+            ("canary", "")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("env", "prod"),
+            ("region", "eu"),
+            ("tier", "1"),
+            ("zone", "z1")
+        ])));
+        assert!(!s.matches(&labels(&[("env", "prod"), ("region", "eu")])));
+    }
+
+    #[test]
+    fn empty_selector_matches_everything() {
+        let s: ClusterSelector = "".parse().unwrap();
+        assert!(s.matches(&BTreeMap::new()));
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let s: ClusterSelector = "env=prod,region notin (us,eu),!canary".parse().unwrap();
+        assert_eq!(s.to_string().parse::<ClusterSelector>().unwrap(), s);
+    }
+
+    #[test]
+    fn refuses_malformed_selectors() {
+        for bad in [
+            "env=prod,,x",
+            "region in eu",
+            "region in (eu",
+            "-bad=1",
+            "a=b,a=c",
+            "k in ()",
+        ] {
+            assert!(
+                bad.parse::<ClusterSelector>().is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+}
