@@ -1,1 +1,83 @@
-//! The cairn hub library.
+//! The cairn hub: the library behind the `cairn` CLI.
+//!
+//! `main.rs` parses the command line and calls [`run`]; tests drive the same code.
+//!
+//! ```no_run
+//! # async fn demo() -> cairn_hub::Result<()> {
+//! use clap::Parser;
+//! let cli = cairn_hub::cli::Cli::parse_from(["cairn", "history", "--channel", "prod", "--store", "/tmp/store"]);
+//! cairn_hub::run(cli).await
+//! # }
+//! ```
+
+pub mod channel;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod failpoint;
+pub mod keys;
+pub mod manifests;
+pub mod publish;
+pub mod remote;
+
+pub use error::{Error, Result, exit};
+
+use cli::{Cli, Command};
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen { out } => commands::keygen(&out),
+        Command::Publish {
+            store,
+            channel,
+            sign,
+            paths,
+            filename,
+            source,
+            allow_secrets,
+        } => {
+            let inputs: Vec<_> = paths.into_iter().chain(filename).collect();
+            commands::publish(&store, &channel, &sign, &inputs, source, allow_secrets).await
+        }
+        Command::History {
+            store,
+            channel,
+            limit,
+        } => commands::history(&store, &channel, limit).await,
+        Command::Show {
+            store,
+            channel,
+            what,
+        } => commands::show(&store, channel.as_deref(), what.as_deref()).await,
+        Command::Diff {
+            store,
+            channel,
+            from,
+            to,
+            summary,
+        } => commands::diff(&store, channel.as_deref(), &from, &to, summary).await,
+        Command::Revert {
+            store,
+            channel,
+            to,
+            sign,
+        } => commands::revert(&store, &channel, to, &sign).await,
+        Command::Refresh {
+            store,
+            channel,
+            sign,
+        } => commands::refresh(&store, &channel, &sign).await,
+        Command::Status {
+            store,
+            channel,
+            stale_after,
+        } => commands::status(&store, channel.as_deref(), stale_after).await,
+        Command::Gc {
+            store,
+            keep,
+            grace,
+            dry_run,
+        } => commands::gc(&store, keep, grace, dry_run).await,
+    }
+}

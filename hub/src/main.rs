@@ -1,1 +1,19 @@
-fn main() {}
+//! `cairn`: the hub CLI. Parses flags, sets up logging, runs the command, maps errors to exit codes.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let cli = cairn_hub::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = cairn_hub::run(cli).await {
+        eprintln!("cairn: {error}");
+        std::process::exit(error.exit_code());
+    }
+}

@@ -1,0 +1,212 @@
+//! The command line, with clap derive. Each flag's doc comment is its help text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cairn publishes signed, content-addressed snapshots of Kubernetes manifests to object storage,
+/// for fleets of agents to pull.
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, propagate_version = true, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 success (also when nothing changed), 1 store or I/O failure, 2 bad usage \
+or configuration, 3 invalid manifests or input (nothing published), 4 lost to concurrent publishers or unsafe \
+store, 5 channel, generation or object not found.";
+
+/// Options every store-using command takes.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Where snapshots live: a directory or file:///path, s3://bucket/prefix (AWS_* environment; S3 options such as
+    /// ?endpoint=http://127.0.0.1:3900&region=garage as query parameters), gs://bucket/prefix,
+    /// az://container/prefix, or memory:// (this process only).
+    #[arg(
+        long,
+        env = "CAIRN_STORE",
+        global = true,
+        default_value = ".cairn-store"
+    )]
+    pub store: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+}
+
+/// Output formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Human-readable text and tables.
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// Options of commands that sign a new head.
+#[derive(Args, Debug, Clone)]
+pub struct SignArgs {
+    /// Secret key file(s) to sign the head with (from `cairn keygen`); repeat to sign with several.
+    #[arg(
+        long = "key",
+        env = "CAIRN_KEY",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub keys: Vec<PathBuf>,
+
+    /// How long agents accept the head before freezing; `cairn refresh` extends it.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub expires_in: Duration,
+
+    /// Write delta packs from this many of the channel's latest snapshots.
+    #[arg(long, default_value_t = 8)]
+    pub delta_depth: usize,
+
+    /// Promise that no other publisher writes to this channel concurrently. Needed only on stores
+    /// that ignore conditional writes (cairn detects them and says so).
+    #[arg(long, env = "CAIRN_SINGLE_PUBLISHER")]
+    pub single_publisher: bool,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an ed25519 key pair: PATH (secret, mode 0600) and PATH.pub (give it to agents).
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Publish manifests as the channel's next generation (nothing happens if they are unchanged).
+    #[command(
+        after_help = "Examples:\n  cairn publish --channel prod --key hub.key deploy/\n  kustomize build overlays/prod | cairn publish --channel prod --key hub.key -f -"
+    )]
+    Publish {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Channel to publish to.
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: String,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+        /// Manifest files or directories (searched recursively for .yaml, .yml, .json).
+        paths: Vec<PathBuf>,
+        /// Read manifests from a file, or `-` for standard input.
+        #[arg(short = 'f', long = "filename")]
+        filename: Vec<PathBuf>,
+        /// Provenance recorded in the head, as KEY=VALUE (e.g. commit=abc123, pipeline=https://…); repeatable.
+        #[arg(long, value_parser = parse_key_value)]
+        source: Vec<(String, String)>,
+        /// Allow plain Secret objects with data (they end up readable in the store).
+        #[arg(long)]
+        allow_secrets: bool,
+    },
+    /// List a channel's generations, newest first.
+    History {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel.
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: String,
+        /// Show at most this many generations.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show a generation (default: the newest) or a snapshot: head, source and entries.
+    Show {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel (needed for generation numbers).
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: Option<String>,
+        /// A generation number or a snapshot digest (sha256:…).
+        what: Option<String>,
+    },
+    /// Compare two generations or snapshots: entries added, changed, removed, and a unified diff.
+    Diff {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel (needed for generation numbers).
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: Option<String>,
+        /// The older side: generation number or snapshot digest.
+        from: String,
+        /// The newer side: generation number or snapshot digest.
+        to: String,
+        /// List entries only, without the object diffs.
+        #[arg(long)]
+        summary: bool,
+    },
+    /// Publish a new generation with the content of an older one (never a move backwards).
+    Revert {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel.
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: String,
+        /// The generation whose content to restore.
+        #[arg(long)]
+        to: u64,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Re-sign the newest generation's content as a new generation with a fresh expiry.
+    Refresh {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel.
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: String,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Summarize the agents' status records: clusters per generation and phase, stale agents, failures.
+    Status {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this channel (default: every channel with status records).
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: Option<String>,
+        /// Agents silent for longer than this are reported stale.
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        stale_after: Duration,
+    },
+    /// Delete objects no kept generation of any channel reaches.
+    Gc {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Generations to keep per channel (the newest ones).
+        #[arg(long, default_value_t = 10)]
+        keep: usize,
+        /// Never delete objects younger than this, nor what a generation that was the head within it
+        /// reaches, so in-flight publishes are never broken.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: Duration,
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}

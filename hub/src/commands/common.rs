@@ -1,0 +1,87 @@
+//! Helpers shared by the commands.
+
+use std::io::IsTerminal;
+
+use cairn_state_format::{Digest, SecretKey, validate_channel_name};
+use cairn_store::{Store, StoreOptions};
+use serde::Serialize;
+
+use crate::channel::{Channel, Logged};
+use crate::cli::{SignArgs, StoreArgs};
+use crate::error::{Error, Result};
+use crate::keys::load_secret;
+use crate::publish::Settings;
+
+/// Opens the store named on the command line.
+pub fn open_store(args: &StoreArgs) -> Result<Store> {
+    Ok(Store::open(&args.store, &StoreOptions::default())?)
+}
+
+/// Checks a channel name given on the command line.
+pub fn channel_name(name: &str) -> Result<&str> {
+    validate_channel_name(name).map_err(Error::Usage)?;
+    Ok(name)
+}
+
+/// Loads the signing keys.
+pub fn load_keys(sign: &SignArgs) -> Result<Vec<SecretKey>> {
+    sign.keys.iter().map(|p| load_secret(p)).collect()
+}
+
+/// Publishing settings from the signing flags.
+pub fn settings<'a>(sign: &SignArgs, keys: &'a [SecretKey]) -> Settings<'a> {
+    Settings {
+        keys,
+        delta_depth: sign.delta_depth.max(1),
+        single_publisher: sign.single_publisher,
+        progress: std::io::stderr().is_terminal(),
+    }
+}
+
+/// Prints a JSON document on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    // Invariant: the output types are plain data that always serializes.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output serializes")
+    );
+    Ok(())
+}
+
+/// A generation number or a snapshot digest, resolved to a snapshot (and the head, if a generation).
+pub async fn resolve(
+    store: &Store,
+    channel: Option<&str>,
+    what: Option<&str>,
+) -> Result<(Digest, Option<Logged>)> {
+    if let Some(text) = what.filter(|t| t.starts_with("sha256:")) {
+        return Ok((text.parse::<Digest>()?, None));
+    }
+    let name =
+        channel.ok_or_else(|| Error::Usage("--channel is needed to name a generation".into()))?;
+    let channel = Channel::new(store, channel_name(name)?);
+    let logged = match what {
+        None => channel.latest().await?.ok_or_else(|| Error::NoChannel {
+            channel: name.into(),
+            store: store.url().into(),
+        })?,
+        Some(text) => {
+            let generation: u64 = text.parse().map_err(|_| {
+                Error::Usage(format!(
+                    "{text:?} is neither a generation number nor a sha256: digest"
+                ))
+            })?;
+            channel.require_generation(generation).await?
+        }
+    };
+    Ok((logged.head.snapshot, Some(logged)))
+}
+
+/// A human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
+        n => format!("{n} B"),
+    }
+}

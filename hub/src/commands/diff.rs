@@ -1,0 +1,98 @@
+//! `cairn diff`.
+
+use serde::Serialize;
+use similar::TextDiff;
+
+use super::common::{open_store, print_json, resolve};
+use crate::cli::{Output, StoreArgs};
+use crate::error::Result;
+use crate::remote::{RemoteNodes, fetch_blobs};
+use cairn_state_format::Change;
+
+#[derive(Serialize)]
+struct Row {
+    change: &'static str,
+    object: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<String>,
+}
+
+/// Compares two generations or snapshots.
+pub async fn diff(
+    store_args: &StoreArgs,
+    channel: Option<&str>,
+    from: &str,
+    to: &str,
+    summary: bool,
+) -> Result<()> {
+    let store = open_store(store_args)?;
+    let (a, _) = resolve(&store, channel, Some(from)).await?;
+    let (b, _) = resolve(&store, channel, Some(to)).await?;
+    let mut nodes = RemoteNodes::new(&store);
+    let (ra, rb) = (
+        nodes.snapshot(&a).await?.index,
+        nodes.snapshot(&b).await?.index,
+    );
+    let changes = nodes.diff(&ra, &rb).await?;
+    let blobs = if summary {
+        Default::default()
+    } else {
+        let wanted = changes.iter().flat_map(|c| match c {
+            Change::Changed { old, new } => vec![old.blob, new.blob],
+            _ => Vec::new(),
+        });
+        fetch_blobs(&store, wanted).await?
+    };
+    let rows: Vec<Row> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Added(e) => Row {
+                change: "added",
+                object: e.id.to_string(),
+                diff: None,
+            },
+            Change::Removed(e) => Row {
+                change: "removed",
+                object: e.id.to_string(),
+                diff: None,
+            },
+            Change::Changed { old, new } => Row {
+                change: "changed",
+                object: new.id.to_string(),
+                diff: (!summary).then(|| {
+                    let (x, y) = (yaml(&blobs[&old.blob]), yaml(&blobs[&new.blob]));
+                    TextDiff::from_lines(&x, &y)
+                        .unified_diff()
+                        .header(&format!("{from}/{}", old.id), &format!("{to}/{}", new.id))
+                        .to_string()
+                }),
+            },
+        })
+        .collect();
+    if store_args.output == Output::Json {
+        return print_json(&rows);
+    }
+    for row in &rows {
+        let mark = match row.change {
+            "added" => '+',
+            "removed" => '-',
+            _ => '~',
+        };
+        println!("{mark} {}", row.object);
+    }
+    for row in rows.iter().filter_map(|r| r.diff.as_ref()) {
+        print!("\n{row}");
+    }
+    if rows.is_empty() {
+        println!("no differences");
+    }
+    Ok(())
+}
+
+/// A blob as YAML, the form people read manifests in.
+fn yaml(canonical: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(canonical)
+        .ok()
+        .and_then(|v| serde_yaml_ng::to_string(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(canonical).into_owned())
+}

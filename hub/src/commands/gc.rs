@@ -1,0 +1,146 @@
+//! `cairn gc`: mark what kept generations reach, sweep the rest once it is old enough.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cairn_state_format::{Digest, layout};
+use cairn_store::Store;
+use serde::Serialize;
+
+use super::common::{bytes, open_store, print_json};
+use crate::channel::Channel;
+use crate::cli::{Output, StoreArgs};
+use crate::error::Result;
+use crate::publish::now;
+use crate::remote::RemoteNodes;
+
+/// What a collection found and did.
+#[derive(Serialize, Debug, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Snapshots kept.
+    pub kept_snapshots: usize,
+    /// Objects reachable from kept generations.
+    pub reachable: usize,
+    /// Keys deleted (or that would be, in a dry run).
+    pub deleted: Vec<String>,
+    /// Bytes they held.
+    pub deleted_bytes: u64,
+    /// Unreachable objects spared because they are younger than the grace period.
+    pub spared_young: usize,
+}
+
+/// Runs a collection.
+pub async fn gc(store_args: &StoreArgs, keep: usize, grace: Duration, dry_run: bool) -> Result<()> {
+    let store = open_store(store_args)?;
+    let collected = collect(&store, keep, grace, dry_run).await?;
+    if store_args.output == Output::Json {
+        return print_json(&collected);
+    }
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for key in &collected.deleted {
+        println!("{verb} {key}");
+    }
+    println!(
+        "{verb} {} objects ({}); kept {} snapshots reaching {} objects; spared {} unreachable objects younger than the grace period",
+        collected.deleted.len(),
+        bytes(collected.deleted_bytes),
+        collected.kept_snapshots,
+        collected.reachable,
+        collected.spared_young
+    );
+    Ok(())
+}
+
+/// Marks from every channel's kept generations and deletes unreachable objects older than `grace`.
+///
+/// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
+/// (its successor is younger than `grace`): a publish that started from it may still be uploading
+/// and relies on its blobs being there.
+pub async fn collect(
+    store: &Store,
+    keep: usize,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<Collected> {
+    let cutoff = now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let mut kept: HashSet<Digest> = HashSet::new();
+    for name in channels(store).await? {
+        let channel = Channel::new(store, &name);
+        let generations = channel.log_generations().await?;
+        let mut successor_published = None;
+        for (i, &generation) in generations.iter().rev().enumerate() {
+            let head = channel.require_generation(generation).await?.head;
+            let recent =
+                successor_published.is_none_or(|t| t > cutoff) || head.published_at > cutoff;
+            if i < keep.max(1) || recent {
+                kept.insert(head.snapshot);
+            }
+            successor_published = Some(head.published_at);
+        }
+    }
+    let mut reachable: HashSet<String> = HashSet::new();
+    let mut nodes = RemoteNodes::new(store);
+    for snapshot in &kept {
+        reachable.insert(layout::snapshot_key(snapshot));
+        let Ok(root) = nodes.snapshot(snapshot).await else {
+            tracing::warn!(%snapshot, "a kept generation's snapshot is missing; nothing of it to keep");
+            continue;
+        };
+        let mut digests = Vec::new();
+        collect_tree(&mut nodes, &root.index, &mut digests, &mut reachable).await?;
+        reachable.extend(digests.iter().map(layout::blob_key));
+    }
+    let mut collected = Collected {
+        kept_snapshots: kept.len(),
+        reachable: reachable.len(),
+        ..Default::default()
+    };
+    for prefix in ["blobs/", "index/", "snapshots/", "deltas/", "_cairn/probe/"] {
+        for listed in store.list(prefix).await? {
+            if reachable.contains(&listed.key) || delta_to_kept(&listed.key, &kept) {
+                continue;
+            }
+            if listed.last_modified > cutoff {
+                collected.spared_young += 1;
+                continue;
+            }
+            if !dry_run {
+                store.delete(&listed.key).await?;
+            }
+            collected.deleted_bytes += listed.size;
+            collected.deleted.push(listed.key);
+        }
+    }
+    Ok(collected)
+}
+
+async fn collect_tree(
+    nodes: &mut RemoteNodes<'_>,
+    root: &Digest,
+    blobs: &mut Vec<Digest>,
+    reachable: &mut HashSet<String>,
+) -> Result<()> {
+    let entries = nodes.entries(root).await?;
+    blobs.extend(entries.values().map(|e| e.blob));
+    reachable.extend(nodes.tree_digests(root).iter().map(layout::index_key));
+    Ok(())
+}
+
+/// Delta packs are kept while their target snapshot is kept (agents may come from anywhere).
+fn delta_to_kept(key: &str, kept: &HashSet<Digest>) -> bool {
+    key.strip_prefix("deltas/")
+        .and_then(|rest| rest.split('/').nth(1))
+        .and_then(|hex| Digest::from_hex(hex).ok())
+        .is_some_and(|to| kept.contains(&to))
+}
+
+async fn channels(store: &Store) -> Result<Vec<String>> {
+    let mut names: Vec<String> = store
+        .list("channels/")
+        .await?
+        .iter()
+        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
+        .collect();
+    names.dedup();
+    Ok(names)
+}

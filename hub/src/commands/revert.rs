@@ -1,0 +1,88 @@
+//! `cairn revert` and `cairn refresh`: new generations of existing content.
+
+use std::collections::BTreeMap;
+
+use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use crate::channel::Channel;
+use crate::cli::{Output, SignArgs, StoreArgs};
+use crate::error::{Error, Result};
+use crate::publish::{Content, Publication, Published, publish};
+
+/// Publishes generation `to`'s snapshot as the channel's next generation.
+pub async fn revert(store_args: &StoreArgs, channel: &str, to: u64, sign: &SignArgs) -> Result<()> {
+    let name = channel_name(channel)?;
+    let keys = load_keys(sign)?;
+    let store = open_store(store_args)?;
+    let target = Channel::new(&store, name).require_generation(to).await?;
+    let mut source = BTreeMap::from([("reverted_to".to_owned(), to.to_string())]);
+    source.extend(
+        target
+            .head
+            .source
+            .iter()
+            .map(|(k, v)| (format!("reverted.{k}"), v.clone())),
+    );
+    let publication = republish(name, target.head.snapshot, source, sign);
+    let published = publish(&store, publication, &settings(sign, &keys)).await?;
+    report(
+        store_args,
+        &published,
+        &format!("reverted to the content of generation {to}"),
+    )
+}
+
+/// Re-signs the newest generation's content with a fresh expiry, as a new generation.
+pub async fn refresh(store_args: &StoreArgs, channel: &str, sign: &SignArgs) -> Result<()> {
+    let name = channel_name(channel)?;
+    let keys = load_keys(sign)?;
+    let store = open_store(store_args)?;
+    let latest = Channel::new(&store, name)
+        .latest()
+        .await?
+        .ok_or_else(|| Error::NoChannel {
+            channel: name.into(),
+            store: store.url().into(),
+        })?;
+    let mut source = latest.head.source.clone();
+    source.insert(
+        "refreshed_from".to_owned(),
+        latest.head.generation.to_string(),
+    );
+    let mut publication = republish(name, latest.head.snapshot, source, sign);
+    publication.rollout = None;
+    publication.retire_at = latest.head.retire_at;
+    let published = publish(&store, publication, &settings(sign, &keys)).await?;
+    report(
+        store_args,
+        &published,
+        &format!("refreshed generation {}", latest.head.generation),
+    )
+}
+
+fn republish(
+    channel: &str,
+    snapshot: cairn_state_format::Digest,
+    source: BTreeMap<String, String>,
+    sign: &SignArgs,
+) -> Publication {
+    Publication {
+        channel: channel.to_owned(),
+        content: Content::Existing(snapshot),
+        source,
+        expires_in: sign.expires_in,
+        rollout: None,
+        retire_at: None,
+        allow_unchanged: true,
+    }
+}
+
+fn report(store_args: &StoreArgs, published: &Published, what: &str) -> Result<()> {
+    if store_args.output == Output::Json {
+        return print_json(published);
+    }
+    println!(
+        "channel {}: published generation {} ({}): {what}",
+        published.channel, published.generation, published.snapshot
+    );
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Publishing a generation: upload what the store lacks, write delta packs, then commit.
+//!
+//! Order matters for crash safety: blobs, index nodes, the snapshot root and delta packs are
+//! immutable and content-addressed, so a crash before the commit leaves only unreferenced objects
+//! (collected later by `cairn gc`) and the channel exactly as it was. The commit is the
+//! create-only write of the log entry (see [`crate::channel`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_state_format::{
+    Change, Digest, EntrySet, Head, Index, Rollout, SecretKey, SignedHead, Snapshot, encode_delta,
+    layout,
+};
+use cairn_store::{Abilities, Store};
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::channel::{Channel, Commit, Logged};
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::remote::{CONCURRENCY, RemoteNodes, fetch_blobs};
+
+/// The content of a new generation.
+pub enum Content {
+    /// Entries built from local manifests, with every blob's bytes.
+    Local {
+        /// The entries.
+        entries: EntrySet,
+        /// Canonical bytes of every entry's blob.
+        blobs: HashMap<Digest, Bytes>,
+    },
+    /// A snapshot already in the store (revert, refresh, promote).
+    Existing(Digest),
+}
+
+/// What to publish.
+pub struct Publication {
+    /// Channel name (validated).
+    pub channel: String,
+    /// The content.
+    pub content: Content,
+    /// Provenance for the head.
+    pub source: BTreeMap<String, String>,
+    /// How long the head stays valid.
+    pub expires_in: Duration,
+    /// Rollout steps as (percent, delay after publishing).
+    pub rollout: Option<Vec<(u32, Duration)>>,
+    /// For ephemeral channels: when agents retire the channel.
+    pub retire_at: Option<DateTime<Utc>>,
+    /// Publish even if the newest generation has the same snapshot.
+    pub allow_unchanged: bool,
+}
+
+/// How to publish.
+pub struct Settings<'a> {
+    /// Keys that sign the head.
+    pub keys: &'a [SecretKey],
+    /// Write delta packs from this many of the channel's latest snapshots.
+    pub delta_depth: usize,
+    /// The caller promises no other publisher runs (needed on stores without conditional writes).
+    pub single_publisher: bool,
+    /// Show a progress bar on stderr for long uploads.
+    pub progress: bool,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Published {
+    /// The channel.
+    pub channel: String,
+    /// The new generation, or the newest one if nothing changed.
+    pub generation: u64,
+    /// Its snapshot.
+    pub snapshot: Digest,
+    /// Whether nothing was published because the content is unchanged.
+    pub unchanged: bool,
+    /// Entries in the snapshot.
+    pub entries: u64,
+    /// Changes against the previous generation.
+    pub changes: usize,
+    /// Blobs uploaded.
+    pub blobs_uploaded: usize,
+    /// Index nodes uploaded.
+    pub nodes_uploaded: usize,
+    /// Delta packs uploaded.
+    pub deltas_uploaded: usize,
+    /// Bytes uploaded.
+    pub bytes_uploaded: u64,
+}
+
+/// Most attempts at committing when other publishers keep winning.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Publishes `publication` to `store`.
+pub async fn publish(
+    store: &Store,
+    publication: Publication,
+    settings: &Settings<'_>,
+) -> Result<Published> {
+    let abilities = safe_abilities(store, settings.single_publisher).await?;
+    let channel = Channel::new(store, &publication.channel);
+    let mut nodes = RemoteNodes::new(store);
+    let mut latest = channel.latest().await?;
+
+    let (snapshot_digest, local) = match &publication.content {
+        Content::Local { entries, blobs } => {
+            let (snapshot, index) = Snapshot::build(entries);
+            (snapshot.digest(), Some((snapshot, index, blobs)))
+        }
+        Content::Existing(digest) => (*digest, None),
+    };
+    let mut published = Published {
+        channel: publication.channel.clone(),
+        generation: latest.as_ref().map_or(0, |l| l.head.generation),
+        snapshot: snapshot_digest,
+        unchanged: false,
+        entries: 0,
+        changes: 0,
+        blobs_uploaded: 0,
+        nodes_uploaded: 0,
+        deltas_uploaded: 0,
+        bytes_uploaded: 0,
+    };
+    if !publication.allow_unchanged
+        && latest
+            .as_ref()
+            .is_some_and(|l| l.head.snapshot == snapshot_digest)
+    {
+        published.unchanged = true;
+        published.entries = local.as_ref().map_or(0, |(s, _, _)| s.entries);
+        return Ok(published);
+    }
+
+    let mut deltas = DeltaWriter::new(
+        store,
+        snapshot_digest,
+        local.as_ref().map(|(_, index, blobs)| (index, *blobs)),
+    );
+    if let Some((snapshot, index, blobs)) = &local {
+        published.entries = snapshot.entries;
+        let comparison = match &latest {
+            Some(l) => {
+                let previous = nodes.snapshot(&l.head.snapshot).await?;
+                let comparison = nodes.compare(&previous.index, index).await?;
+                deltas.remember(l.head.snapshot, comparison.changes.clone());
+                Some(comparison)
+            }
+            None => None,
+        };
+        published.changes = comparison
+            .as_ref()
+            .map_or(snapshot.entries as usize, |c| c.changes.len());
+        upload_content(
+            store,
+            snapshot,
+            index,
+            blobs,
+            comparison.as_ref().map(|c| (&c.changes, &c.new_nodes)),
+            settings,
+            &mut published,
+        )
+        .await?;
+    } else {
+        published.entries = nodes.snapshot(&snapshot_digest).await?.entries;
+    }
+
+    // Delta packs from the channel's recent snapshots, newest first.
+    let recent = recent_snapshots(&channel, latest.as_ref(), settings.delta_depth).await?;
+    for from in recent {
+        if let Some(uploaded) = deltas.write(&mut nodes, from).await? {
+            published.deltas_uploaded += 1;
+            published.bytes_uploaded += uploaded;
+        }
+    }
+    failpoint::hit("after-deltas");
+
+    let now = now();
+    for _attempt in 0..MAX_ATTEMPTS {
+        let generation = latest.as_ref().map_or(1, |l| l.head.generation + 1);
+        let mut head = Head::new(
+            &publication.channel,
+            generation,
+            snapshot_digest,
+            now,
+            now + publication.expires_in,
+        );
+        head.previous_snapshot = latest.as_ref().map(|l| l.head.snapshot);
+        head.source = publication.source.clone();
+        head.retire_at = publication.retire_at;
+        head.rollout = publication
+            .rollout
+            .as_ref()
+            .map(|steps| rollout_from(steps, now));
+        let keys: Vec<&SecretKey> = settings.keys.iter().collect();
+        let signed = SignedHead::sign(&head, &keys);
+        match channel.commit(generation, &signed, abilities).await? {
+            Commit::Committed => {
+                published.generation = generation;
+                return Ok(published);
+            }
+            Commit::Lost => {
+                tracing::info!(
+                    channel = channel.name(),
+                    generation,
+                    "another publisher logged this generation first; retrying"
+                );
+                latest = channel.latest().await?;
+                if let Some(l) = latest.as_ref() {
+                    if !publication.allow_unchanged && l.head.snapshot == snapshot_digest {
+                        published.generation = l.head.generation;
+                        published.unchanged = true;
+                        return Ok(published);
+                    }
+                    if deltas.write(&mut nodes, l.head.snapshot).await?.is_some() {
+                        published.deltas_uploaded += 1;
+                    }
+                }
+            }
+        }
+    }
+    Err(Error::Conflict(format!(
+        "channel {:?}: other publishers logged {MAX_ATTEMPTS} generations in a row before this one could; nothing \
+         was published (the uploaded content stays for the next attempt)",
+        publication.channel
+    )))
+}
+
+/// Probes the store and refuses to go on where concurrent publishers could lose updates, unless
+/// the caller promised there is only one.
+pub async fn safe_abilities(store: &Store, single_publisher: bool) -> Result<Abilities> {
+    let abilities = store.probe().await?;
+    if !abilities.create_only && !single_publisher {
+        return Err(Error::Conflict(format!(
+            "{} does not honour conditional writes: a second create-only PUT of a probe object succeeded \
+             instead of failing (Garage and some other S3-compatible servers ignore If-None-Match). On \
+             such a store two publishers racing for one generation would silently overwrite each other. \
+             If only one publisher ever runs at a time (for example a CI job with a concurrency limit), \
+             pass --single-publisher (or CAIRN_SINGLE_PUBLISHER=1)",
+            store.url()
+        )));
+    }
+    Ok(abilities)
+}
+
+async fn upload_content(
+    store: &Store,
+    snapshot: &Snapshot,
+    index: &Index,
+    blobs: &HashMap<Digest, Bytes>,
+    against_previous: Option<(&Vec<Change>, &Vec<Digest>)>,
+    settings: &Settings<'_>,
+    published: &mut Published,
+) -> Result<()> {
+    // Blobs the previous snapshot has are in the store already; only the changed ones go up.
+    let blob_digests: Vec<Digest> = match against_previous {
+        Some((changes, _)) => changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
+                Change::Removed(_) => None,
+            })
+            .collect(),
+        None => blobs.keys().copied().collect(),
+    };
+    let node_digests: Vec<Digest> = match against_previous {
+        Some((_, new_nodes)) => new_nodes.clone(),
+        None => index.digests().copied().collect(),
+    };
+    let bar = progress_bar(
+        settings.progress,
+        blob_digests.len() + node_digests.len() + 1,
+    );
+    let blob_items = blob_digests.iter().map(|d| {
+        let bytes = blobs.get(d).cloned().ok_or(Error::Missing {
+            what: "local blob",
+            digest: *d,
+        })?;
+        Ok((layout::blob_key(d), bytes))
+    });
+    let blob_items: Vec<(String, Bytes)> = blob_items.collect::<Result<_>>()?;
+    published.blobs_uploaded = blob_items.len();
+    published.bytes_uploaded += upload_all(store, blob_items, &bar).await?;
+    failpoint::hit("after-blobs");
+
+    let node_items: Vec<(String, Bytes)> = node_digests
+        .iter()
+        .filter_map(|d| {
+            index.node(d).map(|(_, canonical)| {
+                (
+                    layout::index_key(d),
+                    Bytes::from(cairn_state_format::Node::encode(canonical)),
+                )
+            })
+        })
+        .collect();
+    published.nodes_uploaded = node_items.len();
+    published.bytes_uploaded += upload_all(store, node_items, &bar).await?;
+    failpoint::hit("after-index");
+
+    let root = snapshot.encode();
+    published.bytes_uploaded += root.len() as u64;
+    store
+        .put(&layout::snapshot_key(&snapshot.digest()), root)
+        .await?;
+    bar.inc(1);
+    bar.finish_and_clear();
+    failpoint::hit("after-snapshot");
+    Ok(())
+}
+
+async fn upload_all(store: &Store, items: Vec<(String, Bytes)>, bar: &ProgressBar) -> Result<u64> {
+    futures::stream::iter(items)
+        .map(|(key, bytes)| async move {
+            let len = bytes.len() as u64;
+            store.put(&key, bytes).await?;
+            bar.inc(1);
+            Ok::<_, Error>(len)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(0, |total, len| async move { Ok(total + len) })
+        .await
+}
+
+fn progress_bar(enabled: bool, total: usize) -> ProgressBar {
+    if !enabled || total < 64 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    // Invariant: the template is a constant known to parse.
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} uploading {pos}/{len} objects [{bar:30}] {per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// The distinct snapshots of the channel's newest `depth` generations, newest first.
+async fn recent_snapshots(
+    channel: &Channel<'_>,
+    latest: Option<&Logged>,
+    depth: usize,
+) -> Result<Vec<Digest>> {
+    let mut out: Vec<Digest> = Vec::new();
+    let Some(latest) = latest else { return Ok(out) };
+    out.push(latest.head.snapshot);
+    let mut generation = latest.head.generation;
+    while out.len() < depth && generation > 1 {
+        generation -= 1;
+        match channel.generation(generation).await? {
+            Some(logged) if !out.contains(&logged.head.snapshot) => out.push(logged.head.snapshot),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Writes delta packs to one target snapshot from any number of source snapshots.
+struct DeltaWriter<'s, 'l> {
+    store: &'s Store,
+    to: Digest,
+    local: Option<(&'l Index, &'l HashMap<Digest, Bytes>)>,
+    known_changes: HashMap<Digest, Vec<Change>>,
+    written: Vec<Digest>,
+}
+
+impl<'s, 'l> DeltaWriter<'s, 'l> {
+    fn new(
+        store: &'s Store,
+        to: Digest,
+        local: Option<(&'l Index, &'l HashMap<Digest, Bytes>)>,
+    ) -> Self {
+        DeltaWriter {
+            store,
+            to,
+            local,
+            known_changes: HashMap::new(),
+            written: Vec::new(),
+        }
+    }
+
+    fn remember(&mut self, from: Digest, changes: Vec<Change>) {
+        self.known_changes.insert(from, changes);
+    }
+
+    /// Writes the pack `from → to`; returns its size, or `None` if there was nothing to write.
+    async fn write(&mut self, nodes: &mut RemoteNodes<'_>, from: Digest) -> Result<Option<u64>> {
+        if from == self.to || self.written.contains(&from) {
+            return Ok(None);
+        }
+        let changes = match self.known_changes.remove(&from) {
+            Some(changes) => changes,
+            None => {
+                let from_root = nodes.snapshot(&from).await?.index;
+                match self.local {
+                    Some((index, _)) => nodes.compare(&from_root, index).await?.changes,
+                    None => {
+                        let to_root = nodes.snapshot(&self.to).await?.index;
+                        nodes.diff(&from_root, &to_root).await?
+                    }
+                }
+            }
+        };
+        let needed = changes.iter().filter_map(|c| match c {
+            Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
+            Change::Removed(_) => None,
+        });
+        let mut blobs: HashMap<Digest, Bytes> = HashMap::new();
+        let mut missing = Vec::new();
+        for digest in needed {
+            match self.local.and_then(|(_, local)| local.get(&digest)) {
+                Some(bytes) => {
+                    blobs.insert(digest, bytes.clone());
+                }
+                None => missing.push(digest),
+            }
+        }
+        blobs.extend(fetch_blobs(self.store, missing).await?);
+        let pack = encode_delta(&from, &self.to, &changes, |d| {
+            blobs.get(d).map(|b| b.to_vec())
+        })?;
+        let size = pack.len() as u64;
+        self.store
+            .put(&layout::delta_key(&from, &self.to), pack)
+            .await?;
+        self.written.push(from);
+        Ok(Some(size))
+    }
+}
+
+fn rollout_from(steps: &[(u32, Duration)], published_at: DateTime<Utc>) -> Rollout {
+    Rollout {
+        steps: steps
+            .iter()
+            .map(|(percent, delay)| cairn_state_format::RolloutStep {
+                percent: *percent,
+                not_before: published_at
+                    + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX),
+            })
+            .collect(),
+        paused_at: None,
+    }
+}
+
+/// The current time, to the second (heads carry whole seconds).
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+}

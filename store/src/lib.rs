@@ -1,0 +1,322 @@
+//! Object stores by URL for cairn, with the operations hub and agent need and nothing else.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cairn_store::Error> {
+//! let store = cairn_store::Store::open("file:///tmp/cairn-store", &Default::default())?;
+//! store.put("channels/prod/head", b"{}".to_vec()).await?;
+//! let abilities = store.probe().await?;
+//! println!("create-only puts: {}", abilities.create_only);
+//! # Ok(()) }
+//! ```
+//!
+//! URLs: `file:///path` or a plain path (created if missing), `memory://` (one process only), `s3://bucket/prefix`
+//! (the standard `AWS_*` environment, plus any object_store S3 option as a query parameter, e.g.
+//! `?endpoint=http://127.0.0.1:3900&region=garage`), `gs://bucket/prefix`, `az://container/prefix`.
+
+mod counting;
+mod error;
+mod open;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{
+    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+
+pub use counting::{CountingStore, RequestCounts};
+pub use error::{Error, Result};
+pub use open::StoreOptions;
+
+/// A store opened from a URL. Keys are relative to the URL's prefix.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+/// An object read from the store.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// Its bytes.
+    pub bytes: Bytes,
+    /// Its version tag, for conditional requests.
+    pub version: Version,
+}
+
+/// What identifies one version of an object, for conditional reads and writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Version {
+    /// The ETag, if the store gives one.
+    pub etag: Option<String>,
+    /// The store's version id, if it has versioning.
+    pub version: Option<String>,
+}
+
+/// The result of a conditional read.
+#[derive(Clone, Debug)]
+pub enum Conditional {
+    /// The object has not changed since the version offered.
+    NotModified,
+    /// There is no such object.
+    NotFound,
+    /// The object, new or changed.
+    Fetched(Fetched),
+}
+
+/// The result of a create-only write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// This write created the object.
+    Created,
+    /// The object existed already; nothing was written.
+    AlreadyExists,
+}
+
+/// The result of a compare-and-swap write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swapped {
+    /// The object was at the expected version and was replaced.
+    Swapped,
+    /// The object changed (or vanished) since it was read; nothing was written.
+    Conflict,
+    /// The store cannot do compare-and-swap writes.
+    Unsupported,
+}
+
+/// What a store can guarantee for concurrent writers, found by [`Store::probe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Abilities {
+    /// A create-only write fails when the object exists (the second of two such writes failed).
+    pub create_only: bool,
+    /// An ETag-conditional write fails when the object changed.
+    pub compare_and_swap: bool,
+}
+
+/// One listed object.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// Key relative to the store's prefix.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub last_modified: DateTime<Utc>,
+}
+
+impl Store {
+    /// Wraps an existing object store; `url` is only used in messages.
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: &str) -> Store {
+        Store {
+            inner,
+            url: url.to_owned(),
+        }
+    }
+
+    /// The URL the store was opened from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    fn path(&self, key: &str) -> Result<Path> {
+        Path::parse(key).map_err(|e| Error::Key {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn fail(&self, op: &'static str, key: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
+        let key = key.to_owned();
+        move |source| Error::Store {
+            op,
+            key,
+            url: self.url.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Reads an object; `None` if it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Fetched>> {
+        match self.get_if_changed(key, None).await? {
+            Conditional::Fetched(f) => Ok(Some(f)),
+            Conditional::NotFound => Ok(None),
+            Conditional::NotModified => {
+                unreachable!("an unconditional read is never `not modified`")
+            }
+        }
+    }
+
+    /// Reads an object unless its ETag is still `etag` (HTTP `If-None-Match`).
+    pub async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
+        let path = self.path(key)?;
+        let options = GetOptions {
+            if_none_match: etag.map(str::to_owned),
+            ..Default::default()
+        };
+        let result = match self.inner.get_opts(&path, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Conditional::NotFound),
+            Err(object_store::Error::NotModified { .. }) => return Ok(Conditional::NotModified),
+            Err(e) => return Err(self.fail("get", key)(e)),
+        };
+        let version = Version {
+            etag: result.meta.e_tag.clone(),
+            version: result.meta.version.clone(),
+        };
+        if etag.is_some() && version.etag.as_deref() == etag {
+            // Stores that ignore If-None-Match still let us skip the work.
+            return Ok(Conditional::NotModified);
+        }
+        let bytes = result.bytes().await.map_err(self.fail("get", key))?;
+        Ok(Conditional::Fetched(Fetched { bytes, version }))
+    }
+
+    /// Whether an object exists (a HEAD request).
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.inner.head(&self.path(key)?).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.fail("head", key)(e)),
+        }
+    }
+
+    /// Writes an object, replacing any existing one.
+    pub async fn put(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Version> {
+        let result = self
+            .inner
+            .put_opts(
+                &self.path(key)?,
+                PutPayload::from(bytes.into()),
+                PutOptions::default(),
+            )
+            .await
+            .map_err(self.fail("put", key))?;
+        Ok(Version {
+            etag: result.e_tag,
+            version: result.version,
+        })
+    }
+
+    /// Writes an object only if none exists under `key` (HTTP `If-None-Match: *`). On stores that
+    /// ignore the condition this silently overwrites: check [`Store::probe`] first.
+    pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created> {
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .inner
+            .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
+            .await
+        {
+            Ok(_) => Ok(Created::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyExists),
+            Err(object_store::Error::Precondition { .. }) => Ok(Created::AlreadyExists),
+            Err(e) => Err(self.fail("create-only put", key)(e)),
+        }
+    }
+
+    /// Replaces an object only if it is still at `expected` (HTTP `If-Match`).
+    pub async fn put_if_match(
+        &self,
+        key: &str,
+        bytes: impl Into<Bytes>,
+        expected: &Version,
+    ) -> Result<Swapped> {
+        let version = UpdateVersion {
+            e_tag: expected.etag.clone(),
+            version: expected.version.clone(),
+        };
+        let options = PutOptions {
+            mode: PutMode::Update(version),
+            ..Default::default()
+        };
+        match self
+            .inner
+            .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
+            .await
+        {
+            Ok(_) => Ok(Swapped::Swapped),
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok(Swapped::Conflict),
+            Err(
+                object_store::Error::NotImplemented { .. }
+                | object_store::Error::NotSupported { .. },
+            ) => Ok(Swapped::Unsupported),
+            Err(e) => Err(self.fail("conditional put", key)(e)),
+        }
+    }
+
+    /// Deletes an object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.inner.delete(&self.path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fail("delete", key)(e)),
+        }
+    }
+
+    /// Every object under `prefix` (a key prefix ending in `/`, or empty for all).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
+        let path = if prefix.is_empty() {
+            None
+        } else {
+            Some(self.path(prefix.trim_end_matches('/'))?)
+        };
+        let metas: Vec<_> = self
+            .inner
+            .list(path.as_ref())
+            .try_collect()
+            .await
+            .map_err(self.fail("list", prefix))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| Listed {
+                key: m.location.to_string(),
+                size: m.size,
+                last_modified: m.last_modified,
+            })
+            .collect())
+    }
+
+    /// Finds out, by trying, whether the store honours create-only and compare-and-swap writes.
+    /// Some S3-compatible servers (Garage among them) ignore the conditions and overwrite while
+    /// answering success, so asking or trusting documentation is not enough.
+    pub async fn probe(&self) -> Result<Abilities> {
+        let key = format!("_cairn/probe/{:016x}", rand::random::<u64>());
+        let first = self.put_if_absent(&key, Bytes::from_static(b"1")).await?;
+        let second = self.put_if_absent(&key, Bytes::from_static(b"2")).await?;
+        let create_only = first == Created::Created && second == Created::AlreadyExists;
+        let compare_and_swap = if create_only {
+            let stale = Version {
+                etag: Some("\"cairn-probe-stale\"".to_owned()),
+                version: None,
+            };
+            let current = self.get(&key).await?.map(|f| f.version).unwrap_or_default();
+            let refused = self
+                .put_if_match(&key, Bytes::from_static(b"3"), &stale)
+                .await?
+                == Swapped::Conflict;
+            let accepted = self
+                .put_if_match(&key, Bytes::from_static(b"4"), &current)
+                .await?
+                == Swapped::Swapped;
+            refused && accepted
+        } else {
+            false
+        };
+        self.delete(&key).await?;
+        Ok(Abilities {
+            create_only,
+            compare_and_swap,
+        })
+    }
+}

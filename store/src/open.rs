@@ -1,0 +1,177 @@
+//! Opening a store from its URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::prefix::PrefixStore;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use url::Url;
+
+use crate::Store;
+use crate::error::{Error, Result};
+
+/// How patient the store client is. The agent keeps retries short because its own loop backs
+/// off with jitter; the hub can afford the defaults.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Retries of a failed request inside the client.
+    pub max_retries: usize,
+    /// Longest time spent retrying one request.
+    pub retry_timeout: Duration,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+    /// Timeout to connect.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    /// Three retries within 30 s, 30 s per request, 5 s to connect.
+    fn default() -> Self {
+        StoreOptions {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StoreOptions {
+    fn client(&self, url: &Url) -> ClientOptions {
+        let endpoint_is_http = url
+            .query_pairs()
+            .any(|(k, v)| k.contains("endpoint") && v.starts_with("http://"))
+            || ["AWS_ENDPOINT", "AWS_ENDPOINT_URL"]
+                .iter()
+                .any(|k| std::env::var(k).is_ok_and(|v| v.starts_with("http://")));
+        // allow_http lives on the ClientOptions: with_client_options replaces an earlier with_allow_http.
+        ClientOptions::new()
+            .with_allow_http(endpoint_is_http)
+            .with_timeout(self.request_timeout)
+            .with_connect_timeout(self.connect_timeout)
+    }
+
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+}
+
+impl Store {
+    /// Opens the store a URL names. See the crate docs for the URL forms.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Store> {
+        let bad = |reason: String| Error::Url {
+            url: url.to_owned(),
+            reason,
+        };
+        if !url.contains("://") {
+            return Store::open_dir(std::path::Path::new(url), url);
+        }
+        let parsed = Url::parse(url).map_err(|e| {
+            bad(format!(
+                "{e}; expected file:///path, s3://bucket/prefix, gs://…, az://… or memory://"
+            ))
+        })?;
+        let prefix = parsed.path().trim_matches('/').to_owned();
+        let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "file" => {
+                let dir = parsed.to_file_path().map_err(|()| {
+                    bad("not an absolute local path (file:///abs/path)".to_owned())
+                })?;
+                return Store::open_dir(&dir, url);
+            }
+            "memory" => return Ok(Store::from_object_store(Arc::new(InMemory::new()), url)),
+            "s3" => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(host(&parsed, url)?);
+                for (key, value) in parsed.query_pairs() {
+                    let key: AmazonS3ConfigKey = key
+                        .parse()
+                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store = builder
+                    .with_client_options(options.client(&parsed))
+                    .with_retry(options.retry())
+                    .build();
+                Arc::new(store.map_err(|e| bad(e.to_string()))?)
+            }
+            "gs" => {
+                let mut builder =
+                    GoogleCloudStorageBuilder::from_env().with_bucket_name(host(&parsed, url)?);
+                for (key, value) in parsed.query_pairs() {
+                    let key: GoogleConfigKey = key
+                        .parse()
+                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store = builder
+                    .with_client_options(options.client(&parsed))
+                    .with_retry(options.retry())
+                    .build();
+                Arc::new(store.map_err(|e| bad(e.to_string()))?)
+            }
+            "az" | "azure" => {
+                let mut builder =
+                    MicrosoftAzureBuilder::from_env().with_container_name(host(&parsed, url)?);
+                for (key, value) in parsed.query_pairs() {
+                    let key: AzureConfigKey = key
+                        .parse()
+                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store = builder
+                    .with_client_options(options.client(&parsed))
+                    .with_retry(options.retry())
+                    .build();
+                Arc::new(store.map_err(|e| bad(e.to_string()))?)
+            }
+            other => {
+                return Err(bad(format!(
+                    "unsupported scheme {other:?}; expected file, s3, gs, az or memory"
+                )));
+            }
+        };
+        let inner = if prefix.is_empty() {
+            inner
+        } else {
+            Arc::new(PrefixStore::new(inner, prefix.as_str()))
+        };
+        Ok(Store::from_object_store(inner, url))
+    }
+}
+
+impl Store {
+    /// A local directory as a store (created if missing).
+    fn open_dir(dir: &std::path::Path, url: &str) -> Result<Store> {
+        let bad = |reason: String| Error::Url {
+            url: url.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+        let local = LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
+        Ok(Store::from_object_store(Arc::new(local), url))
+    }
+}
+
+fn host(parsed: &Url, url: &str) -> Result<String> {
+    parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Url {
+            url: url.to_owned(),
+            reason: "the bucket name is missing".to_owned(),
+        })
+}
