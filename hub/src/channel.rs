@@ -112,6 +112,27 @@ impl<'a> Channel<'a> {
         Ok(generations)
     }
 
+    /// Makes sure the head shows at least `latest`, for when the log got ahead of it (a publisher
+    /// that crashed between logging a generation and moving the head).
+    pub async fn catch_up_head(&self, latest: &Logged, abilities: Abilities) -> Result<()> {
+        let head_generation = self.head().await?.map(|h| h.head.generation);
+        if head_generation.is_some_and(|g| g >= latest.head.generation) {
+            return Ok(());
+        }
+        tracing::info!(
+            channel = self.name,
+            generation = latest.head.generation,
+            "moving a lagging head to the newest logged generation"
+        );
+        if abilities.compare_and_swap {
+            self.advance_by_swap(latest.head.generation, &latest.bytes)
+                .await
+        } else {
+            self.advance_by_repair(latest.head.generation, &latest.bytes)
+                .await
+        }
+    }
+
     /// Logs `signed` (a head for `generation`) and advances the head to it.
     pub async fn commit(
         &self,

@@ -104,6 +104,9 @@ pub async fn publish(
     let channel = Channel::new(store, &publication.channel);
     let mut nodes = RemoteNodes::new(store);
     let mut latest = channel.latest().await?;
+    if let Some(l) = &latest {
+        channel.catch_up_head(l, abilities).await?;
+    }
 
     let (snapshot_digest, local) = match &publication.content {
         Content::Local { entries, blobs } => {
@@ -170,9 +173,18 @@ pub async fn publish(
     // Delta packs from the channel's recent snapshots, newest first.
     let recent = recent_snapshots(&channel, latest.as_ref(), settings.delta_depth).await?;
     for from in recent {
-        if let Some(uploaded) = deltas.write(&mut nodes, from).await? {
-            published.deltas_uploaded += 1;
-            published.bytes_uploaded += uploaded;
+        match deltas.write(&mut nodes, from).await {
+            Ok(Some(uploaded)) => {
+                published.deltas_uploaded += 1;
+                published.bytes_uploaded += uploaded;
+            }
+            Ok(None) => {}
+            // An older generation's content may have been garbage-collected: agents still on it
+            // fall back to walking the index.
+            Err(Error::Missing { what, digest }) => {
+                tracing::info!(%from, what, %digest, "no delta pack from a collected snapshot");
+            }
+            Err(e) => return Err(e),
         }
     }
     failpoint::hit("after-deltas");

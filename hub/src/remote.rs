@@ -117,6 +117,7 @@ impl<'a> RemoteNodes<'a> {
         let mut frontier: Vec<(Option<Digest>, Option<Digest>)> =
             vec![(Some(*remote_root), Some(local.root()))];
         while !frontier.is_empty() {
+            frontier.retain(|(remote, ours)| remote != ours);
             self.fetch_all(frontier.iter().filter_map(|(r, _)| *r))
                 .await?;
             let mut next = Vec::new();
@@ -158,6 +159,7 @@ impl<'a> RemoteNodes<'a> {
     pub async fn diff(&mut self, old_root: &Digest, new_root: &Digest) -> Result<Vec<Change>> {
         let mut frontier = vec![(Some(*old_root), Some(*new_root))];
         while !frontier.is_empty() {
+            frontier.retain(|(a, b)| a != b);
             self.fetch_all(frontier.iter().flat_map(|(a, b)| [*a, *b]).flatten())
                 .await?;
             let mut next = Vec::new();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cairn_state_format::{Digest, layout};
 use cairn_store::Store;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::common::{bytes, open_store, print_json};
@@ -62,7 +63,18 @@ pub async fn collect(
     grace: Duration,
     dry_run: bool,
 ) -> Result<Collected> {
-    let cutoff = now() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    collect_at(store, keep, grace, dry_run, now()).await
+}
+
+/// [`collect`] with the clock given, so tests can look at a store as it will be later.
+pub async fn collect_at(
+    store: &Store,
+    keep: usize,
+    grace: Duration,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Collected> {
+    let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
     for name in channels(store).await? {
         let channel = Channel::new(store, &name);

@@ -1,0 +1,184 @@
+//! Helpers shared by the hub's integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_hub::publish::{Content, Publication, Published, Settings, publish};
+use cairn_state_format::{
+    Digest, EntrySet, Node, SecretKey, SignedHead, Snapshot, layout, parse_documents,
+};
+use cairn_store::{CountingStore, Store};
+
+/// The stores every store-level test runs on: in-memory, a local directory, and the S3 servers
+/// the test command starts (named by `CAIRN_TEST_S3_MOTO` / `CAIRN_TEST_S3_GARAGE`; a test says
+/// so and skips a server that is not configured).
+pub fn stores(dir: &tempfile::TempDir) -> Vec<(&'static str, Store)> {
+    let mut out = vec![
+        (
+            "memory",
+            Store::open("memory://", &Default::default()).unwrap(),
+        ),
+        (
+            "file",
+            Store::open(
+                &format!("file://{}", dir.path().display()),
+                &Default::default(),
+            )
+            .unwrap(),
+        ),
+    ];
+    for (name, var) in [
+        ("moto", "CAIRN_TEST_S3_MOTO"),
+        ("garage", "CAIRN_TEST_S3_GARAGE"),
+    ] {
+        match std::env::var(var) {
+            Ok(url) => out.push((name, s3_store(&url))),
+            Err(_) => {
+                eprintln!("skipped {name}: {var} is not set (run the suite with scripts/test)")
+            }
+        }
+    }
+    out
+}
+
+/// A fresh, uniquely prefixed store on the S3 server at `url`.
+pub fn s3_store(url: &str) -> Store {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let prefix = format!("t{:016x}", rand_u64());
+    let url = format!("{}/{prefix}?{query}", base.trim_end_matches('/'));
+    Store::open(&url, &Default::default()).unwrap()
+}
+
+/// A store that counts requests, over a fresh in-memory store.
+pub fn counting_memory() -> (Store, CountingStore) {
+    let counting = CountingStore::new(Arc::new(object_store::memory::InMemory::new()));
+    (
+        Store::from_object_store(Arc::new(counting.clone()), "memory://counted"),
+        counting,
+    )
+}
+
+pub fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+pub fn key() -> SecretKey {
+    SecretKey::from_seed([42; 32])
+}
+
+/// `n` ConfigMaps; `variant` changes the data of the first `changed` of them.
+pub fn configmaps(n: usize, changed: usize, variant: u32) -> String {
+    (0..n)
+        .map(|i| {
+            let value = if i < changed { format!("v{variant}") } else { "v0".to_owned() };
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: team-{}}}\ndata: {{key: {value}, index: '{i}'}}\n", i % 7)
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+pub fn local_content(yaml: &str) -> Content {
+    let resources = parse_documents("test.yaml", yaml).unwrap();
+    let entries: EntrySet = resources
+        .iter()
+        .map(|r| (r.id.clone(), r.entry()))
+        .collect();
+    let blobs: HashMap<Digest, Bytes> = resources
+        .into_iter()
+        .map(|r| (r.digest, Bytes::from(r.canonical)))
+        .collect();
+    Content::Local { entries, blobs }
+}
+
+pub fn publication(channel: &str, content: Content) -> Publication {
+    Publication {
+        channel: channel.to_owned(),
+        content,
+        source: Default::default(),
+        expires_in: Duration::from_secs(3600),
+        rollout: None,
+        retire_at: None,
+        allow_unchanged: false,
+    }
+}
+
+pub async fn publish_yaml(
+    store: &Store,
+    channel: &str,
+    yaml: &str,
+    keys: &[SecretKey],
+    single_publisher: bool,
+) -> Published {
+    let settings = Settings {
+        keys,
+        delta_depth: 8,
+        single_publisher,
+        progress: false,
+    };
+    publish(store, publication(channel, local_content(yaml)), &settings)
+        .await
+        .unwrap()
+}
+
+/// Reads a channel's log: every generation with its snapshot.
+pub async fn log(store: &Store, channel: &str) -> Vec<(u64, Digest)> {
+    let mut out = Vec::new();
+    for listed in store.list(&layout::log_prefix(channel)).await.unwrap() {
+        let bytes = store.get(&listed.key).await.unwrap().unwrap().bytes;
+        let head = SignedHead::decode(&bytes).unwrap().head;
+        assert_eq!(
+            layout::generation_of_log_key(&listed.key),
+            Some(head.generation),
+            "{}",
+            listed.key
+        );
+        out.push((head.generation, head.snapshot));
+    }
+    out.sort();
+    out
+}
+
+pub async fn head_generation(store: &Store, channel: &str) -> Option<u64> {
+    let bytes = store.get(&layout::head_key(channel)).await.unwrap()?.bytes;
+    Some(SignedHead::decode(&bytes).unwrap().head.generation)
+}
+
+/// Checks that a snapshot is whole in the store: root, every index node, every blob.
+pub async fn assert_readable(store: &Store, snapshot: &Digest) -> EntrySet {
+    let root = store
+        .get(&layout::snapshot_key(snapshot))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("snapshot {snapshot} missing"));
+    let root = Snapshot::decode(&root.bytes, snapshot).unwrap();
+    let mut entries = EntrySet::new();
+    let mut pending = vec![root.index];
+    while let Some(digest) = pending.pop() {
+        let bytes = store
+            .get(&layout::index_key(&digest))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("node {digest} missing"));
+        match Node::decode(&bytes.bytes, &digest).unwrap() {
+            Node::Leaf(leaf) => entries.extend(leaf.into_iter().map(|e| (e.id.clone(), e))),
+            Node::Branch(children) => {
+                pending.extend(children.into_iter().flatten().map(|c| c.node))
+            }
+        }
+    }
+    for entry in entries.values() {
+        let blob = store
+            .get(&layout::blob_key(&entry.blob))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("blob of {} missing", entry.id));
+        entry.blob.verify("blob", &blob.bytes).unwrap();
+    }
+    assert_eq!(entries.len() as u64, root.entries);
+    entries
+}

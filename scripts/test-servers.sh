@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs (once) and starts the S3-compatible servers the test suite runs against, on loopback:
+#   moto   - a test double whose conditional GETs and PUTs behave exactly as AWS S3's;
+#   Garage - a real production object store with conditional GETs and WITHOUT conditional PUTs.
+# Source this file: it exports CAIRN_TEST_S3_MOTO and CAIRN_TEST_S3_GARAGE (store URLs) and the
+# AWS_* credentials, and registers a trap that stops the servers when the calling shell exits.
+set -euo pipefail
+
+GARAGE_VERSION=2.5.0
+MOTO_VERSION=5.2.5
+TOOLS_DIR="${CAIRN_TOOLS_DIR:-$HOME/.cache/cairn-test-tools}"
+RUN_DIR="$(mktemp -d -t cairn-test-servers.XXXXXX)"
+mkdir -p "$TOOLS_DIR/bin"
+
+install_moto() {
+  if ! python3 -c "import moto, flask, flask_cors" 2>/dev/null \
+     || [ "$(python3 -c 'import moto; print(moto.__version__)')" != "$MOTO_VERSION" ]; then
+    echo "test-servers: installing moto[server]==$MOTO_VERSION" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+  fi
+}
+
+install_garage() {
+  if [ ! -x "$TOOLS_DIR/bin/garage" ] || ! "$TOOLS_DIR/bin/garage" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+    echo "test-servers: building garage $GARAGE_VERSION (about 10 minutes, once per machine)" >&2
+    CARGO_TARGET_DIR="$TOOLS_DIR/garage-target" cargo install garage --version "$GARAGE_VERSION" --locked \
+      --no-default-features --features bundled-libs,lmdb --root "$TOOLS_DIR" --quiet >&2
+    rm -rf "$TOOLS_DIR/garage-target"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "test-servers: $name did not start on port $port; its log:" >&2
+  cat "$RUN_DIR/$name.log" >&2 || true
+  return 1
+}
+
+start_moto() {
+  local port; port=$(free_port)
+  python3 -m moto.server -H 127.0.0.1 -p "$port" >"$RUN_DIR/moto.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+  wait_for_port "$port" moto
+  # moto accepts any credentials; a bucket must exist before use.
+  python3 - "$port" <<'PY'
+import sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/cairn-test", method="PUT")
+urllib.request.urlopen(req).read()
+PY
+  export CAIRN_TEST_S3_MOTO="s3://cairn-test/?endpoint=http://127.0.0.1:$port&region=us-east-1&access_key_id=test&secret_access_key=test"
+}
+
+start_garage() {
+  local s3_port rpc_port admin_port
+  s3_port=$(free_port); rpc_port=$(free_port); admin_port=$(free_port)
+  mkdir -p "$RUN_DIR/garage/meta" "$RUN_DIR/garage/data"
+  cat >"$RUN_DIR/garage.toml" <<TOML
+metadata_dir = "$RUN_DIR/garage/meta"
+data_dir = "$RUN_DIR/garage/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3_port"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin_port"
+TOML
+  local key_id="GKcairntest$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+  local secret; secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  local bucket="cairn-test"
+  GARAGE_DEFAULT_ACCESS_KEY="$key_id" GARAGE_DEFAULT_SECRET_KEY="$secret" GARAGE_DEFAULT_BUCKET="$bucket" \
+    "$TOOLS_DIR/bin/garage" -c "$RUN_DIR/garage.toml" server --single-node --default-bucket \
+    >"$RUN_DIR/garage.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+  wait_for_port "$s3_port" garage
+  # Garage creates the single-node layout, the key and the bucket before it opens its S3 port.
+  export CAIRN_TEST_S3_GARAGE="s3://$bucket/?endpoint=http://127.0.0.1:$s3_port&region=garage&access_key_id=$key_id&secret_access_key=$secret"
+}
+
+stop_servers() {
+  if [ -f "$RUN_DIR/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$RUN_DIR/pids"
+  fi
+  rm -rf "$RUN_DIR"
+}
+
+trap stop_servers EXIT
+install_moto
+install_garage
+start_moto
+start_garage
+echo "test-servers: moto and garage are up" >&2
