@@ -145,6 +145,21 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Maps a read error: a zstd stream that ends mid-frame is a truncated pack (a cut download), any
+/// other failure a malformed one.
+fn read_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::Truncated {
+                what: what.to_owned(),
+                detail: format!("the compressed stream ends early ({e})"),
+            }
+        } else {
+            io_error(what)(e)
+        }
+    }
+}
+
 /// Streams the items of a pack, checking limits, digests, counts and the trailer as it goes.
 pub struct DeltaReader<R: Read> {
     lines: BufReader<zstd::Decoder<'static, BufReader<R>>>,
@@ -170,10 +185,12 @@ impl<R: Read> DeltaReader<R> {
             serde_json::from_slice(&first).map_err(|e| malformed(&what, e))?;
         check_format(&value, &what)?;
         let header: DeltaHeader = serde_json::from_value(value).map_err(|e| malformed(&what, e))?;
-        if header.puts + header.removes > MAX_ENTRIES {
+        // Saturating: both counts come from the wire, and their sum must not overflow.
+        let records = header.puts.saturating_add(header.removes);
+        if records > MAX_ENTRIES {
             return Err(Error::TooLarge {
                 what,
-                size: header.puts + header.removes,
+                size: records,
                 limit: MAX_ENTRIES,
             });
         }
@@ -255,7 +272,9 @@ impl<R: Read> DeltaReader<R> {
                         ),
                     });
                 }
-                if read_line(&mut self.lines, 1, &self.what)?.is_some() {
+                // Any byte left, a whole line or not, is data after the end.
+                let rest = self.lines.fill_buf().map_err(read_error(&self.what))?;
+                if !rest.is_empty() {
                     return Err(malformed(&self.what, "data after the end record"));
                 }
                 self.finished = true;
@@ -279,7 +298,7 @@ fn read_line(reader: &mut impl BufRead, limit: usize, what: &str) -> Result<Opti
         .by_ref()
         .take(limit as u64 + 1)
         .read_until(b'\n', &mut buf)
-        .map_err(io_error(what))?;
+        .map_err(read_error(what))?;
     if read == 0 {
         return Ok(None);
     }

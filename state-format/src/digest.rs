@@ -52,7 +52,7 @@ impl Digest {
     /// The 4-bit digit at `depth` (0 = the high nibble of the first byte), used by the index.
     pub(crate) fn nibble(&self, depth: usize) -> usize {
         let byte = self.0[depth / 2];
-        usize::from(if depth % 2 == 0 {
+        usize::from(if depth.is_multiple_of(2) {
             byte >> 4
         } else {
             byte & 0x0f

@@ -103,8 +103,13 @@ impl SignedHead {
                 limit: MAX_HEAD_BYTES as u64,
             });
         }
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
-        check_format(&envelope.head, what)?;
+        // The head's format is checked before the envelope's fields, so that a newer head whose
+        // envelope gained a field is reported as "upgrade", not as "unknown field".
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
+        if let Some(head) = value.get("head") {
+            check_format(head, what)?;
+        }
+        let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
         let signed_bytes = signing_message(&to_canonical_bytes(&envelope.head));
         let head: Head = serde_json::from_value(envelope.head).map_err(|e| malformed(what, e))?;
         let what = format!(
@@ -178,6 +183,14 @@ pub enum Refusal {
     /// The bytes are not a head this build can read.
     #[error("{0}")]
     Malformed(String),
+    /// The head is of a newer format than this agent reads: upgrade the agent.
+    #[error("the head has format {found}, this agent reads format {supported}: upgrade the agent")]
+    UnsupportedFormat {
+        /// The head's format.
+        found: u64,
+        /// The format this build reads.
+        supported: u32,
+    },
     /// The head carries no signature.
     #[error("the head is unsigned")]
     Unsigned,
@@ -220,7 +233,12 @@ pub enum Refusal {
 /// Decodes and checks a head: signature by a trusted key, channel, generation newer than applied,
 /// not expired, in that order. Returns the head and the id of the key that vouched for it.
 pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Refusal> {
-    let signed = SignedHead::decode(bytes).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    let signed = SignedHead::decode(bytes).map_err(|e| match e {
+        Error::UnsupportedFormat {
+            found, supported, ..
+        } => Refusal::UnsupportedFormat { found, supported },
+        other => Refusal::Malformed(other.to_string()),
+    })?;
     let key = signed.check_signatures(trust.keys)?;
     let head = signed.head;
     if head.channel != trust.channel {

@@ -161,7 +161,7 @@ impl Index {
     pub fn build(entries: &EntrySet) -> Index {
         let mut keyed: Vec<(Digest, &Entry)> =
             entries.values().map(|e| (e.id.index_key(), e)).collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.sort_by_key(|a| a.0);
         let mut index = Index::default();
         let root = index.build_node(&keyed, 0);
         index.root = Some(root);

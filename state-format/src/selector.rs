@@ -178,25 +178,47 @@ fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), S
     push(selector, part, Operator::Exists, Vec::new())
 }
 
-/// Label keys: an optional DNS prefix and `/`, then a name of at most 63 characters.
+/// Label keys: an optional DNS-subdomain prefix and `/`, then a name (see [`is_name`]).
 fn check_label(key: &str) -> Result<(), String> {
-    let name = key.rsplit_once('/').map_or(key, |(_, name)| name);
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    let alnum_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if name.is_empty() || name.len() > 63 || !valid_chars || !alnum_ends || key.len() > 316 {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
+    if !is_name(name) || !prefix_ok {
         return Err(format!("{key:?} is not a valid label key"));
     }
     Ok(())
 }
 
+/// Label values: empty, or a name. Unlike keys they have no prefix, so no `/`.
 fn check_value(value: &str) -> Result<(), String> {
-    if value.is_empty() {
+    if value.is_empty() || is_name(value) {
         return Ok(());
     }
-    check_label(value).map_err(|_| format!("{value:?} is not a valid label value"))
+    Err(format!("{value:?} is not a valid label value"))
+}
+
+/// 1 to 63 of `A-Z a-z 0-9 - _ .`, starting and ending with a letter or digit.
+fn is_name(name: &str) -> bool {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let alnum_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    !name.is_empty() && name.len() <= 63 && valid_chars && alnum_ends
+}
+
+/// One dot-separated part of a DNS subdomain: 1 to 63 of `a-z 0-9 -`, alphanumeric at both ends.
+fn is_dns_label(part: &str) -> bool {
+    let valid_chars = part
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    !part.is_empty()
+        && part.len() <= 63
+        && valid_chars
+        && !part.starts_with('-')
+        && !part.ends_with('-')
 }
 
 impl fmt::Display for ClusterSelector {
@@ -209,6 +231,8 @@ impl fmt::Display for ClusterSelector {
         for r in &self.match_expressions {
             parts.push(match r.operator {
                 Operator::In => format!("{} in ({})", r.key, r.values.join(",")),
+                // One value as `k!=v`: `notin ()` would not parse back when that value is empty.
+                Operator::NotIn if r.values.len() == 1 => format!("{}!={}", r.key, r.values[0]),
                 Operator::NotIn => format!("{} notin ({})", r.key, r.values.join(",")),
                 Operator::Exists => r.key.clone(),
                 Operator::DoesNotExist => format!("!{}", r.key),
@@ -259,8 +283,21 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        let s: ClusterSelector = "env=prod,region notin (us,eu),!canary".parse().unwrap();
-        assert_eq!(s.to_string().parse::<ClusterSelector>().unwrap(), s);
+        // `zone!=` (found by the selector_parse fuzz target) once displayed as `zone notin ()`.
+        for text in [
+            "env=prod,region notin (us,eu),!canary",
+            "zone!=",
+            "zone!=z1,tier notin (a)",
+            "env=",
+            "cairn.dev/env=prod,!example.com/canary",
+        ] {
+            let s: ClusterSelector = text.parse().unwrap();
+            assert_eq!(
+                s.to_string().parse::<ClusterSelector>().unwrap(),
+                s,
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -272,6 +309,14 @@ mod tests {
             "-bad=1",
             "a=b,a=c",
             "k in ()",
+            // Found by the selector_parse fuzz target: values could hold `/` (and anything before
+            // it), so `k===x/v` (value `=x/v`) displayed as `k==x/v`, which parses to `x/v`.
+            "k===x/v",
+            "k=a/b",
+            "k in (a/b)",
+            "Example.com/k",
+            "-x.io/k",
+            "a=b/k",
         ] {
             assert!(
                 bad.parse::<ClusterSelector>().is_err(),

@@ -1,0 +1,410 @@
+//! Golden fixtures: the exact bytes of every wire type of format version 1.
+//!
+//! Each test builds an object from fixed inputs (YAML text, seeds, timestamps), compares its bytes
+//! with the file committed under `tests/golden/v<FORMAT_VERSION>/`, and decodes the committed file
+//! back. Hubs and agents of different builds exchange these bytes through object storage, and
+//! digests name them, so a fixture that changes is a format change: it must come with a bump of
+//! `FORMAT_VERSION` (and a new fixture folder), never alone.
+//!
+//! To (re)write the fixtures, after such a bump or when adding one:
+//!
+//! ```text
+//! CAIRN_BLESS=1 cargo test -p cairn-state-format --test golden
+//! ```
+//!
+//! Fixtures are byte-exact; `tests/golden/.gitattributes` keeps git from touching line endings.
+//! Compressed files (`*.zst`) depend on the zstd version, so they are only decoded, never compared.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use cairn_state_format::{
+    AppliedRef, Counts, Digest, Entry, EntrySet, FORMAT_VERSION, Head, Index, Node, Phase,
+    Resource, ResourceId, Rollout, RolloutStep, SecretKey, SignedHead, Snapshot, StatusError,
+    StatusRecord, Trust, apply_delta, diff_entries, encode_delta, parse_documents, verify_head,
+};
+use chrono::{DateTime, TimeZone, Utc};
+
+/// One fixed document that uses the YAML features canonical form must flatten: comments, anchors
+/// and merge keys, flow and block style, quoting, block scalars, numeric and boolean keys, numbers.
+const RESOURCE_YAML: &str = r#"# A Deployment written the way people write them.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: &labels
+    app: web
+    tier: "frontend"
+  annotations:
+    cairn.dev/cluster-selector: "env in (prod, staging), !canary"
+    cairn.dev/wave: "2"
+    note: |
+      two lines,
+      with "quotes", a tab	and ünïcödé ✓
+spec:
+  replicas: 3
+  paused: false
+  minReadySeconds: 0
+  progressDeadlineSeconds: 600
+  selector:
+    matchLabels: *labels
+  template:
+    metadata:
+      labels:
+        <<: *labels
+        version: '1.0'
+    spec:
+      containers:
+        - name: web
+          image: "registry.example/web:1.0"
+          args: [--port, "8080", --ratio, 0.75, --big, 18446744073709551615, --neg, -42]
+          resources: {limits: {cpu: 500m, memory: 128Mi}}
+          env:
+            - {name: EMPTY, value: ""}
+            - name: NULLISH
+              value: ~
+      nodeSelector:
+        1: one
+        true: "yes"
+        Zeta: z
+        _under: u
+        émoji: "🙂"
+"#;
+
+/// The snapshot a delta pack starts from: three resources, one with a selector and a wave.
+const BASE_YAML: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {color: blue}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  annotations: {cairn.dev/cluster-selector: "env=prod,region in (eu,us)", cairn.dev/wave: "-1"}
+spec: {replicas: 2}
+"#;
+
+/// The snapshot a delta pack leads to: one change, one removal, one addition.
+const TARGET_YAML: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {color: red}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {ports: [{port: 80}]}
+"#;
+
+fn bless() -> bool {
+    std::env::var_os("CAIRN_BLESS").is_some_and(|v| v == "1")
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("v{FORMAT_VERSION}"))
+        .join(name)
+}
+
+/// The committed bytes of fixture `name`; when blessing, `built` is written first.
+fn committed(name: &str, built: &[u8]) -> Vec<u8> {
+    let path = fixture_path(name);
+    if bless() && std::fs::read(&path).ok().as_deref() != Some(built) {
+        // Write and rename, so that a test reading the same fixture never sees half a file.
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let thread = format!("{:?}", std::thread::current().id());
+        let tmp = path.with_file_name(format!(".{name}.{}.{thread}.tmp", std::process::id()));
+        std::fs::write(&tmp, built).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; write it with CAIRN_BLESS=1 (only with a format version bump)",
+            path.display()
+        )
+    })
+}
+
+/// Asserts that `built` is exactly the committed fixture `name`, and returns the committed bytes.
+fn golden(name: &str, built: &[u8]) -> Vec<u8> {
+    let bytes = committed(name, built);
+    assert!(
+        bytes == built,
+        "{name} differs from its fixture: the wire format changed. Bump FORMAT_VERSION, then \
+         re-bless.\n committed: {}\n     built: {}",
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(built)
+    );
+    bytes
+}
+
+/// A compressed fixture: written when blessing, otherwise only read (to be decoded).
+fn compressed(name: &str, built: &[u8]) -> Vec<u8> {
+    committed(name, built)
+}
+
+/// Asserts a digest against the committed `<name>.digest` file and returns the committed one.
+fn golden_digest(name: &str, built: &Digest) -> Digest {
+    let text = golden(&format!("{name}.digest"), format!("{built}\n").as_bytes());
+    String::from_utf8(text).unwrap().trim_end().parse().unwrap()
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
+}
+
+fn entries(resources: &[Resource]) -> EntrySet {
+    resources
+        .iter()
+        .map(|r| (r.id.clone(), r.entry()))
+        .collect()
+}
+
+fn blobs(resources: &[Resource]) -> BTreeMap<Digest, Vec<u8>> {
+    resources
+        .iter()
+        .map(|r| (r.digest, r.canonical.clone()))
+        .collect()
+}
+
+/// Forty ConfigMaps: more than a leaf holds, so the index root is a branch.
+fn forty() -> EntrySet {
+    (0..40)
+        .map(|i| {
+            let blob = format!("blob {i}");
+            let entry = Entry {
+                id: ResourceId {
+                    group: String::new(),
+                    kind: "ConfigMap".into(),
+                    namespace: "bulk".into(),
+                    name: format!("cm-{i:02}"),
+                },
+                blob: Digest::of(blob.as_bytes()),
+                size: blob.len() as u64,
+                selector: None,
+                wave: (i % 5 == 0).then_some(i),
+            };
+            (entry.id.clone(), entry)
+        })
+        .collect()
+}
+
+#[test]
+fn resource_canonical_bytes() {
+    let resources = parse_documents("web.yaml", RESOURCE_YAML).unwrap();
+    let [resource] = resources.as_slice() else {
+        panic!("one document expected");
+    };
+    let bytes = golden("resource.json", &resource.canonical);
+    let digest = golden_digest("resource", &resource.digest);
+    assert_eq!(Digest::of(&bytes), digest);
+
+    // Canonical JSON is a fixed point: read back as a manifest, it gives the same bytes and id.
+    let again = parse_documents("resource.json", std::str::from_utf8(&bytes).unwrap()).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].canonical, bytes);
+    assert_eq!(again[0].id, resource.id);
+    assert_eq!(again[0].entry(), resource.entry());
+    assert_eq!(resource.id.to_string(), "Deployment.apps shop/web");
+    assert_eq!(resource.wave, Some(2));
+}
+
+#[test]
+fn leaf_node() {
+    let set = entries(&parse_documents("base.yaml", BASE_YAML).unwrap());
+    let index = Index::build(&set);
+    let (node, canonical) = index.node(&index.root()).unwrap();
+    assert!(matches!(node, Node::Leaf(entries) if entries.len() == 3));
+
+    let bytes = golden("node-leaf.json", canonical);
+    let digest = golden_digest("node-leaf", &index.root());
+    assert_eq!(Node::decode(&Node::encode(&bytes), &digest).unwrap(), *node);
+    let stored = compressed("node-leaf.zst", &Node::encode(canonical));
+    assert_eq!(Node::decode(&stored, &digest).unwrap(), *node);
+}
+
+#[test]
+fn branch_node() {
+    let set = forty();
+    let index = Index::build(&set);
+    let (node, canonical) = index.node(&index.root()).unwrap();
+    assert!(matches!(node, Node::Branch(_)));
+
+    let bytes = golden("node-branch.json", canonical);
+    let digest = golden_digest("node-branch", &index.root());
+    assert_eq!(Node::decode(&Node::encode(&bytes), &digest).unwrap(), *node);
+}
+
+#[test]
+fn snapshot_root() {
+    let (snapshot, index) = Snapshot::build(&forty());
+    let bytes = golden("snapshot.json", &snapshot.encode());
+    let digest = golden_digest("snapshot", &snapshot.digest());
+    assert_eq!(Snapshot::decode(&bytes, &digest).unwrap(), snapshot);
+    // The snapshot names the branch fixture as its index.
+    assert_eq!(snapshot.index, index.root());
+    assert_eq!(
+        format!("{}\n", snapshot.index).as_bytes(),
+        committed(
+            "node-branch.digest",
+            format!("{}\n", index.root()).as_bytes()
+        )
+    );
+}
+
+#[test]
+fn delta_pack() {
+    let base_resources = parse_documents("base.yaml", BASE_YAML).unwrap();
+    let target_resources = parse_documents("target.yaml", TARGET_YAML).unwrap();
+    let (base, target) = (entries(&base_resources), entries(&target_resources));
+    let (from, to) = (
+        Snapshot::build(&base).0.digest(),
+        Snapshot::build(&target).0.digest(),
+    );
+    let blobs = blobs(&target_resources);
+    let pack = encode_delta(&from, &to, &diff_entries(&base, &target), |d| {
+        blobs.get(d).cloned()
+    })
+    .unwrap();
+
+    let lines = golden("delta.lines", &zstd::decode_all(pack.as_slice()).unwrap());
+    let from = golden_digest("delta-from", &from);
+    let to = golden_digest("delta-to", &to);
+
+    // The committed lines, compressed by this build, and the committed compressed pack (written by
+    // whatever zstd blessed it) both apply to exactly the target.
+    let recompressed = zstd::encode_all(lines.as_slice(), 3).unwrap();
+    let stored = compressed("delta.zst", &pack);
+    for pack in [recompressed, stored] {
+        let applied = apply_delta(&base, &from, pack.as_slice()).unwrap();
+        assert_eq!(applied.entries, target);
+        assert_eq!(applied.snapshot.digest(), to);
+        let carried: BTreeMap<Digest, Vec<u8>> = applied.blobs.into_iter().collect();
+        assert_eq!(carried.len(), 2, "one changed and one added resource");
+        for (digest, blob) in &carried {
+            assert_eq!(blobs.get(digest), Some(blob));
+        }
+    }
+}
+
+fn head(base: Digest, target: Digest) -> Head {
+    let mut head = Head::new("prod", 7, target, at(0), at(3_600));
+    head.previous_snapshot = Some(base);
+    head.rollout = Some(Rollout {
+        steps: vec![
+            RolloutStep {
+                percent: 10,
+                not_before: at(0),
+            },
+            RolloutStep {
+                percent: 50,
+                not_before: at(600),
+            },
+            RolloutStep {
+                percent: 100,
+                not_before: at(1_200),
+            },
+        ],
+        paused_at: None,
+    });
+    head.source = BTreeMap::from([
+        ("commit".to_owned(), "0123456789abcdef".to_owned()),
+        (
+            "pipeline".to_owned(),
+            "https://ci.example/run/42".to_owned(),
+        ),
+        ("publisher".to_owned(), "ci@example".to_owned()),
+    ]);
+    head.retire_at = Some(at(86_400));
+    head
+}
+
+#[test]
+fn signed_head() {
+    let (one, two) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    let keys = format!(
+        "{} {}\n{} {}\n",
+        one.public().id(),
+        one.public(),
+        two.public().id(),
+        two.public()
+    );
+    golden("keys.txt", keys.as_bytes());
+
+    let head = head(Digest::of(b"base"), Digest::of(b"target"));
+    let bytes = golden("head.json", &SignedHead::sign(&head, &[&one, &two]));
+
+    let decoded = SignedHead::decode(&bytes).unwrap();
+    assert_eq!(decoded.head, head);
+    assert_eq!(decoded.signatures.len(), 2);
+    for key in [&one, &two] {
+        let trusted = [key.public()];
+        let trust = Trust {
+            keys: &trusted,
+            channel: "prod",
+            applied_generation: Some(6),
+            now: at(60),
+        };
+        let (verified, by) = verify_head(&bytes, &trust).unwrap();
+        assert_eq!(verified, head);
+        assert_eq!(by, key.public().id());
+    }
+}
+
+#[test]
+fn status_record() {
+    let mut record = StatusRecord::new("eu-west-1a", "prod", "cairn-agent 0.1.0", at(0));
+    record.labels = BTreeMap::from([
+        ("env".to_owned(), "prod".to_owned()),
+        ("region".to_owned(), "eu".to_owned()),
+    ]);
+    record.applied = Some(AppliedRef {
+        generation: 6,
+        snapshot: Digest::of(b"base"),
+    });
+    record.observed_generation = Some(7);
+    record.phase = Phase::Degraded;
+    record.reason = Some("1 object is not healthy".to_owned());
+    record.counts = Counts {
+        objects: 12,
+        applied: 3,
+        pruned: 1,
+        failed: 0,
+        drifted: 2,
+        healthy: 11,
+        progressing: 0,
+        degraded: 1,
+    };
+    record.unhealthy = vec!["Deployment.apps shop/web".to_owned()];
+    record.push_error(StatusError {
+        at: at(30),
+        class: "fetch".to_owned(),
+        message: "store: connection reset".to_owned(),
+        object: None,
+    });
+    record.push_error(StatusError {
+        at: at(90),
+        class: "apply".to_owned(),
+        message: "admission webhook denied the request: \"image\" is not allowed".to_owned(),
+        object: Some("Deployment.apps shop/web".to_owned()),
+    });
+    record.updated_at = at(120);
+
+    let bytes = golden("status.json", &record.encode());
+    assert_eq!(
+        StatusRecord::decode(&bytes, "status/prod/eu-west-1a").unwrap(),
+        record
+    );
+}
