@@ -134,19 +134,19 @@ fn is_plain_secret(r: &Resource) -> bool {
 /// Finds `mode`/`defaultMode` fields holding a string like "0644": the most common way a YAML 1.1
 /// habit turns into an object the API server rejects.
 fn octal_looking_mode(value: &Value) -> Option<String> {
+    fn looks_octal(s: &str) -> bool {
+        s.len() > 1 && s.starts_with('0') && s.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    }
     fn walk(value: &Value, path: &mut Vec<String>) -> Option<String> {
         match value {
             Value::Object(map) => {
                 for (key, item) in map {
                     let is_mode = key == "mode" || key == "defaultMode";
-                    if let (true, Value::String(s)) = (is_mode, item) {
-                        if s.len() > 1
-                            && s.starts_with('0')
-                            && s.bytes().all(|b| (b'0'..=b'7').contains(&b))
-                        {
-                            path.push(key.clone());
-                            return Some(format!("{} = {s:?}", path.join(".")));
-                        }
+                    if let (true, Value::String(s)) = (is_mode, item)
+                        && looks_octal(s)
+                    {
+                        path.push(key.clone());
+                        return Some(format!("{} = {s:?}", path.join(".")));
                     }
                     path.push(key.clone());
                     let found = walk(item, path);

@@ -144,7 +144,7 @@ impl Store {
         } else {
             Arc::new(PrefixStore::new(inner, prefix.as_str()))
         };
-        Ok(Store::from_object_store(inner, url))
+        Ok(Store::from_object_store(inner, &redacted(&parsed)))
     }
 }
 
@@ -165,6 +165,34 @@ impl Store {
     }
 }
 
+/// The URL as shown in messages: credentials given as query parameters are masked.
+fn redacted(url: &Url) -> String {
+    let secret = |key: &str| {
+        ["secret", "token", "password", "sas", "key"]
+            .iter()
+            .any(|s| key.contains(s))
+            && !key.ends_with("key_id")
+    };
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if secret(&k) {
+                "***".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    let mut shown = url.clone();
+    if pairs.is_empty() {
+        shown.set_query(None);
+    } else {
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
 fn host(parsed: &Url, url: &str) -> Result<String> {
     parsed
         .host_str()
@@ -174,4 +202,41 @@ fn host(parsed: &Url, url: &str) -> Result<String> {
             url: url.to_owned(),
             reason: "the bucket name is missing".to_owned(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_messages() {
+        let url = Url::parse(
+            "s3://b/p?endpoint=http://h:1&access_key_id=AK&secret_access_key=SECRET&token=T",
+        )
+        .unwrap();
+        let shown = redacted(&url);
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("=T"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("access_key_id=AK") && shown.contains("endpoint=http"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_expected() {
+        let err = Store::open("ftp://x/y", &StoreOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unsupported scheme") && err.contains("s3"),
+            "{err}"
+        );
+        let err = Store::open("s3:///prefix", &StoreOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bucket"), "{err}");
+    }
 }

@@ -1,0 +1,277 @@
+//! The command line: every flag also reads a `CAIRN_*` environment variable, since agents are
+//! configured in a DaemonSet spec.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cairn_state_format::PublicKey;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
+use crate::error::{Error, Result};
+
+/// cairn-agent: pulls signed snapshots from object storage and reconciles a target to them.
+#[derive(Debug, Parser)]
+#[command(name = "cairn-agent", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The agent's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reconcile continuously (or once, with --once).
+    Run(RunArgs),
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `cairn-agent run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Do one reconcile pass, then exit: 0 converged, 1 failed or refused, 2 bad configuration,
+    /// 3 waiting (rollout step not open, nothing published yet).
+    #[arg(long, env = "CAIRN_ONCE")]
+    pub once: bool,
+
+    /// Store URL: file:///path, s3://bucket/prefix, gs://…, az://…, or a read-only https://
+    /// base URL served by a web server or CDN.
+    #[arg(long, env = "CAIRN_STORE")]
+    pub store: String,
+
+    /// Where status records are written (default: the store, unless it is an HTTP store).
+    #[arg(long, env = "CAIRN_STATUS_STORE")]
+    pub status_store: Option<String>,
+
+    /// Channel to follow; repeatable. A pattern such as `pr-*` follows channels as they appear
+    /// and tears them down when they go away.
+    #[arg(
+        long = "channel",
+        env = "CAIRN_CHANNEL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub channels: Vec<String>,
+
+    /// Trusted public key: `cairn-ed25519-public <base64>` or a file holding it; repeatable.
+    #[arg(
+        long = "trust",
+        env = "CAIRN_TRUST",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub trust: Vec<String>,
+
+    /// This cluster's id (names its status records; places it in rollout cohorts).
+    #[arg(long, env = "CAIRN_CLUSTER_ID")]
+    pub cluster_id: String,
+
+    /// A label of this cluster, `key=value`, matched by cluster selectors; repeatable.
+    #[arg(
+        long = "cluster-label",
+        env = "CAIRN_CLUSTER_LABEL",
+        value_delimiter = ','
+    )]
+    pub cluster_labels: Vec<String>,
+
+    /// What to reconcile: `dir:PATH` (a YAML file per object) or `kube`.
+    #[arg(long, env = "CAIRN_TARGET")]
+    pub target: String,
+
+    /// Where applied state, the blob cache and ownership records persist.
+    #[arg(long, env = "CAIRN_STATE_DIR", default_value = "/var/lib/cairn-agent")]
+    pub state_dir: PathBuf,
+
+    /// Poll interval.
+    #[arg(long, env = "CAIRN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// Spread of each poll around the interval: `20%` or `0.2`.
+    #[arg(long, env = "CAIRN_JITTER", default_value = "20%", value_parser = parse_fraction)]
+    pub jitter: f64,
+
+    /// How often the target is checked for drift and corrected.
+    #[arg(long, env = "CAIRN_RESYNC", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+
+    /// How often a status record is written when nothing changes.
+    #[arg(long, env = "CAIRN_HEARTBEAT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+
+    /// Longest wait between retries after failures.
+    #[arg(long, env = "CAIRN_BACKOFF_CAP", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub backoff_cap: Duration,
+
+    /// Timeout of one store request.
+    #[arg(long, env = "CAIRN_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long shutdown waits for in-flight work.
+    #[arg(long, env = "CAIRN_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+
+    /// Address for /metrics, /healthz and /readyz, e.g. `0.0.0.0:9464`.
+    #[arg(long, env = "CAIRN_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Log format.
+    #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
+    let (number, scale) = match text.trim().strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (text.trim(), 1.0),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .map(|n| n / scale)
+        .map_err(|_| format!("{text:?} is not a fraction such as 20% or 0.2"))
+}
+
+/// Reads a `--trust` value: key text, or a path to a file holding it.
+pub fn parse_trust(value: &str) -> Result<PublicKey> {
+    let text = if value.trim_start().starts_with("cairn-ed25519-") {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value).map_err(|e| {
+            Error::Config(format!(
+                "--trust {value}: not key text, and cannot read it as a file: {e}"
+            ))
+        })?
+    };
+    text.parse()
+        .map_err(|e| Error::Config(format!("--trust {value}: {e}")))
+}
+
+impl RunArgs {
+    /// The library configuration these flags describe.
+    pub fn to_config(&self) -> Result<Config> {
+        let channels = self
+            .channels
+            .iter()
+            .map(|c| ChannelSpec::parse(c.trim()))
+            .collect::<Result<Vec<_>>>()?;
+        let trust = self
+            .trust
+            .iter()
+            .map(|t| parse_trust(t))
+            .collect::<Result<Vec<_>>>()?;
+        let mut labels = BTreeMap::new();
+        for label in &self.cluster_labels {
+            let (k, v) = label.split_once('=').ok_or_else(|| {
+                Error::Config(format!("--cluster-label {label:?}: expected key=value"))
+            })?;
+            labels.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        let mut config = Config::new(
+            StoreLocation::Url(self.store.clone()),
+            channels,
+            trust,
+            &self.cluster_id,
+            TargetSpec::parse(&self.target)?,
+            self.state_dir.clone(),
+        );
+        config.status_store = self.status_store.clone().map(StoreLocation::Url);
+        config.labels = labels;
+        config.metrics_addr = self.metrics_addr;
+        config.timing = Timing {
+            interval: self.interval,
+            jitter: self.jitter,
+            resync: self.resync,
+            heartbeat: self.heartbeat,
+            backoff_cap: self.backoff_cap,
+            request_timeout: self.request_timeout,
+            drain: self.drain,
+            ..Timing::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_state_format::SecretKey;
+
+    #[test]
+    fn flags_become_a_config() {
+        let key = SecretKey::from_seed([1; 32]).public().to_string();
+        let cli = Cli::try_parse_from([
+            "cairn-agent",
+            "run",
+            "--once",
+            "--store",
+            "file:///tmp/s",
+            "--channel",
+            "prod",
+            "--channel",
+            "pr-*",
+            "--trust",
+            &key,
+            "--cluster-id",
+            "c1",
+            "--cluster-label",
+            "env=prod",
+            "--target",
+            "dir:/tmp/out",
+            "--jitter",
+            "10%",
+            "--interval",
+            "5s",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command;
+        assert!(args.once);
+        let config = args.to_config().unwrap();
+        assert_eq!(config.channels.len(), 2);
+        assert_eq!(config.labels["env"], "prod");
+        assert!((config.timing.jitter - 0.1).abs() < 1e-9);
+        assert_eq!(config.timing.interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        assert!(
+            parse_trust("/nonexistent/key")
+                .unwrap_err()
+                .to_string()
+                .contains("--trust")
+        );
+        assert!(parse_fraction("lots").is_err());
+        let key = SecretKey::from_seed([1; 32]).public().to_string();
+        let cli = Cli::try_parse_from([
+            "cairn-agent",
+            "run",
+            "--store",
+            "file:///tmp/s",
+            "--channel",
+            "prod",
+            "--trust",
+            &key,
+            "--cluster-id",
+            "c1",
+            "--target",
+            "kube",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command;
+        let err = args.to_config().unwrap_err().to_string();
+        assert!(err.contains("not yet available"), "{err}");
+    }
+}

@@ -1,0 +1,33 @@
+//! What every channel of one agent shares.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_state_format::PublicKey;
+use chrono::{DateTime, Utc};
+
+use crate::cache::BlobCache;
+use crate::config::Timing;
+use crate::metrics::Metrics;
+use crate::remote::Remote;
+use crate::state::StateDir;
+use crate::target::Target;
+
+/// Shared by the channels of one agent (never between agents).
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub cluster_id: String,
+    pub labels: BTreeMap<String, String>,
+    pub keys: Vec<PublicKey>,
+    pub timing: Timing,
+    pub remote: Remote,
+    pub status: Option<cairn_store::Store>,
+    pub cache: BlobCache,
+    pub target: Arc<dyn Target>,
+    pub state: StateDir,
+    pub metrics: Arc<Metrics>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// The agent's name and version, as written to status records.
+pub(crate) const AGENT: &str = concat!("cairn-agent ", env!("CARGO_PKG_VERSION"));

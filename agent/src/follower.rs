@@ -1,0 +1,88 @@
+//! The long-running loop of one channel: pass, report, sleep (T ± jitter, or backoff), repeat,
+//! until shutdown or until a discovered channel is torn down.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::backoff::Schedule;
+use crate::context::Ctx;
+use crate::reconcile::{Channel, PassResult};
+use crate::report::Reporter;
+
+/// Why a follower stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The agent is shutting down.
+    Shutdown,
+    /// The channel was torn down and is no longer followed.
+    TornDown,
+}
+
+/// Sleeps for `delay` unless shutdown comes first; returns whether shutdown came.
+pub(crate) async fn sleep_or_shutdown(
+    delay: std::time::Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(delay) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+/// Follows one channel. `first_pass` is told when the first pass is over (readiness).
+pub(crate) async fn follow(
+    ctx: Arc<Ctx>,
+    mut channel: Channel,
+    mut shutdown: watch::Receiver<bool>,
+    mut first_pass: Option<oneshot::Sender<()>>,
+) -> Ended {
+    let mut schedule = Schedule::new(&ctx.timing);
+    let mut reporter = Reporter::new();
+    if ctx.timing.first_poll_offset
+        && sleep_or_shutdown(schedule.first_offset(), &mut shutdown).await
+    {
+        return Ended::Shutdown;
+    }
+    let mut next_resync = Instant::now() + ctx.timing.resync;
+    loop {
+        let resync = Instant::now() >= next_resync;
+        if resync {
+            next_resync = Instant::now() + ctx.timing.resync;
+        }
+        let result = channel.pass(&ctx, resync).await;
+        if let Some(tx) = first_pass.take() {
+            let _ = tx.send(());
+        }
+        let delay = match result {
+            PassResult::Ok => schedule.success(),
+            PassResult::Failed(e) => {
+                let delay = schedule.failure(e.retry_after());
+                tracing::debug!(
+                    channel = channel.name(),
+                    ?delay,
+                    failures = schedule.failures(),
+                    "backing off"
+                );
+                delay
+            }
+            PassResult::TornDown if channel.discovered() => {
+                reporter.remove(&ctx, channel.name()).await;
+                tracing::info!(
+                    channel = channel.name(),
+                    "channel torn down; no longer following it"
+                );
+                return Ended::TornDown;
+            }
+            PassResult::TornDown => schedule.success(),
+        };
+        reporter.report(&ctx, channel.status()).await;
+        if sleep_or_shutdown(delay, &mut shutdown).await {
+            return Ended::Shutdown;
+        }
+    }
+}
