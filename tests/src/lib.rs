@@ -1,1 +1,193 @@
-//! placeholder
+//! Support for end-to-end tests: find the real binaries, run them, scrape their metrics.
+//!
+//! The tests live in `tests/`; they start `cairn` and `cairn-agent` as processes against a local
+//! store and, when the test command has started it, an S3 server on loopback.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary, building the workspace's binaries if it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let path = target.join("debug").join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "cairn-hub", "-p", "cairn-agent"])
+            .current_dir(root)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+    }
+    path
+}
+
+/// Runs `cairn` with `args` in `dir`; panics with its stderr if it fails.
+pub fn cairn(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(binary("cairn"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("cairn runs");
+    assert!(
+        out.status.success(),
+        "cairn {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `cairn-agent run` process, stopped with SIGTERM when dropped.
+pub struct Agent {
+    child: Child,
+    /// Where its metrics are served.
+    pub metrics: SocketAddr,
+    /// Its `dir` target.
+    pub target: PathBuf,
+}
+
+impl Agent {
+    /// Starts an agent following `channel` on `store`, trusting `public_key`, polling every
+    /// `interval`, with its target and state under `dir`.
+    pub fn start(
+        dir: &Path,
+        store: &str,
+        channel: &str,
+        public_key: &Path,
+        cluster: &str,
+        interval: &str,
+    ) -> Agent {
+        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .expect("an address");
+        let target = dir.join(format!("target-{cluster}"));
+        let log =
+            std::fs::File::create(dir.join(format!("agent-{cluster}.log"))).expect("a log file");
+        let child = Command::new(binary("cairn-agent"))
+            .args([
+                "run",
+                "--store",
+                store,
+                "--channel",
+                channel,
+                "--cluster-id",
+                cluster,
+                "--interval",
+                interval,
+            ])
+            .args([
+                "--jitter",
+                "20%",
+                "--heartbeat",
+                "5s",
+                "--metrics-addr",
+                &metrics.to_string(),
+            ])
+            .arg("--trust")
+            .arg(public_key)
+            .arg("--target")
+            .arg(format!("dir:{}", target.display()))
+            .arg("--state-dir")
+            .arg(dir.join(format!("state-{cluster}")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cairn-agent starts");
+        Agent {
+            child,
+            metrics,
+            target,
+        }
+    }
+
+    /// The agent's metrics, as `name{labels}` → value.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut stream = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(2))
+            .expect("metrics endpoint");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a timeout");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request sent");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).expect("response read");
+        body.lines()
+            .filter(|l| !l.starts_with('#') && l.starts_with("cairn_agent_"))
+            .filter_map(|l| {
+                l.rsplit_once(' ')
+                    .and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `check` holds, for at most `limit`; panics with `what` otherwise.
+pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many clusters report `generation` as applied on `channel`, per `cairn status`.
+pub fn clusters_on(dir: &Path, store: &str, channel: &str, generation: u64) -> u64 {
+    let out = cairn(
+        dir,
+        &[
+            "status",
+            "--store",
+            store,
+            "--channel",
+            channel,
+            "--output",
+            "json",
+        ],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    status[0]["by_generation"][generation.to_string()]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Sum of a metric over all its label sets.
+pub fn total(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
+    metrics
+        .iter()
+        .filter(|(k, _)| k.split('{').next() == Some(name))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Value of a metric with exactly this `name{labels}` key (0 if absent).
+pub fn value(metrics: &BTreeMap<String, f64>, key: &str) -> f64 {
+    metrics.get(key).copied().unwrap_or(0.0)
+}
