@@ -17,7 +17,7 @@ pub struct Cli {
 
 const EXIT_CODES: &str = "Exit codes: 0 success (also when nothing changed), 1 store or I/O failure, 2 bad usage \
 or configuration, 3 invalid manifests or input (nothing published), 4 lost to concurrent publishers or unsafe \
-store, 5 channel, generation or object not found.";
+store, 5 channel, generation or object not found, 6 a health gate refused a promotion or aborted a watched rollout.";
 
 /// Options every store-using command takes.
 #[derive(Args, Debug, Clone)]
@@ -107,6 +107,13 @@ pub enum Command {
         /// Allow plain Secret objects with data (they end up readable in the store).
         #[arg(long)]
         allow_secrets: bool,
+        /// Roll out progressively: steps of PERCENT%:DELAY (e.g. 1%:0s,10%:10m,50%:30m,100%:1h),
+        /// or the name of a policy in --rollout-policies.
+        #[arg(long)]
+        rollout: Option<String>,
+        /// A YAML file of named rollout policies (`canary: 1%:0s,10%:10m,100%:1h`).
+        #[arg(long, env = "CAIRN_ROLLOUT_POLICIES")]
+        rollout_policies: Option<PathBuf>,
     },
     /// List a channel's generations, newest first.
     History {
@@ -186,6 +193,45 @@ pub enum Command {
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         stale_after: Duration,
     },
+    /// Progressive rollouts: status, advance, pause, resume, abort, watch.
+    Rollout {
+        /// What to do.
+        #[command(subcommand)]
+        action: RolloutAction,
+    },
+    /// Publish another channel's snapshot (the identical digest) as this channel's next generation.
+    Promote {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel to promote from.
+        #[arg(long)]
+        from: String,
+        /// The channel to promote to.
+        #[arg(long)]
+        to: String,
+        /// The generation of --from to promote (default: its newest).
+        #[arg(long)]
+        generation: Option<u64>,
+        /// Refuse unless at least this share of --from's clusters report that content healthy.
+        #[arg(long, value_parser = parse_percent)]
+        require_healthy: Option<f64>,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Ephemeral environments: up, down, list.
+    Env {
+        /// What to do.
+        #[command(subcommand)]
+        action: EnvAction,
+    },
+    /// Feature flags: set, list, stale.
+    Flag {
+        /// What to do.
+        #[command(subcommand)]
+        action: FlagAction,
+    },
     /// Delete objects no kept generation of any channel reaches.
     Gc {
         /// Store options.
@@ -202,6 +248,169 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// Progressive rollout controls. Every action is a new signed generation; nothing moves back.
+#[derive(Subcommand, Debug)]
+pub enum RolloutAction {
+    /// Show the newest generation's rollout: steps, and clusters on the new content.
+    Status {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The channel.
+        #[arg(long, env = "CAIRN_CHANNEL")]
+        channel: String,
+    },
+    /// Open the next closed step now.
+    Advance(RolloutControl),
+    /// Freeze the steps: closed steps stay closed until `resume`.
+    Pause(RolloutControl),
+    /// Unfreeze the steps, shifting the closed ones by the time spent paused.
+    Resume(RolloutControl),
+    /// Roll forward to a new generation with the content from before the rollout, for everyone.
+    Abort(RolloutControl),
+    /// Follow the rollout: advance steps early while healthy, abort when too many fail.
+    Watch {
+        /// The channel and signing options.
+        #[command(flatten)]
+        control: RolloutControl,
+        /// Abort when more than this share of the clusters on the new content fail.
+        #[arg(long, default_value = "2%", value_parser = parse_percent)]
+        max_failed: f64,
+        /// Advance early once this share of the open cohort reports the new content healthy.
+        #[arg(long, default_value = "90%", value_parser = parse_percent)]
+        min_reporting: f64,
+        /// How often to read the status records.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        every: Duration,
+        /// Give up watching (leaving the rollout as it is) after this long.
+        #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+/// Flags of the rollout actions that publish.
+#[derive(Args, Debug, Clone)]
+pub struct RolloutControl {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[arg(long, env = "CAIRN_CHANNEL")]
+    pub channel: String,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// Ephemeral environments: channels with a time to live.
+#[derive(Subcommand, Debug)]
+pub enum EnvAction {
+    /// Create (or update) an environment: publish manifests to channel NAME, retiring after --ttl.
+    Up {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The environment's channel name, e.g. pr-123.
+        name: String,
+        /// How long the environment lives; agents remove it on their own once it passes.
+        #[arg(long, default_value = "48h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Manifest files or directories.
+        paths: Vec<PathBuf>,
+        /// Read manifests from a file, or `-` for standard input.
+        #[arg(short = 'f', long = "filename")]
+        filename: Vec<PathBuf>,
+        /// Allow plain Secret objects with data.
+        #[arg(long)]
+        allow_secrets: bool,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Tear an environment down: a final empty generation, then the channel is removed.
+    Down {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The environment's channel name.
+        name: String,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// List environments with their age and time left.
+    List {
+        /// Store options.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Feature flags, delivered as a ConfigMap in the flagd (OpenFeature) flag-definition format.
+#[derive(Subcommand, Debug)]
+pub enum FlagAction {
+    /// Set a flag's value, publishing a generation that changes only the flag document.
+    Set {
+        /// The flag's location and signing options.
+        #[command(flatten)]
+        at: FlagArgs,
+        /// NAME=VALUE; VALUE is true/false, a number, a JSON object, or text.
+        assignment: String,
+        /// Who owns the flag (required for a new flag).
+        #[arg(long)]
+        owner: Option<String>,
+        /// When the flag should be gone, YYYY-MM-DD (required for a new flag).
+        #[arg(long)]
+        expires: Option<String>,
+        /// The flag's type (default: the existing flag's, or inferred from VALUE).
+        #[arg(long, value_enum)]
+        r#type: Option<crate::flags::FlagType>,
+        /// Signing options.
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// List the channel's flags with owner, expiry and last change.
+    List {
+        /// The flag's location.
+        #[command(flatten)]
+        at: FlagArgs,
+    },
+    /// List flags past their expiry or unchanged for too long.
+    Stale {
+        /// The flag's location.
+        #[command(flatten)]
+        at: FlagArgs,
+        /// Flags unchanged for this long are stale.
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        unchanged_for: Duration,
+    },
+}
+
+/// Where a channel's flags live.
+#[derive(Args, Debug, Clone)]
+pub struct FlagArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[arg(long, env = "CAIRN_CHANNEL")]
+    pub channel: String,
+    /// Namespace of the flags ConfigMap.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Name of the flags ConfigMap.
+    #[arg(long, default_value = "feature-flags")]
+    pub configmap: String,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
+        _ => Err(format!("{text:?} is not a percentage between 0% and 100%")),
+    }
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {

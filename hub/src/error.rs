@@ -16,6 +16,8 @@ pub mod exit {
     pub const CONFLICT: i32 = 4;
     /// The channel, generation or snapshot asked for does not exist.
     pub const NOT_FOUND: i32 = 5;
+    /// A health gate said no: a promotion refused, or a watched rollout aborted.
+    pub const UNHEALTHY: i32 = 6;
 }
 
 /// Everything the hub's commands can fail with.
@@ -68,6 +70,9 @@ pub enum Error {
     /// Bad configuration.
     #[error("{0}")]
     Usage(String),
+    /// A health gate refused (promotion) or aborted (rollout watch).
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 impl Error {
@@ -80,6 +85,7 @@ impl Error {
                 exit::NOT_FOUND
             }
             Error::Usage(_) => exit::USAGE,
+            Error::Unhealthy(_) => exit::UNHEALTHY,
             Error::Io { .. } | Error::Store(_) | Error::Format(_) => exit::FAILURE,
         }
     }

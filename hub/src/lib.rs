@@ -15,10 +15,13 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod failpoint;
+pub mod flags;
 pub mod keys;
 pub mod manifests;
+pub mod patch;
 pub mod publish;
 pub mod remote;
+pub mod rollout_spec;
 
 pub use error::{Error, Result, exit};
 
@@ -36,9 +39,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             filename,
             source,
             allow_secrets,
+            rollout,
+            rollout_policies,
         } => {
             let inputs: Vec<_> = paths.into_iter().chain(filename).collect();
-            commands::publish(&store, &channel, &sign, &inputs, source, allow_secrets).await
+            let rollout = rollout
+                .map(|spec| rollout_spec::resolve(&spec, rollout_policies.as_deref()))
+                .transpose()?
+                .map(publish::RolloutPlan::Relative);
+            let request = commands::publish::Request {
+                store: &store,
+                channel: &channel,
+                sign: &sign,
+                inputs: &inputs,
+                source: source.into_iter().collect(),
+                allow_secrets,
+                rollout,
+                retire_at: None,
+            };
+            commands::publish(request).await.map(|_| ())
         }
         Command::History {
             store,
@@ -73,6 +92,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             channel,
             stale_after,
         } => commands::status(&store, channel.as_deref(), stale_after).await,
+        Command::Rollout { action } => commands::rollout(action).await,
+        Command::Promote {
+            store,
+            from,
+            to,
+            generation,
+            require_healthy,
+            sign,
+        } => commands::promote(&store, &from, &to, generation, require_healthy, &sign).await,
+        Command::Env { action } => commands::env(action).await,
+        Command::Flag { action } => commands::flag(action).await,
         Command::Gc {
             store,
             keep,

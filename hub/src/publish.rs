@@ -47,7 +47,7 @@ pub struct Publication {
     /// How long the head stays valid.
     pub expires_in: Duration,
     /// Rollout steps as (percent, delay after publishing).
-    pub rollout: Option<Vec<(u32, Duration)>>,
+    pub rollout: Option<RolloutPlan>,
     /// For ephemeral channels: when agents retire the channel.
     pub retire_at: Option<DateTime<Utc>>,
     /// Publish even if the newest generation has the same snapshot.
@@ -202,10 +202,7 @@ pub async fn publish(
         head.previous_snapshot = latest.as_ref().map(|l| l.head.snapshot);
         head.source = publication.source.clone();
         head.retire_at = publication.retire_at;
-        head.rollout = publication
-            .rollout
-            .as_ref()
-            .map(|steps| rollout_from(steps, now));
+        head.rollout = publication.rollout.as_ref().map(|plan| plan.at(now));
         let keys: Vec<&SecretKey> = settings.keys.iter().collect();
         let signed = SignedHead::sign(&head, &keys);
         match channel.commit(generation, &signed, abilities).await? {
@@ -445,17 +442,33 @@ impl<'s, 'l> DeltaWriter<'s, 'l> {
     }
 }
 
-fn rollout_from(steps: &[(u32, Duration)], published_at: DateTime<Utc>) -> Rollout {
-    Rollout {
-        steps: steps
-            .iter()
-            .map(|(percent, delay)| cairn_state_format::RolloutStep {
-                percent: *percent,
-                not_before: published_at
-                    + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX),
-            })
-            .collect(),
-        paused_at: None,
+/// A rollout for a new head.
+#[derive(Clone, Debug)]
+pub enum RolloutPlan {
+    /// Steps as (percent, delay after publishing): a new rollout.
+    Relative(Vec<(u32, Duration)>),
+    /// Steps at fixed times: a rollout being advanced, paused or resumed.
+    Absolute(Rollout),
+}
+
+impl RolloutPlan {
+    fn at(&self, published_at: DateTime<Utc>) -> Rollout {
+        match self {
+            RolloutPlan::Absolute(rollout) => rollout.clone(),
+            RolloutPlan::Relative(steps) => Rollout {
+                steps: steps
+                    .iter()
+                    .map(|(percent, delay)| cairn_state_format::RolloutStep {
+                        percent: *percent,
+                        not_before: chrono::Duration::from_std(*delay)
+                            .ok()
+                            .and_then(|d| published_at.checked_add_signed(d))
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                    })
+                    .collect(),
+                paused_at: None,
+            },
+        }
     }
 }
 

@@ -76,6 +76,12 @@ impl<'a> RemoteNodes<'a> {
         Ok(())
     }
 
+    /// One node, fetched if not cached.
+    pub async fn node(&mut self, digest: &Digest) -> Result<Node> {
+        self.fetch_all([*digest]).await?;
+        Ok(self.nodes[digest].clone())
+    }
+
     /// Fetches every node below `root` (level by level, concurrently).
     pub async fn load_tree(&mut self, root: &Digest) -> Result<()> {
         let mut frontier = vec![*root];

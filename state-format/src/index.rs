@@ -20,6 +20,11 @@ use crate::resource::ResourceId;
 use crate::selector::ClusterSelector;
 use crate::{FORMAT_VERSION, MAX_NODE_BYTES, check_format};
 
+/// The child slot an identity falls into in a branch at `depth`.
+pub fn slot(id: &ResourceId, depth: usize) -> usize {
+    id.index_key().nibble(depth)
+}
+
 /// Children per branch node (one hex digit of the identity hash per level).
 pub const FANOUT: usize = 16;
 /// Most entries a leaf holds before it splits into a branch.
@@ -159,11 +164,19 @@ pub struct Index {
 impl Index {
     /// Builds the index of `entries`. The empty set has a root too: an empty leaf.
     pub fn build(entries: &EntrySet) -> Index {
+        Index::build_subtree(entries.values(), 0)
+    }
+
+    /// Builds the subtree that holds `entries` at `depth` of a larger index: all of them must
+    /// share that node's position (the first `depth` hex digits of their index keys). Lets a
+    /// writer change one entry by rebuilding only the node it lands in (see [`slot`]) and
+    /// rehashing the branches above it, with the same result as a full [`Index::build`].
+    pub fn build_subtree<'a>(entries: impl IntoIterator<Item = &'a Entry>, depth: usize) -> Index {
         let mut keyed: Vec<(Digest, &Entry)> =
-            entries.values().map(|e| (e.id.index_key(), e)).collect();
+            entries.into_iter().map(|e| (e.id.index_key(), e)).collect();
         keyed.sort_by_key(|a| a.0);
         let mut index = Index::default();
-        let root = index.build_node(&keyed, 0);
+        let root = index.build_node(&keyed, depth.min(MAX_DEPTH));
         index.root = Some(root);
         index
     }

@@ -41,7 +41,7 @@ pub use head::{
 };
 pub use index::{
     Change, Child, Entry, EntrySet, FANOUT, Index, LEAF_CAPACITY, Node, NodeSource,
-    collect_entries, diff_entries, diff_indexes,
+    collect_entries, diff_entries, diff_indexes, slot,
 };
 pub use keys::{PublicKey, SecretKey};
 pub use resource::{

@@ -1,48 +1,66 @@
-//! `cairn publish`.
+//! `cairn publish` (and the manifest-publishing part of `cairn env up`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
 use crate::cli::{Output, SignArgs, StoreArgs};
 use crate::error::Result;
 use crate::manifests::{Policy, read_inputs, validate};
-use crate::publish::{Content, Publication, publish as publish_to};
+use crate::publish::{Content, Publication, Published, RolloutPlan, publish as publish_to};
 
-/// Reads, validates and publishes manifests.
-pub async fn publish(
-    store_args: &StoreArgs,
-    channel: &str,
-    sign: &SignArgs,
-    inputs: &[PathBuf],
-    source: Vec<(String, String)>,
-    allow_secrets: bool,
-) -> Result<()> {
-    let channel = channel_name(channel)?;
-    let keys = load_keys(sign)?;
-    let resources = read_inputs(inputs)?;
-    let entries = validate(&resources, Policy { allow_secrets })?;
+/// What to publish from the command line.
+pub struct Request<'a> {
+    /// Store options.
+    pub store: &'a StoreArgs,
+    /// Channel.
+    pub channel: &'a str,
+    /// Signing options.
+    pub sign: &'a SignArgs,
+    /// Manifest paths (`-` for stdin).
+    pub inputs: &'a [PathBuf],
+    /// Provenance.
+    pub source: BTreeMap<String, String>,
+    /// Let plain Secrets through.
+    pub allow_secrets: bool,
+    /// A progressive rollout.
+    pub rollout: Option<RolloutPlan>,
+    /// When an ephemeral channel retires.
+    pub retire_at: Option<DateTime<Utc>>,
+}
+
+/// Reads, validates and publishes manifests, then reports what happened.
+pub async fn publish(request: Request<'_>) -> Result<Published> {
+    let channel = channel_name(request.channel)?;
+    let keys = load_keys(request.sign)?;
+    let resources = read_inputs(request.inputs)?;
+    let entries = validate(
+        &resources,
+        Policy {
+            allow_secrets: request.allow_secrets,
+        },
+    )?;
     let blobs: HashMap<_, _> = resources
         .into_iter()
         .map(|r| (r.digest, Bytes::from(r.canonical)))
         .collect();
-    let store = open_store(store_args)?;
+    let store = open_store(request.store)?;
     let publication = Publication {
         channel: channel.to_owned(),
         content: Content::Local { entries, blobs },
-        source: source.into_iter().collect::<BTreeMap<_, _>>(),
-        expires_in: sign.expires_in,
-        rollout: None,
-        retire_at: None,
+        source: request.source,
+        expires_in: request.sign.expires_in,
+        rollout: request.rollout,
+        retire_at: request.retire_at,
         allow_unchanged: false,
     };
-    let published = publish_to(&store, publication, &settings(sign, &keys)).await?;
-    if store_args.output == Output::Json {
-        return print_json(&published);
-    }
-    if published.unchanged {
+    let published = publish_to(&store, publication, &settings(request.sign, &keys)).await?;
+    if request.store.output == Output::Json {
+        print_json(&published)?;
+    } else if published.unchanged {
         println!(
             "channel {channel}: content unchanged since generation {} ({}); nothing published",
             published.generation, published.snapshot
@@ -60,5 +78,5 @@ pub async fn publish(
             bytes(published.bytes_uploaded)
         );
     }
-    Ok(())
+    Ok(published)
 }
