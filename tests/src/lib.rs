@@ -10,23 +10,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of a workspace binary, building the workspace's binaries if it is missing.
+/// Path of a workspace binary (`cairn` or `cairn-agent`), built once per test process so it is
+/// never stale: running only this package's tests would otherwise exercise whatever binary an
+/// earlier build left behind.
 pub fn binary(name: &str) -> PathBuf {
+    static HUB: std::sync::Once = std::sync::Once::new();
+    static AGENT: std::sync::Once = std::sync::Once::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ is inside the workspace");
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let path = target.join("debug").join(name);
-    if !path.exists() {
+    let (once, package) = if name == "cairn" {
+        (&HUB, "cairn-hub")
+    } else {
+        (&AGENT, "cairn-agent")
+    };
+    once.call_once(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "cairn-hub", "-p", "cairn-agent"])
+            .args(["build", "--quiet", "-p", package])
             .current_dir(root)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building the binaries failed");
-    }
-    path
+        assert!(status.success(), "building {package} failed");
+    });
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("debug").join(name)
 }
 
 /// Runs `cairn` with `args` in `dir`; panics with its stderr if it fails.
@@ -190,4 +198,86 @@ pub fn total(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
 /// Value of a metric with exactly this `name{labels}` key (0 if absent).
 pub fn value(metrics: &BTreeMap<String, f64>, key: &str) -> f64 {
     metrics.get(key).copied().unwrap_or(0.0)
+}
+
+/// Runs `cairn-agent run --once` for one cluster; returns its exit code.
+pub fn agent_once(dir: &Path, store: &str, channel: &str, cluster: &str) -> i32 {
+    let out = Command::new(binary("cairn-agent"))
+        .args([
+            "run",
+            "--once",
+            "--store",
+            store,
+            "--channel",
+            channel,
+            "--cluster-id",
+            cluster,
+        ])
+        .arg("--trust")
+        .arg(dir.join("hub.key.pub"))
+        .arg("--target")
+        .arg(format!(
+            "dir:{}",
+            dir.join(format!("target-{cluster}")).display()
+        ))
+        .arg("--state-dir")
+        .arg(dir.join(format!("state-{cluster}")))
+        .output()
+        .expect("cairn-agent runs");
+    out.status.code().unwrap_or(-1)
+}
+
+/// Runs `cairn` and returns its output whatever its exit code.
+pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary("cairn"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("cairn runs")
+}
+
+/// The newest generation's snapshot digest of a channel.
+pub fn snapshot_of(dir: &Path, store: &str, channel: &str) -> String {
+    let out = cairn(
+        dir,
+        &[
+            "history",
+            "--store",
+            store,
+            "--channel",
+            channel,
+            "--limit",
+            "1",
+            "--output",
+            "json",
+        ],
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    rows[0]["snapshot"].as_str().expect("a snapshot").to_owned()
+}
+
+/// Per-cluster applied snapshot, from `cairn status`-readable records via the agents' state: the
+/// applied generation each cluster reports.
+pub fn applied_generations(dir: &Path, store: &str, channel: &str) -> BTreeMap<String, u64> {
+    let out = cairn(
+        dir,
+        &[
+            "status",
+            "--store",
+            store,
+            "--channel",
+            channel,
+            "--output",
+            "json",
+        ],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    status[0]["by_generation"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

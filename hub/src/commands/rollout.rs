@@ -78,17 +78,22 @@ async fn latest(store: &Store, channel: &str) -> Result<Logged> {
 async fn progress(store: &Store, channel: &str) -> Result<(Logged, Progress)> {
     let logged = latest(store, channel).await?;
     let records = read_records(store, channel).await?;
+    let started = rollout_start(&Channel::new(store, channel), &logged).await?;
     let head = &logged.head;
     let open = head
         .rollout
         .as_ref()
         .map_or(cairn_state_format::POSITIONS, |r| r.open_positions(now()));
+    let failing = |r: &StatusRecord| matches!(r.phase, Phase::Failed | Phase::Degraded);
+    // A cluster is on the new content once it applied it, or once it saw a generation carrying
+    // it and failed (the attempt is what the failure rate is about).
     let on_new: Vec<&StatusRecord> = records
         .iter()
         .filter(|r| {
             r.applied
                 .as_ref()
                 .is_some_and(|a| a.snapshot == head.snapshot)
+                || (failing(r) && r.observed_generation.is_some_and(|g| g >= started))
         })
         .collect();
     let progress = Progress {
@@ -105,14 +110,28 @@ async fn progress(store: &Store, channel: &str) -> Result<(Logged, Progress)> {
         on_new: on_new.len(),
         healthy_on_new: on_new
             .iter()
-            .filter(|r| r.phase == Phase::Converged)
+            .filter(|r| {
+                r.phase == Phase::Converged
+                    && r.applied
+                        .as_ref()
+                        .is_some_and(|a| a.snapshot == head.snapshot)
+            })
             .count(),
-        failed_on_new: on_new
-            .iter()
-            .filter(|r| matches!(r.phase, Phase::Failed | Phase::Degraded))
-            .count(),
+        failed_on_new: on_new.iter().filter(|r| failing(r)).count(),
     };
     Ok((logged, progress))
+}
+
+/// The first generation of the run of generations carrying the newest one's content.
+async fn rollout_start(channel: &Channel<'_>, logged: &Logged) -> Result<u64> {
+    let mut first = logged.head.generation;
+    while first > 1 {
+        match channel.generation(first - 1).await? {
+            Some(older) if older.head.snapshot == logged.head.snapshot => first -= 1,
+            _ => break,
+        }
+    }
+    Ok(first)
 }
 
 async fn status(store_args: &StoreArgs, channel: &str) -> Result<()> {
