@@ -99,6 +99,13 @@ impl<'a> Channel<'a> {
         Ok(Some(latest))
     }
 
+    /// The newest logged generation, or a not-found error naming the channel and store.
+    pub async fn require_latest(&self) -> Result<Logged> {
+        self.latest()
+            .await?
+            .ok_or_else(|| Error::NoChannel { channel: self.name.clone(), store: self.store.url().to_owned() })
+    }
+
     /// Every generation number in the log, ascending (one LIST; pages through long logs).
     pub async fn log_generations(&self) -> Result<Vec<u64>> {
         let mut generations: Vec<u64> = self

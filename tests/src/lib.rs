@@ -281,3 +281,19 @@ pub fn applied_generations(dir: &Path, store: &str, channel: &str) -> BTreeMap<S
         })
         .unwrap_or_default()
 }
+
+/// `cairn publish` of the manifests in `dir/m` to `channel`, signed with `dir/hub.key`.
+pub fn publish(dir: &Path, store: &str, channel: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "publish",
+        "--store",
+        store,
+        "--channel",
+        channel,
+        "--key",
+        "hub.key",
+        "m",
+    ];
+    args.extend_from_slice(extra);
+    cairn(dir, &args)
+}

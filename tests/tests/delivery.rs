@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_tests::{
-    Agent, agent_once, applied_generations, cairn, cairn_unchecked, snapshot_of, total, wait_until,
+    Agent, agent_once, applied_generations, cairn, cairn_unchecked, publish, snapshot_of, total,
+    wait_until,
 };
 
 const CLUSTERS: usize = 40;
@@ -49,38 +50,12 @@ fn a_three_step_rollout_opens_in_cohorts() {
     let (dir, store) = (tmp.path(), tmp.path().join("store"));
     let store = store.to_str().unwrap();
     setup(dir, "blue");
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-    );
+    publish(dir, store, "prod", &[]);
     run_fleet_once(dir, store);
     assert_eq!(count_with(dir, "blue"), CLUSTERS);
 
     setup(dir, "green");
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-            "--rollout",
-            "25%:0s,50%:4s,100%:8s",
-        ],
-    );
+    publish(dir, store, "prod", &["--rollout", "25%:0s,50%:4s,100%:8s"]);
     run_fleet_once(dir, store);
     let first = count_with(dir, "green");
     std::thread::sleep(Duration::from_secs(4));
@@ -128,19 +103,7 @@ fn watch_aborts_a_failing_rollout_and_the_fleet_rolls_forward_to_the_old_content
     let (dir, store) = (tmp.path(), tmp.path().join("store"));
     let store = store.to_str().unwrap();
     setup(dir, "blue");
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-    );
+    publish(dir, store, "prod", &[]);
     run_fleet_once(dir, store);
     let old = snapshot_of(dir, store, "prod");
 
@@ -155,21 +118,7 @@ fn watch_aborts_a_failing_rollout_and_the_fleet_rolls_forward_to_the_old_content
     for i in 0..CLUSTERS {
         std::fs::write(dir.join(format!("target-c{i}/broken")), "in the way").unwrap();
     }
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-            "--rollout",
-            "20%:0s,100%:1h",
-        ],
-    );
+    publish(dir, store, "prod", &["--rollout", "20%:0s,100%:1h"]);
     run_fleet_once(dir, store);
 
     let watch = cairn_unchecked(
@@ -237,19 +186,7 @@ fn promote_carries_the_identical_snapshot() {
     let (dir, store) = (tmp.path(), tmp.path().join("store"));
     let store = store.to_str().unwrap();
     setup(dir, "blue");
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "staging",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-    );
+    publish(dir, store, "staging", &[]);
     let refused = cairn_unchecked(
         dir,
         &[
@@ -335,19 +272,7 @@ fn a_flag_flip_reaches_every_agent_on_its_next_poll() {
     let (dir, store) = (tmp.path(), tmp.path().join("store"));
     let store = store.to_str().unwrap();
     setup(dir, "blue");
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-    );
+    publish(dir, store, "prod", &[]);
     let set = |value: &str| {
         cairn(
             dir,

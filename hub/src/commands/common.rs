@@ -61,10 +61,7 @@ pub async fn resolve(
         channel.ok_or_else(|| Error::Usage("--channel is needed to name a generation".into()))?;
     let channel = Channel::new(store, channel_name(name)?);
     let logged = match what {
-        None => channel.latest().await?.ok_or_else(|| Error::NoChannel {
-            channel: name.into(),
-            store: store.url().into(),
-        })?,
+        None => channel.require_latest().await?,
         Some(text) => {
             let generation: u64 = text.parse().map_err(|_| {
                 Error::Usage(format!(
@@ -84,4 +81,15 @@ pub fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
         n => format!("{n} B"),
     }
+}
+
+/// The distinct second path segments under `prefix` (`channels/` → channel names).
+pub async fn names_under(store: &Store, prefix: &str) -> Result<Vec<String>> {
+    let names: std::collections::BTreeSet<String> = store
+        .list(prefix)
+        .await?
+        .iter()
+        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
+        .collect();
+    Ok(names.into_iter().collect())
 }

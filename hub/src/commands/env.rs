@@ -74,10 +74,7 @@ async fn down(store_args: &StoreArgs, name: &str, sign: &SignArgs) -> Result<()>
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let channel = Channel::new(&store, name);
-    let latest = channel.latest().await?.ok_or_else(|| Error::NoChannel {
-        channel: name.into(),
-        store: store.url().into(),
-    })?;
+    let latest = channel.require_latest().await?;
     // A final empty generation first: agents that poll before the channel disappears prune
     // through an ordinary reconcile; the others see the channel gone and prune on their own.
     let publication = Publication {
@@ -122,15 +119,8 @@ struct EnvRow {
 async fn list(store_args: &StoreArgs) -> Result<()> {
     let store = open_store(store_args)?;
     let now = now();
-    let mut names: Vec<String> = store
-        .list("channels/")
-        .await?
-        .iter()
-        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
-        .collect();
-    names.dedup();
     let mut rows = Vec::new();
-    for name in names {
+    for name in super::common::names_under(&store, "channels/").await? {
         let channel = Channel::new(&store, &name);
         let Some(latest) = channel.latest().await? else {
             continue;

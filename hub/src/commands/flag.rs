@@ -33,10 +33,7 @@ pub async fn flag(action: FlagAction) -> Result<()> {
             let keys = load_keys(&sign)?;
             let store = open_store(&at.store)?;
             let channel = Channel::new(&store, &name);
-            let latest = channel.latest().await?.ok_or_else(|| Error::NoChannel {
-                channel: name.clone(),
-                store: store.url().into(),
-            })?;
+            let latest = channel.require_latest().await?;
             let mut nodes = RemoteNodes::new(&store);
             let base = nodes.snapshot(&latest.head.snapshot).await?;
             let (mut doc, id) = read_document(&store, &mut nodes, &base.index, &at).await?;
@@ -162,13 +159,7 @@ pub async fn flag(action: FlagAction) -> Result<()> {
 async fn current_flags(at: &FlagArgs) -> Result<Vec<crate::flags::FlagInfo>> {
     let name = channel_name(&at.channel)?;
     let store = open_store(&at.store)?;
-    let latest = Channel::new(&store, name)
-        .latest()
-        .await?
-        .ok_or_else(|| Error::NoChannel {
-            channel: name.into(),
-            store: store.url().into(),
-        })?;
+    let latest = Channel::new(&store, name).require_latest().await?;
     let mut nodes = RemoteNodes::new(&store);
     let base = nodes.snapshot(&latest.head.snapshot).await?;
     Ok(read_document(&store, &mut nodes, &base.index, at)

@@ -76,7 +76,7 @@ pub async fn collect_at(
 ) -> Result<Collected> {
     let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
-    for name in channels(store).await? {
+    for name in super::common::names_under(store, "channels/").await? {
         let channel = Channel::new(store, &name);
         let generations = channel.log_generations().await?;
         let mut successor_published = None;
@@ -144,15 +144,4 @@ fn delta_to_kept(key: &str, kept: &HashSet<Digest>) -> bool {
         .and_then(|rest| rest.split('/').nth(1))
         .and_then(|hex| Digest::from_hex(hex).ok())
         .is_some_and(|to| kept.contains(&to))
-}
-
-async fn channels(store: &Store) -> Result<Vec<String>> {
-    let mut names: Vec<String> = store
-        .list("channels/")
-        .await?
-        .iter()
-        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
-        .collect();
-    names.dedup();
-    Ok(names)
 }

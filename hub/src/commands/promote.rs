@@ -25,13 +25,7 @@ pub async fn promote(
     let source_channel = Channel::new(&store, from);
     let source = match generation {
         Some(g) => source_channel.require_generation(g).await?,
-        None => source_channel
-            .latest()
-            .await?
-            .ok_or_else(|| Error::NoChannel {
-                channel: from.into(),
-                store: store.url().into(),
-            })?,
+        None => source_channel.require_latest().await?,
     };
     if let Some(required) = require_healthy {
         let records = read_records(&store, from).await?;

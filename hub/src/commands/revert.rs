@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::common::{channel_name, load_keys, open_store, print_json, settings};
 use crate::channel::Channel;
 use crate::cli::{Output, SignArgs, StoreArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::publish::{Content, Publication, Published, publish};
 
 /// Publishes generation `to`'s snapshot as the channel's next generation.
@@ -36,13 +36,7 @@ pub async fn refresh(store_args: &StoreArgs, channel: &str, sign: &SignArgs) -> 
     let name = channel_name(channel)?;
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
-    let latest = Channel::new(&store, name)
-        .latest()
-        .await?
-        .ok_or_else(|| Error::NoChannel {
-            channel: name.into(),
-            store: store.url().into(),
-        })?;
+    let latest = Channel::new(&store, name).require_latest().await?;
     let mut source = latest.head.source.clone();
     source.insert(
         "refreshed_from".to_owned(),

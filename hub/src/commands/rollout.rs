@@ -66,13 +66,7 @@ pub struct Progress {
 }
 
 async fn latest(store: &Store, channel: &str) -> Result<Logged> {
-    Channel::new(store, channel)
-        .latest()
-        .await?
-        .ok_or_else(|| Error::NoChannel {
-            channel: channel.into(),
-            store: store.url().into(),
-        })
+    Channel::new(store, channel).require_latest().await
 }
 
 async fn progress(store: &Store, channel: &str) -> Result<(Logged, Progress)> {

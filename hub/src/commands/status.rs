@@ -58,7 +58,7 @@ pub async fn status(
     let store = open_store(store_args)?;
     let channels = match channel {
         Some(name) => vec![channel_name(name)?.to_owned()],
-        None => status_channels(&store).await?,
+        None => super::common::names_under(&store, "status/").await?,
     };
     let mut out = Vec::new();
     for name in &channels {
@@ -74,17 +74,6 @@ pub async fn status(
         print_text(s);
     }
     Ok(())
-}
-
-async fn status_channels(store: &Store) -> Result<Vec<String>> {
-    let mut names: Vec<String> = store
-        .list("status/")
-        .await?
-        .iter()
-        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
-        .collect();
-    names.dedup();
-    Ok(names)
 }
 
 /// Reads the status records of `channel`.
