@@ -81,6 +81,8 @@ pub struct Agent {
     ctx: Arc<Ctx>,
     channels: Vec<ChannelSpec>,
     listener: Option<std::net::TcpListener>,
+    /// Whether this agent leads (always, unless the target runs an election).
+    leading: watch::Sender<bool>,
     /// Channels of `run_once` passes, kept between passes of the same agent.
     once: tokio::sync::Mutex<HashMap<String, (Channel, Reporter)>>,
 }
@@ -112,7 +114,11 @@ impl Agent {
                 None
             }
         };
-        let target = target::open(&config.target, &config.state_dir)?;
+        let target = target::open(&config)?;
+        let elected = matches!(config.target, crate::config::TargetSpec::Kube)
+            && config.kube.election.is_some();
+        // Without an election this agent always leads.
+        let (leading, leader) = watch::channel(!elected);
         let metrics = Arc::new(Metrics::new());
         let listener = match config.metrics_addr {
             Some(addr) => {
@@ -134,8 +140,9 @@ impl Agent {
             remote: Remote::new(source, metrics.clone()),
             status,
             cache: BlobCache::new(&config.state_dir.join("blobs"), config.memory_cache_bytes),
+            state: StateDir::with_backend(&config.state_dir, target.state_backend()),
             target,
-            state: StateDir::new(&config.state_dir),
+            leader,
             metrics,
             started_at: Utc::now(),
         };
@@ -143,6 +150,7 @@ impl Agent {
             ctx: Arc::new(ctx),
             channels: config.channels,
             listener,
+            leading,
             once: tokio::sync::Mutex::default(),
         })
     }
@@ -176,8 +184,10 @@ impl Agent {
     }
 
     /// One reconcile pass over every channel (checking the target for drift), then returns.
+    /// A single pass takes part in no leader election: it leads.
     pub async fn run_once(&self) -> OnceReport {
         let ctx = &self.ctx;
+        self.leading.send_replace(true);
         let named = self.named();
         let patterns = self.patterns();
         let mut errors = Vec::new();
@@ -188,7 +198,7 @@ impl Agent {
             names.into_iter().map(|n| (n, false)).collect()
         };
         if !patterns.is_empty() {
-            let mut candidates: BTreeSet<String> = ctx.state.channels().into_iter().collect();
+            let mut candidates: BTreeSet<String> = ctx.state.channels().await.into_iter().collect();
             match ctx.remote.list_channels().await {
                 Ok(listed) => candidates.extend(listed),
                 Err(e) => {
@@ -205,9 +215,13 @@ impl Agent {
         let mut channels = Vec::new();
         let mut kept = self.once.lock().await;
         for (name, discovered) in work {
-            let (channel, reporter) = kept
-                .entry(name.clone())
-                .or_insert_with(|| (Channel::load(ctx, &name, discovered), Reporter::new()));
+            if !kept.contains_key(&name) {
+                let channel = Channel::load(ctx, &name, discovered).await;
+                kept.insert(name.clone(), (channel, Reporter::new()));
+            }
+            let Some((channel, reporter)) = kept.get_mut(&name) else {
+                continue;
+            };
             let result = channel.pass(ctx, true).await;
             match result {
                 PassResult::TornDown if discovered => reporter.remove(ctx, &name).await,
@@ -244,6 +258,9 @@ impl Agent {
             let (metrics, ready, stopped) = (ctx.metrics.clone(), ready.clone(), stopped.clone());
             tasks.spawn(crate::server::serve(listener, metrics, ready, stopped));
         }
+        if let Some(campaign) = ctx.target.elect(self.leading.clone(), stopped.clone()) {
+            tasks.spawn(campaign);
+        }
         // At start nothing is in flight.
         sweep_cache(&ctx, Duration::ZERO).await;
 
@@ -253,9 +270,9 @@ impl Agent {
         for name in named {
             let (tx, rx) = oneshot::channel();
             firsts.push(rx);
-            let channel = Channel::load(&ctx, &name, false);
             let (ctx, stopped) = (ctx.clone(), stopped.clone());
             tasks.spawn(async move {
+                let channel = Channel::load(&ctx, &name, false).await;
                 follow(ctx, channel, stopped, Some(tx)).await;
             });
         }
@@ -306,8 +323,8 @@ impl Agent {
 /// (younger ones may belong to a reconcile in flight).
 async fn sweep_cache(ctx: &Ctx, grace: Duration) {
     let mut keep = HashSet::new();
-    for name in ctx.state.channels() {
-        if let Ok(Some(applied)) = ctx.state.load(&name) {
+    for name in ctx.state.channels().await {
+        if let Ok(Some(applied)) = ctx.state.load(&name).await {
             keep.extend(applied.entries.values().map(|e| e.blob));
         }
     }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
 use crate::error::{Error, Result};
+use crate::target::kube::{Election, KubeOptions, Propagation};
 
 /// cairn-agent: pulls signed snapshots from object storage and reconciles a target to them.
 #[derive(Debug, Parser)]
@@ -129,6 +130,104 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
+
+    /// With --target kube, the flags of the Kubernetes target.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Flags of the Kubernetes target (`--target kube`).
+#[derive(Debug, clap::Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file (default: the in-cluster service account, else ~/.kube/config).
+    #[arg(long, env = "CAIRN_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The agent's namespace, where its state ConfigMaps and Lease live.
+    #[arg(long, env = "CAIRN_NAMESPACE", default_value = "cairn-system")]
+    pub namespace: String,
+
+    /// Server-side apply field manager.
+    #[arg(long, env = "CAIRN_FIELD_MANAGER", default_value = "cairn")]
+    pub field_manager: String,
+
+    /// Take over fields other field managers own when applying (`--force-conflicts=false`
+    /// reports conflicts instead).
+    #[arg(long, env = "CAIRN_FORCE_CONFLICTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub force_conflicts: bool,
+
+    /// Take over existing objects cairn did not create (by default they are refused).
+    #[arg(long, env = "CAIRN_KUBE_ADOPT")]
+    pub kube_adopt: bool,
+
+    /// Deletion propagation for pruned objects: background, foreground or orphan.
+    #[arg(long, env = "CAIRN_PRUNE_PROPAGATION", default_value = "background", value_parser = Propagation::parse)]
+    pub prune_propagation: Propagation,
+
+    /// API requests in flight at once.
+    #[arg(long, env = "CAIRN_KUBE_CONCURRENCY", default_value_t = 8)]
+    pub kube_concurrency: usize,
+
+    /// Sustained API requests per second (0: no limit).
+    #[arg(long, env = "CAIRN_KUBE_QPS", default_value_t = 20.0)]
+    pub kube_qps: f64,
+
+    /// API requests allowed in a burst above --kube-qps.
+    #[arg(long, env = "CAIRN_KUBE_BURST", default_value_t = 40)]
+    pub kube_burst: u32,
+
+    /// How long to wait for a CustomResourceDefinition to be Established.
+    #[arg(long, env = "CAIRN_CRD_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub crd_timeout: Duration,
+
+    /// Compete for a coordination.k8s.io Lease: only the leader applies and reports (for a
+    /// DaemonSet or several replicas).
+    #[arg(long, env = "CAIRN_LEADER_ELECT")]
+    pub leader_elect: bool,
+
+    /// The Lease's name, in --namespace.
+    #[arg(long, env = "CAIRN_LEASE_NAME", default_value = "cairn-agent")]
+    pub lease_name: String,
+
+    /// How long a leader holds the Lease without renewing it.
+    #[arg(long, env = "CAIRN_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: Duration,
+
+    /// This replica's identity in the election (default: $HOSTNAME, the pod name in a pod).
+    #[arg(long, env = "CAIRN_IDENTITY")]
+    pub identity: Option<String>,
+}
+
+impl KubeArgs {
+    /// The Kubernetes target's options these flags describe.
+    pub fn to_options(&self, cluster_id: &str) -> KubeOptions {
+        let election = self.leader_elect.then(|| {
+            let identity = self
+                .identity
+                .clone()
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| cluster_id.to_owned());
+            Election {
+                lease: self.lease_name.clone(),
+                lease_duration: self.lease_duration,
+                retry_period: self.lease_duration / 3,
+                ..Election::new(&identity)
+            }
+        });
+        KubeOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            namespace: self.namespace.clone(),
+            field_manager: self.field_manager.clone(),
+            force_conflicts: self.force_conflicts,
+            adopt: self.kube_adopt,
+            propagation: self.prune_propagation,
+            concurrency: self.kube_concurrency,
+            qps: self.kube_qps,
+            burst: self.kube_burst,
+            crd_timeout: self.crd_timeout,
+            election,
+        }
+    }
 }
 
 fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
@@ -199,6 +298,7 @@ impl RunArgs {
             drain: self.drain,
             ..Timing::default()
         };
+        config.kube = self.kube.to_options(&self.cluster_id);
         config.validate()?;
         Ok(config)
     }
@@ -271,7 +371,28 @@ mod tests {
         ])
         .unwrap();
         let Command::Run(args) = cli.command;
+        let config = args.to_config().unwrap();
+        assert_eq!(config.target, TargetSpec::Kube);
+        assert_eq!(config.kube, KubeOptions::default());
+        let cli = Cli::try_parse_from([
+            "cairn-agent",
+            "run",
+            "--store",
+            "file:///tmp/s",
+            "--channel",
+            "prod",
+            "--trust",
+            &key,
+            "--cluster-id",
+            "c1",
+            "--target",
+            "kube",
+            "--kube-concurrency",
+            "0",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command;
         let err = args.to_config().unwrap_err().to_string();
-        assert!(err.contains("not yet available"), "{err}");
+        assert!(err.contains("--kube-concurrency"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use cairn_state_format::{PublicKey, validate_channel_name};
 use cairn_store::Store;
 
 use crate::error::{Error, Result};
+use crate::target::kube::KubeOptions;
 
 /// Where objects are read from (or status records written to).
 #[derive(Clone, Debug)]
@@ -96,7 +97,7 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 pub enum TargetSpec {
     /// Write each object as a YAML file under this directory.
     Dir(PathBuf),
-    /// The Kubernetes API server (not available in this build yet).
+    /// The Kubernetes API server, with server-side apply (see [`Config::kube`]).
     Kube,
 }
 
@@ -178,6 +179,8 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Bytes of blobs kept in memory (default 4 MiB); more are on disk in the state dir.
     pub memory_cache_bytes: u64,
+    /// How the Kubernetes target talks to the cluster (used with [`TargetSpec::Kube`]).
+    pub kube: KubeOptions,
 }
 
 impl Config {
@@ -202,6 +205,7 @@ impl Config {
             timing: Timing::default(),
             metrics_addr: None,
             memory_cache_bytes: 4 * 1024 * 1024,
+            kube: KubeOptions::default(),
         }
     }
 
@@ -235,10 +239,47 @@ impl Config {
             ));
         }
         if self.target == TargetSpec::Kube {
+            self.validate_kube()?;
+        }
+        Ok(())
+    }
+
+    fn validate_kube(&self) -> Result<()> {
+        let kube = &self.kube;
+        if kube.concurrency == 0 {
             return Err(Error::Config(
-                "--target kube is not yet available in this build; use --target dir:PATH"
-                    .to_owned(),
+                "--kube-concurrency must be at least 1".to_owned(),
             ));
+        }
+        if !(kube.qps >= 0.0 && kube.qps.is_finite()) {
+            return Err(Error::Config(
+                "--kube-qps must be 0 (no limit) or more".to_owned(),
+            ));
+        }
+        if kube.namespace.is_empty() || kube.field_manager.is_empty() {
+            return Err(Error::Config(
+                "--namespace and --field-manager must not be empty".to_owned(),
+            ));
+        }
+        if let Some(election) = &kube.election {
+            if election.identity.is_empty() || election.lease.is_empty() {
+                return Err(Error::Config(
+                    "leader election needs a --lease-name and an --identity".to_owned(),
+                ));
+            }
+            if election.lease_duration < std::time::Duration::from_secs(2) {
+                return Err(Error::Config(
+                    "--lease-duration must be at least 2s".to_owned(),
+                ));
+            }
+        }
+        if let Some(path) = &kube.kubeconfig
+            && !path.is_file()
+        {
+            return Err(Error::Config(format!(
+                "--kubeconfig {}: no such file",
+                path.display()
+            )));
         }
         Ok(())
     }

@@ -27,6 +27,15 @@ pub(crate) struct Ctx {
     pub state: StateDir,
     pub metrics: Arc<Metrics>,
     pub started_at: DateTime<Utc>,
+    /// Whether this agent leads: only the leader writes to the target and reports.
+    pub leader: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// Whether this agent leads now.
+    pub fn leads(&self) -> bool {
+        *self.leader.borrow()
+    }
 }
 
 /// The agent's name and version, as written to status records.

@@ -48,12 +48,14 @@ pub(crate) async fn discover(
                  following: &mut HashSet<String>| {
         tracing::info!(channel = %name, "following channel");
         following.insert(name.clone());
-        let channel = Channel::load(&ctx, &name, true);
         let (ctx, shutdown) = (ctx.clone(), for_followers.clone());
-        followers.spawn(async move { (name, follow(ctx, channel, shutdown, None).await) });
+        followers.spawn(async move {
+            let channel = Channel::load(&ctx, &name, true).await;
+            (name, follow(ctx, channel, shutdown, None).await)
+        });
     };
 
-    for name in matching(&patterns, &named, ctx.state.channels()) {
+    for name in matching(&patterns, &named, ctx.state.channels().await) {
         start(name, &mut followers, &mut following);
     }
     if ctx.timing.first_poll_offset

@@ -80,7 +80,10 @@ pub(crate) async fn follow(
             }
             PassResult::TornDown => schedule.success(),
         };
-        reporter.report(&ctx, channel.status()).await;
+        // Followers of a leader election keep quiet: the leader reports for the cluster.
+        if ctx.leads() {
+            reporter.report(&ctx, channel.status()).await;
+        }
         if sleep_or_shutdown(delay, &mut shutdown).await {
             return Ended::Shutdown;
         }

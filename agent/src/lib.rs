@@ -55,6 +55,7 @@ pub use config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing, validat
 pub use error::{Error, ErrorClass, Result};
 pub use metrics::{Metrics, RequestKind};
 pub use source::{Conditional, HttpSource, ObjectSource, Source};
+pub use state::{Applied, StateBackend};
 
 /// Runs an agent until `shutdown` completes (see [`Agent::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {

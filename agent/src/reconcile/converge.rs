@@ -1,7 +1,9 @@
 //! Steps 3 to 6 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
 //! teardown.
 
-use cairn_state_format::{AppliedRef, EntrySet, MAX_UNHEALTHY, Phase};
+use std::collections::BTreeSet;
+
+use cairn_state_format::{AppliedRef, EntrySet, MAX_UNHEALTHY, Phase, ResourceId};
 
 use super::{Channel, execute};
 use crate::context::Ctx;
@@ -9,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fetch::{Base, FetchPath, fetch_entries};
 use crate::plan::{plan, select};
 use crate::state::Applied;
+use crate::target::{Inventory, Write};
 
 impl Channel {
     /// Steps 3 to 6 for a new head: fetch, plan, apply, persist.
@@ -36,8 +39,14 @@ impl Channel {
             .as_ref()
             .map(|a| a.entries.clone())
             .unwrap_or_default();
-        self.converge(ctx, &fetched.entries, &previous, check_drift)
-            .await?;
+        self.converge(
+            ctx,
+            &fetched.entries,
+            &previous,
+            check_drift,
+            head.generation,
+        )
+        .await?;
         let applied = Applied {
             generation: head.generation,
             snapshot: head.snapshot,
@@ -45,7 +54,7 @@ impl Channel {
             head_etag: pending.etag.clone(),
             entries: fetched.entries,
         };
-        ctx.state.save(&self.name, &applied)?;
+        ctx.state.save(&self.name, &applied).await?;
         tracing::info!(generation = head.generation, "applied");
         ctx.metrics.set_generation(&self.name, head.generation);
         self.status.applied = Some(AppliedRef {
@@ -60,27 +69,39 @@ impl Channel {
 
     /// Brings the target back to the applied entries (after a restart, a failure, or on resync).
     pub(super) async fn reconcile_applied(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
-        let entries = self
+        let (entries, generation) = self
             .applied
             .as_ref()
-            .map(|a| a.entries.clone())
+            .map(|a| (a.entries.clone(), a.generation))
             .unwrap_or_default();
-        self.converge(ctx, &entries, &entries, check_drift).await?;
+        self.converge(ctx, &entries, &entries, check_drift, generation)
+            .await?;
         self.check_target = false;
         Ok(())
     }
 
-    /// Plan against the target and carry the plan out.
+    /// Plan against the target and carry the plan out; then assess the objects' health.
     async fn converge(
         &mut self,
         ctx: &Ctx,
         entries: &EntrySet,
         previous: &EntrySet,
         check_drift: bool,
+        generation: u64,
     ) -> Result<()> {
         let desired = select(entries, &ctx.labels);
-        let inventory = ctx.target.inventory(&self.name, check_drift).await?;
-        let plan = plan(&desired, &inventory, previous);
+        let previous = select(previous, &ctx.labels);
+        let mut inventory = ctx
+            .target
+            .inventory(&self.name, &previous, check_drift)
+            .await?;
+        if check_drift && ctx.target.compares_live_content() {
+            let drifted = self
+                .live_drift(ctx, &desired, &inventory, generation)
+                .await?;
+            inventory.drifted.extend(drifted);
+        }
+        let plan = plan(&desired, &inventory, &previous);
         // Written/removed counts describe the last reconcile that changed something, so an
         // idle pass leaves the record (and the store) alone.
         let counts = &mut self.status.counts;
@@ -90,7 +111,7 @@ impl Channel {
         }
         if plan.is_empty() {
             counts.failed = 0;
-            counts.healthy = desired.len() as u64;
+            self.assess(ctx, &desired, check_drift).await;
             return Ok(());
         }
         let (creates, updates, deletes) = plan.counts();
@@ -103,7 +124,7 @@ impl Channel {
             "plan"
         );
         crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
-        let done = execute::execute(ctx, &self.name, &plan).await?;
+        let done = execute::execute(ctx, &self.name, &plan, generation).await?;
         let failed = done.failed.len() as u64;
         ctx.metrics
             .objects(&self.name, done.applied, done.pruned, failed);
@@ -112,6 +133,7 @@ impl Channel {
         self.status.counts.failed = failed;
         self.status.counts.healthy = (desired.len() as u64).saturating_sub(failed);
         let Some(first) = done.failed.first() else {
+            self.assess(ctx, &desired, true).await;
             return Ok(());
         };
         let error = Error::Target {
@@ -147,9 +169,10 @@ impl Channel {
             .as_ref()
             .map(|a| a.entries.clone())
             .unwrap_or_default();
-        self.converge(ctx, &EntrySet::new(), &previous, false)
+        let generation = self.applied.as_ref().map_or(0, |a| a.generation);
+        self.converge(ctx, &EntrySet::new(), &previous, false, generation)
             .await?;
-        ctx.state.remove(&self.name)?;
+        ctx.state.remove(&self.name).await?;
         self.applied = None;
         self.pending = None;
         self.status.applied = None;
@@ -161,5 +184,72 @@ impl Channel {
             None,
         );
         Ok(())
+    }
+
+    /// Objects the channel owns, unchanged since written, whose live state no longer matches
+    /// (for targets that compare live content).
+    async fn live_drift(
+        &self,
+        ctx: &Ctx,
+        desired: &EntrySet,
+        inventory: &Inventory,
+        generation: u64,
+    ) -> Result<BTreeSet<ResourceId>> {
+        let current: Vec<_> = desired
+            .values()
+            .filter(|e| inventory.owned.get(&e.id) == Some(&Some(e.blob)))
+            .collect();
+        let blobs: Vec<_> = current.iter().map(|e| e.blob).collect();
+        crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await?;
+        let mut drifted = BTreeSet::new();
+        for chunk in current.chunks(execute::BATCH) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for entry in chunk {
+                let bytes =
+                    crate::blobs::load(&ctx.remote, &ctx.cache, &self.name, &entry.blob).await?;
+                writes.push(Write {
+                    id: entry.id.clone(),
+                    blob: entry.blob,
+                    bytes,
+                    generation,
+                });
+            }
+            drifted.extend(ctx.target.drifted(&self.name, writes).await?);
+        }
+        Ok(drifted)
+    }
+
+    /// Fills the health counts from the target, when it can tell and an assessment is due:
+    /// after changes, on resync, while anything is not healthy, or when never assessed. A target
+    /// that cannot tell counts every object it holds as healthy.
+    async fn assess(&mut self, ctx: &Ctx, desired: &EntrySet, due: bool) {
+        let counts = &self.status.counts;
+        let assessed = counts.healthy + counts.progressing + counts.degraded;
+        let due = due
+            || counts.progressing > 0
+            || counts.degraded > 0
+            || assessed != desired.len() as u64;
+        if !due {
+            return;
+        }
+        let ids: Vec<ResourceId> = desired.keys().cloned().collect();
+        match ctx.target.health(&self.name, ids).await {
+            Ok(Some(report)) => {
+                let counts = &mut self.status.counts;
+                counts.healthy = report.healthy;
+                counts.progressing = report.progressing;
+                counts.degraded = report.degraded;
+                self.status.unhealthy = report.unhealthy.into_iter().take(MAX_UNHEALTHY).collect();
+            }
+            Ok(None) => {
+                let counts = &mut self.status.counts;
+                counts.healthy = (desired.len() as u64).saturating_sub(counts.failed);
+                counts.progressing = 0;
+                counts.degraded = 0;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot assess health; keeping the last assessment")
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::plan::Plan;
 use crate::target::{ObjectFailure, Write};
 
 /// Objects written per batch (bounds the blob bytes held at once).
-const BATCH: usize = 64;
+pub(super) const BATCH: usize = 64;
 
 /// What a plan did.
 #[derive(Clone, Debug, Default)]
@@ -24,7 +24,7 @@ pub struct Executed {
 
 /// Runs `plan` for `channel`. Stops after a step with failures, so later waves never run ahead
 /// of earlier ones that did not land.
-pub async fn execute(ctx: &Ctx, channel: &str, plan: &Plan) -> Result<Executed> {
+pub async fn execute(ctx: &Ctx, channel: &str, plan: &Plan, generation: u64) -> Result<Executed> {
     let mut done = Executed::default();
     for step in &plan.steps {
         tracing::debug!(channel, step = %step.label, objects = step.items.len(), "step");
@@ -43,6 +43,7 @@ pub async fn execute(ctx: &Ctx, channel: &str, plan: &Plan) -> Result<Executed> 
                         id: item.id.clone(),
                         blob,
                         bytes,
+                        generation,
                     });
                 }
                 let report = ctx.target.apply(channel, writes).await?;

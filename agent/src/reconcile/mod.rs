@@ -17,6 +17,8 @@ pub use decide::{Decision, Facts, decide};
 
 use crate::context::{AGENT, Ctx};
 use crate::error::Error;
+use crate::fetch::{Base, fetch_entries};
+use crate::plan::select;
 use crate::state::Applied;
 
 /// A verified head newer than what is applied.
@@ -51,12 +53,16 @@ pub struct Channel {
     pending: Option<Pending>,
     refusal: Option<Refusal>,
     check_target: bool,
+    /// Whether the last pass stood by (another replica leads): state is reloaded on promotion.
+    standby: bool,
+    /// The snapshot whose blobs a standby pass already fetched.
+    warmed: Option<cairn_state_format::Digest>,
     status: StatusRecord,
 }
 
 impl Channel {
     /// Loads what the channel applied before (if anything) from the state dir.
-    pub(crate) fn load(ctx: &Ctx, name: &str, discovered: bool) -> Channel {
+    pub(crate) async fn load(ctx: &Ctx, name: &str, discovered: bool) -> Channel {
         let mut status = StatusRecord::new(&ctx.cluster_id, name, AGENT, ctx.started_at);
         status.labels = ctx.labels.clone();
         let mut channel = Channel {
@@ -70,9 +76,11 @@ impl Channel {
             pending: None,
             refusal: None,
             check_target: true,
+            standby: false,
+            warmed: None,
             status,
         };
-        match ctx.state.load(name) {
+        match ctx.state.load(name).await {
             Ok(Some(applied)) => {
                 // The head was verified when it was applied; it is kept for its expiry and
                 // retirement times, and its ETag makes the first poll conditional.
@@ -124,8 +132,16 @@ impl Channel {
     }
 
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
+        if !ctx.leads() {
+            return self.stand_by(ctx).await;
+        }
+        if self.standby {
+            // Another replica led until now: what it applied is the truth.
+            tracing::info!("leading now: reloading the applied state");
+            *self = Channel::load(ctx, &self.name, self.discovered).await;
+        }
         if let Some(message) = &self.broken {
-            let e = Error::state(ctx.state.root(), message);
+            let e = Error::state(ctx.state.locate(&self.name), message);
             self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
             return PassResult::Failed(e);
         }
@@ -162,7 +178,8 @@ impl Channel {
         match decision {
             Decision::Apply => match self.apply_pending(ctx, resync).await {
                 Ok(()) => {
-                    self.hold(ctx, Phase::Converged, None, None);
+                    let (phase, reason) = self.health_phase();
+                    self.hold(ctx, phase, reason, None);
                     PassResult::Ok
                 }
                 Err(e) => self.failed(ctx, e),
@@ -178,11 +195,73 @@ impl Channel {
                 {
                     return self.failed(ctx, e);
                 }
+                let (phase, reason) = match phase {
+                    Phase::Converged if self.applied.is_some() => self.health_phase(),
+                    _ => (phase, reason),
+                };
                 let error = self.hold_error(phase);
                 self.hold(ctx, phase, reason, error.as_ref());
                 PassResult::Ok
             }
         }
+    }
+
+    /// The phase the objects' health calls for once everything is applied.
+    fn health_phase(&self) -> (Phase, Option<String>) {
+        let counts = &self.status.counts;
+        let first = || self.status.unhealthy.first().cloned().unwrap_or_default();
+        if counts.degraded > 0 {
+            let reason = format!("{} objects degraded; first: {}", counts.degraded, first());
+            (Phase::Degraded, Some(reason))
+        } else if counts.progressing > 0 {
+            let reason = format!(
+                "{} objects progressing; first: {}",
+                counts.progressing,
+                first()
+            );
+            (Phase::Progressing, Some(reason))
+        } else {
+            (Phase::Converged, None)
+        }
+    }
+
+    /// A pass while another replica leads: poll and verify, and fetch what a new head needs so
+    /// the cache is warm for a takeover; write nothing.
+    async fn stand_by(&mut self, ctx: &Ctx) -> PassResult {
+        self.standby = true;
+        if let Err(e) = self.poll(ctx).await {
+            return PassResult::Failed(e);
+        }
+        if let Some(pending) = self.pending.clone()
+            && self.warmed != Some(pending.head.snapshot)
+        {
+            let base = self.applied.as_ref().map(|a| Base {
+                snapshot: &a.snapshot,
+                entries: &a.entries,
+            });
+            let warmed = async {
+                let fetched = fetch_entries(
+                    &ctx.remote,
+                    &ctx.cache,
+                    &self.name,
+                    base,
+                    &pending.head.snapshot,
+                )
+                .await?;
+                let blobs = select(&fetched.entries, &ctx.labels)
+                    .values()
+                    .map(|e| e.blob)
+                    .collect::<Vec<_>>();
+                crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await
+            };
+            if let Err(e) = warmed.await {
+                return PassResult::Failed(e);
+            }
+            self.warmed = Some(pending.head.snapshot);
+        }
+        self.status.phase = Phase::Pending;
+        self.status.reason = Some("standing by: another replica leads".to_owned());
+        PassResult::Ok
     }
 
     /// The error behind a held phase that is not fine: the refusal (or expiry) of a frozen

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use cairn_state_format::{Digest, ResourceId};
+use cairn_state_format::{Digest, EntrySet, ResourceId};
 
 use super::layout::relative_path;
 use super::manifest::{Manifests, Owned};
@@ -61,7 +61,12 @@ impl Target for DirTarget {
         format!("dir:{}", self.root.display())
     }
 
-    async fn inventory(&self, channel: &str, check_drift: bool) -> Result<Inventory> {
+    async fn inventory(
+        &self,
+        channel: &str,
+        _previous: &EntrySet,
+        check_drift: bool,
+    ) -> Result<Inventory> {
         let channel = channel.to_owned();
         self.locked(move |root, manifests| {
             let mut inventory = Inventory::default();
@@ -249,6 +254,7 @@ mod tests {
             },
             blob: Digest::of(&bytes),
             bytes,
+            generation: 1,
         }
     }
 
@@ -282,7 +288,10 @@ mod tests {
         // Drift is seen, and ownership survives a reopen.
         std::fs::write(root.join("app/ConfigMap/a.yaml"), "edited").unwrap();
         let reopened = DirTarget::open(&root, &state).unwrap();
-        let inv = reopened.inventory("prod", true).await.unwrap();
+        let inv = reopened
+            .inventory("prod", &EntrySet::new(), true)
+            .await
+            .unwrap();
         assert_eq!(inv.owned.len(), 1);
         assert_eq!(inv.drifted.len(), 1);
 
@@ -295,7 +304,7 @@ mod tests {
         );
         assert!(
             reopened
-                .inventory("prod", false)
+                .inventory("prod", &EntrySet::new(), false)
                 .await
                 .unwrap()
                 .owned

@@ -1,7 +1,8 @@
-//! Targets: where desired objects are written. The reconcile loop talks to a [`Target`] only, so a
-//! Kubernetes target can be added beside the directory target.
+//! Targets: where desired objects are written. The reconcile loop talks to a [`Target`] only:
+//! the directory target ([`DirTarget`]) and the Kubernetes target ([`KubeTarget`]) sit behind it.
 
 mod dir;
+pub mod kube;
 mod layout;
 mod manifest;
 
@@ -10,12 +11,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cairn_state_format::{Digest, ResourceId};
+use cairn_state_format::{Digest, EntrySet, ResourceId};
+use futures::future::BoxFuture;
+use tokio::sync::watch;
 
 pub use dir::DirTarget;
+pub use kube::KubeTarget;
 
-use crate::config::TargetSpec;
-use crate::error::{Error, Result};
+use crate::config::{Config, TargetSpec};
+use crate::error::Result;
+use crate::state::StateBackend;
 
 /// What a channel owns in the target.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +41,21 @@ pub struct Write {
     pub blob: Digest,
     /// Its canonical bytes (verified).
     pub bytes: Bytes,
+    /// The generation being applied (recorded on the object by targets that can).
+    pub generation: u64,
+}
+
+/// How the objects of a channel are doing, for targets that can tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthReport {
+    /// Objects reconciled and available.
+    pub healthy: u64,
+    /// Objects still rolling out.
+    pub progressing: u64,
+    /// Objects failed, stuck or missing.
+    pub degraded: u64,
+    /// The objects that are not healthy, each as `<object>: <state>: <why>`, in object order.
+    pub unhealthy: Vec<String>,
 }
 
 /// One object that could not be written or removed.
@@ -64,24 +84,64 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 
     /// What `channel` owns; with `check_drift`, also which objects changed behind its back.
-    async fn inventory(&self, channel: &str, check_drift: bool) -> Result<Inventory>;
+    /// `previous` holds the entries the channel applied before, as selected for this cluster
+    /// (targets that keep no bookkeeping of their own derive ownership from it).
+    async fn inventory(
+        &self,
+        channel: &str,
+        previous: &EntrySet,
+        check_drift: bool,
+    ) -> Result<Inventory>;
 
     /// Creates or updates objects for `channel`.
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport>;
 
     /// Removes objects `channel` owns.
     async fn delete(&self, channel: &str, ids: Vec<ResourceId>) -> Result<BatchReport>;
+
+    /// Whether drift is found by comparing live objects with their desired content
+    /// ([`Target::drifted`]) rather than by [`Target::inventory`].
+    fn compares_live_content(&self) -> bool {
+        false
+    }
+
+    /// Which of `writes` (objects `channel` owns, already written) no longer match their live
+    /// state: changed or deleted behind cairn's back.
+    async fn drifted(&self, _channel: &str, _writes: Vec<Write>) -> Result<BTreeSet<ResourceId>> {
+        Ok(BTreeSet::new())
+    }
+
+    /// How the objects `ids` are doing; `None` when the target cannot tell (every object written
+    /// counts as healthy).
+    async fn health(&self, _channel: &str, _ids: Vec<ResourceId>) -> Result<Option<HealthReport>> {
+        Ok(None)
+    }
+
+    /// Where the agent's applied state lives when the target keeps it (the cluster); `None` for
+    /// the state directory.
+    fn state_backend(&self) -> Option<Arc<dyn StateBackend>> {
+        None
+    }
+
+    /// Leader election among replicas: a future that runs until `shutdown`, telling `leading`
+    /// whether this replica leads. `None` when the target has none (this agent always leads).
+    fn elect(
+        &self,
+        _leading: watch::Sender<bool>,
+        _shutdown: watch::Receiver<bool>,
+    ) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
 }
 
-/// Opens the target a spec names; its bookkeeping lives under `state_dir`.
-pub fn open(spec: &TargetSpec, state_dir: &std::path::Path) -> Result<Arc<dyn Target>> {
-    match spec {
+/// Opens the target the configuration names; the directory target's bookkeeping lives under
+/// the state dir. The Kubernetes target connects on first use.
+pub fn open(config: &Config) -> Result<Arc<dyn Target>> {
+    match &config.target {
         TargetSpec::Dir(root) => Ok(Arc::new(DirTarget::open(
             root,
-            &state_dir.join("dir-target"),
+            &config.state_dir.join("dir-target"),
         )?)),
-        TargetSpec::Kube => Err(Error::Config(
-            "--target kube is not yet available in this build; use --target dir:PATH".to_owned(),
-        )),
+        TargetSpec::Kube => Ok(Arc::new(KubeTarget::new(config.kube.clone()))),
     }
 }
