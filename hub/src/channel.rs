@@ -101,9 +101,10 @@ impl<'a> Channel<'a> {
 
     /// The newest logged generation, or a not-found error naming the channel and store.
     pub async fn require_latest(&self) -> Result<Logged> {
-        self.latest()
-            .await?
-            .ok_or_else(|| Error::NoChannel { channel: self.name.clone(), store: self.store.url().to_owned() })
+        self.latest().await?.ok_or_else(|| Error::NoChannel {
+            channel: self.name.clone(),
+            store: self.store.url().to_owned(),
+        })
     }
 
     /// Every generation number in the log, ascending (one LIST; pages through long logs).

@@ -1,0 +1,47 @@
+//! The benchmark tools' error type.
+
+use std::path::Path;
+
+/// What went wrong while preparing or running a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory operation failed.
+    #[error("{what}: {message}")]
+    Io {
+        /// What was being done, naming the path.
+        what: String,
+        /// The operating system's error.
+        message: String,
+    },
+    /// A command could not be started, or exited unsuccessfully.
+    #[error("`{command}` failed: {message}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Exit status or start error, and the tail of its standard error.
+        message: String,
+    },
+    /// A command succeeded but its output or effect is not what the benchmark expects (the
+    /// figures would be meaningless).
+    #[error("`{command}`: {message}")]
+    Unexpected {
+        /// The command line.
+        command: String,
+        /// What was expected and what was found.
+        message: String,
+    },
+}
+
+/// Results of the benchmark tools.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A mapper from an I/O error to [`Error::Io`] that names `what` was done to `path`.
+    pub fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+        let what = format!("{what} {}", path.display());
+        move |e| Error::Io {
+            what,
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The counting front: a static file server over the local store's directory, with real ETags,
+//! `If-None-Match` and `304 Not Modified`, that counts every request, every response status and
+//! every byte on the wire in both directions (request and response heads included: the bytes are
+//! counted on the socket). It runs on a thread of its own so its CPU time can be read apart from
+//! the agents'.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Seconds of per-second request counts kept (longer runs fold into the last bucket).
+const SECONDS: usize = 4 * 3600;
+
+/// What the front has counted so far; every field only grows.
+#[derive(Debug)]
+pub struct Counters {
+    started: Instant,
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// `200 OK` answers.
+    pub ok: AtomicU64,
+    /// `304 Not Modified` answers.
+    pub not_modified: AtomicU64,
+    /// `404 Not Found` answers.
+    pub not_found: AtomicU64,
+    /// Any other answer (errors).
+    pub other: AtomicU64,
+    /// Bytes received from clients.
+    pub bytes_in: AtomicU64,
+    /// Bytes sent to clients.
+    pub bytes_out: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    per_second: Vec<AtomicU64>,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Requests answered.
+    pub requests: u64,
+    /// `200 OK` answers.
+    pub ok: u64,
+    /// `304 Not Modified` answers.
+    pub not_modified: u64,
+    /// `404 Not Found` answers.
+    pub not_found: u64,
+    /// Other answers.
+    pub other: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Connections accepted.
+    pub connections: u64,
+}
+
+impl Tally {
+    /// What was counted between `earlier` and `self`.
+    pub fn since(&self, earlier: &Tally) -> Tally {
+        Tally {
+            requests: self.requests - earlier.requests,
+            ok: self.ok - earlier.ok,
+            not_modified: self.not_modified - earlier.not_modified,
+            not_found: self.not_found - earlier.not_found,
+            other: self.other - earlier.other,
+            bytes_in: self.bytes_in - earlier.bytes_in,
+            bytes_out: self.bytes_out - earlier.bytes_out,
+            connections: self.connections - earlier.connections,
+        }
+    }
+}
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            not_found: AtomicU64::new(0),
+            other: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            per_second: (0..SECONDS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The counters now.
+    pub fn tally(&self) -> Tally {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Tally {
+            requests: get(&self.requests),
+            ok: get(&self.ok),
+            not_modified: get(&self.not_modified),
+            not_found: get(&self.not_found),
+            other: get(&self.other),
+            bytes_in: get(&self.bytes_in),
+            bytes_out: get(&self.bytes_out),
+            connections: get(&self.connections),
+        }
+    }
+
+    /// Seconds since the front started.
+    pub fn second(&self) -> usize {
+        (self.started.elapsed().as_secs() as usize).min(SECONDS - 1)
+    }
+
+    /// Requests answered in each whole second of `[from, to)` (seconds since the front started).
+    pub fn per_second(&self, from: usize, to: usize) -> Vec<u64> {
+        (from.min(SECONDS)..to.min(SECONDS))
+            .map(|s| self.per_second[s].load(Ordering::Relaxed))
+            .collect()
+    }
+
+    fn count(&self, status: StatusCode) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.per_second[self.second()].fetch_add(1, Ordering::Relaxed);
+        let field = match status {
+            StatusCode::OK => &self.ok,
+            StatusCode::NOT_MODIFIED => &self.not_modified,
+            StatusCode::NOT_FOUND => &self.not_found,
+            _ => &self.other,
+        };
+        field.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A running front.
+#[derive(Debug)]
+pub struct Front {
+    /// Its base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    /// What it counted.
+    pub counters: Arc<Counters>,
+    /// The id of its thread (for its CPU time in `/proc/self/task/<tid>/stat`).
+    pub tid: u32,
+}
+
+/// Starts a front serving `root` on a loopback port, on a thread of its own that lives as long
+/// as the process.
+pub fn start(root: &Path) -> anyhow::Result<Front> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let counters = Arc::new(Counters::new());
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let root = root.to_path_buf();
+    let shared = counters.clone();
+    std::thread::Builder::new()
+        .name("fleet-front".into())
+        .spawn(move || {
+            let tid = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .and_then(|p| p.file_name()?.to_str()?.parse::<u32>().ok())
+                .unwrap_or(0);
+            let _ = tid_tx.send(tid);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return eprintln!("front: cannot start a runtime: {e}"),
+            };
+            runtime.block_on(serve(listener, root, shared));
+        })?;
+    let tid = tid_rx.recv()?;
+    Ok(Front { url, counters, tid })
+}
+
+async fn serve(listener: std::net::TcpListener, root: PathBuf, counters: Arc<Counters>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return eprintln!("front: cannot listen: {e}"),
+    };
+    let root = Arc::new(root);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let io = TokioIo::new(Counted {
+            inner: stream,
+            counters: counters.clone(),
+        });
+        let (root, counters) = (root.clone(), counters.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let answer = answer(&root, &request);
+                counters.count(answer.status());
+                async move { Ok::<_, std::convert::Infallible>(answer) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+/// Answers one GET from the directory (synchronously: the files are small and on a tmpfs, and
+/// the work stays on the front's thread, where its CPU time is counted).
+fn answer(root: &Path, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let respond = |status: StatusCode, body: Bytes| {
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = status;
+        response
+    };
+    let key = request.uri().path().trim_start_matches('/');
+    if request.method() != hyper::Method::GET || key.split('/').any(|p| p == ".." || p.is_empty()) {
+        return respond(StatusCode::BAD_REQUEST, Bytes::new());
+    }
+    let path = root.join(key);
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return respond(StatusCode::NOT_FOUND, Bytes::new());
+    };
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    // nginx's ETag, with nanoseconds: modification time and length.
+    let etag = format!(
+        "\"{:x}.{:x}-{:x}\"",
+        modified.as_secs(),
+        modified.subsec_nanos(),
+        meta.len()
+    );
+    let matches = request
+        .headers()
+        .get(hyper::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let mut response = if matches {
+        respond(StatusCode::NOT_MODIFIED, Bytes::new())
+    } else {
+        match std::fs::read(&path) {
+            Ok(bytes) => respond(StatusCode::OK, Bytes::from(bytes)),
+            Err(_) => return respond(StatusCode::NOT_FOUND, Bytes::new()),
+        }
+    };
+    // One connection per request: 10,000 kept-alive agents would need 20,000 descriptors in this
+    // one process (agents and front), past the usual limit; clusters polling every 30 s across
+    // the internet rarely keep a connection that long anyway.
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(hyper::header::ETAG, value);
+    }
+    response
+}
+
+/// A socket that counts the bytes through it.
+struct Counted {
+    inner: tokio::net::TcpStream,
+    counters: Arc<Counters>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.counters
+            .bytes_in
+            .fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.counters
+                .bytes_out
+                .fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// CPU seconds (user + system) of one thread of this process.
+pub fn thread_cpu_s(tid: u32) -> f64 {
+    stat_cpu_s(&format!("/proc/self/task/{tid}/stat"), false)
+}
+
+/// CPU seconds (user + system) of a process, with `children` also of the children it reaped.
+pub fn stat_cpu_s(path: &str, children: bool) -> f64 {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let Some(rest) = text.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks: u64 = if children {
+        fields.iter().sum()
+    } else {
+        fields.iter().take(2).sum()
+    };
+    ticks as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}

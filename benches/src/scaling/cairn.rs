@@ -1,0 +1,105 @@
+//! Driving the real `cairn` binary: a key, and measured publishes to a local store.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::measure::{Usage, describe, run};
+
+/// The channel every benchmark publishes to.
+pub const CHANNEL: &str = "bench";
+
+/// What `cairn publish --output json` reports (the fields the benchmark uses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The generation published (or the newest one, if unchanged).
+    pub generation: u64,
+    /// Whether nothing was published because the content is unchanged.
+    pub unchanged: bool,
+    /// Objects in the snapshot.
+    pub entries: u64,
+    /// Changes against the previous generation.
+    pub changes: u64,
+    /// Blobs uploaded.
+    pub blobs_uploaded: u64,
+    /// Index nodes uploaded.
+    pub nodes_uploaded: u64,
+    /// Delta packs uploaded.
+    pub deltas_uploaded: u64,
+    /// Bytes of blobs, nodes, snapshot root and delta packs uploaded.
+    pub bytes_uploaded: u64,
+}
+
+impl Published {
+    /// Objects a publish writes: blobs, index nodes, delta packs, plus the snapshot root, the
+    /// log entry and the head (not counting the store probe's short-lived test object).
+    pub fn objects_written(&self) -> u64 {
+        if self.unchanged {
+            return 0;
+        }
+        self.blobs_uploaded + self.nodes_uploaded + self.deltas_uploaded + 3
+    }
+}
+
+/// A `cairn` binary publishing one manifest directory to one local store.
+#[derive(Clone, Debug)]
+pub struct Cairn {
+    /// The binary.
+    pub binary: PathBuf,
+    /// The store directory.
+    pub store: PathBuf,
+    /// The signing key.
+    pub key: PathBuf,
+    /// Delta depth to pass, or `None` for cairn's default.
+    pub delta_depth: Option<usize>,
+}
+
+impl Cairn {
+    /// Creates a key pair in `dir` and a store path beside it.
+    pub fn new(binary: &Path, dir: &Path, delta_depth: Option<usize>) -> Result<Cairn> {
+        let cairn = Cairn {
+            binary: binary.to_path_buf(),
+            store: dir.join("store"),
+            key: dir.join("hub.key"),
+            delta_depth,
+        };
+        run(Command::new(&cairn.binary)
+            .arg("keygen")
+            .arg("--out")
+            .arg(&cairn.key))?;
+        Ok(cairn)
+    }
+
+    /// Publishes the manifests under `dir` and measures the process.
+    pub fn publish(&self, dir: &Path) -> Result<(Usage, Published)> {
+        let mut command = Command::new(&self.binary);
+        command
+            .args([
+                "publish",
+                "--channel",
+                CHANNEL,
+                "--output",
+                "json",
+                "--store",
+            ])
+            .arg(&self.store)
+            .arg("--key")
+            .arg(&self.key)
+            .env_remove("CAIRN_LOG");
+        if let Some(depth) = self.delta_depth {
+            command.arg("--delta-depth").arg(depth.to_string());
+        }
+        command.arg(dir);
+        let (usage, stdout) = run(&mut command)?;
+        let published = serde_json::from_slice(&stdout).map_err(|e| Error::Unexpected {
+            command: describe(&command),
+            message: format!(
+                "its JSON output does not parse ({e}): {}",
+                String::from_utf8_lossy(&stdout)
+            ),
+        })?;
+        Ok((usage, published))
+    }
+}

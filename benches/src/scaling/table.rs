@@ -1,0 +1,127 @@
+//! The report as Markdown tables.
+
+use std::fmt::Write as _;
+
+use super::{Report, Sample};
+use crate::measure::Usage;
+
+/// Two Markdown tables of the medians: cairn against Git, then where the time goes.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Publish of {} changed objects, median of {} (cairn: `{}`; {}).\n",
+        report.changes, report.repeat, report.cairn, report.git
+    );
+    out.push_str(
+        "| M | cairn publish wall | cairn CPU | cairn max RSS | objects written | bytes written | git commit+push wall | git CPU | wall cairn/git | CPU cairn/git |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for size in &report.sizes {
+        let s = &size.median;
+        let git = s.git_total();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            thousands(size.objects as u64),
+            seconds(s.cairn_publish.wall_s),
+            seconds(s.cairn_publish.cpu_s()),
+            bytes(s.cairn_publish.max_rss_bytes),
+            s.cairn_objects,
+            bytes(s.cairn_written.bytes),
+            seconds(git.wall_s),
+            seconds(git.cpu_s()),
+            ratio(s.cairn_publish.wall_s, git.wall_s),
+            ratio(s.cairn_publish.cpu_s(), git.cpu_s()),
+        );
+    }
+    out.push_str(
+        "\nWhere the time goes (medians). *Unchanged* is `cairn publish` of the same content again: it reads, \
+         parses and hashes all M manifests and builds the index, then finds nothing to upload — the O(M) floor. \
+         *Upload part* is the median of each publish's CPU minus the unchanged publish's right after it.\n\n\
+         | M | cairn unchanged wall | unchanged CPU | upload part CPU | blobs + nodes + deltas + 3 | git add+commit wall (CPU) | git push wall (CPU) | git objects (bytes) | first publish wall (CPU) | first git commit+push wall (CPU) |\n\
+         |---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    for size in &report.sizes {
+        let s: &Sample = &size.median;
+        let p = &s.published;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} + {} + {} + 3 | {} | {} | {} ({}) | {} | {} |",
+            thousands(size.objects as u64),
+            seconds(s.cairn_unchanged.wall_s),
+            seconds(s.cairn_unchanged.cpu_s()),
+            seconds(size.upload_cpu_s),
+            p.blobs_uploaded,
+            p.nodes_uploaded,
+            p.deltas_uploaded,
+            wall_cpu(&s.git_commit),
+            wall_cpu(&s.git_push),
+            s.git_written.created,
+            bytes(s.git_written.bytes),
+            wall_cpu(&size.first_publish),
+            wall_cpu(&size.first_git),
+        );
+    }
+    out
+}
+
+fn wall_cpu(u: &Usage) -> String {
+    format!("{} ({})", seconds(u.wall_s), seconds(u.cpu_s()))
+}
+
+/// `0.93 s`, `41 ms`, `12.3 s`.
+pub fn seconds(s: f64) -> String {
+    if s.abs() < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// `812 B`, `14.2 KiB`, `37.5 MiB`.
+pub fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < 1024.0 {
+        format!("{b:.0} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+/// `20,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "–".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(200_000), "200,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(seconds(0.0412), "41 ms");
+        assert_eq!(seconds(1.234), "1.23 s");
+        assert_eq!(bytes(2048), "2.0 KiB");
+    }
+}

@@ -1,0 +1,94 @@
+//! Keeps the fleet load tester from rotting: 20 agents, 50 objects, T = 1 s, one 1-object change
+//! (and the rest of the scenarios at that size) and the Git baseline with 3 clients, against the
+//! debug binaries. It checks what was counted, never how long anything took.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cairn_benches::fleet::{Config, markdown, run};
+
+/// The workspace's debug binaries, built first (a no-op when fresh).
+fn debug_binaries() -> (PathBuf, PathBuf) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace.join(dir))
+        .unwrap_or_else(|| workspace.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "cairn-hub", "-p", "cairn-agent"])
+        .current_dir(&workspace)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build failed");
+    let debug = target.join("debug");
+    (debug.join("cairn"), debug.join("cairn-agent"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_and_the_git_baseline_count_correctly() {
+    let (cairn, cairn_agent) = debug_binaries();
+    let work = tempfile::tempdir().unwrap();
+    let config = Config {
+        agents: 20,
+        objects: 50,
+        interval: 1.0,
+        jitter: 0.2,
+        idle_intervals: 3,
+        cold_agents: 3,
+        git_clients: 3,
+        rss_objects: 20,
+        work: work.path().join("fleet"),
+        cairn,
+        cairn_agent,
+        quiet: true,
+    };
+    let report = run(&config).await.unwrap();
+    let table = markdown(&report);
+    assert_eq!(report.errors, 0, "{table}");
+    // Idle: each poll is exactly one request, answered 304.
+    let idle = &report.idle;
+    assert!(idle.polls >= 20, "{table}");
+    // (A poll in flight at either edge of the window may be counted on one side only.)
+    assert!(idle.requests.abs_diff(idle.polls) <= 2, "{table}");
+    assert_eq!(idle.not_modified, idle.requests, "{table}");
+    // Every change reached every agent.
+    let labels: Vec<&str> = report.changes.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "1 object",
+            "10 objects",
+            "10 % (5 objects)",
+            "flag create",
+            "flag flip"
+        ]
+    );
+    let mut generation = 1;
+    for change in &report.changes {
+        generation += 1;
+        assert_eq!(change.generation, generation, "{table}");
+        assert_eq!(change.agents, 20);
+        assert_eq!(change.propagation.missed, 0, "{}: {table}", change.label);
+        // At least a head and a delta pack per agent.
+        assert!(change.requests_per_agent >= 2.0, "{table}");
+    }
+    assert_eq!(report.changes[0].objects, 1);
+    assert_eq!(report.changes[1].objects, 10);
+    // At M = 50 the 5 objects of the 10 % step are not a superset of the previous 10, which go
+    // back to revision 0: 10 objects change.
+    assert_eq!(report.changes[2].objects, 10);
+    let initial = &report.publishes[0];
+    assert_eq!((initial.label.as_str(), initial.changes), ("initial", 50));
+    let cold = report.cold.as_ref().unwrap();
+    assert_eq!((cold.agents, cold.propagation.missed), (3, 0), "{table}");
+    // The Git baseline: both servers, every client got the change, one request per daemon poll.
+    let servers: Vec<&str> = report.git.iter().map(|g| g.server.as_str()).collect();
+    assert_eq!(servers, ["daemon", "http"]);
+    for git in &report.git {
+        assert_eq!(git.errors, 0, "{table}");
+        assert!(git.polls >= 3, "{table}");
+        assert_eq!(git.change.propagation.missed, 0, "{table}");
+    }
+    assert_eq!(report.git[0].requests_per_poll, 1.0, "{table}");
+    assert!(report.agent_rss_bytes.unwrap() > 0);
+}

@@ -1,0 +1,87 @@
+//! Keeps the publish scaling benchmark from rotting: its core runs at a tiny size against the
+//! debug `cairn` binary, and the test checks what was counted, never how long anything took.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cairn_benches::manifests::{manifest, spread};
+use cairn_benches::scaling::{Config, run, table};
+
+/// The workspace's debug `cairn`, built first (a no-op when it is fresh: `cargo test -p
+/// cairn-benches` alone does not build other packages' binaries).
+fn debug_cairn() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace.join(dir))
+        .unwrap_or_else(|| workspace.join("target"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "cairn-hub", "--bin", "cairn"])
+        .current_dir(&workspace)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p cairn-hub failed");
+    let cairn = target.join("debug").join("cairn");
+    assert!(cairn.is_file(), "{} is missing", cairn.display());
+    cairn
+}
+
+#[test]
+fn publish_scaling_counts_what_cairn_and_git_write() {
+    let (m, changes) = (50, 2);
+    let report = run(&Config {
+        cairn: debug_cairn(),
+        sizes: vec![m],
+        changes,
+        repeat: 1,
+        ..Config::default()
+    })
+    .unwrap();
+
+    let size = &report.sizes[0];
+    assert_eq!(size.objects, m);
+    assert_eq!(size.samples.len(), 1);
+    let sample = &size.samples[0];
+    let published = &sample.published;
+    assert_eq!(published.entries, m as u64);
+    assert_eq!(published.changes, changes as u64);
+    assert_eq!(
+        published.blobs_uploaded, changes as u64,
+        "only the changed blobs"
+    );
+    assert_eq!(
+        published.deltas_uploaded, 1,
+        "one delta pack, from generation 1"
+    );
+    // 50 entries: a root branch over leaves, so each change rewrites its leaf and the root.
+    assert!(
+        (2..=1 + changes as u64).contains(&published.nodes_uploaded),
+        "{published:?}"
+    );
+    assert_eq!(
+        sample.cairn_objects,
+        published.blobs_uploaded + published.nodes_uploaded + published.deltas_uploaded + 3,
+        "blobs + nodes + delta + snapshot + log + head"
+    );
+    // In the store every object is a new file except the head, which is rewritten in place.
+    assert_eq!(sample.cairn_written.created, sample.cairn_objects - 1);
+    assert_eq!(sample.cairn_written.rewritten, 1);
+    assert!(sample.cairn_written.bytes > published.bytes_uploaded);
+
+    // Git committed the same files: their blobs, the trees above them and one commit.
+    assert_eq!(sample.git_files, changes as u64);
+    let dirs: BTreeSet<String> = spread(m, changes)
+        .into_iter()
+        .map(|i| manifest(i, 1).path.rsplit_once('/').unwrap().0.to_owned())
+        .collect();
+    assert_eq!(
+        sample.git_written.created,
+        changes as u64 + dirs.len() as u64 + 1 + 1,
+        "blobs + directory trees + root tree + commit"
+    );
+
+    assert_eq!(size.median.cairn_objects, sample.cairn_objects);
+    let markdown = table::markdown(&report);
+    assert!(markdown.contains("\n| 50 |"), "{markdown}");
+}
