@@ -81,6 +81,24 @@ impl Store {
             ))
         })?;
         let prefix = parsed.path().trim_matches('/').to_owned();
+        // The cloud builders share no trait, but take options the same way: every query
+        // parameter is one of the builder's config keys.
+        macro_rules! cloud {
+            ($builder:expr, $key:ty) => {{
+                let mut builder = $builder;
+                for (key, value) in parsed.query_pairs() {
+                    let key: $key = key
+                        .parse()
+                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                let store = builder
+                    .with_client_options(options.client(&parsed))
+                    .with_retry(options.retry())
+                    .build();
+                Arc::new(store.map_err(|e| bad(e.to_string()))?)
+            }};
+        }
         let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
             "file" => {
                 let dir = parsed.to_file_path().map_err(|()| {
@@ -89,49 +107,19 @@ impl Store {
                 return Store::open_dir(&dir, url);
             }
             "memory" => return Ok(Store::from_object_store(Arc::new(InMemory::new()), url)),
-            "s3" => {
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(host(&parsed, url)?);
-                for (key, value) in parsed.query_pairs() {
-                    let key: AmazonS3ConfigKey = key
-                        .parse()
-                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder
-                    .with_client_options(options.client(&parsed))
-                    .with_retry(options.retry())
-                    .build();
-                Arc::new(store.map_err(|e| bad(e.to_string()))?)
-            }
-            "gs" => {
-                let mut builder =
-                    GoogleCloudStorageBuilder::from_env().with_bucket_name(host(&parsed, url)?);
-                for (key, value) in parsed.query_pairs() {
-                    let key: GoogleConfigKey = key
-                        .parse()
-                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder
-                    .with_client_options(options.client(&parsed))
-                    .with_retry(options.retry())
-                    .build();
-                Arc::new(store.map_err(|e| bad(e.to_string()))?)
-            }
+            "s3" => cloud!(
+                AmazonS3Builder::from_env().with_bucket_name(host(&parsed, url)?),
+                AmazonS3ConfigKey
+            ),
+            "gs" => cloud!(
+                GoogleCloudStorageBuilder::from_env().with_bucket_name(host(&parsed, url)?),
+                GoogleConfigKey
+            ),
             "az" | "azure" => {
-                let mut builder =
-                    MicrosoftAzureBuilder::from_env().with_container_name(host(&parsed, url)?);
-                for (key, value) in parsed.query_pairs() {
-                    let key: AzureConfigKey = key
-                        .parse()
-                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder
-                    .with_client_options(options.client(&parsed))
-                    .with_retry(options.retry())
-                    .build();
-                Arc::new(store.map_err(|e| bad(e.to_string()))?)
+                cloud!(
+                    MicrosoftAzureBuilder::from_env().with_container_name(host(&parsed, url)?),
+                    AzureConfigKey
+                )
             }
             other => {
                 return Err(bad(format!(

@@ -14,31 +14,7 @@ use tokio::task::JoinSet;
 
 use super::proxy::Proxy;
 
-/// Git with the developer's configuration ignored.
-pub fn git(dir: Option<&Path>) -> Command {
-    let mut command = Command::new("git");
-    if let Some(dir) = dir {
-        command.arg("-C").arg(dir);
-    }
-    command
-        .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
-        .args([
-            "-c",
-            "commit.gpgSign=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-        ])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "cairn bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@cairn.invalid")
-        .env("GIT_COMMITTER_NAME", "cairn bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@cairn.invalid")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE");
-    command
-}
+pub use crate::git_command::git;
 
 /// Runs a command to success, returning its stdout.
 pub fn run(command: &mut Command) -> anyhow::Result<String> {

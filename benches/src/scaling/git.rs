@@ -91,27 +91,6 @@ impl Git {
     }
 
     fn command(&self, dir: Option<&Path>) -> Command {
-        let mut command = Command::new("git");
-        if let Some(dir) = dir {
-            command.arg("-C").arg(dir);
-        }
-        command
-            .args(["-c", "gc.auto=0", "-c", "maintenance.auto=false"])
-            .args([
-                "-c",
-                "commit.gpgSign=false",
-                "-c",
-                "core.hooksPath=/dev/null",
-            ])
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "cairn bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@cairn.invalid")
-            .env("GIT_COMMITTER_NAME", "cairn bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@cairn.invalid")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE");
-        command
+        crate::git_command::git(dir)
     }
 }
