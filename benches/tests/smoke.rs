@@ -46,6 +46,10 @@ fn publish_scaling_counts_what_cairn_and_git_write() {
     let published = &sample.published;
     assert_eq!(published.entries, m as u64);
     assert_eq!(published.changes, changes as u64);
+    assert!(
+        published.incremental,
+        "the publish cache described the head: {published:?}"
+    );
     assert_eq!(
         published.blobs_uploaded, changes as u64,
         "only the changed blobs"

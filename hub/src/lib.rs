@@ -19,9 +19,12 @@ pub mod flags;
 pub mod keys;
 pub mod manifests;
 pub mod patch;
+pub mod prepare;
 pub mod publish;
 pub mod remote;
 pub mod rollout_spec;
+pub mod scan;
+pub mod scan_cache;
 
 pub use error::{Error, Result, exit};
 
@@ -39,6 +42,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             filename,
             source,
             allow_secrets,
+            cache,
             rollout,
             rollout_policies,
         } => {
@@ -54,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 inputs: &inputs,
                 source: source.into_iter().collect(),
                 allow_secrets,
+                cache_dir: cache.dir(),
                 rollout,
                 retire_at: None,
             };

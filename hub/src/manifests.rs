@@ -1,74 +1,150 @@
 //! Reading manifests from files, directories and stdin, and the checks done before any upload.
+//!
+//! A file is parsed into [`FileManifests`]: per resource its index entry, where it was and the
+//! facts the policy needs (is it a plain Secret). Those records are all the later steps use, so
+//! they can come from the publish cache ([`crate::scan`]) instead of a parse, and the checks
+//! across files ([`validate`]) run on them either way.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::fs::Metadata;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use cairn_state_format::{EntrySet, Resource, ResourceId, parse_documents};
+use bytes::Bytes;
+use cairn_state_format::{Digest, Entry, EntrySet, Resource, ResourceId, parse_documents};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// Where manifests come from: paths (files or directories, searched recursively for `.yaml`,
-/// `.yml` and `.json`), and `-` for standard input.
-pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Resource>> {
-    if paths.is_empty() {
-        return Err(Error::Usage(
-            "no manifests given: name files or directories, or `-f -` for standard input".into(),
-        ));
-    }
-    let mut resources = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(Error::io("<stdin>"))?;
-            resources.extend(parse(&text, "<stdin>")?);
-            continue;
+/// The source name standard input's manifests are reported under.
+pub const STDIN: &str = "<stdin>";
+
+/// One resource of a manifest file, as publishing needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// Its index entry.
+    pub entry: Entry,
+    /// 1-based document number within the file.
+    pub document: u32,
+    /// A `kind: Secret` carrying data in plain text (refused unless allowed).
+    pub plain_secret: bool,
+}
+
+/// The manifests of one file (or of standard input).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileManifests {
+    /// The path as given or found (or [`STDIN`]).
+    pub source: String,
+    /// Its resources in file order.
+    pub manifests: Vec<Manifest>,
+}
+
+/// A parsed file: its records and the canonical bytes of each resource.
+pub struct Parsed {
+    /// The records.
+    pub file: FileManifests,
+    /// Canonical bytes by digest.
+    pub blobs: Vec<(Digest, Bytes)>,
+}
+
+/// Parses `text` read from `source`. Problems that concern single resources (a parse error, a
+/// missing field, a YAML 1.1 octal mode) are all returned, so one run shows every mistake.
+pub fn parse_file(source: &str, text: &str) -> Result<Parsed, Vec<String>> {
+    let resources = parse_documents(source, text).map_err(|e| vec![e.to_string()])?;
+    let mut problems = Vec::new();
+    let mut manifests = Vec::with_capacity(resources.len());
+    let mut blobs = Vec::with_capacity(resources.len());
+    for resource in resources {
+        if let Some(field) = octal_looking_mode(&resource.object) {
+            problems.push(format!(
+                "{}: {} has {field}, a string: YAML 1.2 reads an unquoted 0644 as text, not octal. \
+                 Write the mode as 0o644 or as the decimal 420",
+                resource.origin, resource.id
+            ));
         }
+        manifests.push(Manifest {
+            entry: resource.entry(),
+            document: u32::try_from(resource.origin.document).unwrap_or(u32::MAX),
+            plain_secret: is_plain_secret(&resource),
+        });
+        let Resource {
+            digest, canonical, ..
+        } = resource;
+        blobs.push((digest, Bytes::from(canonical)));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Parsed {
+        file: FileManifests {
+            source: source.to_owned(),
+            manifests,
+        },
+        blobs,
+    })
+}
+
+/// Reads and parses one file.
+pub fn read_file(path: &Path) -> Result<Parsed, Vec<String>> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{source}: {e}")])?;
+    parse_file(&source, &text)
+}
+
+/// Reads and parses standard input.
+pub fn read_stdin() -> Result<Parsed> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(Error::io(STDIN))?;
+    parse_file(STDIN, &text).map_err(problems_error)
+}
+
+/// The manifest files named by `paths`, each with its metadata: files as given, directories
+/// searched recursively for `.yaml`, `.yml` and `.json` (hidden entries skipped), sorted so that
+/// errors and ordering are reproducible. `-` (standard input) is left out.
+pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Metadata)>> {
+    let mut files = Vec::new();
+    for path in paths.iter().filter(|p| p.as_os_str() != "-") {
         let meta = std::fs::metadata(path).map_err(Error::io(path.display()))?;
-        let files = if meta.is_dir() {
-            manifest_files(path)?
+        if meta.is_dir() {
+            files.extend(manifest_files(path)?);
         } else {
-            vec![path.clone()]
-        };
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(Error::io(file.display()))?;
-            resources.extend(parse(&text, &file.display().to_string())?);
+            files.push((path.clone(), meta));
         }
     }
-    Ok(resources)
+    Ok(files)
 }
 
-fn parse(text: &str, source: &str) -> Result<Vec<Resource>> {
-    parse_documents(source, text).map_err(|e| Error::Input(e.to_string()))
-}
-
-/// Manifest files under `dir`, sorted so that errors and ordering are reproducible.
-fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>> {
+fn manifest_files(dir: &Path) -> Result<Vec<(PathBuf, Metadata)>> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
         for item in std::fs::read_dir(&dir).map_err(Error::io(dir.display()))? {
-            let path = item.map_err(Error::io(dir.display()))?.path();
-            let hidden = path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden {
+            let item = item.map_err(Error::io(dir.display()))?;
+            if item.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            if path.is_dir() {
+            let path = item.path();
+            // Stat through the directory (no path walk from the root), following symlinks.
+            let meta = match item.metadata().map_err(Error::io(path.display()))? {
+                meta if meta.is_symlink() => {
+                    std::fs::metadata(&path).map_err(Error::io(path.display()))?
+                }
+                meta => meta,
+            };
+            if meta.is_dir() {
                 pending.push(path);
             } else if matches!(
                 path.extension().and_then(|e| e.to_str()),
                 Some("yaml" | "yml" | "json")
             ) {
-                out.push(path);
+                out.push((path, meta));
             }
         }
     }
-    out.sort();
+    // Byte order of the whole path: as reproducible as component order, and much cheaper.
+    out.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
     Ok(out)
 }
 
@@ -79,47 +155,56 @@ pub struct Policy {
     pub allow_secrets: bool,
 }
 
-/// Checks identities are unique and every resource passes the policy; returns the entry set.
-/// All problems are reported together, so a CI run shows every mistake at once.
-pub fn validate(resources: &[Resource], policy: Policy) -> Result<EntrySet> {
+/// Checks identities are unique across all files and every resource passes the policy. All
+/// problems are reported together, so a CI run shows every mistake at once.
+pub fn validate(files: &[FileManifests], policy: Policy) -> Result<()> {
     let mut problems = Vec::new();
-    let mut seen: BTreeMap<&ResourceId, &Resource> = BTreeMap::new();
-    for r in resources {
-        if let Some(first) = seen.insert(&r.id, r) {
-            problems.push(format!(
-                "{} is declared twice: in {} and in {}",
-                r.id, first.origin, r.origin
-            ));
-        }
-        if !policy.allow_secrets && is_plain_secret(r) {
-            problems.push(format!(
-                "{}: {} carries secret data in plain text; snapshots are readable by every agent and kept in \
-                 the store's history. Reference secrets from an external store (External Secrets Operator, \
-                 CSI secrets driver) or commit them encrypted (Sealed Secrets, SOPS), or pass --allow-secrets \
-                 if this is really what you want",
-                r.origin, r.id
-            ));
-        }
-        if let Some(field) = octal_looking_mode(&r.object) {
-            problems.push(format!(
-                "{}: {} has {field}, a string: YAML 1.2 reads an unquoted 0644 as text, not octal. \
-                 Write the mode as 0o644 or as the decimal 420",
-                r.origin, r.id
-            ));
+    let count: usize = files.iter().map(|f| f.manifests.len()).sum();
+    let mut seen: HashMap<&ResourceId, (&str, u32)> = HashMap::with_capacity(count);
+    for file in files {
+        for m in &file.manifests {
+            let id = &m.entry.id;
+            if let Some((first, document)) = seen.insert(id, (&file.source, m.document)) {
+                problems.push(format!(
+                    "{id} is declared twice: in {first}, document {document} and in {}, document {}",
+                    file.source, m.document
+                ));
+            }
+            if m.plain_secret && !policy.allow_secrets {
+                problems.push(format!(
+                    "{}, document {}: {id} carries secret data in plain text; snapshots are readable by every \
+                     agent and kept in the store's history. Reference secrets from an external store (External \
+                     Secrets Operator, CSI secrets driver) or commit them encrypted (Sealed Secrets, SOPS), or \
+                     pass --allow-secrets if this is really what you want",
+                    file.source, m.document
+                ));
+            }
         }
     }
-    if !problems.is_empty() {
-        let count = problems.len();
-        let mut message = problems.join("\n");
-        if count > 1 {
-            message.push_str(&format!("\n{count} problems; nothing was published"));
-        }
-        return Err(Error::Input(message));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems_error(problems))
     }
-    Ok(resources
+}
+
+/// The entry set of all files (identities must be unique: run [`validate`] first).
+pub fn entry_set(files: &[FileManifests]) -> EntrySet {
+    files
         .iter()
-        .map(|r| (r.id.clone(), r.entry()))
-        .collect())
+        .flat_map(|f| &f.manifests)
+        .map(|m| (m.entry.id.clone(), m.entry.clone()))
+        .collect()
+}
+
+/// One input error listing every problem (and how many, when there are several).
+pub fn problems_error(problems: Vec<String>) -> Error {
+    let count = problems.len();
+    let mut message = problems.join("\n");
+    if count > 1 {
+        message.push_str(&format!("\n{count} problems; nothing was published"));
+    }
+    Error::Input(message)
 }
 
 fn is_plain_secret(r: &Resource) -> bool {
@@ -173,21 +258,23 @@ fn octal_looking_mode(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn resources(text: &str) -> Vec<Resource> {
-        parse_documents("m.yaml", text).unwrap()
+    fn file(source: &str, text: &str) -> FileManifests {
+        parse_file(source, text).unwrap().file
     }
 
     #[test]
     fn duplicates_name_both_places() {
-        let mut rs = resources("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
-        rs.extend(
-            parse_documents(
+        let files = [
+            file(
+                "m.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+            ),
+            file(
                 "n.yaml",
                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
-            )
-            .unwrap(),
-        );
-        let err = validate(&rs, Policy::default()).unwrap_err().to_string();
+            ),
+        ];
+        let err = validate(&files, Policy::default()).unwrap_err().to_string();
         assert!(
             err.contains("m.yaml, document 1") && err.contains("n.yaml, document 1"),
             "{err}"
@@ -196,40 +283,45 @@ mod tests {
 
     #[test]
     fn plain_secrets_are_refused_unless_allowed() {
-        let rs = resources(
+        let files = [file(
+            "s.yaml",
             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n",
-        );
-        let err = validate(&rs, Policy::default()).unwrap_err().to_string();
+        )];
+        let err = validate(&files, Policy::default()).unwrap_err().to_string();
         assert!(
             err.contains("Secret s") && err.contains("--allow-secrets"),
             "{err}"
         );
         validate(
-            &rs,
+            &files,
             Policy {
                 allow_secrets: true,
             },
         )
         .unwrap();
-        let empty = resources(
+        let empty = [file(
+            "t.yaml",
             "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/service-account-token\n",
-        );
+        )];
         validate(&empty, Policy::default()).unwrap();
     }
 
     #[test]
     fn yaml_1_1_octal_modes_are_caught() {
-        let rs = resources(
+        let problems = parse_file(
+            "p.yaml",
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes:\n  - name: v\n    configMap: {name: c, defaultMode: 0644}\n",
-        );
-        let err = validate(&rs, Policy::default()).unwrap_err().to_string();
+        )
+        .err()
+        .unwrap();
         assert!(
-            err.contains("spec.volumes.[0].configMap.defaultMode"),
-            "{err}"
+            problems[0].contains("spec.volumes.[0].configMap.defaultMode"),
+            "{problems:?}"
         );
-        let ok = resources(
+        parse_file(
+            "p.yaml",
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, configMap: {name: c, defaultMode: 0o644}}]}\n",
-        );
-        validate(&ok, Policy::default()).unwrap();
+        )
+        .unwrap();
     }
 }

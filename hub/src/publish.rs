@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_state_format::{
-    Change, Digest, EntrySet, Head, Index, Rollout, SecretKey, SignedHead, Snapshot, encode_delta,
-    layout,
+    Change, Digest, EntrySet, Head, Rollout, SecretKey, SignedHead, encode_delta, layout,
 };
 use cairn_store::{Abilities, Store};
 use chrono::{DateTime, Utc};
@@ -21,10 +20,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::channel::{Channel, Commit, Logged};
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::prepare::{self, Prepared};
 use crate::remote::{CONCURRENCY, RemoteNodes, fetch_blobs};
+use crate::scan::Scan;
 
 /// The content of a new generation.
-pub enum Content {
+pub enum Content<'a> {
     /// Entries built from local manifests, with every blob's bytes.
     Local {
         /// The entries.
@@ -32,16 +33,18 @@ pub enum Content {
         /// Canonical bytes of every entry's blob.
         blobs: HashMap<Digest, Bytes>,
     },
+    /// Manifest files, scanned with the publish cache.
+    Scanned(&'a mut Scan),
     /// A snapshot already in the store (revert, refresh, promote).
     Existing(Digest),
 }
 
 /// What to publish.
-pub struct Publication {
+pub struct Publication<'a> {
     /// Channel name (validated).
     pub channel: String,
     /// The content.
-    pub content: Content,
+    pub content: Content<'a>,
     /// Provenance for the head.
     pub source: BTreeMap<String, String>,
     /// How long the head stays valid.
@@ -81,6 +84,9 @@ pub struct Published {
     pub entries: u64,
     /// Changes against the previous generation.
     pub changes: usize,
+    /// Whether the new index was computed from the changed files alone (the publish cache
+    /// described the previous generation), rather than built from every entry.
+    pub incremental: bool,
     /// Blobs uploaded.
     pub blobs_uploaded: usize,
     /// Index nodes uploaded.
@@ -97,7 +103,7 @@ const MAX_ATTEMPTS: usize = 16;
 /// Publishes `publication` to `store`.
 pub async fn publish(
     store: &Store,
-    publication: Publication,
+    mut publication: Publication<'_>,
     settings: &Settings<'_>,
 ) -> Result<Published> {
     let abilities = safe_abilities(store, settings.single_publisher).await?;
@@ -108,12 +114,21 @@ pub async fn publish(
         channel.catch_up_head(l, abilities).await?;
     }
 
-    let (snapshot_digest, local) = match &publication.content {
+    let previous = latest.as_ref().map(|l| l.head.snapshot);
+    let prepared = match &mut publication.content {
         Content::Local { entries, blobs } => {
-            let (snapshot, index) = Snapshot::build(entries);
-            (snapshot.digest(), Some((snapshot, index, blobs)))
+            Some(prepare::from_entries(&mut nodes, entries, blobs, previous.as_ref()).await?)
         }
-        Content::Existing(digest) => (*digest, None),
+        Content::Scanned(scan) => {
+            Some(prepare::from_scan(&mut nodes, scan, previous.as_ref()).await?)
+        }
+        Content::Existing(_) => None,
+    };
+    let snapshot_digest = match (&prepared, &publication.content) {
+        (Some(p), _) => p.snapshot.digest(),
+        (None, Content::Existing(digest)) => *digest,
+        // Invariant: only `Existing` content has nothing to prepare.
+        (None, _) => unreachable!("local content is always prepared"),
     };
     let mut published = Published {
         channel: publication.channel.clone(),
@@ -122,6 +137,7 @@ pub async fn publish(
         unchanged: false,
         entries: 0,
         changes: 0,
+        incremental: prepared.as_ref().is_some_and(|p| p.incremental),
         blobs_uploaded: 0,
         nodes_uploaded: 0,
         deltas_uploaded: 0,
@@ -133,39 +149,23 @@ pub async fn publish(
             .is_some_and(|l| l.head.snapshot == snapshot_digest)
     {
         published.unchanged = true;
-        published.entries = local.as_ref().map_or(0, |(s, _, _)| s.entries);
+        published.entries = prepared.as_ref().map_or(0, |p| p.snapshot.entries);
         return Ok(published);
     }
 
+    let empty = HashMap::new();
     let mut deltas = DeltaWriter::new(
         store,
         snapshot_digest,
-        local.as_ref().map(|(_, index, blobs)| (index, *blobs)),
+        prepared.as_ref().map_or(&empty, |p| &p.blobs),
     );
-    if let Some((snapshot, index, blobs)) = &local {
-        published.entries = snapshot.entries;
-        let comparison = match &latest {
-            Some(l) => {
-                let previous = nodes.snapshot(&l.head.snapshot).await?;
-                let comparison = nodes.compare(&previous.index, index).await?;
-                deltas.remember(l.head.snapshot, comparison.changes.clone());
-                Some(comparison)
-            }
-            None => None,
-        };
-        published.changes = comparison
-            .as_ref()
-            .map_or(snapshot.entries as usize, |c| c.changes.len());
-        upload_content(
-            store,
-            snapshot,
-            index,
-            blobs,
-            comparison.as_ref().map(|c| (&c.changes, &c.new_nodes)),
-            settings,
-            &mut published,
-        )
-        .await?;
+    if let Some(prepared) = &prepared {
+        published.entries = prepared.snapshot.entries;
+        published.changes = prepared.changes.len();
+        if let Some(previous) = previous {
+            deltas.remember(previous, prepared.changes.clone());
+        }
+        upload_content(store, prepared, settings, &mut published).await?;
     } else {
         published.entries = nodes.snapshot(&snapshot_digest).await?.entries;
     }
@@ -254,65 +254,45 @@ pub async fn safe_abilities(store: &Store, single_publisher: bool) -> Result<Abi
     Ok(abilities)
 }
 
+/// Uploads what the store lacks of a prepared snapshot: the blobs its changes add (blobs the
+/// previous snapshot has are in the store already), its new index nodes, then its root.
 async fn upload_content(
     store: &Store,
-    snapshot: &Snapshot,
-    index: &Index,
-    blobs: &HashMap<Digest, Bytes>,
-    against_previous: Option<(&Vec<Change>, &Vec<Digest>)>,
+    prepared: &Prepared,
     settings: &Settings<'_>,
     published: &mut Published,
 ) -> Result<()> {
-    // Blobs the previous snapshot has are in the store already; only the changed ones go up.
-    let blob_digests: Vec<Digest> = match against_previous {
-        Some((changes, _)) => changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
-                Change::Removed(_) => None,
-            })
-            .collect(),
-        None => blobs.keys().copied().collect(),
-    };
-    let node_digests: Vec<Digest> = match against_previous {
-        Some((_, new_nodes)) => new_nodes.clone(),
-        None => index.digests().copied().collect(),
-    };
     let bar = progress_bar(
         settings.progress,
-        blob_digests.len() + node_digests.len() + 1,
+        prepared.blobs.len() + prepared.nodes.len() + 1,
     );
-    let blob_items = blob_digests.iter().map(|d| {
-        let bytes = blobs.get(d).cloned().ok_or(Error::Missing {
-            what: "local blob",
-            digest: *d,
-        })?;
-        Ok((layout::blob_key(d), bytes))
-    });
-    let blob_items: Vec<(String, Bytes)> = blob_items.collect::<Result<_>>()?;
+    let blob_items: Vec<(String, Bytes)> = prepared
+        .blobs
+        .iter()
+        .map(|(d, bytes)| (layout::blob_key(d), bytes.clone()))
+        .collect();
     published.blobs_uploaded = blob_items.len();
     published.bytes_uploaded += upload_all(store, blob_items, &bar).await?;
     failpoint::hit("after-blobs");
 
-    let node_items: Vec<(String, Bytes)> = node_digests
+    let node_items: Vec<(String, Bytes)> = prepared
+        .nodes
         .iter()
-        .filter_map(|d| {
-            index.node(d).map(|(_, canonical)| {
-                (
-                    layout::index_key(d),
-                    Bytes::from(cairn_state_format::Node::encode(canonical)),
-                )
-            })
+        .map(|(d, canonical)| {
+            (
+                layout::index_key(d),
+                Bytes::from(cairn_state_format::Node::encode(canonical)),
+            )
         })
         .collect();
     published.nodes_uploaded = node_items.len();
     published.bytes_uploaded += upload_all(store, node_items, &bar).await?;
     failpoint::hit("after-index");
 
-    let root = snapshot.encode();
+    let root = prepared.snapshot.encode();
     published.bytes_uploaded += root.len() as u64;
     store
-        .put(&layout::snapshot_key(&snapshot.digest()), root)
+        .put(&layout::snapshot_key(&prepared.snapshot.digest()), root)
         .await?;
     bar.inc(1);
     bar.finish_and_clear();
@@ -373,17 +353,14 @@ async fn recent_snapshots(
 struct DeltaWriter<'s, 'l> {
     store: &'s Store,
     to: Digest,
-    local: Option<(&'l Index, &'l HashMap<Digest, Bytes>)>,
+    /// Blobs this publish has in memory (others are fetched from the store).
+    local: &'l HashMap<Digest, Bytes>,
     known_changes: HashMap<Digest, Vec<Change>>,
     written: Vec<Digest>,
 }
 
 impl<'s, 'l> DeltaWriter<'s, 'l> {
-    fn new(
-        store: &'s Store,
-        to: Digest,
-        local: Option<(&'l Index, &'l HashMap<Digest, Bytes>)>,
-    ) -> Self {
+    fn new(store: &'s Store, to: Digest, local: &'l HashMap<Digest, Bytes>) -> Self {
         DeltaWriter {
             store,
             to,
@@ -405,14 +382,10 @@ impl<'s, 'l> DeltaWriter<'s, 'l> {
         let changes = match self.known_changes.remove(&from) {
             Some(changes) => changes,
             None => {
+                // The new index's nodes are known to `nodes` (prepared or fetched).
                 let from_root = nodes.snapshot(&from).await?.index;
-                match self.local {
-                    Some((index, _)) => nodes.compare(&from_root, index).await?.changes,
-                    None => {
-                        let to_root = nodes.snapshot(&self.to).await?.index;
-                        nodes.diff(&from_root, &to_root).await?
-                    }
-                }
+                let to_root = nodes.snapshot(&self.to).await?.index;
+                nodes.diff(&from_root, &to_root).await?
             }
         };
         let needed = changes.iter().filter_map(|c| match c {
@@ -422,7 +395,7 @@ impl<'s, 'l> DeltaWriter<'s, 'l> {
         let mut blobs: HashMap<Digest, Bytes> = HashMap::new();
         let mut missing = Vec::new();
         for digest in needed {
-            match self.local.and_then(|(_, local)| local.get(&digest)) {
+            match self.local.get(&digest) {
                 Some(bytes) => {
                     blobs.insert(digest, bytes.clone());
                 }

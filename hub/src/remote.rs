@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use cairn_state_format::{
-    Change, Digest, EntrySet, Index, Node, Snapshot, collect_entries, diff_indexes, layout,
+    Change, Digest, Entry, EntrySet, Index, MissingNodes, Node, ResourceId, Snapshot, Updated,
+    collect_entries, diff_indexes, layout, update_index,
 };
 use cairn_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -80,6 +81,27 @@ impl<'a> RemoteNodes<'a> {
     pub async fn node(&mut self, digest: &Digest) -> Result<Node> {
         self.fetch_all([*digest]).await?;
         Ok(self.nodes[digest].clone())
+    }
+
+    /// Makes nodes known without fetching them (ones this command built itself).
+    pub fn insert(&mut self, nodes: impl IntoIterator<Item = (Digest, Node)>) {
+        self.nodes.extend(nodes);
+    }
+
+    /// Applies `removals`, then `upserts`, to the remote index at `root` (see [`update_index`]),
+    /// fetching the nodes it needs a level at a time: O(changes × depth) requests.
+    pub async fn update(
+        &mut self,
+        root: &Digest,
+        upserts: Vec<Entry>,
+        removals: Vec<ResourceId>,
+    ) -> Result<Updated> {
+        loop {
+            match update_index(&self.nodes, root, upserts.clone(), removals.clone()) {
+                Ok(updated) => return Ok(updated),
+                Err(MissingNodes(digests)) => self.fetch_all(digests).await?,
+            }
+        }
     }
 
     /// Fetches every node below `root` (level by level, concurrently).

@@ -13,6 +13,7 @@ fn cairn(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
     command
         .current_dir(dir)
         .args(args)
+        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
         .env_remove("CAIRN_FAILPOINT");
     if let Some(point) = failpoint {
         command.env("CAIRN_FAILPOINT", point);

@@ -68,3 +68,88 @@ async fn identical_content_publishes_nothing() {
     assert_eq!(again.generation, 1);
     assert_eq!(counter.counts().puts - before, 4, "only the probe writes");
 }
+
+/// Publishes `dir` with the publish cache in `cache`, as `cairn publish` does.
+async fn publish_dir(
+    store: &cairn_store::Store,
+    dir: &std::path::Path,
+    cache: &std::path::Path,
+) -> (cairn_hub::publish::Published, (usize, usize)) {
+    use cairn_hub::publish::{Content, Settings, publish};
+    use cairn_hub::scan::Scan;
+    use cairn_hub::scan_cache::CacheFile;
+
+    let inputs = [dir.to_path_buf()];
+    let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs);
+    let mut scan = Scan::run(&inputs, Some(cache_file), false).unwrap();
+    let keys = [common::key()];
+    let settings = Settings {
+        keys: &keys,
+        delta_depth: 8,
+        single_publisher: false,
+        progress: false,
+    };
+    let read = scan.parsed_and_reused();
+    let published = publish(
+        store,
+        common::publication("big", Content::Scanned(&mut scan)),
+        &settings,
+    )
+    .await
+    .unwrap();
+    scan.save_cache(published.snapshot).unwrap();
+    (published, read)
+}
+
+#[tokio::test]
+async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, cache) = (dir.path().join("m"), dir.path().join("cache"));
+    std::fs::create_dir_all(&tree).unwrap();
+    let one = |i: usize, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: ns}}\ndata: {{v: {value}}}\n"
+        )
+    };
+    // 20,000 objects in 400 files of 50.
+    for f in 0..400 {
+        let text: Vec<String> = (f * 50..f * 50 + 50).map(|i| one(i, "a")).collect();
+        std::fs::write(tree.join(format!("f{f:03}.yaml")), text.join("---\n")).unwrap();
+    }
+    // Back-date the files: files written moments before a scan are re-read by the next one.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for entry in std::fs::read_dir(&tree).unwrap() {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        file.set_modified(old).unwrap();
+    }
+    let (store, counter) = common::counting_memory();
+    let (first, read) = publish_dir(&store, &tree, &cache).await;
+    assert_eq!((first.entries, read), (20_000, (400, 0)));
+
+    // One changed object in each of ten files.
+    for f in 0..10 {
+        let path = tree.join(format!("f{:03}.yaml", f * 37));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let i = f * 37 * 50 + 7;
+        std::fs::write(&path, text.replace(&one(i, "a"), &one(i, "b"))).unwrap();
+    }
+    let before = counter.counts();
+    let (second, read) = publish_dir(&store, &tree, &cache).await;
+    assert_eq!(read, (10, 390), "only the changed files are read");
+    assert!(second.incremental, "the cache describes the head");
+    assert_eq!((second.changes, second.blobs_uploaded), (10, 10));
+    assert!(
+        second.nodes_uploaded <= 1 + 10 * 3,
+        "{}",
+        second.nodes_uploaded
+    );
+    let puts = counter.counts().puts - before.puts;
+    let expected = second.blobs_uploaded + second.nodes_uploaded + 1 + 1 + 2 + 4;
+    assert_eq!(puts as usize, expected, "PUTs of the second publish");
+    let gets = counter.counts().gets - before.gets;
+    assert!(gets < 100, "{gets} GETs: reads stay on the changed paths");
+    common::assert_readable(&store, &second.snapshot).await;
+}

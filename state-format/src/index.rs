@@ -232,6 +232,11 @@ impl Index {
         self.nodes.len()
     }
 
+    /// The nodes, by digest, with their canonical bytes.
+    pub(crate) fn into_nodes(self) -> HashMap<Digest, (Node, Vec<u8>)> {
+        self.nodes
+    }
+
     /// Whether the index has no nodes (never true for a built index).
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()

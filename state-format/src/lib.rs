@@ -31,6 +31,7 @@ mod rollout;
 mod selector;
 mod snapshot;
 mod status;
+mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
 pub use delta::{Applied, DeltaHeader, DeltaItem, DeltaReader, apply_delta, encode_delta};
@@ -54,6 +55,7 @@ pub use status::{
     AppliedRef, Counts, MAX_ERRORS, MAX_MESSAGE_CHARS, MAX_UNHEALTHY, Phase, StatusError,
     StatusRecord,
 };
+pub use update::{MissingNodes, Updated, update_index};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;

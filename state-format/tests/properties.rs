@@ -5,6 +5,8 @@
 //! - `apply_delta(a, encode_delta(a, b)) == b` for random entry sets with adds, changes, removes.
 //! - `diff_indexes` over two built indexes finds exactly what `diff_entries` finds.
 //! - An index's shape and root depend on its entry set only, and it holds every entry once.
+//! - `update_index` gives the index a full build of the new set gives, reading only the nodes it
+//!   needs (fetched one by one on `MissingNode`, as a writer against a remote store does).
 //!
 //! Case counts are kept small so the file runs in a few seconds in a debug build.
 
@@ -13,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cairn_state_format::{
     Change, Digest, Entry, EntrySet, Index, LEAF_CAPACITY, Node, NodeSource, ResourceId, Snapshot,
     apply_delta, collect_entries, diff_entries, diff_indexes, encode_delta, parse_documents,
-    to_canonical_bytes, yaml_to_json,
+    to_canonical_bytes, update_index, yaml_to_json,
 };
 use proptest::prelude::*;
 use proptest::sample::Index as Pick;
@@ -589,6 +591,92 @@ proptest! {
     }
 }
 
+/// Updates `a`'s index into `b`'s with `update_index`, starting from a source that knows no
+/// node and adding each node it asks for (as a writer fetching from a store does), and checks
+/// the result against a full build of `b`.
+fn check_update(a: &EntrySet, b: &EntrySet) {
+    let (index_a, index_b) = (Index::build(a), Index::build(b));
+    let mut upserts: Vec<Entry> = b
+        .values()
+        .filter(|e| a.get(&e.id) != Some(*e) || e.id.name.ends_with("77"))
+        .cloned()
+        .collect();
+    upserts.reverse();
+    let mut removals: Vec<ResourceId> = a
+        .keys()
+        .filter(|id| !b.contains_key(*id))
+        .cloned()
+        .collect();
+    // Removing what is not there is no change.
+    removals.push(ResourceId {
+        group: String::new(),
+        kind: "ConfigMap".into(),
+        namespace: "absent".into(),
+        name: "never-there".into(),
+    });
+    let mut known: std::collections::HashMap<Digest, Node> = std::collections::HashMap::new();
+    let mut rounds = 0;
+    let updated = loop {
+        match update_index(&known, &index_a.root(), upserts.clone(), removals.clone()) {
+            Ok(updated) => break updated,
+            Err(missing) => {
+                rounds += 1;
+                for digest in missing.0 {
+                    let node = index_a.get_node(&digest).expect("asks only for nodes of a");
+                    assert!(known.insert(digest, node.clone()).is_none(), "asked twice");
+                }
+            }
+        }
+    };
+    assert_eq!(updated.root, index_b.root());
+    assert_eq!(updated.changes, diff_entries(a, b));
+    let written: BTreeSet<Digest> = updated.nodes.iter().map(|(d, _, _)| *d).collect();
+    // Everything the new index has and the old lacks, and nothing outside the new index (a
+    // rebuilt node may equal an old one the update never read).
+    let fresh: BTreeSet<Digest> = index_b
+        .digests()
+        .filter(|d| index_a.get_node(d).is_none())
+        .copied()
+        .collect();
+    assert!(written.is_superset(&fresh), "{written:?} ⊉ {fresh:?}");
+    assert!(written.iter().all(|d| index_b.get_node(d).is_some()));
+    for (digest, node, canonical) in &updated.nodes {
+        assert_eq!(Digest::of(canonical), *digest);
+        assert_eq!(&node.canonical(), canonical);
+    }
+    // About one round of fetches per level (collapsing branches may need a few more).
+    assert!(
+        rounds <= 2 * check_node(&index_a, &index_a.root(), "").1 + 1,
+        "{rounds} rounds"
+    );
+    // Reading is bounded by the change: never the whole old index when little changed.
+    let changed = updated.changes.len();
+    if changed <= 2 && index_a.len() > 40 {
+        assert!(
+            known.len() < index_a.len(),
+            "read {} of {} nodes",
+            known.len(),
+            index_a.len()
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn updating_an_index_gives_the_full_build((a, b) in base_and_target(300, 60)) {
+        check_update(&entry_set(&a), &entry_set(&b));
+    }
+
+    #[test]
+    fn updating_across_leaf_splits_and_collapses(a in base_versions(60), b in base_versions(60)) {
+        // Small unrelated sets cross the leaf capacity both ways.
+        check_update(&entry_set(&a), &entry_set(&b));
+        check_update(&entry_set(&b), &entry_set(&a));
+    }
+}
+
 proptest! {
     // One case with thousands of entries, so that the index has branches below branches.
     #![proptest_config(ProptestConfig::with_cases(1))]
@@ -622,6 +710,7 @@ proptest! {
         check_index(&set_b, &Index::build(&set_b));
         check_index_diff(&set_a, &set_b);
         check_delta_round_trip(&a, &b);
+        check_update(&set_a, &set_b);
     }
 }
 

@@ -42,6 +42,7 @@ pub fn cairn(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(binary("cairn"))
         .current_dir(dir)
         .args(args)
+        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
         .output()
         .expect("cairn runs");
     assert!(
@@ -232,6 +233,7 @@ pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary("cairn"))
         .current_dir(dir)
         .args(args)
+        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
         .output()
         .expect("cairn runs")
 }

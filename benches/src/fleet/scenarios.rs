@@ -432,7 +432,7 @@ pub fn write_manifests(
 }
 
 fn publish(cairn: &Cairn, dir: &Path, label: &str) -> anyhow::Result<PublishRow> {
-    let (usage, published) = cairn.publish(dir)?;
+    let (usage, published) = cairn.publish(dir, true)?;
     Ok(PublishRow {
         label: label.to_owned(),
         changes: published.changes,

@@ -30,6 +30,9 @@ pub struct Published {
     pub deltas_uploaded: u64,
     /// Bytes of blobs, nodes, snapshot root and delta packs uploaded.
     pub bytes_uploaded: u64,
+    /// Whether the new index was computed from the changed files alone (publish cache).
+    #[serde(default)]
+    pub incremental: bool,
 }
 
 impl Published {
@@ -52,6 +55,8 @@ pub struct Cairn {
     pub store: PathBuf,
     /// The signing key.
     pub key: PathBuf,
+    /// The publish cache directory.
+    pub cache: PathBuf,
     /// Delta depth to pass, or `None` for cairn's default.
     pub delta_depth: Option<usize>,
 }
@@ -63,6 +68,7 @@ impl Cairn {
             binary: binary.to_path_buf(),
             store: dir.join("store"),
             key: dir.join("hub.key"),
+            cache: dir.join("cache"),
             delta_depth,
         };
         run(Command::new(&cairn.binary)
@@ -72,8 +78,9 @@ impl Cairn {
         Ok(cairn)
     }
 
-    /// Publishes the manifests under `dir` and measures the process.
-    pub fn publish(&self, dir: &Path) -> Result<(Usage, Published)> {
+    /// Publishes the manifests under `dir` and measures the process; `cached` publishes use
+    /// (and update) the publish cache, others read every file as a fresh checkout would.
+    pub fn publish(&self, dir: &Path, cached: bool) -> Result<(Usage, Published)> {
         let mut command = Command::new(&self.binary);
         command
             .args([
@@ -87,7 +94,12 @@ impl Cairn {
             .arg(&self.store)
             .arg("--key")
             .arg(&self.key)
+            .env("CAIRN_CACHE_DIR", &self.cache)
+            .env_remove("CAIRN_NO_CACHE")
             .env_remove("CAIRN_LOG");
+        if !cached {
+            command.arg("--no-cache");
+        }
         if let Some(depth) = self.delta_depth {
             command.arg("--delta-depth").arg(depth.to_string());
         }

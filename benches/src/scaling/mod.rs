@@ -4,11 +4,16 @@
 //! For each M: write M manifest files, publish them once and commit them once (unmeasured set-up),
 //! then, `repeat` times, change the same `changes` files to a new revision and measure
 //!
-//! * `cairn publish` of the change (wall, CPU, peak memory, objects and bytes written);
-//! * `cairn publish` of the same content again, which writes nothing: its cost is the O(M) floor
-//!   of reading, parsing and hashing every manifest and building the index, so the difference
-//!   is what the O(changes) upload costs;
+//! * `cairn publish` of the change (wall, CPU, peak memory, objects and bytes written), with the
+//!   publish cache as a workstation or a CI runner that keeps its cache has it;
+//! * `cairn publish` of the same content again, which writes nothing: with the cache, the floor
+//!   of stating every file; and again with `--no-cache`, the floor of a fresh checkout: reading,
+//!   parsing and hashing every manifest and building the whole index;
 //! * `git add -A && git commit` of the change, then `git push` to a local bare repository.
+//!
+//! The initial tree is written [`RACY_WAIT`] before the first publish, so its files are not
+//! "racily clean" (re-read by every publish for a moment after they were written) when the
+//! measured publishes run: as files in a real tree, written long before they are published.
 //!
 //! ```no_run
 //! use cairn_benches::scaling::{Config, run};
@@ -29,7 +34,7 @@ pub mod table;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +44,9 @@ use crate::measure::{Usage, median};
 use cairn::{Cairn, Published};
 use git::Git;
 use scan::{Tree, Written};
+
+/// Longer than cairn's racy window (2 s): files older than that are trusted by their stamps.
+pub const RACY_WAIT: Duration = Duration::from_millis(2_500);
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -118,8 +126,11 @@ pub struct Sample {
     pub cairn_objects: u64,
     /// Files created and rewritten in the store directory, and their bytes.
     pub cairn_written: Written,
-    /// `cairn publish` of the same content again (writes nothing: the O(M) floor).
+    /// `cairn publish` of the same content again, with the cache (writes nothing).
     pub cairn_unchanged: Usage,
+    /// `cairn publish --no-cache` of the same content again (writes nothing: the O(M) floor of
+    /// a fresh checkout).
+    pub cairn_unchanged_uncached: Usage,
     /// `git add -A && git commit` of the change.
     pub git_commit: Usage,
     /// `git push` of that commit to a bare repository over `file://`.
@@ -156,10 +167,12 @@ impl Sample {
                 nodes_uploaded: count(|s| s.published.nodes_uploaded),
                 deltas_uploaded: count(|s| s.published.deltas_uploaded),
                 bytes_uploaded: count(|s| s.published.bytes_uploaded),
+                incremental: samples.iter().all(|s| s.published.incremental),
             },
             cairn_objects: count(|s| s.cairn_objects),
             cairn_written: written(|s| s.cairn_written),
             cairn_unchanged: usage(|s| s.cairn_unchanged),
+            cairn_unchanged_uncached: usage(|s| s.cairn_unchanged_uncached),
             git_commit: usage(|s| s.git_commit),
             git_push: usage(|s| s.git_push),
             git_files: count(|s| s.git_files),
@@ -214,7 +227,8 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
     progress("wrote the manifests", started);
 
     let cairn = Cairn::new(&config.cairn, tmp.path(), config.delta_depth)?;
-    let (first_publish, published) = cairn.publish(&manifests)?;
+    std::thread::sleep(RACY_WAIT);
+    let (first_publish, published) = cairn.publish(&manifests, true)?;
     expect(
         published.entries == m as u64 && !published.unchanged,
         "the first publish",
@@ -253,17 +267,23 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
 /// Measures publishing and committing one change of `changes` files already written.
 fn measure_change(cairn: &Cairn, git: &Git, manifests: &Path, changes: usize) -> Result<Sample> {
     let before = Tree::scan(&cairn.store)?;
-    let (cairn_publish, published) = cairn.publish(manifests)?;
+    let (cairn_publish, published) = cairn.publish(manifests, true)?;
     let cairn_written = before.written_until(&Tree::scan(&cairn.store)?);
     expect(
         !published.unchanged && published.changes == changes as u64,
         "cairn publish",
         || format!("expected {changes} changes, got {published:?}"),
     )?;
-    let (cairn_unchanged, again) = cairn.publish(manifests)?;
+    let (cairn_unchanged, again) = cairn.publish(manifests, true)?;
     expect(
         again.unchanged,
         "cairn publish (same content again)",
+        || format!("expected nothing to publish, got {again:?}"),
+    )?;
+    let (cairn_unchanged_uncached, again) = cairn.publish(manifests, false)?;
+    expect(
+        again.unchanged,
+        "cairn publish --no-cache (same content again)",
         || format!("expected nothing to publish, got {again:?}"),
     )?;
 
@@ -278,6 +298,7 @@ fn measure_change(cairn: &Cairn, git: &Git, manifests: &Path, changes: usize) ->
         published,
         cairn_written,
         cairn_unchanged,
+        cairn_unchanged_uncached,
         git_commit,
         git_push,
         git_files,

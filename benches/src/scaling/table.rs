@@ -14,19 +14,20 @@ pub fn markdown(report: &Report) -> String {
         report.changes, report.repeat, report.cairn, report.git
     );
     out.push_str(
-        "| M | cairn publish wall | cairn CPU | cairn max RSS | objects written | bytes written | git commit+push wall | git CPU | wall cairn/git | CPU cairn/git |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| M | cairn publish wall | cairn CPU | cairn max RSS | incremental | objects written | bytes written | git commit+push wall | git CPU | wall cairn/git | CPU cairn/git |\n\
+         |---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for size in &report.sizes {
         let s = &size.median;
         let git = s.git_total();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             thousands(size.objects as u64),
             seconds(s.cairn_publish.wall_s),
             seconds(s.cairn_publish.cpu_s()),
             bytes(s.cairn_publish.max_rss_bytes),
+            if s.published.incremental { "yes" } else { "no" },
             s.cairn_objects,
             bytes(s.cairn_written.bytes),
             seconds(git.wall_s),
@@ -36,10 +37,12 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     out.push_str(
-        "\nWhere the time goes (medians). *Unchanged* is `cairn publish` of the same content again: it reads, \
-         parses and hashes all M manifests and builds the index, then finds nothing to upload — the O(M) floor. \
-         *Upload part* is the median of each publish's CPU minus the unchanged publish's right after it.\n\n\
-         | M | cairn unchanged wall | unchanged CPU | upload part CPU | blobs + nodes + deltas + 3 | git add+commit wall (CPU) | git push wall (CPU) | git objects (bytes) | first publish wall (CPU) | first git commit+push wall (CPU) |\n\
+        "\nWhere the time goes (medians). *Unchanged* is `cairn publish` of the same content again, which finds \
+         nothing to upload: with the publish cache it stats every file (and re-reads the few written moments \
+         before); *uncached* (`--no-cache`, a fresh checkout) reads, parses and hashes all M manifests and builds \
+         the whole index. *Upload part* is the median of each publish's CPU minus the cached unchanged publish's \
+         right after it.\n\n\
+         | M | unchanged wall (CPU) | uncached unchanged wall (CPU) | upload part CPU | blobs + nodes + deltas + 3 | git add+commit wall (CPU) | git push wall (CPU) | git objects (bytes) | first publish wall (CPU) | first git commit+push wall (CPU) |\n\
          |---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for size in &report.sizes {
@@ -49,8 +52,8 @@ pub fn markdown(report: &Report) -> String {
             out,
             "| {} | {} | {} | {} | {} + {} + {} + 3 | {} | {} | {} ({}) | {} | {} |",
             thousands(size.objects as u64),
-            seconds(s.cairn_unchanged.wall_s),
-            seconds(s.cairn_unchanged.cpu_s()),
+            wall_cpu(&s.cairn_unchanged),
+            wall_cpu(&s.cairn_unchanged_uncached),
             seconds(size.upload_cpu_s),
             p.blobs_uploaded,
             p.nodes_uploaded,

@@ -25,22 +25,34 @@ pub async fn env(action: EnvAction) -> Result<()> {
             paths,
             filename,
             allow_secrets,
+            cache,
             sign,
         } => {
             let inputs: Vec<PathBuf> = paths.into_iter().chain(filename).collect();
-            up(&store, &name, ttl, &inputs, allow_secrets, &sign).await
+            let manifests = Manifests {
+                inputs: &inputs,
+                allow_secrets,
+                cache_dir: cache.dir(),
+            };
+            up(&store, &name, ttl, manifests, &sign).await
         }
         EnvAction::Down { store, name, sign } => down(&store, &name, &sign).await,
         EnvAction::List { store } => list(&store).await,
     }
 }
 
+/// The manifests of `env up`.
+struct Manifests<'a> {
+    inputs: &'a [PathBuf],
+    allow_secrets: bool,
+    cache_dir: Option<PathBuf>,
+}
+
 async fn up(
     store: &StoreArgs,
     name: &str,
     ttl: Duration,
-    inputs: &[PathBuf],
-    allow_secrets: bool,
+    manifests: Manifests<'_>,
     sign: &SignArgs,
 ) -> Result<()> {
     let name = channel_name(name)?;
@@ -56,9 +68,10 @@ async fn up(
         store,
         channel: name,
         sign,
-        inputs,
+        inputs: manifests.inputs,
         source,
-        allow_secrets,
+        allow_secrets: manifests.allow_secrets,
+        cache_dir: manifests.cache_dir,
         rollout: None,
         retire_at: Some(retire_at),
     })

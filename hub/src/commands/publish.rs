@@ -1,16 +1,17 @@
 //! `cairn publish` (and the manifest-publishing part of `cairn env up`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
 use crate::cli::{Output, SignArgs, StoreArgs};
 use crate::error::Result;
-use crate::manifests::{Policy, read_inputs, validate};
+use crate::manifests::{Policy, validate};
 use crate::publish::{Content, Publication, Published, RolloutPlan, publish as publish_to};
+use crate::scan::Scan;
+use crate::scan_cache::CacheFile;
 
 /// What to publish from the command line.
 pub struct Request<'a> {
@@ -26,6 +27,8 @@ pub struct Request<'a> {
     pub source: BTreeMap<String, String>,
     /// Let plain Secrets through.
     pub allow_secrets: bool,
+    /// The publish cache directory (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
     /// A progressive rollout.
     pub rollout: Option<RolloutPlan>,
     /// When an ephemeral channel retires.
@@ -36,28 +39,36 @@ pub struct Request<'a> {
 pub async fn publish(request: Request<'_>) -> Result<Published> {
     let channel = channel_name(request.channel)?;
     let keys = load_keys(request.sign)?;
-    let resources = read_inputs(request.inputs)?;
-    let entries = validate(
-        &resources,
+    let settings = settings(request.sign, &keys);
+    let cache = request
+        .cache_dir
+        .as_deref()
+        .map(|dir| CacheFile::new(dir, &request.store.store, channel, request.inputs));
+    let mut scan = Scan::run(request.inputs, cache, settings.progress)?;
+    validate(
+        scan.files(),
         Policy {
             allow_secrets: request.allow_secrets,
         },
     )?;
-    let blobs: HashMap<_, _> = resources
-        .into_iter()
-        .map(|r| (r.digest, Bytes::from(r.canonical)))
-        .collect();
+    let (parsed, reused) = scan.parsed_and_reused();
+    tracing::debug!(parsed, reused, "manifest files read");
     let store = open_store(request.store)?;
     let publication = Publication {
         channel: channel.to_owned(),
-        content: Content::Local { entries, blobs },
+        content: Content::Scanned(&mut scan),
         source: request.source,
         expires_in: request.sign.expires_in,
         rollout: request.rollout,
         retire_at: request.retire_at,
         allow_unchanged: false,
     };
-    let published = publish_to(&store, publication, &settings(request.sign, &keys)).await?;
+    let published = publish_to(&store, publication, &settings).await?;
+    // Only after the generation is committed (or found unchanged): the cache must describe a
+    // snapshot the channel really has. Failing to write it costs the next publish time, no more.
+    if let Err(e) = scan.save_cache(published.snapshot) {
+        tracing::warn!(error = %e, "could not write the publish cache");
+    }
     if request.store.output == Output::Json {
         print_json(&published)?;
     } else if published.unchanged {

@@ -58,7 +58,7 @@ fn republish(
     snapshot: cairn_state_format::Digest,
     source: BTreeMap<String, String>,
     sign: &SignArgs,
-) -> Publication {
+) -> Publication<'static> {
     Publication {
         channel: channel.to_owned(),
         content: Content::Existing(snapshot),

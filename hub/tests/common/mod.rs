@@ -82,7 +82,7 @@ pub fn configmaps(n: usize, changed: usize, variant: u32) -> String {
         .join("---\n")
 }
 
-pub fn local_content(yaml: &str) -> Content {
+pub fn local_content(yaml: &str) -> Content<'static> {
     let resources = parse_documents("test.yaml", yaml).unwrap();
     let entries: EntrySet = resources
         .iter()
@@ -95,7 +95,7 @@ pub fn local_content(yaml: &str) -> Content {
     Content::Local { entries, blobs }
 }
 
-pub fn publication(channel: &str, content: Content) -> Publication {
+pub fn publication<'a>(channel: &str, content: Content<'a>) -> Publication<'a> {
     Publication {
         channel: channel.to_owned(),
         content,

@@ -1,0 +1,266 @@
+//! Scanning a publish's inputs: list the manifest files, take the records of unchanged files
+//! from the publish cache ([`crate::scan_cache`]), and parse the rest on every core.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use cairn_state_format::{Digest, Entry, ResourceId};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::manifests::{FileManifests, Parsed, list_files, problems_error, read_file, read_stdin};
+use crate::scan_cache::{CacheFile, Cached, Stamp};
+
+/// Files parsed before a progress bar is worth showing.
+const PROGRESS_FROM: usize = 500;
+
+/// The manifests of a publish's inputs.
+pub struct Scan {
+    /// Every input file's records, in input order (directories sorted).
+    files: Vec<FileManifests>,
+    /// Per file: its stamp (`None` for standard input) and whether it was parsed this time.
+    states: Vec<(Option<Stamp>, bool)>,
+    /// Canonical bytes of every resource parsed this time.
+    blobs: HashMap<Digest, Bytes>,
+    /// The cache, and what it held for files that were read again or are gone (the records
+    /// of unchanged files moved into `files`).
+    cache: Option<(CacheFile, Cached)>,
+    started: SystemTime,
+}
+
+/// Changes that turn the snapshot the cache describes into the scanned content.
+pub struct CachedChanges {
+    /// The snapshot the cache's records add up to.
+    pub base: Digest,
+    /// Entries of files read this time (many may be unchanged).
+    pub upserts: Vec<Entry>,
+    /// Identities of the old contents of files read this time or gone.
+    pub removals: Vec<ResourceId>,
+}
+
+impl Scan {
+    /// Reads `inputs` (files, directories, `-` for standard input). With a `cache`, files whose
+    /// stamps match it are not read; standard input among the inputs turns the cache off (its
+    /// content cannot be stamped, and the cache must describe all of a snapshot).
+    pub fn run(inputs: &[PathBuf], cache: Option<CacheFile>, progress: bool) -> Result<Scan> {
+        if inputs.is_empty() {
+            return Err(Error::Usage(
+                "no manifests given: name files or directories, or `-f -` for standard input"
+                    .into(),
+            ));
+        }
+        let started = SystemTime::now();
+        let stdin = inputs.iter().any(|p| p.as_os_str() == "-");
+        let mut cache = cache.filter(|_| !stdin).map(|c| {
+            let cached = c.load();
+            (c, cached)
+        });
+        let paths = list_files(inputs)?;
+
+        let mut files: Vec<Option<FileManifests>> = Vec::with_capacity(paths.len());
+        let mut states = Vec::with_capacity(paths.len());
+        let mut to_parse = Vec::new();
+        for (path, meta) in &paths {
+            let stamp = Stamp::of(meta);
+            let source = path.display().to_string();
+            let hit = cache.as_mut().and_then(|(_, cached)| {
+                let fresh = cached
+                    .files
+                    .get(&source)
+                    .is_some_and(|c| c.stamp == stamp && !c.racy);
+                fresh.then(|| cached.files.remove(&source)).flatten()
+            });
+            match hit {
+                Some(cached) => {
+                    files.push(Some(FileManifests {
+                        source,
+                        manifests: cached.manifests,
+                    }));
+                    states.push((Some(stamp), false));
+                }
+                None => {
+                    to_parse.push(files.len());
+                    files.push(None);
+                    states.push((Some(stamp), true));
+                }
+            }
+        }
+
+        let parsed = parse_all(&paths, &to_parse, progress)?;
+        let mut blobs = HashMap::new();
+        for (i, Parsed { file, blobs: bytes }) in to_parse.into_iter().zip(parsed) {
+            files[i] = Some(file);
+            blobs.extend(bytes);
+        }
+        // Invariant: every slot was filled, from the cache or by parsing.
+        let mut files: Vec<FileManifests> =
+            files.into_iter().map(|f| f.expect("scanned")).collect();
+        if stdin {
+            let Parsed { file, blobs: bytes } = read_stdin()?;
+            files.push(file);
+            states.push((None, true));
+            blobs.extend(bytes);
+        }
+        Ok(Scan {
+            files,
+            states,
+            blobs,
+            cache,
+            started,
+        })
+    }
+
+    /// Every file's records.
+    pub fn files(&self) -> &[FileManifests] {
+        &self.files
+    }
+
+    /// How many files were parsed this time, and how many came from the cache.
+    pub fn parsed_and_reused(&self) -> (usize, usize) {
+        let parsed = self.states.iter().filter(|(_, p)| *p).count();
+        (parsed, self.states.len() - parsed)
+    }
+
+    /// The changes since the snapshot the cache describes, if it describes one.
+    pub fn changes_since_cached(&self) -> Option<CachedChanges> {
+        let (_, cached) = self.cache.as_ref()?;
+        let base = cached.snapshot?;
+        // What is left in the cache are the old records of files read again or gone. Compared
+        // entry by entry, so that one changed document in a file of many is one change.
+        let mut old: HashMap<&ResourceId, &Entry> = cached
+            .files
+            .values()
+            .flat_map(|f| f.manifests.iter().map(|m| (&m.entry.id, &m.entry)))
+            .collect();
+        let mut upserts = Vec::new();
+        let read_again = self.files.iter().zip(&self.states).filter(|(_, s)| s.1);
+        for (file, _) in read_again {
+            for m in &file.manifests {
+                if old.remove(&m.entry.id) != Some(&m.entry) {
+                    upserts.push(m.entry.clone());
+                }
+            }
+        }
+        // Whatever was not found again is gone (or moved to an unchanged file: impossible, as
+        // that file's records, and so the identity, would have been in the old snapshot twice).
+        let removals = old.into_keys().cloned().collect();
+        Some(CachedChanges {
+            base,
+            upserts,
+            removals,
+        })
+    }
+
+    /// The canonical bytes of `digests`, re-reading files whose records came from the cache
+    /// where needed (when the channel moved on since the cache was written).
+    pub fn blobs(
+        &mut self,
+        digests: impl IntoIterator<Item = Digest>,
+    ) -> Result<HashMap<Digest, Bytes>> {
+        let wanted: Vec<Digest> = digests.into_iter().collect();
+        let missing: HashSet<Digest> = wanted
+            .iter()
+            .filter(|d| !self.blobs.contains_key(d))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            self.reread_files_holding(&missing)?;
+        }
+        wanted
+            .into_iter()
+            .map(|d| {
+                let bytes = self.blobs.get(&d).cloned().ok_or(Error::Missing {
+                    what: "local blob",
+                    digest: d,
+                })?;
+                Ok((d, bytes))
+            })
+            .collect()
+    }
+
+    fn reread_files_holding(&mut self, missing: &HashSet<Digest>) -> Result<()> {
+        let holders: Vec<usize> = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.manifests.iter().any(|m| missing.contains(&m.entry.blob)))
+            .map(|(i, _)| i)
+            .collect();
+        for i in holders {
+            let path = Path::new(&self.files[i].source).to_path_buf();
+            let parsed = read_file(&path).map_err(problems_error)?;
+            if parsed.file != self.files[i] {
+                return Err(Error::Input(format!(
+                    "{} changed while it was being published; run the publish again",
+                    path.display()
+                )));
+            }
+            self.blobs.extend(parsed.blobs);
+        }
+        Ok(())
+    }
+
+    /// Records what was scanned as the content of `snapshot`, for the next publish.
+    pub fn save_cache(&self, snapshot: Digest) -> Result<()> {
+        let Some((cache, cached)) = &self.cache else {
+            return Ok(());
+        };
+        let unchanged = cached.snapshot == Some(snapshot)
+            && cached.files.is_empty()
+            && self.states.iter().all(|(_, parsed)| !parsed);
+        if unchanged {
+            // Every record came from the cache and describes this very snapshot.
+            return Ok(());
+        }
+        let files: Vec<(&FileManifests, Stamp)> = self
+            .files
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(file, (stamp, _))| stamp.map(|s| (file, s)))
+            .collect();
+        cache.save(snapshot, self.started, &files)
+    }
+}
+
+/// Parses the files at `indexes` of `paths` on every core; all problems are reported together.
+fn parse_all(paths: &[(PathBuf, Metadata)], indexes: &[usize], progress: bool) -> Result<Vec<Parsed>> {
+    let bar = if progress && indexes.len() >= PROGRESS_FROM {
+        let bar = ProgressBar::new(indexes.len() as u64);
+        // Invariant: the template is a constant known to parse.
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} reading manifests {pos}/{len} [{bar:30}] eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let results: Vec<Result<Parsed, Vec<String>>> = indexes
+        .par_iter()
+        .map(|&i| {
+            let parsed = read_file(&paths[i].0);
+            bar.inc(1);
+            parsed
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut parsed = Vec::with_capacity(results.len());
+    let mut problems = Vec::new();
+    for result in results {
+        match result {
+            Ok(p) => parsed.push(p),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(problems_error(problems))
+    }
+}
