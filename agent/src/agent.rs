@@ -17,11 +17,12 @@ use crate::config::{ChannelSpec, Config};
 use crate::context::Ctx;
 use crate::discover::{discover, matching};
 use crate::error::{Error, Result};
-use crate::follower::{follow, sleep_or_shutdown};
+use crate::follower::{first_offset, follow, sleep_or_shutdown};
 use crate::metrics::Metrics;
 use crate::reconcile::{Channel, PassResult};
 use crate::remote::Remote;
 use crate::report::Reporter;
+use crate::shared::Shared;
 use crate::state::StateDir;
 use crate::{source, target};
 
@@ -91,11 +92,17 @@ impl Agent {
     /// Checks the configuration and opens the store, target, state dir and caches. Fails only on
     /// configuration problems: an unreachable store is not one (the agent waits for it).
     pub fn new(config: Config) -> Result<Agent> {
+        Agent::with_shared(config, crate::shared::own())
+    }
+
+    /// Like [`Agent::new`], sharing content-addressed caches and HTTP clients with the other
+    /// agents given the same `shared` (for processes that run many agents).
+    pub fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Agent> {
         config.validate()?;
         let timeout = config.timing.request_timeout;
         // An object store is opened once and serves both reads and status writes.
         let (source, main_store) = match &config.store {
-            location if location.is_http() => (source::open(location, timeout)?, None),
+            location if location.is_http() => (source::open(location, timeout, &shared)?, None),
             location => {
                 let store = source::open_writable(location, timeout)?;
                 let source: Arc<dyn source::Source> =
@@ -139,12 +146,20 @@ impl Agent {
             timing: config.timing.clone(),
             remote: Remote::new(source, metrics.clone()),
             status,
-            cache: BlobCache::new(&config.state_dir.join("blobs"), config.memory_cache_bytes),
-            state: StateDir::with_backend(&config.state_dir, target.state_backend()),
+            cache: BlobCache::with_memory(
+                &shared.blob_dir(&config.state_dir.join("blobs")),
+                shared.memory(config.memory_cache_bytes),
+            ),
+            state: StateDir::with_backend(
+                &config.state_dir,
+                target.state_backend(),
+                shared.clone(),
+            ),
             target,
             leader,
             metrics,
             started_at: Utc::now(),
+            shared,
         };
         Ok(Agent {
             ctx: Arc::new(ctx),
@@ -261,17 +276,18 @@ impl Agent {
         if let Some(campaign) = ctx.target.elect(self.leading.clone(), stopped.clone()) {
             tasks.spawn(campaign);
         }
-        // At start nothing is in flight.
-        sweep_cache(&ctx, Duration::ZERO).await;
-
         let mut firsts = Vec::new();
         let mut named: Vec<String> = self.named().into_iter().collect();
         named.sort();
         for name in named {
             let (tx, rx) = oneshot::channel();
             firsts.push(rx);
-            let (ctx, stopped) = (ctx.clone(), stopped.clone());
+            let (ctx, mut stopped) = (ctx.clone(), stopped.clone());
             tasks.spawn(async move {
+                // Loading waits for the first offset too, so a restart spreads its work.
+                if first_offset(&ctx, &mut stopped).await {
+                    return;
+                }
                 let channel = Channel::load(&ctx, &name, false).await;
                 follow(ctx, channel, stopped, Some(tx)).await;
             });
@@ -319,13 +335,13 @@ impl Agent {
     }
 }
 
-/// Removes cached blobs that no persisted channel refers to and that are older than `grace`
-/// (younger ones may belong to a reconcile in flight).
+/// Removes cached blobs that no persisted channel, and no snapshot in use in the process, refers
+/// to and that are older than `grace` (younger ones may belong to a reconcile in flight).
 async fn sweep_cache(ctx: &Ctx, grace: Duration) {
-    let mut keep = HashSet::new();
+    let mut keep: HashSet<_> = ctx.shared.trees.blobs().into_iter().collect();
     for name in ctx.state.channels().await {
         if let Ok(Some(applied)) = ctx.state.load(&name).await {
-            keep.extend(applied.entries.values().map(|e| e.blob));
+            keep.extend(applied.entries().values().map(|e| e.blob));
         }
     }
     let removed = ctx.cache.sweep(keep, grace).await;

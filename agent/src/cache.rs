@@ -1,4 +1,5 @@
-//! Blobs by digest: a small in-memory cache bounded by bytes, over a directory in the state dir.
+//! Blobs by digest: a small in-memory cache bounded by bytes (shareable between agents, see
+//! [`crate::Shared`]), over a directory in the state dir.
 //!
 //! Blobs are immutable and named by their digest, so a cached blob is never stale. Bytes read
 //! back from disk are verified again; a damaged file is deleted and treated as missing.
@@ -13,7 +14,7 @@ use moka::future::Cache;
 
 use crate::fsutil::write_cached;
 
-/// The blob cache of one agent.
+/// The blob cache of one agent: its own directory, and a memory tier it may share.
 #[derive(Clone, Debug)]
 pub struct BlobCache {
     memory: Cache<Digest, Bytes>,
@@ -22,11 +23,14 @@ pub struct BlobCache {
 
 impl BlobCache {
     /// A cache keeping up to `memory_bytes` in memory and everything else under `dir`.
+    #[cfg(test)]
     pub fn new(dir: &Path, memory_bytes: u64) -> BlobCache {
-        let memory = Cache::builder()
-            .weigher(|_: &Digest, blob: &Bytes| u32::try_from(blob.len()).unwrap_or(u32::MAX))
-            .max_capacity(memory_bytes)
-            .build();
+        BlobCache::with_memory(dir, crate::Shared::new().memory(memory_bytes))
+    }
+
+    /// A cache over `dir` whose memory tier is `memory` (which other caches may share: blobs are
+    /// verified before they are kept, and named by their digest).
+    pub fn with_memory(dir: &Path, memory: Cache<Digest, Bytes>) -> BlobCache {
         BlobCache {
             memory,
             dir: dir.to_owned(),
@@ -66,15 +70,36 @@ impl BlobCache {
     /// Stores a verified blob. A disk that cannot be written only costs refetches later, so a
     /// failure is logged, not returned.
     pub async fn insert(&self, digest: Digest, bytes: Bytes) {
-        let path = self.path(&digest);
-        let on_disk = bytes.clone();
-        let written = tokio::task::spawn_blocking(move || write_cached(&path, &on_disk)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(%digest, error = %e, "blob not cached on disk"),
-            Err(e) => tracing::debug!(%digest, error = %e, "blob not cached on disk"),
+        self.insert_all(vec![(digest, bytes)]).await;
+    }
+
+    /// Stores verified blobs, as [`BlobCache::insert`] does, with one trip to a blocking thread.
+    /// A blob already on disk is not written again (the directory may be shared).
+    pub async fn insert_all(&self, blobs: Vec<(Digest, Bytes)>) {
+        if blobs.is_empty() {
+            return;
         }
-        self.memory.insert(digest, bytes).await;
+        let on_disk: Vec<(PathBuf, Digest, Bytes)> = blobs
+            .iter()
+            .map(|(d, b)| (self.path(d), *d, b.clone()))
+            .collect();
+        let written = tokio::task::spawn_blocking(move || {
+            for (path, digest, bytes) in on_disk {
+                if path.exists() {
+                    continue;
+                }
+                if let Err(e) = write_cached(&path, &bytes) {
+                    tracing::debug!(%digest, error = %e, "blob not cached on disk");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "blobs not cached on disk");
+        }
+        for (digest, bytes) in blobs {
+            self.memory.insert(digest, bytes).await;
+        }
     }
 
     /// Removes blobs on disk that are not in `keep` and are older than `grace` (younger ones

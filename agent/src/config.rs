@@ -93,13 +93,29 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// What the agent reconciles.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum TargetSpec {
     /// Write each object as a YAML file under this directory.
     Dir(PathBuf),
     /// The Kubernetes API server, with server-side apply (see [`Config::kube`]).
     Kube,
+    /// A target the library caller implements (an embedding host, the fleet load tester's
+    /// counting target).
+    Custom(std::sync::Arc<dyn crate::target::Target>),
 }
+
+impl PartialEq for TargetSpec {
+    fn eq(&self, other: &TargetSpec) -> bool {
+        match (self, other) {
+            (TargetSpec::Dir(a), TargetSpec::Dir(b)) => a == b,
+            (TargetSpec::Kube, TargetSpec::Kube) => true,
+            (TargetSpec::Custom(a), TargetSpec::Custom(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for TargetSpec {}
 
 impl TargetSpec {
     /// Parses `dir:PATH` or `kube`.
@@ -177,7 +193,8 @@ pub struct Config {
     pub timing: Timing,
     /// Where to serve `/metrics`, `/healthz` and `/readyz` (port 0 picks a free port).
     pub metrics_addr: Option<SocketAddr>,
-    /// Bytes of blobs kept in memory (default 4 MiB); more are on disk in the state dir.
+    /// Bytes of blobs kept in memory (default 4 MiB); more are on disk in the state dir. Agents
+    /// given one [`crate::Shared`] with the same value share one such tier.
     pub memory_cache_bytes: u64,
     /// How the Kubernetes target talks to the cluster (used with [`TargetSpec::Kube`]).
     pub kube: KubeOptions,

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 
 use crate::cache::BlobCache;
 use crate::config::Timing;
+use crate::fetch::Fetcher;
 use crate::metrics::Metrics;
 use crate::remote::Remote;
+use crate::shared::Shared;
 use crate::state::StateDir;
 use crate::target::Target;
 
-/// Shared by the channels of one agent (never between agents).
+/// Shared by the channels of one agent (between agents, only what [`Shared`] holds).
 #[derive(Debug)]
 pub(crate) struct Ctx {
     pub cluster_id: String,
@@ -27,11 +29,23 @@ pub(crate) struct Ctx {
     pub state: StateDir,
     pub metrics: Arc<Metrics>,
     pub started_at: DateTime<Utc>,
+    /// What this agent shares with others in the process (or keeps to itself).
+    pub shared: Arc<Shared>,
     /// Whether this agent leads: only the leader writes to the target and reports.
     pub leader: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Ctx {
+    /// Where `channel` fetches from.
+    pub fn fetcher<'a>(&'a self, channel: &'a str) -> Fetcher<'a> {
+        Fetcher {
+            remote: &self.remote,
+            cache: &self.cache,
+            trees: &self.shared.trees,
+            channel,
+        }
+    }
+
     /// Whether this agent leads now.
     pub fn leads(&self) -> bool {
         *self.leader.borrow()

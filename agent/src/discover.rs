@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use crate::backoff::Schedule;
 use crate::config::ChannelSpec;
 use crate::context::Ctx;
-use crate::follower::{Ended, follow, sleep_or_shutdown};
+use crate::follower::{Ended, first_offset, follow, sleep_or_shutdown};
 use crate::reconcile::Channel;
 
 /// Channels a pattern picks up: those listed, and those with persisted state (which may have
@@ -48,8 +48,11 @@ pub(crate) async fn discover(
                  following: &mut HashSet<String>| {
         tracing::info!(channel = %name, "following channel");
         following.insert(name.clone());
-        let (ctx, shutdown) = (ctx.clone(), for_followers.clone());
+        let (ctx, mut shutdown) = (ctx.clone(), for_followers.clone());
         followers.spawn(async move {
+            if first_offset(&ctx, &mut shutdown).await {
+                return (name, Ended::Shutdown);
+            }
             let channel = Channel::load(&ctx, &name, true).await;
             (name, follow(ctx, channel, shutdown, None).await)
         });

@@ -34,7 +34,19 @@ pub(crate) async fn sleep_or_shutdown(
     }
 }
 
-/// Follows one channel. `first_pass` is told when the first pass is over (readiness).
+/// Waits the first poll's random offset in [0, T) (when the timing asks for one), so a fleet
+/// restart is not a herd; returns whether shutdown came first.
+pub(crate) async fn first_offset(ctx: &Ctx, shutdown: &mut watch::Receiver<bool>) -> bool {
+    ctx.timing.first_poll_offset
+        && sleep_or_shutdown(Schedule::new(&ctx.timing).first_offset(), shutdown).await
+}
+
+/// Follows one channel (whose first offset, if any, was waited already). `first_pass` is told
+/// when the first pass is over (readiness).
+///
+/// Polls are scheduled from the start of the pass before, not from its end: a pass that takes
+/// long (a large change, a busy CPU) does not move this channel's polls later, so a fleet whose
+/// members all applied one change at the same busy moment does not poll in step afterwards.
 pub(crate) async fn follow(
     ctx: Arc<Ctx>,
     mut channel: Channel,
@@ -43,23 +55,19 @@ pub(crate) async fn follow(
 ) -> Ended {
     let mut schedule = Schedule::new(&ctx.timing);
     let mut reporter = Reporter::new();
-    if ctx.timing.first_poll_offset
-        && sleep_or_shutdown(schedule.first_offset(), &mut shutdown).await
-    {
-        return Ended::Shutdown;
-    }
     let mut next_resync = Instant::now() + ctx.timing.resync;
     loop {
-        let resync = Instant::now() >= next_resync;
+        let started = Instant::now();
+        let resync = started >= next_resync;
         if resync {
-            next_resync = Instant::now() + ctx.timing.resync;
+            next_resync = started + ctx.timing.resync;
         }
         let result = channel.pass(&ctx, resync).await;
         if let Some(tx) = first_pass.take() {
             let _ = tx.send(());
         }
         let delay = match result {
-            PassResult::Ok => schedule.success(),
+            PassResult::Ok => schedule.success().saturating_sub(started.elapsed()),
             PassResult::Failed(e) => {
                 let delay = schedule.failure(e.retry_after());
                 tracing::debug!(
@@ -78,7 +86,7 @@ pub(crate) async fn follow(
                 );
                 return Ended::TornDown;
             }
-            PassResult::TornDown => schedule.success(),
+            PassResult::TornDown => schedule.success().saturating_sub(started.elapsed()),
         };
         // Followers of a leader election keep quiet: the leader reports for the cluster.
         if ctx.leads() {

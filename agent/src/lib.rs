@@ -24,7 +24,9 @@
 //! ```
 //!
 //! Several agents may run in one process (the fleet load tester does): each [`Agent`] has its own
-//! metrics registry, caches and state; nothing is global.
+//! metrics registry, state and target; nothing is global. Agents built with
+//! [`Agent::with_shared`] and one [`Shared`] also share what is content-addressed (verified
+//! snapshots, blobs in memory, optionally the blob directory) and their HTTP clients.
 
 mod agent;
 mod backoff;
@@ -38,15 +40,18 @@ mod error;
 mod fetch;
 mod follower;
 mod fsutil;
+mod journal;
 mod metrics;
 mod plan;
 mod reconcile;
 mod remote;
 mod report;
 mod server;
+mod shared;
 mod source;
 mod state;
 pub mod target;
+mod tree;
 
 use std::future::Future;
 
@@ -54,6 +59,7 @@ pub use agent::{Agent, OnceReport, Outcome};
 pub use config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing, validate_cluster_id};
 pub use error::{Error, ErrorClass, Result};
 pub use metrics::{Metrics, RequestKind};
+pub use shared::Shared;
 pub use source::{Conditional, HttpSource, ObjectSource, Source};
 pub use state::{Applied, StateBackend};
 

@@ -3,9 +3,11 @@
 //! Order: Namespaces and CustomResourceDefinitions first, then the other objects wave by wave
 //! (lower waves first, no wave = 0); deletes come last, in the reverse of that order.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_state_format::{Digest, EntrySet, ResourceId};
+use cairn_state_format::{Digest, Entry, EntrySet, ResourceId};
 
 use crate::target::Inventory;
 
@@ -76,12 +78,19 @@ impl Plan {
 
 /// The entries a cluster with `labels` applies: those without a selector or whose selector
 /// matches.
-pub fn select(entries: &EntrySet, labels: &BTreeMap<String, String>) -> EntrySet {
-    entries
-        .iter()
-        .filter(|(_, e)| e.selector.as_ref().is_none_or(|s| s.matches(labels)))
-        .map(|(id, e)| (id.clone(), e.clone()))
-        .collect()
+/// Borrows `entries` when every entry applies (no copy in the common case).
+pub fn select<'a>(entries: &'a EntrySet, labels: &BTreeMap<String, String>) -> Cow<'a, EntrySet> {
+    let applies = |e: &Entry| e.selector.as_ref().is_none_or(|s| s.matches(labels));
+    if entries.values().all(applies) {
+        return Cow::Borrowed(entries);
+    }
+    Cow::Owned(
+        entries
+            .iter()
+            .filter(|(_, e)| applies(e))
+            .map(|(id, e)| (id.clone(), e.clone()))
+            .collect(),
+    )
 }
 
 /// Whether an object must exist before everything else (Namespaces, CRDs).
@@ -116,9 +125,23 @@ fn label((tier, wave): (u8, i32), deletes: bool) -> String {
 /// applied before) supplies the waves of objects being deleted.
 pub fn plan(desired: &EntrySet, inventory: &Inventory, previous: &EntrySet) -> Plan {
     let mut applies: BTreeMap<(u8, i32), Vec<Item>> = BTreeMap::new();
+    let mut deletes: BTreeMap<(u8, i32), Vec<Item>> = BTreeMap::new();
+    let mut delete = |id: &ResourceId| {
+        let wave = previous.get(id).and_then(|e| e.wave);
+        deletes.entry(rank(id, wave)).or_default().push(Item {
+            id: id.clone(),
+            blob: None,
+            action: Action::Delete,
+        });
+    };
     let mut unchanged = 0;
+    // Both maps are sorted by identity: one merged pass, no lookups.
+    let mut owned = inventory.owned.iter().peekable();
     for (id, entry) in desired {
-        let action = match inventory.owned.get(id) {
+        while let Some((gone, _)) = owned.next_if(|(o, _)| o.cmp(&id) == Ordering::Less) {
+            delete(gone);
+        }
+        let action = match owned.next_if(|(o, _)| *o == id).map(|(_, blob)| blob) {
             None => Action::Create,
             Some(Some(blob)) if *blob == entry.blob && !inventory.drifted.contains(id) => {
                 unchanged += 1;
@@ -132,18 +155,8 @@ pub fn plan(desired: &EntrySet, inventory: &Inventory, previous: &EntrySet) -> P
             action,
         });
     }
-    let mut deletes: BTreeMap<(u8, i32), Vec<Item>> = BTreeMap::new();
-    for id in inventory
-        .owned
-        .keys()
-        .filter(|id| !desired.contains_key(*id))
-    {
-        let wave = previous.get(id).and_then(|e| e.wave);
-        deletes.entry(rank(id, wave)).or_default().push(Item {
-            id: id.clone(),
-            blob: None,
-            action: Action::Delete,
-        });
+    for (gone, _) in owned {
+        delete(gone);
     }
     let mut steps: Vec<Step> = applies
         .into_iter()

@@ -208,8 +208,8 @@ async fn a_tampered_blob_is_never_applied() {
 #[tokio::test]
 async fn an_unwritable_state_dir_is_reported_and_retried() {
     let (store, mut hub, dirs, agent) = applied_once().await;
-    // A directory where the state file's temporary file must go: every save fails, even as root.
-    let blocker = dirs.state.join("channels/prod/state.json.cairn-tmp");
+    // A directory where the state's journal must go: every save fails, even as root.
+    let blocker = dirs.state.join("channels/prod/state.json.journal");
     std::fs::create_dir_all(&blocker).unwrap();
     hub.publish(&cm("a", "2")).await;
     let report = agent.run_once().await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_agent::target::kube::{Election, KubeOptions, KubeTarget};
 use cairn_agent::target::{Target, Write};
-use cairn_state_format::{Digest, EntrySet, ResourceId, parse_documents};
+use cairn_state_format::{EntrySet, ResourceId, parse_documents};
 use kube_fake::FakeApi;
 use serde_json::json;
 use tokio::sync::watch;
@@ -331,13 +331,7 @@ async fn state_lives_in_a_configmap_that_is_the_applyset_parent() {
         .iter()
         .map(|r| (r.id.clone(), r.entry()))
         .collect();
-    let applied = cairn_agent::Applied {
-        generation: 3,
-        snapshot: Digest::of(b"s"),
-        head: Bytes::from_static(b"{}"),
-        head_etag: None,
-        entries,
-    };
+    let applied = cairn_agent::Applied::new(3, Bytes::from_static(b"{}"), None, entries);
     backend
         .write("prod", b"state bytes".to_vec(), &applied)
         .await

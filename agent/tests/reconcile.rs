@@ -3,7 +3,9 @@
 
 mod support;
 
-use cairn_agent::{Agent, Outcome, RequestKind};
+use std::sync::Arc;
+
+use cairn_agent::{Agent, Outcome, RequestKind, Shared};
 use cairn_state_format::Phase;
 use support::*;
 
@@ -227,6 +229,49 @@ async fn a_restarted_agent_neither_refetches_nor_reapplies() {
     assert_eq!(report.channels[0].counts.applied, 1);
     assert_eq!(restarted.metrics().requests(RequestKind::Delta), 1);
     assert_eq!(restarted.metrics().requests(RequestKind::Blob), 0);
+
+    // That change went to the state's journal; a second restart resumes from base + journal
+    // at generation 2, again with one conditional poll and nothing rewritten.
+    assert!(
+        dirs.state
+            .join("channels/prod/state.json.journal")
+            .is_file()
+    );
+    drop(restarted);
+    let again = Agent::new(config(opened(&store), &["prod"], &dirs)).unwrap();
+    let before = counting.counts();
+    let report = again.run_once().await;
+    assert_eq!(report.outcome, Outcome::Converged);
+    assert_eq!(report.channels[0].applied.as_ref().unwrap().generation, 2);
+    assert_eq!(again.metrics().object_counts("prod"), (0, 0, 0));
+    assert_eq!(since(before, counting.counts()).gets, 1);
+}
+
+#[tokio::test]
+async fn agents_sharing_caches_each_fetch_and_apply_their_own_change() {
+    let (store, _) = counting_memory();
+    let mut hub = Publisher::new(&store, "prod");
+    hub.publish(&format!("{}{}", cm("a", "1"), cm("b", "1")))
+        .await;
+    let shared = Arc::new(Shared::new());
+    let (one, two) = (dirs(), dirs());
+    let agents = [
+        Agent::with_shared(config(opened(&store), &["prod"], &one), shared.clone()).unwrap(),
+        Agent::with_shared(config(opened(&store), &["prod"], &two), shared).unwrap(),
+    ];
+    for agent in &agents {
+        assert_eq!(agent.run_once().await.outcome, Outcome::Converged);
+    }
+    hub.publish(&format!("{}{}", cm("a", "2"), cm("b", "1")))
+        .await;
+    for (agent, dirs) in agents.iter().zip([&one, &two]) {
+        let report = agent.run_once().await;
+        assert_eq!(report.outcome, Outcome::Converged, "{report:?}");
+        assert_eq!(report.channels[0].counts.applied, 1);
+        // Sharing verified snapshots saves work, not requests: each agent fetched its pack.
+        assert_eq!(agent.metrics().requests(RequestKind::Delta), 1);
+        assert!(read(&cm_path(dirs, "a")).unwrap().contains('2'));
+    }
 }
 
 #[tokio::test]

@@ -21,6 +21,12 @@ pub enum Error {
         /// Exit status or start error, and the tail of its standard error.
         message: String,
     },
+    /// An agent of the fleet could not be built: its configuration was refused.
+    #[error("agent: {0}")]
+    Agent(#[from] cairn_agent::Error),
+    /// A store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] cairn_store::Error),
     /// A command succeeded but its output or effect is not what the benchmark expects (the
     /// figures would be meaningless).
     #[error("`{command}`: {message}")]
@@ -36,6 +42,22 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A mapper from an I/O error to [`Error::Io`] for work on no single path (sockets, threads).
+    pub fn os(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |e| Error::Io {
+            what: what.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    /// What the benchmark found wrong while running `what`.
+    pub fn unexpected(what: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Unexpected {
+            command: what.into(),
+            message: message.into(),
+        }
+    }
+
     /// A mapper from an I/O error to [`Error::Io`] that names `what` was done to `path`.
     pub fn io(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
         let what = format!("{what} {}", path.display());

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cairn_benches::fleet::{Config, markdown, run};
+use cairn_benches::fleet::{Config, TargetKind, markdown, run};
 
 /// The workspace's debug binaries, built first (a no-op when fresh).
 fn debug_binaries() -> (PathBuf, PathBuf) {
@@ -41,6 +41,7 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
         cairn,
         cairn_agent,
         quiet: true,
+        target: TargetKind::Dir,
     };
     let report = run(&config).await.unwrap();
     let table = markdown(&report);

@@ -227,7 +227,11 @@ impl Scan {
 }
 
 /// Parses the files at `indexes` of `paths` on every core; all problems are reported together.
-fn parse_all(paths: &[(PathBuf, Metadata)], indexes: &[usize], progress: bool) -> Result<Vec<Parsed>> {
+fn parse_all(
+    paths: &[(PathBuf, Metadata)],
+    indexes: &[usize],
+    progress: bool,
+) -> Result<Vec<Parsed>> {
     let bar = if progress && indexes.len() >= PROGRESS_FROM {
         let bar = ProgressBar::new(indexes.len() as u64);
         // Invariant: the template is a constant known to parse.

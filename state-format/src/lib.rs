@@ -34,7 +34,10 @@ mod status;
 mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
-pub use delta::{Applied, DeltaHeader, DeltaItem, DeltaReader, apply_delta, encode_delta};
+pub use delta::{
+    Applied, DeltaHeader, DeltaItem, DeltaReader, IndexDelta, apply_delta, apply_delta_to_index,
+    encode_delta,
+};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use head::{

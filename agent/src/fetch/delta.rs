@@ -1,25 +1,25 @@
 //! The delta path: one object from the applied snapshot to the new one.
 
-use bytes::Buf;
-use cairn_state_format::{Digest, EntrySet, apply_delta, layout};
+use std::sync::Arc;
 
-use super::Base;
-use crate::cache::BlobCache;
+use bytes::{Buf, Bytes};
+use cairn_state_format::{Change, Digest, apply_delta_to_index, layout};
+
+use super::Fetcher;
 use crate::error::{Error, Result};
 use crate::metrics::RequestKind;
-use crate::remote::Remote;
+use crate::tree::Tree;
 
-/// The new entries from the pack `base → to`; `None` when the hub wrote no such pack. Blobs the
-/// pack carries go to the cache.
+/// The new snapshot and the changes from `base` by the pack `base → to`; `None` when the hub
+/// wrote no such pack. Blobs the pack carries go to the cache. The pack is checked against the
+/// signed digest through the base's index nodes: O(changes × depth), not a rebuild.
 pub async fn fetch(
-    remote: &Remote,
-    cache: &BlobCache,
-    channel: &str,
-    base: Base<'_>,
+    at: Fetcher<'_>,
+    base: &Arc<Tree>,
     to: &Digest,
-) -> Result<Option<EntrySet>> {
-    let key = layout::delta_key(base.snapshot, to);
-    let pack = match remote.get(RequestKind::Delta, channel, &key).await {
+) -> Result<Option<(Arc<Tree>, Vec<Change>)>> {
+    let key = layout::delta_key(base.digest(), to);
+    let pack = match at.remote.get(RequestKind::Delta, at.channel, &key).await {
         Ok(Some(pack)) => pack,
         Ok(None) => return Ok(None),
         // A CDN in front of a private bucket answers 403 for objects that do not exist; a missing
@@ -30,14 +30,13 @@ pub async fn fetch(
         Err(e) => return Err(e),
     };
     let what = format!("delta pack {key}");
-    let applied = apply_delta(base.entries, base.snapshot, pack.reader()).map_err(|source| {
-        Error::Corrupt {
+    let mut applied = apply_delta_to_index(&**base, base.snapshot(), base.digest(), pack.reader())
+        .map_err(|source| Error::Corrupt {
             what: what.clone(),
             source,
-        }
-    })?;
-    // apply_delta checked the result against the pack's own `to`; the pack must also lead to
-    // the snapshot the signed head names.
+        })?;
+    // The pack was checked against its own `to`; it must also lead to the snapshot the signed
+    // head names.
     let produced = applied.snapshot.digest();
     if produced != *to {
         return Err(Error::Corrupt {
@@ -49,8 +48,14 @@ pub async fn fetch(
             },
         });
     }
-    for (digest, blob) in applied.blobs {
-        cache.insert(digest, blob.into()).await;
-    }
-    Ok(Some(applied.entries))
+    let blobs = std::mem::take(&mut applied.blobs)
+        .into_iter()
+        .map(|(digest, blob)| (digest, Bytes::from(blob)))
+        .collect();
+    at.cache.insert_all(blobs).await;
+    let tree = match at.trees.get(to) {
+        Some(tree) => tree,
+        None => at.trees.share(base.after(&applied)),
+    };
+    Ok(Some((tree, applied.updated.changes)))
 }

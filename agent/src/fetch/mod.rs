@@ -1,15 +1,19 @@
 //! Fetching a new snapshot's entries: the delta pack from the applied snapshot when the hub wrote
 //! one, else a walk of the new index that fetches only nodes the agent does not have. Either way
-//! the result rebuilds to exactly the signed snapshot digest, or it is refused.
+//! the result is exactly the signed snapshot digest, or it is refused. Results are shared
+//! through [`Trees`]: a snapshot another channel (or agent) already holds is not built again.
 
 mod delta;
 mod walk;
 
-use cairn_state_format::{Digest, EntrySet};
+use std::sync::Arc;
+
+use cairn_state_format::{Change, Digest};
 
 use crate::cache::BlobCache;
 use crate::error::{Error, ErrorClass, Result};
 use crate::remote::Remote;
+use crate::tree::{Tree, Trees};
 
 /// How the entries were obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,62 +29,69 @@ pub enum FetchPath {
     },
 }
 
-/// The entries of the new snapshot.
+/// The new snapshot.
 #[derive(Debug)]
 pub struct Fetched {
-    /// Every entry of the new snapshot, verified against its digest.
-    pub entries: EntrySet,
+    /// The new snapshot's entries and index, verified against its digest.
+    pub tree: Arc<Tree>,
+    /// The changes from the base, when known without comparing every entry.
+    pub changes: Option<Vec<Change>>,
     /// How they were obtained.
     pub path: FetchPath,
     /// A delta pack that was unusable (corrupt or truncated) before the walk succeeded.
     pub fallback: Option<Error>,
 }
 
-/// The applied snapshot to start from.
+/// Where a fetch happens: the store, the blob cache, the trees in use, and for which channel.
 #[derive(Clone, Copy, Debug)]
-pub struct Base<'a> {
-    /// Its digest.
-    pub snapshot: &'a Digest,
-    /// Its entries.
-    pub entries: &'a EntrySet,
+pub struct Fetcher<'a> {
+    /// The store.
+    pub remote: &'a Remote,
+    /// Blobs by digest.
+    pub cache: &'a BlobCache,
+    /// Snapshots in use.
+    pub trees: &'a Trees,
+    /// The channel, for metrics and messages.
+    pub channel: &'a str,
 }
 
-/// Fetches the entries of snapshot `to` for `channel`, starting from `base`.
+/// Fetches snapshot `to`, starting from `base` (the applied one).
 pub async fn fetch_entries(
-    remote: &Remote,
-    cache: &BlobCache,
-    channel: &str,
-    base: Option<Base<'_>>,
+    at: Fetcher<'_>,
+    base: Option<&Arc<Tree>>,
     to: &Digest,
 ) -> Result<Fetched> {
     let mut fallback = None;
     if let Some(base) = base {
-        if base.snapshot == to {
+        if base.digest() == to {
             return Ok(Fetched {
-                entries: base.entries.clone(),
+                tree: base.clone(),
+                changes: Some(Vec::new()),
                 path: FetchPath::Same,
                 fallback: None,
             });
         }
-        match delta::fetch(remote, cache, channel, base, to).await {
-            Ok(Some(entries)) => {
+        match delta::fetch(at, base, to).await {
+            Ok(Some((tree, changes))) => {
                 return Ok(Fetched {
-                    entries,
+                    tree,
+                    changes: Some(changes),
                     path: FetchPath::Delta,
                     fallback: None,
                 });
             }
             Ok(None) => {}
             Err(e) if e.class() == ErrorClass::Fetch => {
-                tracing::warn!(error = %e, channel, "delta pack unusable; walking the index");
+                tracing::warn!(error = %e, channel = at.channel, "delta pack unusable; walking the index");
                 fallback = Some(e);
             }
             Err(e) => return Err(e),
         }
     }
-    let (entries, nodes) = walk::fetch(remote, channel, base, to).await?;
+    let (tree, changes, nodes) = walk::fetch(at, base, to).await?;
     Ok(Fetched {
-        entries,
+        tree,
+        changes: Some(changes),
         path: FetchPath::Walk { nodes },
         fallback,
     })

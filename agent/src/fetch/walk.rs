@@ -1,24 +1,26 @@
 //! The walk path: fetch the snapshot root, then the index level by level, skipping every subtree
-//! whose digest the agent already has (it rebuilds the applied snapshot's index locally).
+//! whose digest the agent already has (the applied snapshot's index nodes are in memory).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use cairn_state_format::{
-    Change, Digest, EntrySet, Index, Node, NodeSource, Snapshot, diff_indexes, layout,
+    Change, Digest, EntrySet, Node, NodeSource, Snapshot, diff_indexes, layout,
 };
 use futures::{StreamExt, TryStreamExt};
 
-use super::Base;
+use super::Fetcher;
 use crate::error::{Error, Result};
 use crate::metrics::RequestKind;
 use crate::remote::Remote;
+use crate::tree::{Tree, apply_changes};
 
 /// Index nodes fetched at once.
 const CONCURRENCY: usize = 8;
 
 /// Nodes the agent had, and nodes it fetched.
 struct Both<'a> {
-    local: &'a Index,
+    local: &'a Tree,
     fetched: &'a HashMap<Digest, Node>,
 }
 
@@ -30,13 +32,13 @@ impl NodeSource for Both<'_> {
     }
 }
 
-/// The entries of snapshot `to` and the number of index nodes fetched.
+/// Snapshot `to`, the changes from `base`, and the number of index nodes fetched.
 pub async fn fetch(
-    remote: &Remote,
-    channel: &str,
-    base: Option<Base<'_>>,
+    at: Fetcher<'_>,
+    base: Option<&Arc<Tree>>,
     to: &Digest,
-) -> Result<(EntrySet, usize)> {
+) -> Result<(Arc<Tree>, Vec<Change>, usize)> {
+    let (remote, channel) = (at.remote, at.channel);
     let key = layout::snapshot_key(to);
     let bytes = remote
         .get(RequestKind::Snapshot, channel, &key)
@@ -50,51 +52,49 @@ pub async fn fetch(
         source,
     })?;
 
-    let empty = EntrySet::new();
-    let old_entries = base.map_or(&empty, |b| b.entries);
-    let local = Index::build(old_entries);
-    let fetched = fetch_nodes(remote, channel, &local, snapshot.index).await?;
+    let empty;
+    let local: &Tree = match base {
+        Some(base) => base,
+        None => {
+            empty = Tree::build(EntrySet::new()).0;
+            &empty
+        }
+    };
+    let fetched = fetch_nodes(remote, channel, local, snapshot.index).await?;
     let both = Both {
-        local: &local,
+        local,
         fetched: &fetched,
     };
-    let changes =
-        diff_indexes(&local, &local.root(), &both, &snapshot.index).map_err(|source| {
-            Error::Corrupt {
-                what: format!("index of snapshot {to}"),
-                source,
-            }
-        })?;
-    let mut entries = old_entries.clone();
-    for change in changes {
-        match change {
-            Change::Added(e) | Change::Changed { new: e, .. } => {
-                entries.insert(e.id.clone(), e);
-            }
-            Change::Removed(e) => {
-                entries.remove(&e.id);
-            }
+    let local_root = local.snapshot().index;
+    let changes = diff_indexes(local, &local_root, &both, &snapshot.index).map_err(|source| {
+        Error::Corrupt {
+            what: format!("index of snapshot {to}"),
+            source,
         }
-    }
-    let rebuilt = Snapshot::build(&entries).0;
-    if rebuilt != snapshot {
+    })?;
+    let mut entries = local.entries().clone();
+    apply_changes(&mut entries, &changes);
+    // Every node was checked against its digest; a full rebuild also checks the shape (the walk
+    // is the fallback path, so its O(M) is paid rarely).
+    let tree = Tree::build(entries).0;
+    if *tree.snapshot() != snapshot {
         return Err(Error::Corrupt {
             what: format!("index of snapshot {to}"),
             source: cairn_state_format::Error::DigestMismatch {
                 what: "snapshot rebuilt from the fetched index".to_owned(),
                 expected: *to,
-                actual: rebuilt.digest(),
+                actual: *tree.digest(),
             },
         });
     }
-    Ok((entries, fetched.len()))
+    Ok((at.trees.share(tree), changes, fetched.len()))
 }
 
 /// Every node of the tree under `root` that `local` lacks, level by level.
 async fn fetch_nodes(
     remote: &Remote,
     channel: &str,
-    local: &Index,
+    local: &Tree,
     root: Digest,
 ) -> Result<HashMap<Digest, Node>> {
     let mut fetched = HashMap::new();

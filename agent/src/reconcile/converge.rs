@@ -2,16 +2,18 @@
 //! teardown.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use cairn_state_format::{AppliedRef, EntrySet, MAX_UNHEALTHY, Phase, ResourceId};
+use cairn_state_format::{AppliedRef, EntrySet, MAX_UNHEALTHY, Phase, ResourceId, diff_entries};
 
 use super::{Channel, execute};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::fetch::{Base, FetchPath, fetch_entries};
+use crate::fetch::{FetchPath, fetch_entries};
 use crate::plan::{plan, select};
-use crate::state::Applied;
+use crate::state::{Applied, Step};
 use crate::target::{Inventory, Write};
+use crate::tree::Tree;
 
 impl Channel {
     /// Steps 3 to 6 for a new head: fetch, plan, apply, persist.
@@ -20,12 +22,8 @@ impl Channel {
             return Ok(());
         };
         let head = &pending.head;
-        let base = self.applied.as_ref().map(|a| Base {
-            snapshot: &a.snapshot,
-            entries: &a.entries,
-        });
-        let fetched =
-            fetch_entries(&ctx.remote, &ctx.cache, &self.name, base, &head.snapshot).await?;
+        let base = self.applied.as_ref().map(Applied::tree);
+        let fetched = fetch_entries(ctx.fetcher(&self.name), base, &head.snapshot).await?;
         if let Some(e) = &fetched.fallback {
             self.record_error(ctx, e, None);
         }
@@ -34,27 +32,37 @@ impl Channel {
             FetchPath::Delta => tracing::info!("fetched one delta pack"),
             FetchPath::Same => {}
         }
-        let previous = self
-            .applied
-            .as_ref()
-            .map(|a| a.entries.clone())
-            .unwrap_or_default();
+        let previous = self.applied.as_ref().map(|a| a.tree().clone());
+        let empty = EntrySet::new();
+        let previous_entries = previous.as_ref().map_or(&empty, |t| t.entries());
         self.converge(
             ctx,
-            &fetched.entries,
-            &previous,
+            fetched.tree.entries(),
+            previous_entries,
             check_drift,
             head.generation,
         )
         .await?;
-        let applied = Applied {
-            generation: head.generation,
-            snapshot: head.snapshot,
-            head: pending.bytes.clone(),
-            head_etag: pending.etag.clone(),
-            entries: fetched.entries,
+        let applied = Applied::of(
+            head.generation,
+            pending.bytes.clone(),
+            pending.etag.clone(),
+            fetched.tree.clone(),
+        );
+        // Persist what changed since the state saved last (a journal line), or everything.
+        let changes = match (&previous, fetched.changes) {
+            (Some(_), Some(changes)) => Some(changes),
+            (Some(p), None) => Some(diff_entries(p.entries(), fetched.tree.entries())),
+            (None, _) => None,
         };
-        ctx.state.save(&self.name, &applied).await?;
+        let step = match (&previous, &changes) {
+            (Some(p), Some(changes)) => Step::From {
+                from: p.digest(),
+                changes,
+            },
+            _ => Step::Full,
+        };
+        ctx.state.save(&self.name, &applied, step).await?;
         tracing::info!(generation = head.generation, "applied");
         ctx.metrics.set_generation(&self.name, head.generation);
         self.status.applied = Some(AppliedRef {
@@ -69,12 +77,15 @@ impl Channel {
 
     /// Brings the target back to the applied entries (after a restart, a failure, or on resync).
     pub(super) async fn reconcile_applied(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
-        let (entries, generation) = self
+        let Some((tree, generation)) = self
             .applied
             .as_ref()
-            .map(|a| (a.entries.clone(), a.generation))
-            .unwrap_or_default();
-        self.converge(ctx, &entries, &entries, check_drift, generation)
+            .map(|a| (a.tree().clone(), a.generation))
+        else {
+            return Ok(());
+        };
+        let tree: Arc<Tree> = tree;
+        self.converge(ctx, tree.entries(), tree.entries(), check_drift, generation)
             .await?;
         self.check_target = false;
         Ok(())
@@ -164,13 +175,11 @@ impl Channel {
     /// Removes everything the channel applied and forgets it.
     pub(super) async fn teardown(&mut self, ctx: &Ctx, reason: &str) -> Result<()> {
         tracing::info!(reason, "tearing the channel down");
-        let previous = self
-            .applied
-            .as_ref()
-            .map(|a| a.entries.clone())
-            .unwrap_or_default();
+        let previous = self.applied.as_ref().map(|a| a.tree().clone());
+        let empty = EntrySet::new();
         let generation = self.applied.as_ref().map_or(0, |a| a.generation);
-        self.converge(ctx, &EntrySet::new(), &previous, false, generation)
+        let previous_entries = previous.as_ref().map_or(&empty, |t| t.entries());
+        self.converge(ctx, &empty, previous_entries, false, generation)
             .await?;
         ctx.state.remove(&self.name).await?;
         self.applied = None;
@@ -232,8 +241,13 @@ impl Channel {
         if !due {
             return;
         }
-        let ids: Vec<ResourceId> = desired.keys().cloned().collect();
-        match ctx.target.health(&self.name, ids).await {
+        let report = if ctx.target.assesses_health() {
+            let ids: Vec<ResourceId> = desired.keys().cloned().collect();
+            ctx.target.health(&self.name, ids).await
+        } else {
+            Ok(None)
+        };
+        match report {
             Ok(Some(report)) => {
                 let counts = &mut self.status.counts;
                 counts.healthy = report.healthy;

@@ -17,7 +17,7 @@ pub use decide::{Decision, Facts, decide};
 
 use crate::context::{AGENT, Ctx};
 use crate::error::Error;
-use crate::fetch::{Base, fetch_entries};
+use crate::fetch::fetch_entries;
 use crate::plan::select;
 use crate::state::Applied;
 
@@ -235,20 +235,11 @@ impl Channel {
         if let Some(pending) = self.pending.clone()
             && self.warmed != Some(pending.head.snapshot)
         {
-            let base = self.applied.as_ref().map(|a| Base {
-                snapshot: &a.snapshot,
-                entries: &a.entries,
-            });
+            let base = self.applied.as_ref().map(Applied::tree);
             let warmed = async {
-                let fetched = fetch_entries(
-                    &ctx.remote,
-                    &ctx.cache,
-                    &self.name,
-                    base,
-                    &pending.head.snapshot,
-                )
-                .await?;
-                let blobs = select(&fetched.entries, &ctx.labels)
+                let fetched =
+                    fetch_entries(ctx.fetcher(&self.name), base, &pending.head.snapshot).await?;
+                let blobs = select(fetched.tree.entries(), &ctx.labels)
                     .values()
                     .map(|e| e.blob)
                     .collect::<Vec<_>>();

@@ -19,14 +19,17 @@ pub struct HttpSource {
 impl HttpSource {
     /// A source for the base URL; `timeout` bounds each request.
     pub fn new(base: &str, timeout: Duration) -> Result<HttpSource> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("cairn-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = crate::Shared::new()
+            .http(timeout)
             .map_err(|e| Error::Config(format!("HTTP store {base}: {e}")))?;
+        Ok(HttpSource::with_client(base, client))
+    }
+
+    /// A source for the base URL that sends its requests through `client` (clients pool
+    /// connections and are meant to be shared).
+    pub fn with_client(base: &str, client: reqwest::Client) -> HttpSource {
         let base = format!("{}/", base.trim_end_matches('/'));
-        Ok(HttpSource { client, base })
+        HttpSource { client, base }
     }
 }
 

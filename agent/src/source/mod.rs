@@ -58,10 +58,20 @@ pub trait Source: Send + Sync + fmt::Debug {
     }
 }
 
-/// Opens the source a location names; `timeout` bounds each request.
-pub fn open(location: &StoreLocation, timeout: Duration) -> Result<Arc<dyn Source>> {
+/// Opens the source a location names; `timeout` bounds each request. HTTP clients come from
+/// `shared`.
+pub fn open(
+    location: &StoreLocation,
+    timeout: Duration,
+    shared: &crate::Shared,
+) -> Result<Arc<dyn Source>> {
     Ok(match location {
-        StoreLocation::Url(url) if location.is_http() => Arc::new(HttpSource::new(url, timeout)?),
+        StoreLocation::Url(url) if location.is_http() => {
+            let client = shared
+                .http(timeout)
+                .map_err(|e| Error::Config(format!("HTTP store {url}: {e}")))?;
+            Arc::new(HttpSource::with_client(url, client))
+        }
         StoreLocation::Url(url) => Arc::new(ObjectSource::new(cairn_store::Store::open(
             url,
             &store_options(timeout),

@@ -130,7 +130,8 @@ fn apply_files(
     }
 
     // Record the intent first: a crash from here on leaves files marked for rewriting.
-    let before = manifests.snapshot(channel);
+    let ids: Vec<&ResourceId> = accepted.iter().map(|(_, w)| &w.id).collect();
+    let before = manifests.before(channel, &ids);
     for (path, write) in &accepted {
         let file = manifests.get(channel, &write.id).and_then(|o| o.file);
         manifests.set(

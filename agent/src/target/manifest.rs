@@ -1,7 +1,9 @@
 //! The directory target's bookkeeping: which files each channel wrote, one manifest per channel
-//! in the state dir (`<state dir>/dir-target/<channel>.json`).
+//! in the state dir (`<state dir>/dir-target/<channel>.json`), with a journal beside it
+//! (`<channel>.json.journal`, see [`crate::journal`]): a save appends the objects that changed
+//! since the last one and rewrites the manifest only once the journal outgrows it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use cairn_state_format::{Digest, ResourceId};
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
+use crate::journal;
 
 const MANIFEST_FORMAT: u64 = 1;
 
@@ -34,12 +37,22 @@ struct ManifestFile {
     objects: Vec<Owned>,
 }
 
+/// One journal line: an object recorded or forgotten.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum Line {
+    Set(Owned),
+    Remove(ResourceId),
+}
+
 /// Every channel's manifest, and which channel owns each path.
 #[derive(Debug, Default)]
 pub struct Manifests {
     dir: PathBuf,
     channels: BTreeMap<String, BTreeMap<ResourceId, Owned>>,
     paths: HashMap<String, (String, ResourceId)>,
+    /// Objects changed since the channel's last save.
+    dirty: BTreeMap<String, BTreeSet<ResourceId>>,
 }
 
 impl Manifests {
@@ -72,6 +85,22 @@ impl Manifests {
             for owned in file.objects {
                 manifests.set(&file.channel, owned);
             }
+            let journal = journal::path_of(&path);
+            let (lines, _) = journal::read(&journal)
+                .map_err(|e| Error::state(&journal, format!("cannot read: {e}")))?;
+            for (i, line) in lines.iter().enumerate() {
+                match serde_json::from_slice(line) {
+                    Ok(Line::Set(owned)) => manifests.set(&file.channel, owned),
+                    Ok(Line::Remove(id)) => manifests.remove(&file.channel, &id),
+                    Err(e) => {
+                        return Err(Error::state(
+                            &journal,
+                            format!("damaged journal, line {}: {e}", i + 1),
+                        ));
+                    }
+                }
+            }
+            manifests.dirty.clear();
         }
         Ok(manifests)
     }
@@ -96,6 +125,7 @@ impl Manifests {
 
     /// Records (or replaces) an owned object.
     pub fn set(&mut self, channel: &str, owned: Owned) {
+        self.touch(channel, &owned.id);
         self.paths
             .insert(owned.path.clone(), (channel.to_owned(), owned.id.clone()));
         self.channels
@@ -106,42 +136,84 @@ impl Manifests {
 
     /// Forgets an object.
     pub fn remove(&mut self, channel: &str, id: &ResourceId) {
+        self.touch(channel, id);
         if let Some(owned) = self.channels.get_mut(channel).and_then(|m| m.remove(id)) {
             self.paths.remove(&owned.path);
         }
     }
 
-    /// A copy of one channel's entries, to restore after a failed save.
-    pub fn snapshot(&self, channel: &str) -> Vec<Owned> {
-        self.channel(channel).cloned().collect()
+    /// What `ids` are recorded as now, to put back after a failed save.
+    pub fn before(&self, channel: &str, ids: &[&ResourceId]) -> Vec<(ResourceId, Option<Owned>)> {
+        ids.iter()
+            .map(|id| ((*id).clone(), self.get(channel, id).cloned()))
+            .collect()
     }
 
-    /// Puts back a copy taken by [`Manifests::snapshot`].
-    pub fn restore(&mut self, channel: &str, objects: Vec<Owned>) {
-        let ids: Vec<ResourceId> = self.channel(channel).map(|o| o.id.clone()).collect();
-        for id in ids {
-            self.remove(channel, &id);
+    /// Puts back what [`Manifests::before`] took.
+    pub fn restore(&mut self, channel: &str, before: Vec<(ResourceId, Option<Owned>)>) {
+        for (id, owned) in before {
+            match owned {
+                Some(owned) => self.set(channel, owned),
+                None => self.remove(channel, &id),
+            }
         }
-        for owned in objects {
-            self.set(channel, owned);
-        }
+    }
+
+    fn touch(&mut self, channel: &str, id: &ResourceId) {
+        self.dirty
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(id.clone());
     }
 
     fn file(&self, channel: &str) -> PathBuf {
         self.dir.join(format!("{channel}.json"))
     }
 
-    /// Writes `channel`'s manifest atomically (removes it when the channel owns nothing).
-    pub fn save(&self, channel: &str) -> Result<()> {
+    /// Records `channel`'s changes since its last save: appended to its journal, or (when the
+    /// journal is due) by rewriting the manifest atomically; removes both when the channel owns
+    /// nothing.
+    pub fn save(&mut self, channel: &str) -> Result<()> {
         let path = self.file(channel);
-        let objects: Vec<Owned> = self.channel(channel).cloned().collect();
-        if objects.is_empty() {
+        let journal = journal::path_of(&path);
+        let dirty = self.dirty.remove(channel).unwrap_or_default();
+        let owns = self.channels.get(channel).is_some_and(|m| !m.is_empty());
+        if !owns {
+            journal::remove(&journal)
+                .map_err(|e| Error::state(&journal, format!("cannot remove: {e}")))?;
             return match std::fs::remove_file(&path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(Error::state(&path, format!("cannot remove: {e}"))),
             };
         }
+        if let Ok(base) = std::fs::metadata(&path) {
+            let mut lines = Vec::with_capacity(dirty.len());
+            for id in &dirty {
+                let line = match self.get(channel, id) {
+                    Some(owned) => Line::Set(owned.clone()),
+                    None => Line::Remove(id.clone()),
+                };
+                lines.push(
+                    serde_json::to_vec(&line)
+                        .map_err(|e| Error::state(&journal, format!("cannot encode: {e}")))?,
+                );
+            }
+            let appended = journal::append(&journal, &lines);
+            match appended {
+                Ok(length) if !journal::due(length, base.len()) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => {
+                    // Saved next time, with whatever changes then.
+                    self.dirty
+                        .entry(channel.to_owned())
+                        .or_default()
+                        .extend(dirty);
+                    return Err(Error::state(&journal, format!("cannot append: {e}")));
+                }
+            }
+        }
+        let objects: Vec<Owned> = self.channel(channel).cloned().collect();
         let file = ManifestFile {
             format: MANIFEST_FORMAT,
             channel: channel.to_owned(),
@@ -149,6 +221,59 @@ impl Manifests {
         };
         let bytes = serde_json::to_vec(&file)
             .map_err(|e| Error::state(&path, format!("cannot encode: {e}")))?;
-        write_atomic(&path, &bytes).map_err(|e| Error::state(&path, format!("cannot write: {e}")))
+        write_atomic(&path, &bytes)
+            .map_err(|e| Error::state(&path, format!("cannot write: {e}")))?;
+        journal::remove(&journal).map_err(|e| Error::state(&journal, format!("cannot remove: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(name: &str, blob: &[u8]) -> Owned {
+        let id = ResourceId {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: "app".into(),
+            name: name.into(),
+        };
+        Owned {
+            path: format!("app/ConfigMap/{name}.yaml"),
+            id,
+            blob: Some(Digest::of(blob)),
+            file: Some(Digest::of(blob)),
+        }
+    }
+
+    #[test]
+    fn changes_go_to_the_journal_and_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifests = Manifests::load(dir.path()).unwrap();
+        for i in 0..50 {
+            manifests.set("prod", owned(&format!("cm-{i}"), b"1"));
+        }
+        manifests.save("prod").unwrap();
+        let base = std::fs::read(dir.path().join("prod.json")).unwrap();
+        // One change and one removal: appended, the manifest itself untouched.
+        manifests.set("prod", owned("cm-1", b"2"));
+        manifests.remove("prod", &owned("cm-2", b"1").id);
+        manifests.save("prod").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("prod.json")).unwrap(), base);
+        let journal = dir.path().join("prod.json.journal");
+        assert_eq!(journal::read(&journal).unwrap().0.len(), 2);
+
+        let reloaded = Manifests::load(dir.path()).unwrap();
+        assert_eq!(reloaded.channel("prod").count(), 49);
+        assert_eq!(
+            reloaded.get("prod", &owned("cm-1", b"").id),
+            Some(&owned("cm-1", b"2"))
+        );
+        assert_eq!(reloaded.owner_of("app/ConfigMap/cm-2.yaml"), None);
+
+        // A complete line that does not decode is damage, and is reported.
+        std::fs::write(&journal, "{\"set\":{}}\n").unwrap();
+        let err = Manifests::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("damaged journal"), "{err}");
     }
 }

@@ -1,18 +1,25 @@
-//! N real agents in one process: each an [`Agent`] with its own state dir, caches and metrics,
+//! N real agents in one process: each an [`Agent`] with its own state dir, target and metrics,
 //! reading through the counting front, writing status records to one shared in-memory store, and
-//! reconciling a `dir` target on a tmpfs.
+//! reconciling a `dir` target on a tmpfs (or a [`CountingTarget`]). A warm fleet's agents share
+//! one [`Shared`] (verified snapshots, the in-memory blob tier and one blob directory, all
+//! content-addressed), as agents in one process may; a cold fleet's agents share nothing, so
+//! each fetches what a lone agent would.
 //!
 //! A warm fleet is seeded from one agent that converged for real: its state file and its dir
-//! target's bookkeeping are hard-linked into every agent's state dir (agents replace files by
-//! rename, never in place, so the links never write through), and the target directories start
-//! empty. Drift resync is pushed past the run, so no agent rewrites objects it did not change.
+//! target's bookkeeping are hard-linked into every agent's state dir (agents replace those files
+//! by rename and append only to journals, which the seed has none of, so the links never write
+//! through), and the target directories start empty. Drift resync is pushed past the run, so no
+//! agent rewrites objects it did not change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_agent::{Agent, ChannelSpec, Config, Metrics, StoreLocation, TargetSpec, Timing};
+use cairn_agent::{Agent, ChannelSpec, Config, Metrics, Shared, StoreLocation, TargetSpec, Timing};
 use cairn_state_format::PublicKey;
+
+use super::TargetKind;
+use super::count::CountingTarget;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -31,20 +38,27 @@ pub struct Spec {
     pub interval: Duration,
     /// Jitter as a fraction of T.
     pub jitter: f64,
+    /// The agents' target.
+    pub target: TargetKind,
+    /// What the agents share (`None`: each its own, as separate processes).
+    pub shared: Option<Arc<Shared>>,
 }
 
 impl Spec {
-    fn config(&self, id: usize, dir: &Path) -> anyhow::Result<Config> {
+    fn config(&self, id: usize, dir: &Path) -> Result<Config, cairn_agent::Error> {
+        let target = match self.target {
+            TargetKind::Dir => TargetSpec::Dir(dir.join("target")),
+            TargetKind::Count => TargetSpec::Custom(Arc::new(CountingTarget::default())),
+        };
         let mut config = Config::new(
             StoreLocation::Url(self.url.clone()),
             vec![ChannelSpec::parse(&self.channel)?],
             vec![self.trust],
             &format!("agent-{id:05}"),
-            TargetSpec::Dir(dir.join("target")),
+            target,
             dir.join("state"),
         );
         config.status_store = Some(StoreLocation::Opened(self.status.clone()));
-        config.memory_cache_bytes = 64 * 1024;
         config.timing = Timing {
             interval: self.interval,
             jitter: self.jitter,
@@ -72,13 +86,21 @@ pub fn agent_dir(root: &Path, id: usize) -> PathBuf {
 }
 
 /// Hard-links the converged seed agent's state and target bookkeeping into agents `0..n`.
-pub fn seed(seed_dir: &Path, root: &Path, n: usize, channel: &str) -> anyhow::Result<()> {
-    let files = [
+pub fn seed(
+    seed_dir: &Path,
+    root: &Path,
+    n: usize,
+    channel: &str,
+    target: TargetKind,
+) -> std::io::Result<()> {
+    let mut files = vec![
         PathBuf::from("state/channels")
             .join(channel)
             .join("state.json"),
-        PathBuf::from("state/dir-target").join(format!("{channel}.json")),
     ];
+    if target == TargetKind::Dir {
+        files.push(PathBuf::from("state/dir-target").join(format!("{channel}.json")));
+    }
     for id in 0..n {
         let dir = agent_dir(root, id);
         for file in &files {
@@ -95,12 +117,16 @@ pub fn seed(seed_dir: &Path, root: &Path, n: usize, channel: &str) -> anyhow::Re
 
 impl Fleet {
     /// Starts agents `0..n` with state under `root` (first polls at random offsets in [0, T)).
-    pub fn start(spec: &Spec, root: &Path, n: usize) -> anyhow::Result<Fleet> {
+    pub fn start(spec: &Spec, root: &Path, n: usize) -> Result<Fleet, cairn_agent::Error> {
         let (shutdown, watch) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut metrics = Vec::with_capacity(n);
         for id in 0..n {
-            let agent = Agent::new(spec.config(id, &agent_dir(root, id))?)?;
+            let config = spec.config(id, &agent_dir(root, id))?;
+            let agent = match &spec.shared {
+                Some(shared) => Agent::with_shared(config, shared.clone())?,
+                None => Agent::new(config)?,
+            };
             metrics.push(agent.metrics().clone());
             let mut watch = watch.clone();
             tasks.spawn(async move {

@@ -11,7 +11,7 @@ use super::stats::{Spread, ratio};
 use super::{Change, Config, GitRow, Rate};
 
 /// Runs the baseline against one server kind (`daemon` or `http`).
-pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> anyhow::Result<GitRow> {
+pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crate::Result<GitRow> {
     let dir = config.work.join(format!("git-{kind}"));
     let _ = std::fs::remove_dir_all(&dir);
     let work = dir.join("work");

@@ -151,10 +151,16 @@ pub struct Front {
 
 /// Starts a front serving `root` on a loopback port, on a thread of its own that lives as long
 /// as the process.
-pub fn start(root: &Path) -> anyhow::Result<Front> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}", listener.local_addr()?);
+pub fn start(root: &Path) -> crate::Result<Front> {
+    let bind = crate::Error::os;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind("bind the front"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(bind("bind the front"))?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(bind("bind the front"))?
+    );
     let counters = Arc::new(Counters::new());
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let root = root.to_path_buf();
@@ -175,8 +181,11 @@ pub fn start(root: &Path) -> anyhow::Result<Front> {
                 Err(e) => return eprintln!("front: cannot start a runtime: {e}"),
             };
             runtime.block_on(serve(listener, root, shared));
-        })?;
-    let tid = tid_rx.recv()?;
+        })
+        .map_err(bind("start the front's thread"))?;
+    let tid = tid_rx
+        .recv()
+        .map_err(|_| crate::Error::unexpected("the front", "its thread ended at start"))?;
     Ok(Front { url, counters, tid })
 }
 

@@ -13,18 +13,25 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::proxy::Proxy;
+use crate::error::{Error, Result};
 
 pub use crate::git_command::git;
 
 /// Runs a command to success, returning its stdout.
-pub fn run(command: &mut Command) -> anyhow::Result<String> {
-    let out = command.stdin(Stdio::null()).output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{command:?}: {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+pub fn run(command: &mut Command) -> Result<String> {
+    let line = format!("{command:?}");
+    let failed = |message: String| Error::Command {
+        command: line.clone(),
+        message,
+    };
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        return Err(failed(format!("{}: {stderr}", out.status)));
+    }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -39,7 +46,7 @@ pub struct Repo {
 
 impl Repo {
     /// A work tree in `work` (already holding the manifests) and its bare remote under `root`.
-    pub fn init(work: &Path, root: &Path) -> anyhow::Result<Repo> {
+    pub fn init(work: &Path, root: &Path) -> Result<Repo> {
         let repo = Repo {
             work: work.to_path_buf(),
             root: root.to_path_buf(),
@@ -54,7 +61,7 @@ impl Repo {
     }
 
     /// Commits everything in the work tree and pushes it; returns the new commit.
-    pub fn commit_and_push(&self, message: &str) -> anyhow::Result<String> {
+    pub fn commit_and_push(&self, message: &str) -> Result<String> {
         run(git(Some(&self.work)).args(["add", "-A"]))?;
         run(git(Some(&self.work)).args(["commit", "-q", "--no-verify", "-m", message]))?;
         let url = format!("file://{}", self.root.join("repo.git").display());
@@ -80,15 +87,16 @@ pub struct Server {
 
 impl Server {
     /// `git daemon` serving `root` on a free loopback port.
-    pub async fn daemon(root: &Path) -> anyhow::Result<Server> {
+    pub async fn daemon(root: &Path) -> Result<Server> {
         let port = free_port()?;
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--export-all",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-            ])
+        // `git-daemon` itself, not the `git daemon` wrapper: the wrapper waits for the daemon
+        // without reaping it until the end, so the daemon's CPU (and its upload-packs') would
+        // never show in the child's accounting.
+        let exec_path = run(Command::new("git").arg("--exec-path"))?;
+        let exec_path = exec_path.trim();
+        let daemon = Path::new(exec_path).join("git-daemon");
+        let child = Command::new(&daemon)
+            .args(["--export-all", "--reuseaddr", "--listen=127.0.0.1"])
             .arg(format!("--port={port}"))
             .arg(format!("--base-path={}", root.display()))
             .arg(root)
@@ -97,7 +105,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|e| Error::Command {
+                command: daemon.display().to_string(),
+                message: e.to_string(),
+            })?;
         let proxy = Proxy::start(port).await?;
         let url = format!("git://{}/repo.git", proxy.addr);
         Ok(Server {
@@ -110,10 +122,10 @@ impl Server {
     }
 
     /// `git http-backend` as a CGI script of Python's `http.server` on a free loopback port.
-    pub async fn http(root: &Path, dir: &Path) -> anyhow::Result<Server> {
+    pub async fn http(root: &Path, dir: &Path) -> Result<Server> {
         let port = free_port()?;
         let cgi = dir.join("cgi-bin");
-        std::fs::create_dir_all(&cgi)?;
+        std::fs::create_dir_all(&cgi).map_err(Error::io("create", &cgi))?;
         let script = cgi.join("git");
         std::fs::write(
             &script,
@@ -121,9 +133,11 @@ impl Server {
                 "#!/bin/sh\nexport GIT_PROJECT_ROOT='{}' GIT_HTTP_EXPORT_ALL=1 GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'\nexec git http-backend\n",
                 root.display()
             ),
-        )?;
+        )
+        .map_err(Error::io("write", &script))?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .map_err(Error::io("make executable", &script))?;
         let log = dir.join("http.log");
         let child = Command::new("python3")
             .arg("-c")
@@ -133,8 +147,12 @@ impl Server {
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
+            .stderr(std::fs::File::create(&log).map_err(Error::io("create", &log))?)
+            .spawn()
+            .map_err(|e| Error::Command {
+                command: "python3 -c <CGI server>".to_owned(),
+                message: e.to_string(),
+            })?;
         let proxy = Proxy::start(port).await?;
         let url = format!("http://{}/cgi-bin/git/repo.git", proxy.addr);
         Ok(Server {
@@ -172,9 +190,12 @@ impl Server {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
+fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(Error::os("bind a loopback port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(Error::os("bind a loopback port"))?
         .port())
 }
 
@@ -209,7 +230,7 @@ impl Clients {
         n: usize,
         interval: Duration,
         jitter: f64,
-    ) -> anyhow::Result<Clients> {
+    ) -> Result<Clients> {
         let (shutdown, watch) = watch::channel(false);
         let counts = Arc::new(ClientCounts::default());
         let mut tasks = JoinSet::new();

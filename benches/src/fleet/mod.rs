@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod baseline;
+pub mod count;
 pub mod front;
 pub mod git;
 pub mod proxy;
@@ -65,6 +66,21 @@ pub struct Config {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// What the agents reconcile: `dir` (files on the tmpfs, with the directory target's
+    /// bookkeeping) or `count` (a target that counts writes and keeps ownership as the Kubernetes
+    /// target does; for fleets whose files would not fit in memory).
+    #[arg(long, value_enum, default_value_t = TargetKind::Dir)]
+    pub target: TargetKind,
+}
+
+/// The target every agent of the fleet reconciles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// `dir:` targets on the tmpfs.
+    Dir,
+    /// [`count::CountingTarget`].
+    Count,
 }
 
 impl Config {
@@ -90,6 +106,8 @@ pub struct Report {
     pub interval_s: f64,
     /// Jitter fraction.
     pub jitter: f64,
+    /// The agents' target.
+    pub target: String,
     /// The machine (CPU model and count, memory, kernel).
     pub machine: String,
     /// Publishes: the initial one and each change.

@@ -30,7 +30,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Proxies a free loopback port to `127.0.0.1:port` (waiting up to 10 s for the server).
-    pub async fn start(port: u16) -> anyhow::Result<Proxy> {
+    pub async fn start(port: u16) -> crate::Result<Proxy> {
         let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut ready = false;
         for _ in 0..100 {
@@ -40,9 +40,17 @@ impl Proxy {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        anyhow::ensure!(ready, "no server came up on {upstream}");
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        if !ready {
+            return Err(crate::Error::unexpected(
+                "the Git server",
+                format!("no server came up on {upstream}"),
+            ));
+        }
+        let bind = crate::Error::os("bind the proxy");
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(bind)?;
+        let addr = listener
+            .local_addr()
+            .map_err(crate::Error::os("bind the proxy"))?;
         let counters = Arc::new(ProxyCounters::default());
         let shared = counters.clone();
         tokio::spawn(async move {

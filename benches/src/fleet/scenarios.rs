@@ -12,6 +12,7 @@ use super::agents::{Fleet, Spec, seed};
 use super::front::{self, Front, Tally};
 use super::stats::{Spread, rate, ratio};
 use super::{Change, Config, Idle, PublishRow, Rate, Report};
+use crate::error::{Error, Result};
 use crate::manifests::{files, spread};
 use crate::scaling::cairn::{CHANNEL, Cairn};
 
@@ -26,10 +27,10 @@ struct Bench {
 }
 
 /// Runs every scenario and returns the report.
-pub async fn run(config: &Config) -> anyhow::Result<Report> {
+pub async fn run(config: &Config) -> Result<Report> {
     let work = &config.work;
     let _ = std::fs::remove_dir_all(work);
-    std::fs::create_dir_all(work)?;
+    std::fs::create_dir_all(work).map_err(Error::io("create", work))?;
     let cairn = Cairn::new(&config.cairn, work, None)?;
     let manifests = work.join("manifests");
     write_manifests(&manifests, config.objects, &[], 0)?;
@@ -38,6 +39,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
         objects: config.objects,
         interval_s: config.interval,
         jitter: config.jitter,
+        target: format!("{:?}", config.target).to_lowercase(),
         machine: machine(),
         rss_objects: config.rss_objects,
         ..Report::default()
@@ -45,10 +47,12 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
     report
         .publishes
         .push(publish(&cairn, &manifests, "initial")?);
-    let trust: PublicKey = std::fs::read_to_string(work.join("hub.key.pub"))?
+    let key = work.join("hub.key.pub");
+    let trust: PublicKey = std::fs::read_to_string(&key)
+        .map_err(Error::io("read", &key))?
         .trim()
         .parse()
-        .map_err(|e| anyhow::anyhow!("hub.key.pub: {e}"))?;
+        .map_err(|e| Error::unexpected(key.display().to_string(), format!("{e}")))?;
     let front = front::start(&cairn.store)?;
     let mut bench = Bench {
         config: config.clone(),
@@ -80,7 +84,10 @@ pub async fn run(config: &Config) -> anyhow::Result<Report> {
 }
 
 impl Bench {
-    fn spec(&self) -> anyhow::Result<Spec> {
+    /// How the agents are configured; `shared`: whether they share content-addressed caches
+    /// (a warm fleet) or each keeps its own (a cold start, where every agent must fetch all).
+    fn spec(&self, shared: bool) -> Result<Spec> {
+        let blobs = self.config.work.join("blobs");
         Ok(Spec {
             url: self.front.url.clone(),
             status: cairn_store::Store::open("memory://", &Default::default())?,
@@ -88,6 +95,8 @@ impl Bench {
             trust: self.trust,
             interval: self.config.t(),
             jitter: self.config.jitter,
+            target: self.config.target,
+            shared: shared.then(|| std::sync::Arc::new(cairn_agent::Shared::with_blob_dir(&blobs))),
         })
     }
 
@@ -96,9 +105,9 @@ impl Bench {
     }
 
     /// Restart, idle, the changes and the flag flip, on one warm fleet of N agents.
-    async fn fleet_scenarios(&mut self, report: &mut Report) -> anyhow::Result<()> {
+    async fn fleet_scenarios(&mut self, report: &mut Report) -> Result<()> {
         let n = self.config.agents;
-        let spec = self.spec()?;
+        let spec = self.spec(true)?;
         // One agent converges for real; the fleet is seeded from its state.
         let seed_dir = self.config.work.join("seed");
         let seed_fleet = Fleet::start(&spec, &seed_dir, 1)?;
@@ -113,12 +122,21 @@ impl Bench {
             )
             .await;
         let stop_errors = seed_fleet.stop().await;
-        anyhow::ensure!(
-            seen[0].is_some() && stop_errors.is_empty(),
-            "the seed agent did not converge: {stop_errors:?}"
-        );
+        if seen[0].is_none() || !stop_errors.is_empty() {
+            return Err(Error::unexpected(
+                "the seed agent",
+                format!("did not converge: {stop_errors:?}"),
+            ));
+        }
         let root = self.config.work.join("fleet");
-        seed(&super::agents::agent_dir(&seed_dir, 0), &root, n, CHANNEL)?;
+        seed(
+            &super::agents::agent_dir(&seed_dir, 0),
+            &root,
+            n,
+            CHANNEL,
+            self.config.target,
+        )
+        .map_err(Error::io("seed the fleet under", &root))?;
         let fleet = Fleet::start(&spec, &root, n)?;
         report.restart = self.restart_rate(n).await;
         report.idle = self.idle(&fleet).await;
@@ -231,8 +249,8 @@ impl Bench {
         fleet: &Fleet,
         report: &mut Report,
         label: &str,
-        publish: impl FnOnce(&Bench) -> anyhow::Result<PublishRow>,
-    ) -> anyhow::Result<Change> {
+        publish: impl FnOnce(&Bench) -> Result<PublishRow>,
+    ) -> Result<Change> {
         let (tally0, from) = (self.front.counters.tally(), self.front.counters.second());
         let row = publish(self)?;
         let published = Instant::now();
@@ -289,7 +307,7 @@ impl Bench {
     }
 
     /// `cairn flag set`: a one-object change (the flag ConfigMap).
-    fn flag(&self, label: &str, value: &str) -> anyhow::Result<PublishRow> {
+    fn flag(&self, label: &str, value: &str) -> Result<PublishRow> {
         let started = Instant::now();
         let out = Command::new(&self.cairn.binary)
             .args(["flag", "set", &format!("fleet-flag={value}")])
@@ -299,12 +317,17 @@ impl Bench {
             .arg("--store")
             .arg(&self.cairn.store)
             .env_remove("CAIRN_LOG")
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "cairn flag set: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .output()
+            .map_err(|e| Error::Command {
+                command: "cairn flag set".to_owned(),
+                message: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                command: "cairn flag set".to_owned(),
+                message: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
         Ok(PublishRow {
             label: label.to_owned(),
             changes: 1,
@@ -315,13 +338,13 @@ impl Bench {
     }
 
     /// A fresh fleet with no state at all fetches the current snapshot.
-    async fn cold_start(&self, report: &mut Report) -> anyhow::Result<Change> {
+    async fn cold_start(&self, report: &mut Report) -> Result<Change> {
         let n = self.config.cold_agents;
         let root = self.config.work.join("cold");
         let generation = head_generation(&self.cairn.store)?;
         let (tally0, from) = (self.front.counters.tally(), self.front.counters.second());
         let started = Instant::now();
-        let fleet = Fleet::start(&self.spec()?, &root, n)?;
+        let fleet = Fleet::start(&self.spec(false)?, &root, n)?;
         let bar = self.bar("cold start: agents applied", n as u64);
         let seen = fleet
             .propagation(CHANNEL, generation, started, self.config.deadline(), |d| {
@@ -349,7 +372,7 @@ impl Bench {
     }
 
     /// One real `cairn-agent` process holding `rss_objects` objects, idle: its VmRSS.
-    fn agent_rss(&self) -> anyhow::Result<u64> {
+    fn agent_rss(&self) -> Result<u64> {
         let dir = self.config.work.join("rss");
         let manifests = dir.join("manifests");
         write_manifests(&manifests, self.config.rss_objects, &[], 0)?;
@@ -359,8 +382,17 @@ impl Bench {
             .arg("--store")
             .arg(&self.cairn.store)
             .arg(&manifests)
-            .output()?;
-        anyhow::ensure!(out.status.success(), "publish rss: {out:?}");
+            .output()
+            .map_err(|e| Error::Command {
+                command: "cairn publish --channel rss".to_owned(),
+                message: e.to_string(),
+            })?;
+        if !out.status.success() {
+            return Err(Error::Command {
+                command: "cairn publish --channel rss".to_owned(),
+                message: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
         let state = dir.join("state");
         let mut child = Command::new(&self.config.cairn_agent)
             .args([
@@ -382,7 +414,11 @@ impl Bench {
             .arg(&state)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|e| Error::Command {
+                command: self.config.cairn_agent.display().to_string(),
+                message: e.to_string(),
+            })?;
         let applied = state.join("channels/rss/state.json");
         let started = Instant::now();
         while !applied.exists() && started.elapsed() < Duration::from_secs(60) {
@@ -393,7 +429,12 @@ impl Bench {
         let rss = vm_status(&format!("/proc/{}/status", child.id()), "VmRSS:");
         let _ = child.kill();
         let _ = child.wait();
-        anyhow::ensure!(applied.exists(), "cairn-agent did not converge in 60 s");
+        if !applied.exists() {
+            return Err(Error::unexpected(
+                "cairn-agent run --channel rss",
+                "did not converge in 60 s",
+            ));
+        }
         Ok(rss)
     }
 
@@ -413,25 +454,20 @@ impl Bench {
 }
 
 /// Writes the manifests (`files`) under `dir`, replacing what is there.
-pub fn write_manifests(
-    dir: &Path,
-    m: usize,
-    changed: &[usize],
-    revision: u32,
-) -> anyhow::Result<()> {
+pub fn write_manifests(dir: &Path, m: usize, changed: &[usize], revision: u32) -> Result<()> {
     for file in files(m, changed, revision) {
         let path = dir.join(&file.path);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
         }
         if std::fs::read_to_string(&path).ok().as_deref() != Some(file.yaml.as_str()) {
-            std::fs::write(&path, file.yaml)?;
+            std::fs::write(&path, file.yaml).map_err(Error::io("write", &path))?;
         }
     }
     Ok(())
 }
 
-fn publish(cairn: &Cairn, dir: &Path, label: &str) -> anyhow::Result<PublishRow> {
+fn publish(cairn: &Cairn, dir: &Path, label: &str) -> Result<PublishRow> {
     let (usage, published) = cairn.publish(dir, true)?;
     Ok(PublishRow {
         label: label.to_owned(),
@@ -443,10 +479,11 @@ fn publish(cairn: &Cairn, dir: &Path, label: &str) -> anyhow::Result<PublishRow>
 }
 
 /// The generation of the channel's head in the local store.
-pub fn head_generation(store: &Path) -> anyhow::Result<u64> {
-    let bytes = std::fs::read(store.join("channels").join(CHANNEL).join("head"))?;
+pub fn head_generation(store: &Path) -> Result<u64> {
+    let path = store.join("channels").join(CHANNEL).join("head");
+    let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
     Ok(SignedHead::decode(&bytes)
-        .map_err(|e| anyhow::anyhow!("head: {e}"))?
+        .map_err(|e| Error::unexpected(path.display().to_string(), e.to_string()))?
         .head
         .generation)
 }

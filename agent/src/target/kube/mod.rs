@@ -270,6 +270,10 @@ impl Target for KubeTarget {
         Ok(report)
     }
 
+    fn assesses_health(&self) -> bool {
+        true
+    }
+
     fn compares_live_content(&self) -> bool {
         true
     }

@@ -65,7 +65,7 @@ impl ConfigMapState {
 /// `Kind.group` of every entry, as ApplySet's `contains-group-kinds` spells them.
 fn group_kinds(applied: &Applied) -> String {
     let kinds: BTreeSet<String> = applied
-        .entries
+        .entries()
         .keys()
         .map(|id| {
             if id.group.is_empty() {
@@ -113,7 +113,7 @@ impl StateBackend for ConfigMapState {
         let compressed = zstd::encode_all(bytes.as_slice(), 3)
             .map_err(|e| Error::state(self.locate(channel), format!("cannot compress: {e}")))?;
         let namespaces: BTreeSet<&str> = applied
-            .entries
+            .entries()
             .keys()
             .map(|id| id.namespace.as_str())
             .filter(|ns| !ns.is_empty() && ns != namespace)
