@@ -56,7 +56,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-fn write_scalar<T: Serialize + ?Sized>(out: &mut Vec<u8>, scalar: &T) {
+pub(crate) fn write_scalar<T: Serialize + ?Sized>(out: &mut Vec<u8>, scalar: &T) {
     // Invariant: writing a string, number, bool or null into a Vec cannot fail.
     serde_json::to_writer(out, scalar).expect("scalars always serialize");
 }
