@@ -340,9 +340,16 @@ pub struct Applied {
     pub snapshot: Snapshot,
 }
 
-/// Applies a pack to `base` (the entries of snapshot `base_digest`) and checks that the result is
-/// exactly the snapshot the pack names as `to`.
-pub fn apply_delta(base: &EntrySet, base_digest: &Digest, pack: impl Read) -> Result<Applied> {
+/// What a pack says, read whole: its puts (entries and their digest-checked blobs) and removals.
+struct PackItems {
+    blobs: Vec<(Digest, Vec<u8>)>,
+    upserts: Vec<Entry>,
+    removals: Vec<ResourceId>,
+}
+
+/// Reads a pack that must apply to `base_digest`, refusing an identity named twice; returns its
+/// header, its name for errors, and its items.
+fn read_pack(pack: impl Read, base_digest: &Digest) -> Result<(DeltaHeader, String, PackItems)> {
     let mut reader = DeltaReader::new(pack)?;
     let header = reader.header().clone();
     let what = format!("delta pack {} → {}", header.from, header.to);
@@ -352,32 +359,46 @@ pub fn apply_delta(base: &EntrySet, base_digest: &Digest, pack: impl Read) -> Re
             format!("it applies to {}, not to {base_digest}", header.from),
         ));
     }
-    let mut entries = base.clone();
-    let mut blobs = Vec::new();
+    let mut items = PackItems {
+        blobs: Vec::new(),
+        upserts: Vec::new(),
+        removals: Vec::new(),
+    };
     let mut touched = BTreeSet::new();
     while let Some(item) = reader.next_item()? {
         let id = match &item {
-            DeltaItem::Put { entry, .. } => entry.id.clone(),
-            DeltaItem::Remove(id) => id.clone(),
+            DeltaItem::Put { entry, .. } => &entry.id,
+            DeltaItem::Remove(id) => id,
         };
         if !touched.insert(id.clone()) {
             return Err(malformed(&what, format!("{id} appears twice")));
         }
         match item {
             DeltaItem::Put { entry, blob } => {
-                blobs.push((entry.blob, blob));
-                entries.insert(entry.id.clone(), entry);
+                items.blobs.push((entry.blob, blob));
+                items.upserts.push(entry);
             }
-            DeltaItem::Remove(id) => {
-                if entries.remove(&id).is_none() {
-                    return Err(malformed(
-                        &what,
-                        format!("it removes {id}, which the base snapshot does not have"),
-                    ));
-                }
-            }
+            DeltaItem::Remove(id) => items.removals.push(id),
         }
     }
+    Ok((header, what, items))
+}
+
+/// Applies a pack to `base` (the entries of snapshot `base_digest`) and checks that the result is
+/// exactly the snapshot the pack names as `to`.
+pub fn apply_delta(base: &EntrySet, base_digest: &Digest, pack: impl Read) -> Result<Applied> {
+    let (header, what, items) = read_pack(pack, base_digest)?;
+    let mut entries = base.clone();
+    for id in items.removals {
+        if entries.remove(&id).is_none() {
+            return Err(malformed(
+                &what,
+                format!("it removes {id}, which the base snapshot does not have"),
+            ));
+        }
+    }
+    entries.extend(items.upserts.into_iter().map(|e| (e.id.clone(), e)));
+    let blobs = items.blobs;
     let (snapshot, _) = Snapshot::build(&entries);
     let actual = snapshot.digest();
     if actual != header.to {
@@ -418,35 +439,18 @@ pub fn apply_delta_to_index(
     base_digest: &Digest,
     pack: impl Read,
 ) -> Result<IndexDelta> {
-    let mut reader = DeltaReader::new(pack)?;
-    let header = reader.header().clone();
-    let what = format!("delta pack {} → {}", header.from, header.to);
-    if header.from != *base_digest || base.digest() != *base_digest {
+    let (header, what, items) = read_pack(pack, base_digest)?;
+    if base.digest() != *base_digest {
         return Err(malformed(
             &what,
-            format!("it applies to {}, not to {base_digest}", header.from),
+            format!("the base given is not snapshot {base_digest}"),
         ));
     }
-    let mut blobs = Vec::new();
-    let mut upserts = Vec::new();
-    let mut removals = Vec::new();
-    let mut touched = BTreeSet::new();
-    while let Some(item) = reader.next_item()? {
-        let id = match &item {
-            DeltaItem::Put { entry, .. } => entry.id.clone(),
-            DeltaItem::Remove(id) => id.clone(),
-        };
-        if !touched.insert(id.clone()) {
-            return Err(malformed(&what, format!("{id} appears twice")));
-        }
-        match item {
-            DeltaItem::Put { entry, blob } => {
-                blobs.push((entry.blob, blob));
-                upserts.push(entry);
-            }
-            DeltaItem::Remove(id) => removals.push(id),
-        }
-    }
+    let PackItems {
+        blobs,
+        upserts,
+        removals,
+    } = items;
     let wanted_removals = removals.len();
     let updated = update_index(nodes, &base.index, upserts, removals).map_err(|missing| {
         Error::Truncated {
