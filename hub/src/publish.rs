@@ -157,6 +157,7 @@ pub async fn publish(
     let mut deltas = DeltaWriter::new(
         store,
         snapshot_digest,
+        prepared.as_ref().map(|p| p.snapshot.index),
         prepared.as_ref().map_or(&empty, |p| &p.blobs),
     );
     if let Some(prepared) = &prepared {
@@ -353,6 +354,8 @@ async fn recent_snapshots(
 struct DeltaWriter<'s, 'l> {
     store: &'s Store,
     to: Digest,
+    /// The target's index root: known when this publish built it, else read once.
+    to_root: Option<Digest>,
     /// Blobs this publish has in memory (others are fetched from the store).
     local: &'l HashMap<Digest, Bytes>,
     known_changes: HashMap<Digest, Vec<Change>>,
@@ -360,10 +363,16 @@ struct DeltaWriter<'s, 'l> {
 }
 
 impl<'s, 'l> DeltaWriter<'s, 'l> {
-    fn new(store: &'s Store, to: Digest, local: &'l HashMap<Digest, Bytes>) -> Self {
+    fn new(
+        store: &'s Store,
+        to: Digest,
+        to_root: Option<Digest>,
+        local: &'l HashMap<Digest, Bytes>,
+    ) -> Self {
         DeltaWriter {
             store,
             to,
+            to_root,
             local,
             known_changes: HashMap::new(),
             written: Vec::new(),
@@ -384,7 +393,10 @@ impl<'s, 'l> DeltaWriter<'s, 'l> {
             None => {
                 // The new index's nodes are known to `nodes` (prepared or fetched).
                 let from_root = nodes.snapshot(&from).await?.index;
-                let to_root = nodes.snapshot(&self.to).await?.index;
+                let to_root = match self.to_root {
+                    Some(root) => root,
+                    None => *self.to_root.insert(nodes.snapshot(&self.to).await?.index),
+                };
                 nodes.diff(&from_root, &to_root).await?
             }
         };
