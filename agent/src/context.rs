@@ -42,6 +42,7 @@ impl Ctx {
             remote: &self.remote,
             cache: &self.cache,
             trees: &self.shared.trees,
+            packs: &self.shared.packs,
             channel,
         }
     }

@@ -13,6 +13,7 @@ use cairn_state_format::Digest;
 use moka::future::Cache;
 
 use crate::error::{Error, Result};
+use crate::fetch::CheckedPacks;
 use crate::tree::Trees;
 
 /// Caches and clients shared by the agents of one process. [`crate::Agent::new`] gives each agent
@@ -28,6 +29,7 @@ use crate::tree::Trees;
 #[derive(Debug, Default)]
 pub struct Shared {
     pub(crate) trees: Trees,
+    pub(crate) packs: CheckedPacks,
     memory: Mutex<HashMap<u64, Cache<Digest, Bytes>>>,
     http: Mutex<HashMap<Duration, reqwest::Client>>,
     blob_dir: Option<PathBuf>,

@@ -275,6 +275,46 @@ async fn agents_sharing_caches_each_fetch_and_apply_their_own_change() {
 }
 
 #[tokio::test]
+async fn a_damaged_copy_of_a_pack_another_agent_checked_is_checked_again() {
+    let (store, _) = counting_memory();
+    let mut hub = Publisher::new(&store, "prod");
+    hub.publish(&format!("{}{}", cm("a", "1"), cm("b", "1")))
+        .await;
+    let shared = Arc::new(Shared::new());
+    let (one, two) = (dirs(), dirs());
+    let agents = [
+        Agent::with_shared(config(opened(&store), &["prod"], &one), shared.clone()).unwrap(),
+        Agent::with_shared(config(opened(&store), &["prod"], &two), shared).unwrap(),
+    ];
+    for agent in &agents {
+        assert_eq!(agent.run_once().await.outcome, Outcome::Converged);
+    }
+    hub.publish(&format!("{}{}", cm("a", "2"), cm("b", "1")))
+        .await;
+    // The first agent checks the good pack; then the store's copy is damaged.
+    assert_eq!(agents[0].run_once().await.outcome, Outcome::Converged);
+    let key = cairn_state_format::layout::delta_key(&hub.previous(), &hub.snapshot());
+    let pack = store.get(&key).await.unwrap().unwrap().bytes;
+    let damaged: Vec<u8> = pack.iter().map(|b| b ^ 0x5a).collect();
+    store.put(&key, damaged).await.unwrap();
+
+    // The second agent's copy differs, so what the first one checked does not stand for it:
+    // it refuses the pack and walks the index instead.
+    let report = agents[1].run_once().await;
+    assert_eq!(report.outcome, Outcome::Converged, "{report:?}");
+    let status = &report.channels[0];
+    assert!(
+        status
+            .errors
+            .iter()
+            .any(|e| e.class == "fetch" && e.message.contains("delta pack")),
+        "{status:?}"
+    );
+    assert!(agents[1].metrics().requests(RequestKind::Snapshot) >= 2);
+    assert!(read(&cm_path(&two, "a")).unwrap().contains('2'));
+}
+
+#[tokio::test]
 async fn drift_is_found_and_corrected() {
     let (store, _) = counting_memory();
     let mut hub = Publisher::new(&store, "prod");

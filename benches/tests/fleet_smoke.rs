@@ -52,6 +52,8 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
     // (A poll in flight at either edge of the window may be counted on one side only.)
     assert!(idle.requests.abs_diff(idle.polls) <= 2, "{table}");
     assert_eq!(idle.not_modified, idle.requests, "{table}");
+    // Head polls are never answered from the edge cache.
+    assert_eq!(idle.origin_requests, idle.requests, "{table}");
     // Every change reached every agent.
     let labels: Vec<&str> = report.changes.iter().map(|c| c.label.as_str()).collect();
     assert_eq!(
@@ -72,6 +74,9 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
         assert_eq!(change.propagation.missed, 0, "{}: {table}", change.label);
         // At least a head and a delta pack per agent.
         assert!(change.requests_per_agent >= 2.0, "{table}");
+        // The pack is immutable: the edge cache answers it for every agent but the first.
+        let from_edge = (change.requests_per_agent - change.origin_requests_per_agent) * 20.0;
+        assert!(from_edge.round() >= 19.0, "{}: {table}", change.label);
     }
     assert_eq!(report.changes[0].objects, 1);
     assert_eq!(report.changes[1].objects, 10);

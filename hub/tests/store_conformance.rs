@@ -3,7 +3,9 @@
 
 mod common;
 
+use cairn_state_format::{Digest, layout};
 use cairn_store::{Abilities, Conditional, Created, Store, Swapped};
+use object_store::{Attribute, ObjectStoreExt};
 
 /// What each store is known to guarantee. A change here (say, Garage gaining conditional
 /// writes) must be reflected in the README's table of guarantees.
@@ -31,6 +33,7 @@ async fn every_store_behaves_as_documented() {
     for (name, store) in common::stores(&dir) {
         basic_operations(name, &store).await;
         conditional_reads(name, &store).await;
+        cache_control(name, &store).await;
         let abilities = store.probe().await.unwrap();
         assert_eq!(abilities, expected(name), "{name}: probe");
         if abilities.create_only {
@@ -74,6 +77,33 @@ async fn basic_operations(name: &str, store: &Store) {
     store.delete("a/one").await.unwrap();
     store.delete("a/one").await.unwrap();
     assert!(!store.exists("a/one").await.unwrap(), "{name}");
+}
+
+/// Writes carry the layout's `Cache-Control` on stores that keep attributes; a local directory
+/// keeps none and still takes the writes.
+async fn cache_control(name: &str, store: &Store) {
+    let store = store.clone().with_cache_control(layout::cache_control);
+    let blob = layout::blob_key(&Digest::of(b"cache-control"));
+    let head = layout::head_key("cache-control");
+    let log = layout::log_key("cache-control", 1);
+    store.put(&blob, b"blob".to_vec()).await.unwrap();
+    store.put(&head, b"head".to_vec()).await.unwrap();
+    if expected(name).create_only {
+        store.put_if_absent(&log, b"log".to_vec()).await.unwrap();
+    } else {
+        store.put(&log, b"log".to_vec()).await.unwrap();
+    }
+    for key in [&blob, &head, &log] {
+        let path = object_store::path::Path::parse(key).unwrap();
+        let got = store.object_store().get(&path).await.unwrap();
+        let value = got
+            .attributes
+            .get(&Attribute::CacheControl)
+            .map(|v| v.to_string());
+        let want = (name != "file").then(|| layout::cache_control(key).to_owned());
+        assert_eq!(value, want, "{name}: {key}");
+        store.delete(key).await.unwrap();
+    }
 }
 
 async fn conditional_reads(name: &str, store: &Store) {

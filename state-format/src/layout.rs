@@ -70,6 +70,29 @@ pub fn status_key(channel: &str, cluster_id: &str) -> String {
     format!("status/{channel}/{cluster_id}")
 }
 
+/// Whether the object at `key` never changes once written: everything named by digest (blobs,
+/// index nodes, snapshot roots, delta packs) and every log entry. A cache in front of the store
+/// (a CDN) may keep these forever; the head and status records must be revalidated.
+pub fn is_immutable(key: &str) -> bool {
+    let mut parts = key.split('/');
+    match parts.next() {
+        Some("blobs" | "index" | "snapshots" | "deltas") => true,
+        Some("channels") => parts.nth(1) == Some("log"),
+        _ => false,
+    }
+}
+
+/// The `Cache-Control` a cache in front of the store should apply to `key` (see
+/// [`is_immutable`]): a year and `immutable` for immutable objects, `no-cache` (store, but ask
+/// the origin every time) for the rest.
+pub fn cache_control(key: &str) -> &'static str {
+    if is_immutable(key) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +102,25 @@ mod tests {
         assert!(log_key("c", 9) < log_key("c", 10));
         assert_eq!(generation_of_log_key(&log_key("c", 42)), Some(42));
         assert_eq!(generation_of_log_key("channels/c/log/42"), None);
+    }
+
+    #[test]
+    fn only_content_named_objects_and_log_entries_are_immutable() {
+        let d = Digest::of(b"x");
+        for key in [
+            blob_key(&d),
+            index_key(&d),
+            snapshot_key(&d),
+            delta_key(&d, &d),
+        ] {
+            assert!(is_immutable(&key), "{key}");
+            assert_eq!(cache_control(&key), "public, max-age=31536000, immutable");
+        }
+        assert!(is_immutable(&log_key("prod", 7)));
+        for key in [head_key("prod"), head_key("log"), status_key("prod", "c1")] {
+            assert!(!is_immutable(&key), "{key}");
+            assert_eq!(cache_control(&key), "no-cache");
+        }
     }
 
     #[test]

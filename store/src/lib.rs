@@ -24,7 +24,8 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{
-    GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, UpdateVersion,
 };
 
 pub use counting::{CountingStore, RequestCounts};
@@ -36,7 +37,13 @@ pub use open::StoreOptions;
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     url: String,
+    /// Whether the backend keeps HTTP attributes with an object (a local directory does not).
+    keeps_attributes: bool,
+    cache_control: Option<CacheControl>,
 }
+
+/// The `Cache-Control` value a write under a key carries (see [`Store::with_cache_control`]).
+pub type CacheControl = fn(&str) -> &'static str;
 
 /// An object read from the store.
 #[derive(Clone, Debug)]
@@ -113,6 +120,30 @@ impl Store {
         Store {
             inner,
             url: url.to_owned(),
+            keeps_attributes: true,
+            cache_control: None,
+        }
+    }
+
+    /// Every write under a key carries the `Cache-Control` that `policy` gives for it, so that a
+    /// CDN in front of the bucket caches immutable objects for good and revalidates the rest.
+    /// Ignored on stores that keep no attributes (a local directory: a web server in front of
+    /// it sets its own headers).
+    pub fn with_cache_control(mut self, policy: CacheControl) -> Store {
+        self.cache_control = Some(policy);
+        self
+    }
+
+    /// The options of a write of `key` in `mode`.
+    fn put_options(&self, key: &str, mode: PutMode) -> PutOptions {
+        let mut attributes = Attributes::new();
+        if let (true, Some(policy)) = (self.keeps_attributes, self.cache_control) {
+            attributes.insert(Attribute::CacheControl, policy(key).into());
+        }
+        PutOptions {
+            mode,
+            attributes,
+            ..PutOptions::default()
         }
     }
 
@@ -195,7 +226,7 @@ impl Store {
             .put_opts(
                 &self.path(key)?,
                 PutPayload::from(bytes.into()),
-                PutOptions::default(),
+                self.put_options(key, PutMode::Overwrite),
             )
             .await
             .map_err(self.fail("put", key))?;
@@ -208,10 +239,7 @@ impl Store {
     /// Writes an object only if none exists under `key` (HTTP `If-None-Match: *`). On stores that
     /// ignore the condition this silently overwrites: check [`Store::probe`] first.
     pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created> {
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
+        let options = self.put_options(key, PutMode::Create);
         match self
             .inner
             .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
@@ -235,10 +263,7 @@ impl Store {
             e_tag: expected.etag.clone(),
             version: expected.version.clone(),
         };
-        let options = PutOptions {
-            mode: PutMode::Update(version),
-            ..Default::default()
-        };
+        let options = self.put_options(key, PutMode::Update(version));
         match self
             .inner
             .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)

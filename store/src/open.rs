@@ -149,7 +149,10 @@ impl Store {
             .canonicalize()
             .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
         let local = LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
-        Ok(Store::from_object_store(Arc::new(local), url))
+        Ok(Store {
+            keeps_attributes: false,
+            ..Store::from_object_store(Arc::new(local), url)
+        })
     }
 }
 

@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use cairn_state_format::{Change, Digest, apply_delta_to_index, layout};
 
 use super::Fetcher;
+use super::checked::CheckedPack;
 use crate::error::{Error, Result};
 use crate::metrics::RequestKind;
 use crate::tree::Tree;
 
 /// The new snapshot and the changes from `base` by the pack `base → to`; `None` when the hub
 /// wrote no such pack. Blobs the pack carries go to the cache. The pack is checked against the
-/// signed digest through the base's index nodes: O(changes × depth), not a rebuild.
+/// signed digest through the base's index nodes: O(changes × depth), not a rebuild; a pack
+/// with the same bytes from the same base already checked in this process is not checked again.
 pub async fn fetch(
     at: Fetcher<'_>,
     base: &Arc<Tree>,
@@ -30,32 +32,63 @@ pub async fn fetch(
         Err(e) => return Err(e),
     };
     let what = format!("delta pack {key}");
-    let mut applied = apply_delta_to_index(&**base, base.snapshot(), base.digest(), pack.reader())
-        .map_err(|source| Error::Corrupt {
-            what: what.clone(),
-            source,
-        })?;
-    // The pack was checked against its own `to`; it must also lead to the snapshot the signed
-    // head names.
-    let produced = applied.snapshot.digest();
-    if produced != *to {
+    let digest = Digest::of(&pack);
+    let checked = match at.packs.get(base.digest(), &digest) {
+        Some(checked) => checked,
+        None => {
+            let checked = check(at, base, to, &what, &pack)?;
+            at.packs.remember(base.digest(), &digest, &checked);
+            checked
+        }
+    };
+    // Checked against its own `to`; it must also lead to the snapshot the signed head names.
+    if checked.tree.digest() != to {
         return Err(Error::Corrupt {
             what,
             source: cairn_state_format::Error::DigestMismatch {
                 what: "snapshot produced by the pack".to_owned(),
                 expected: *to,
-                actual: produced,
+                actual: *checked.tree.digest(),
             },
         });
+    }
+    at.cache.insert_all(checked.blobs).await;
+    Ok(Some((checked.tree, checked.changes)))
+}
+
+/// Checks `pack` against the base's index nodes and builds (or finds) the snapshot it leads to.
+fn check(
+    at: Fetcher<'_>,
+    base: &Arc<Tree>,
+    to: &Digest,
+    what: &str,
+    pack: &Bytes,
+) -> Result<CheckedPack> {
+    let corrupt = |source| Error::Corrupt {
+        what: what.to_owned(),
+        source,
+    };
+    let mut applied = apply_delta_to_index(&**base, base.snapshot(), base.digest(), &pack[..])
+        .map_err(corrupt)?;
+    let produced = applied.snapshot.digest();
+    if produced != *to {
+        return Err(corrupt(cairn_state_format::Error::DigestMismatch {
+            what: "snapshot produced by the pack".to_owned(),
+            expected: *to,
+            actual: produced,
+        }));
     }
     let blobs = std::mem::take(&mut applied.blobs)
         .into_iter()
         .map(|(digest, blob)| (digest, Bytes::from(blob)))
         .collect();
-    at.cache.insert_all(blobs).await;
     let tree = match at.trees.get(to) {
         Some(tree) => tree,
         None => at.trees.share(base.after(&applied)),
     };
-    Ok(Some((tree, applied.updated.changes)))
+    Ok(CheckedPack {
+        tree,
+        changes: applied.updated.changes,
+        blobs,
+    })
 }

@@ -3,6 +3,7 @@
 //! the result is exactly the signed snapshot digest, or it is refused. Results are shared
 //! through [`Trees`]: a snapshot another channel (or agent) already holds is not built again.
 
+mod checked;
 mod delta;
 mod walk;
 
@@ -14,6 +15,8 @@ use crate::cache::BlobCache;
 use crate::error::{Error, ErrorClass, Result};
 use crate::remote::Remote;
 use crate::tree::{Tree, Trees};
+
+pub use checked::CheckedPacks;
 
 /// How the entries were obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +45,8 @@ pub struct Fetched {
     pub fallback: Option<Error>,
 }
 
-/// Where a fetch happens: the store, the blob cache, the trees in use, and for which channel.
+/// Where a fetch happens: the store, the blob cache, the trees in use, the packs already
+/// checked, and for which channel.
 #[derive(Clone, Copy, Debug)]
 pub struct Fetcher<'a> {
     /// The store.
@@ -51,6 +55,8 @@ pub struct Fetcher<'a> {
     pub cache: &'a BlobCache,
     /// Snapshots in use.
     pub trees: &'a Trees,
+    /// Delta packs already checked.
+    pub packs: &'a CheckedPacks,
     /// The channel, for metrics and messages.
     pub channel: &'a str,
 }

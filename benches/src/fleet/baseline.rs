@@ -72,6 +72,7 @@ pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crat
             peak_rps: 0,
             expected_rps: n as f64 / config.interval,
             seconds: secs as usize,
+            ..Rate::default()
         },
         change: Change {
             label: "1 object".to_owned(),
@@ -80,6 +81,7 @@ pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crat
             agents: n,
             propagation: Spread::of(&seen),
             requests_per_agent: 0.0,
+            origin_requests_per_agent: 0.0,
             bytes_in_per_agent: per_client(in3 - in2),
             bytes_out_per_agent: per_client(out3 - out2),
             rate: Rate::default(),

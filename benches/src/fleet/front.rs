@@ -3,6 +3,12 @@
 //! every byte on the wire in both directions (request and response heads included: the bytes are
 //! counted on the socket). It runs on a thread of its own so its CPU time can be read apart from
 //! the agents'.
+//!
+//! The front is also an edge cache, as a CDN in front of a bucket would be: it keeps in memory
+//! what it served of the objects that never change ([`layout::is_immutable`]: blobs, index
+//! nodes, snapshot roots, delta packs, log entries) and answers later requests for them without
+//! reading the store, while every head request goes to the store (`Cache-Control: no-cache`).
+//! Requests that read the store are counted apart as *origin* requests.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -11,7 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, UNIX_EPOCH};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use bytes::Bytes;
+use cairn_state_format::layout;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -42,7 +52,10 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
+    /// Requests that read the store (edge cache misses and every mutable object).
+    pub origin: AtomicU64,
     per_second: Vec<AtomicU64>,
+    origin_per_second: Vec<AtomicU64>,
 }
 
 /// A copy of the counters at one moment.
@@ -64,6 +77,8 @@ pub struct Tally {
     pub bytes_out: u64,
     /// Connections accepted.
     pub connections: u64,
+    /// Requests that read the store.
+    pub origin: u64,
 }
 
 impl Tally {
@@ -78,6 +93,7 @@ impl Tally {
             bytes_in: self.bytes_in - earlier.bytes_in,
             bytes_out: self.bytes_out - earlier.bytes_out,
             connections: self.connections - earlier.connections,
+            origin: self.origin - earlier.origin,
         }
     }
 }
@@ -94,7 +110,9 @@ impl Counters {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            origin: AtomicU64::new(0),
             per_second: (0..SECONDS).map(|_| AtomicU64::new(0)).collect(),
+            origin_per_second: (0..SECONDS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -110,6 +128,7 @@ impl Counters {
             bytes_in: get(&self.bytes_in),
             bytes_out: get(&self.bytes_out),
             connections: get(&self.connections),
+            origin: get(&self.origin),
         }
     }
 
@@ -120,9 +139,17 @@ impl Counters {
 
     /// Requests answered in each whole second of `[from, to)` (seconds since the front started).
     pub fn per_second(&self, from: usize, to: usize) -> Vec<u64> {
-        (from.min(SECONDS)..to.min(SECONDS))
-            .map(|s| self.per_second[s].load(Ordering::Relaxed))
-            .collect()
+        window(&self.per_second, from, to)
+    }
+
+    /// Of them, the requests that read the store, per second.
+    pub fn origin_per_second(&self, from: usize, to: usize) -> Vec<u64> {
+        window(&self.origin_per_second, from, to)
+    }
+
+    fn count_origin(&self) {
+        self.origin.fetch_add(1, Ordering::Relaxed);
+        self.origin_per_second[self.second()].fetch_add(1, Ordering::Relaxed);
     }
 
     fn count(&self, status: StatusCode) {
@@ -135,6 +162,34 @@ impl Counters {
             _ => &self.other,
         };
         field.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn window(per_second: &[AtomicU64], from: usize, to: usize) -> Vec<u64> {
+    (from.min(SECONDS)..to.min(SECONDS))
+        .map(|s| per_second[s].load(Ordering::Relaxed))
+        .collect()
+}
+
+/// The edge cache: immutable objects served before, with their ETags. Unbounded: a run's
+/// immutable objects (every snapshot's blobs, nodes and packs) take a few MB.
+#[derive(Debug, Default)]
+struct Edge {
+    kept: Mutex<HashMap<String, (Bytes, String)>>,
+}
+
+impl Edge {
+    fn get(&self, key: &str) -> Option<(Bytes, String)> {
+        self.lock().get(key).cloned()
+    }
+
+    fn keep(&self, key: &str, bytes: Bytes, etag: String) {
+        self.lock().insert(key.to_owned(), (bytes, etag));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Bytes, String)>> {
+        // Single inserts: a panic while holding the lock leaves the map consistent.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -195,6 +250,7 @@ async fn serve(listener: std::net::TcpListener, root: PathBuf, counters: Arc<Cou
         Err(e) => return eprintln!("front: cannot listen: {e}"),
     };
     let root = Arc::new(root);
+    let edge = Arc::new(Edge::default());
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -204,10 +260,10 @@ async fn serve(listener: std::net::TcpListener, root: PathBuf, counters: Arc<Cou
             inner: stream,
             counters: counters.clone(),
         });
-        let (root, counters) = (root.clone(), counters.clone());
+        let (root, counters, edge) = (root.clone(), counters.clone(), edge.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let answer = answer(&root, &request);
+                let answer = answer(&root, &edge, &counters, &request);
                 counters.count(answer.status());
                 async move { Ok::<_, std::convert::Infallible>(answer) }
             });
@@ -218,57 +274,93 @@ async fn serve(listener: std::net::TcpListener, root: PathBuf, counters: Arc<Cou
     }
 }
 
-/// Answers one GET from the directory (synchronously: the files are small and on a tmpfs, and
-/// the work stays on the front's thread, where its CPU time is counted).
-fn answer(root: &Path, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let respond = |status: StatusCode, body: Bytes| {
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() = status;
-        response
-    };
+/// Answers one GET: an immutable object from the edge cache when it was served before, anything
+/// else from the directory (synchronously: the files are small and on a tmpfs, and the work stays
+/// on the front's thread, where its CPU time is counted).
+fn answer(
+    root: &Path,
+    edge: &Edge,
+    counters: &Counters,
+    request: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let key = request.uri().path().trim_start_matches('/');
     if request.method() != hyper::Method::GET || key.split('/').any(|p| p == ".." || p.is_empty()) {
         return respond(StatusCode::BAD_REQUEST, Bytes::new());
     }
-    let path = root.join(key);
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return respond(StatusCode::NOT_FOUND, Bytes::new());
+    let matches = |etag: &str| {
+        request
+            .headers()
+            .get(hyper::header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
     };
+    let immutable = layout::is_immutable(key);
+    let kept = if immutable { edge.get(key) } else { None };
+    let (body, etag) = match kept {
+        Some((bytes, etag)) => (Some(bytes), etag),
+        None => {
+            counters.count_origin();
+            let path = root.join(key);
+            let Some(etag) = etag_of(&path) else {
+                return respond(StatusCode::NOT_FOUND, Bytes::new());
+            };
+            // A head that did not change is answered from its metadata alone.
+            let body = if matches(&etag) && !immutable {
+                None
+            } else {
+                let Ok(bytes) = std::fs::read(&path) else {
+                    return respond(StatusCode::NOT_FOUND, Bytes::new());
+                };
+                let bytes = Bytes::from(bytes);
+                if immutable {
+                    edge.keep(key, bytes.clone(), etag.clone());
+                }
+                Some(bytes)
+            };
+            (body, etag)
+        }
+    };
+    let mut response = match body {
+        Some(bytes) if !matches(&etag) => respond(StatusCode::OK, bytes),
+        _ => respond(StatusCode::NOT_MODIFIED, Bytes::new()),
+    };
+    let headers = response.headers_mut();
+    // One connection per request: 10,000 kept-alive agents would need 20,000 descriptors in this
+    // one process (agents and front), past the usual limit; clusters polling every 30 s across
+    // the internet rarely keep a connection that long anyway.
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static(layout::cache_control(key)),
+    );
+    if let Ok(value) = hyper::header::HeaderValue::from_str(&etag) {
+        headers.insert(hyper::header::ETAG, value);
+    }
+    response
+}
+
+fn respond(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+}
+
+/// A file's ETag: nginx's, with nanoseconds (modification time and length).
+fn etag_of(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
     let modified = meta
         .modified()
         .ok()
         .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
         .unwrap_or_default();
-    // nginx's ETag, with nanoseconds: modification time and length.
-    let etag = format!(
+    Some(format!(
         "\"{:x}.{:x}-{:x}\"",
         modified.as_secs(),
         modified.subsec_nanos(),
         meta.len()
-    );
-    let matches = request
-        .headers()
-        .get(hyper::header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
-    let mut response = if matches {
-        respond(StatusCode::NOT_MODIFIED, Bytes::new())
-    } else {
-        match std::fs::read(&path) {
-            Ok(bytes) => respond(StatusCode::OK, Bytes::from(bytes)),
-            Err(_) => return respond(StatusCode::NOT_FOUND, Bytes::new()),
-        }
-    };
-    // One connection per request: 10,000 kept-alive agents would need 20,000 descriptors in this
-    // one process (agents and front), past the usual limit; clusters polling every 30 s across
-    // the internet rarely keep a connection that long anyway.
-    response.headers_mut().insert(
-        hyper::header::CONNECTION,
-        hyper::header::HeaderValue::from_static("close"),
-    );
-    if let Ok(value) = hyper::header::HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(hyper::header::ETAG, value);
-    }
-    response
+    ))
 }
 
 /// A socket that counts the bytes through it.

@@ -150,13 +150,18 @@ pub struct PublishRow {
     pub puts: u64,
 }
 
-/// Request rate at the origin over a window.
+/// Request rates over a window: every request the agents sent (what the front, a CDN's edge,
+/// answered) and those that reached the store behind it (the origin).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Rate {
-    /// Mean requests/s.
+    /// Mean requests/s at the front.
     pub mean_rps: f64,
-    /// Busiest whole second.
+    /// Busiest whole second at the front.
     pub peak_rps: u64,
+    /// Mean requests/s at the origin (edge cache misses and every head request).
+    pub origin_mean_rps: f64,
+    /// Busiest whole second at the origin.
+    pub origin_peak_rps: u64,
     /// N / T.
     pub expected_rps: f64,
     /// Seconds measured.
@@ -170,6 +175,8 @@ pub struct Idle {
     pub polls: u64,
     /// Requests the front answered.
     pub requests: u64,
+    /// Of them, requests that reached the origin.
+    pub origin_requests: u64,
     /// Of them, `304 Not Modified`.
     pub not_modified: u64,
     /// Requests per poll.
@@ -199,6 +206,8 @@ pub struct Change {
     pub propagation: Spread,
     /// Requests per agent from publish to everyone applied (head polls included).
     pub requests_per_agent: f64,
+    /// Of them, the requests that reached the origin behind the edge cache, per agent.
+    pub origin_requests_per_agent: f64,
     /// Bytes agent → store per agent.
     pub bytes_in_per_agent: f64,
     /// Bytes store → agent per agent.

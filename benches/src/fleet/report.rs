@@ -17,7 +17,7 @@ fn change_row(out: &mut String, c: &Change) {
     let p = &c.propagation;
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} / {} | {:.0} / {} (N/T {:.0}) |",
+        "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} ({:.2}) | {} / {} | {:.0} / {} | {:.0} / {} (N/T {:.0}) |",
         c.label,
         c.objects,
         c.agents,
@@ -26,10 +26,13 @@ fn change_row(out: &mut String, c: &Change) {
         p.max_s,
         p.missed,
         c.requests_per_agent,
+        c.origin_requests_per_agent,
         kib(c.bytes_in_per_agent),
         kib(c.bytes_out_per_agent),
         c.rate.mean_rps,
         c.rate.peak_rps,
+        c.rate.origin_mean_rps,
+        c.rate.origin_peak_rps,
         c.rate.expected_rps,
     );
 }
@@ -58,16 +61,20 @@ pub fn markdown(r: &Report) -> String {
         "| bytes per poll, agent → store / store → agent | {:.0} / {:.0} |",
         i.bytes_in_per_poll, i.bytes_out_per_poll
     );
-    let _ = writeln!(
-        w,
-        "| origin requests/s mean / peak (N/T) | {:.1} / {} ({:.1}) |",
-        i.rate.mean_rps, i.rate.peak_rps, i.rate.expected_rps
-    );
-    let _ = writeln!(
-        w,
-        "| fleet restart requests/s mean / peak over 1.5 T (N/T) | {:.1} / {} ({:.1}) |",
-        r.restart.mean_rps, r.restart.peak_rps, r.restart.expected_rps
-    );
+    for (what, rate) in [
+        ("requests/s", &i.rate),
+        ("fleet restart requests/s over 1.5 T", &r.restart),
+    ] {
+        let _ = writeln!(
+            w,
+            "| {what} mean / peak, front · origin (N/T {:.1}) | {:.1} / {} · {:.1} / {} |",
+            rate.expected_rps,
+            rate.mean_rps,
+            rate.peak_rps,
+            rate.origin_mean_rps,
+            rate.origin_peak_rps
+        );
+    }
     let _ = writeln!(
         w,
         "| server CPU s per 1,000 polls | {:.4} |\n",
@@ -75,9 +82,9 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         w,
-        "| change | objects | agents | p50 s | p99 s | max s | missed | requests/agent | bytes/agent in / out | origin req/s mean / peak |"
+        "| change | objects | agents | p50 s | p99 s | max s | missed | requests/agent (origin) | bytes/agent in / out | front req/s mean / peak | origin req/s mean / peak |"
     );
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|---|");
     for c in r.changes.iter().chain(r.cold.iter()) {
         change_row(w, c);
     }

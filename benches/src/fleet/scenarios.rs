@@ -195,13 +195,22 @@ impl Bench {
         let bar = self.bar("restart: seconds", seconds as u64);
         tokio::time::sleep(Duration::from_secs_f64(self.config.interval * 1.5 + 1.5)).await;
         bar.finish_and_clear();
-        let per_second = self.front.counters.per_second(from, from + seconds);
-        let (mean_rps, peak_rps) = rate(&per_second);
+        self.rate(from, from + seconds, n)
+    }
+
+    /// The request rates at the front and at the origin over seconds `[from, to)`, for `n`
+    /// agents.
+    fn rate(&self, from: usize, to: usize, n: usize) -> Rate {
+        let counters = &self.front.counters;
+        let (mean_rps, peak_rps) = rate(&counters.per_second(from, to));
+        let (origin_mean_rps, origin_peak_rps) = rate(&counters.origin_per_second(from, to));
         Rate {
             mean_rps,
             peak_rps,
+            origin_mean_rps,
+            origin_peak_rps,
             expected_rps: self.expected_rps(n),
-            seconds,
+            seconds: to.saturating_sub(from),
         }
     }
 
@@ -224,21 +233,16 @@ impl Bench {
         let polls = fleet.polls(CHANNEL) - polls0;
         let t = self.front.counters.tally().since(&tally0);
         let cpu = front::thread_cpu_s(self.front.tid) - cpu0;
-        let (mean_rps, peak_rps) = rate(&self.front.counters.per_second(from, to));
         let per_poll = |x: u64| ratio(x as f64, polls as f64);
         Idle {
             polls,
             requests: t.requests,
+            origin_requests: t.origin,
             not_modified: t.not_modified,
             requests_per_poll: per_poll(t.requests),
             bytes_in_per_poll: per_poll(t.bytes_in),
             bytes_out_per_poll: per_poll(t.bytes_out),
-            rate: Rate {
-                mean_rps,
-                peak_rps,
-                expected_rps: self.expected_rps(fleet.metrics.len()),
-                seconds: to.saturating_sub(from),
-            },
+            rate: self.rate(from, to, fleet.metrics.len()),
             server_cpu_s_per_1000: ratio(cpu * 1000.0, polls as f64),
         }
     }
@@ -287,7 +291,6 @@ impl Bench {
     ) -> Change {
         let n = seen.len();
         let per_agent = |x: u64| ratio(x as f64, n as f64);
-        let (mean_rps, peak_rps) = rate(&self.front.counters.per_second(from, to));
         Change {
             label: label.to_owned(),
             objects,
@@ -295,14 +298,10 @@ impl Bench {
             agents: n,
             propagation: Spread::of(seen),
             requests_per_agent: per_agent(t.requests),
+            origin_requests_per_agent: per_agent(t.origin),
             bytes_in_per_agent: per_agent(t.bytes_in),
             bytes_out_per_agent: per_agent(t.bytes_out),
-            rate: Rate {
-                mean_rps,
-                peak_rps,
-                expected_rps: self.expected_rps(n),
-                seconds: to - from,
-            },
+            rate: self.rate(from, to, n),
         }
     }
 
