@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use cairn_state_format::{Digest, Entry, EntrySet, ResourceId};
+use cairn_state_format::{Change, Digest, Entry, EntrySet, ResourceId};
 
 use crate::target::Inventory;
 
@@ -124,22 +124,13 @@ fn label((tier, wave): (u8, i32), deletes: bool) -> String {
 /// Plans the move from what the target has (`inventory`) to `desired`. `previous` (the entries
 /// applied before) supplies the waves of objects being deleted.
 pub fn plan(desired: &EntrySet, inventory: &Inventory, previous: &EntrySet) -> Plan {
-    let mut applies: BTreeMap<(u8, i32), Vec<Item>> = BTreeMap::new();
-    let mut deletes: BTreeMap<(u8, i32), Vec<Item>> = BTreeMap::new();
-    let mut delete = |id: &ResourceId| {
-        let wave = previous.get(id).and_then(|e| e.wave);
-        deletes.entry(rank(id, wave)).or_default().push(Item {
-            id: id.clone(),
-            blob: None,
-            action: Action::Delete,
-        });
-    };
+    let mut steps = Steps::new(previous);
     let mut unchanged = 0;
     // Both maps are sorted by identity: one merged pass, no lookups.
     let mut owned = inventory.owned.iter().peekable();
     for (id, entry) in desired {
         while let Some((gone, _)) = owned.next_if(|(o, _)| o.cmp(&id) == Ordering::Less) {
-            delete(gone);
+            steps.delete(gone);
         }
         let action = match owned.next_if(|(o, _)| *o == id).map(|(_, blob)| blob) {
             None => Action::Create,
@@ -149,32 +140,97 @@ pub fn plan(desired: &EntrySet, inventory: &Inventory, previous: &EntrySet) -> P
             }
             Some(_) => Action::Update,
         };
-        applies.entry(rank(id, entry.wave)).or_default().push(Item {
-            id: id.clone(),
-            blob: Some(entry.blob),
-            action,
-        });
+        steps.apply(entry, action);
     }
     for (gone, _) in owned {
-        delete(gone);
+        steps.delete(gone);
     }
-    let mut steps: Vec<Step> = applies
-        .into_iter()
-        .map(|(key, items)| Step {
-            label: label(key, false),
-            deletes: false,
-            items,
-        })
-        .collect();
-    steps.extend(deletes.into_iter().rev().map(|(key, mut items)| {
-        items.reverse();
-        Step {
-            label: label(key, true),
-            deletes: true,
-            items,
+    steps.finish(unchanged)
+}
+
+/// The same plan as [`plan`] when the target owns exactly `previous` (no drift, nothing pending),
+/// computed from the `changes` between the snapshots alone: O(changes), not O(objects).
+/// `desired` and `previous` are the selected entries; `changes` may be unselected (an entry whose
+/// selector stopped matching becomes a delete).
+pub fn plan_changes(desired: &EntrySet, previous: &EntrySet, changes: &[Change]) -> Plan {
+    let mut steps = Steps::new(previous);
+    let mut written = 0;
+    for change in changes {
+        let id = change.id();
+        match (desired.get(id), previous.get(id)) {
+            (Some(entry), None) => {
+                steps.apply(entry, Action::Create);
+                written += 1;
+            }
+            (Some(entry), Some(had)) if entry.blob != had.blob => {
+                steps.apply(entry, Action::Update);
+                written += 1;
+            }
+            (None, Some(_)) => steps.delete(id),
+            (Some(_), Some(_)) | (None, None) => {}
         }
-    }));
-    Plan { steps, unchanged }
+    }
+    steps.finish(desired.len() - written)
+}
+
+/// Items grouped into steps by rank, in identity order within each.
+struct Steps<'a> {
+    previous: &'a EntrySet,
+    applies: BTreeMap<(u8, i32), Vec<Item>>,
+    deletes: BTreeMap<(u8, i32), Vec<Item>>,
+}
+
+impl<'a> Steps<'a> {
+    fn new(previous: &'a EntrySet) -> Steps<'a> {
+        Steps {
+            previous,
+            applies: BTreeMap::new(),
+            deletes: BTreeMap::new(),
+        }
+    }
+
+    fn apply(&mut self, entry: &Entry, action: Action) {
+        self.applies
+            .entry(rank(&entry.id, entry.wave))
+            .or_default()
+            .push(Item {
+                id: entry.id.clone(),
+                blob: Some(entry.blob),
+                action,
+            });
+    }
+
+    /// A delete, ordered by the wave the object had when applied.
+    fn delete(&mut self, id: &ResourceId) {
+        let wave = self.previous.get(id).and_then(|e| e.wave);
+        self.deletes.entry(rank(id, wave)).or_default().push(Item {
+            id: id.clone(),
+            blob: None,
+            action: Action::Delete,
+        });
+    }
+
+    /// Applies in rank order, then deletes in the reverse order.
+    fn finish(self, unchanged: usize) -> Plan {
+        let mut steps: Vec<Step> = self
+            .applies
+            .into_iter()
+            .map(|(key, items)| Step {
+                label: label(key, false),
+                deletes: false,
+                items,
+            })
+            .collect();
+        steps.extend(self.deletes.into_iter().rev().map(|(key, mut items)| {
+            items.reverse();
+            Step {
+                label: label(key, true),
+                deletes: true,
+                items,
+            }
+        }));
+        Plan { steps, unchanged }
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +311,47 @@ metadata: {name: eu-only, namespace: app, annotations: {cairn.dev/cluster-select
             ["late", "plain", "early", "app", "widgets.example.com"]
         );
         assert!(p.steps.iter().all(|s| s.deletes));
+    }
+
+    /// `plan_changes` gives exactly the full plan against an inventory of `previous`, for
+    /// every kind of change: added, changed, removed, a selector starting or stopping to match,
+    /// a wave moving, a change that does not concern this cluster.
+    #[test]
+    fn a_plan_from_the_changes_alone_is_the_full_plan() {
+        let before = entries(YAML);
+        let after = entries(
+            &YAML
+                .replace(
+                    "name: plain, namespace: app}",
+                    "name: plain, namespace: app, labels: {v: '2'}}",
+                )
+                .replace("'region=eu'", "'region=us'")
+                .replace("wave: '2'", "wave: '3'")
+                .replace(
+                    "kind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}",
+                    "kind: ConfigMap\nmetadata: {name: added, namespace: app}",
+                ),
+        );
+        let changes = cairn_state_format::diff_entries(&before, &after);
+        assert_eq!(changes.len(), 5, "{changes:?}");
+        for region in ["us", "eu"] {
+            let labels = BTreeMap::from([("region".to_owned(), region.to_owned())]);
+            let (previous, desired) = (select(&before, &labels), select(&after, &labels));
+            let inventory = Inventory {
+                owned: previous
+                    .values()
+                    .map(|e| (e.id.clone(), Some(e.blob)))
+                    .collect(),
+                drifted: Default::default(),
+            };
+            let full = plan(&desired, &inventory, &previous);
+            assert!(!full.is_empty());
+            assert_eq!(
+                plan_changes(&desired, &previous, &changes),
+                full,
+                "{region}"
+            );
+        }
     }
 
     #[test]

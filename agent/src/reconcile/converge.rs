@@ -4,16 +4,26 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cairn_state_format::{AppliedRef, EntrySet, MAX_UNHEALTHY, Phase, ResourceId, diff_entries};
+use cairn_state_format::{
+    AppliedRef, Change, EntrySet, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
+};
 
 use super::{Channel, execute};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchPath, fetch_entries};
-use crate::plan::{plan, select};
+use crate::plan::{plan, plan_changes, select};
 use crate::state::{Applied, Step};
 use crate::target::{Inventory, Write};
 use crate::tree::Tree;
+
+/// What a reconcile moves the target to: `entries`, from `previous` (what was applied before),
+/// with the `changes` between them when they are known.
+struct Desired<'a> {
+    entries: &'a EntrySet,
+    previous: &'a EntrySet,
+    changes: Option<&'a [Change]>,
+}
 
 impl Channel {
     /// Steps 3 to 6 for a new head: fetch, plan, apply, persist.
@@ -35,10 +45,14 @@ impl Channel {
         let previous = self.applied.as_ref().map(|a| a.tree().clone());
         let empty = EntrySet::new();
         let previous_entries = previous.as_ref().map_or(&empty, |t| t.entries());
+        let known = previous.as_ref().and(fetched.changes.as_deref());
         self.converge(
             ctx,
-            fetched.tree.entries(),
-            previous_entries,
+            Desired {
+                entries: fetched.tree.entries(),
+                previous: previous_entries,
+                changes: known,
+            },
             check_drift,
             head.generation,
         )
@@ -85,8 +99,12 @@ impl Channel {
             return Ok(());
         };
         let tree: Arc<Tree> = tree;
-        self.converge(ctx, tree.entries(), tree.entries(), check_drift, generation)
-            .await?;
+        let desired = Desired {
+            entries: tree.entries(),
+            previous: tree.entries(),
+            changes: Some(&[]),
+        };
+        self.converge(ctx, desired, check_drift, generation).await?;
         self.check_target = false;
         Ok(())
     }
@@ -95,31 +113,33 @@ impl Channel {
     async fn converge(
         &mut self,
         ctx: &Ctx,
-        entries: &EntrySet,
-        previous: &EntrySet,
+        desired: Desired<'_>,
         check_drift: bool,
         generation: u64,
     ) -> Result<()> {
-        let desired = select(entries, &ctx.labels);
-        let previous = select(previous, &ctx.labels);
-        let mut inventory = ctx
-            .target
-            .inventory(&self.name, &previous, check_drift)
-            .await?;
-        if check_drift && ctx.target.compares_live_content() {
-            let drifted = self
-                .live_drift(ctx, &desired, &inventory, generation)
-                .await?;
-            inventory.drifted.extend(drifted);
-        }
-        let plan = plan(&desired, &inventory, &previous);
+        let previous = select(desired.previous, &ctx.labels);
+        let changes = desired.changes;
+        let desired = select(desired.entries, &ctx.labels);
+        let plan = match changes {
+            // The target holds exactly what was applied before, and no drift check asks for
+            // more: the changes are the plan (the same plan as the full one, see `plan_changes`).
+            Some(changes) if !check_drift && ctx.target.owns_exactly(&self.name, &previous) => {
+                plan_changes(&desired, &previous, changes)
+            }
+            _ => {
+                let inventory = self
+                    .inventory(ctx, &desired, &previous, check_drift, generation)
+                    .await?;
+                if check_drift {
+                    self.status.counts.drifted = inventory.drifted.len() as u64;
+                }
+                plan(&desired, &inventory, &previous)
+            }
+        };
         // Written/removed counts describe the last reconcile that changed something, so an
         // idle pass leaves the record (and the store) alone.
         let counts = &mut self.status.counts;
         counts.objects = desired.len() as u64;
-        if check_drift {
-            counts.drifted = inventory.drifted.len() as u64;
-        }
         if plan.is_empty() {
             counts.failed = 0;
             self.assess(ctx, &desired, check_drift).await;
@@ -131,7 +151,6 @@ impl Channel {
             updates,
             deletes,
             unchanged = plan.unchanged,
-            drifted = inventory.drifted.len(),
             "plan"
         );
         crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
@@ -178,9 +197,12 @@ impl Channel {
         let previous = self.applied.as_ref().map(|a| a.tree().clone());
         let empty = EntrySet::new();
         let generation = self.applied.as_ref().map_or(0, |a| a.generation);
-        let previous_entries = previous.as_ref().map_or(&empty, |t| t.entries());
-        self.converge(ctx, &empty, previous_entries, false, generation)
-            .await?;
+        let desired = Desired {
+            entries: &empty,
+            previous: previous.as_ref().map_or(&empty, |t| t.entries()),
+            changes: None,
+        };
+        self.converge(ctx, desired, false, generation).await?;
         ctx.state.remove(&self.name).await?;
         self.applied = None;
         self.pending = None;
@@ -193,6 +215,28 @@ impl Channel {
             None,
         );
         Ok(())
+    }
+
+    /// What the target holds for the channel, with drift when asked.
+    async fn inventory(
+        &self,
+        ctx: &Ctx,
+        desired: &EntrySet,
+        previous: &EntrySet,
+        check_drift: bool,
+        generation: u64,
+    ) -> Result<Inventory> {
+        let mut inventory = ctx
+            .target
+            .inventory(&self.name, previous, check_drift)
+            .await?;
+        if check_drift && ctx.target.compares_live_content() {
+            let drifted = self
+                .live_drift(ctx, desired, &inventory, generation)
+                .await?;
+            inventory.drifted.extend(drifted);
+        }
+        Ok(inventory)
     }
 
     /// Objects the channel owns, unchanged since written, whose live state no longer matches

@@ -93,6 +93,15 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         check_drift: bool,
     ) -> Result<Inventory>;
 
+    /// Whether what `channel` owns is exactly `previous` (the entries it applied before, as
+    /// selected for this cluster): nothing written or removed since that `previous` does not
+    /// already say. Then a plan needs only the changes between two snapshots, not the whole
+    /// inventory. Targets that derive ownership from `previous` can tell from their record of
+    /// writes since; the default, `false`, always takes [`Target::inventory`].
+    fn owns_exactly(&self, _channel: &str, _previous: &EntrySet) -> bool {
+        false
+    }
+
     /// Creates or updates objects for `channel`.
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport>;
 

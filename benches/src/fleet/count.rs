@@ -42,11 +42,7 @@ impl Target for CountingTarget {
             .collect();
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(marks) = overlay.get_mut(channel) {
-            // What `previous` now says by itself needs no remembering.
-            marks.retain(|id, mark| match mark {
-                Some(blob) => previous.get(id).map(|e| e.blob) != Some(*blob),
-                None => previous.contains_key(id),
-            });
+            forget_what_previous_says(marks, previous);
             for (id, mark) in marks.iter() {
                 match mark {
                     Some(blob) => owned.insert(id.clone(), Some(*blob)),
@@ -57,6 +53,14 @@ impl Target for CountingTarget {
         Ok(Inventory {
             owned,
             drifted: BTreeSet::new(),
+        })
+    }
+
+    fn owns_exactly(&self, channel: &str, previous: &EntrySet) -> bool {
+        let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        overlay.get_mut(channel).is_none_or(|marks| {
+            forget_what_previous_says(marks, previous);
+            marks.is_empty()
         })
     }
 
@@ -89,5 +93,67 @@ impl Target for CountingTarget {
             done: ids,
             failed: Vec::new(),
         })
+    }
+}
+
+/// Drops the marks `previous` now says by itself (written with the blob it names, or removed
+/// and absent from it).
+fn forget_what_previous_says(
+    marks: &mut BTreeMap<ResourceId, Option<Digest>>,
+    previous: &EntrySet,
+) {
+    marks.retain(|id, mark| match mark {
+        Some(blob) => previous.get(id).map(|e| e.blob) != Some(*blob),
+        None => previous.contains_key(id),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_state_format::parse_documents;
+
+    fn entries(values: &[(&str, &str)]) -> EntrySet {
+        let yaml: String = values
+            .iter()
+            .map(|(n, v)| {
+                format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{v: '{v}'}}\n")
+            })
+            .collect();
+        parse_documents("t.yaml", &yaml)
+            .unwrap()
+            .iter()
+            .map(|r| (r.id.clone(), r.entry()))
+            .collect()
+    }
+
+    fn write(entry: &cairn_state_format::Entry) -> Write {
+        Write {
+            id: entry.id.clone(),
+            blob: entry.blob,
+            bytes: bytes::Bytes::new(),
+            generation: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn owns_exactly_what_was_applied_until_a_write_or_removal_is_not_in_it() {
+        let target = CountingTarget::default();
+        let one = entries(&[("a", "1"), ("b", "1")]);
+        let two = entries(&[("a", "2"), ("b", "1")]);
+        assert!(target.owns_exactly("c", &one));
+        let a2 = two.values().next().unwrap();
+        target.apply("c", vec![write(a2)]).await.unwrap();
+        // Written, but the applied entries still say "a = 1" (say, the state was not saved).
+        assert!(!target.owns_exactly("c", &one));
+        let owned = target.inventory("c", &one, false).await.unwrap().owned;
+        assert_eq!(owned.get(&a2.id), Some(&Some(a2.blob)));
+        // Once the applied entries are those written, nothing is left to remember.
+        assert!(target.owns_exactly("c", &two));
+        let b = one.keys().nth(1).unwrap().clone();
+        target.delete("c", vec![b]).await.unwrap();
+        assert!(!target.owns_exactly("c", &two));
+        let only_a = entries(&[("a", "2")]);
+        assert!(target.owns_exactly("c", &only_a));
     }
 }

@@ -166,6 +166,10 @@ pub struct Rate {
     pub expected_rps: f64,
     /// Seconds measured.
     pub seconds: usize,
+    /// Requests at the front in each second of the window (JSON only).
+    pub per_second: Vec<u64>,
+    /// Requests at the origin in each second of the window (JSON only).
+    pub origin_per_second: Vec<u64>,
 }
 
 /// Idle polling.

@@ -202,8 +202,10 @@ impl Bench {
     /// agents.
     fn rate(&self, from: usize, to: usize, n: usize) -> Rate {
         let counters = &self.front.counters;
-        let (mean_rps, peak_rps) = rate(&counters.per_second(from, to));
-        let (origin_mean_rps, origin_peak_rps) = rate(&counters.origin_per_second(from, to));
+        let per_second = counters.per_second(from, to);
+        let origin_per_second = counters.origin_per_second(from, to);
+        let (mean_rps, peak_rps) = rate(&per_second);
+        let (origin_mean_rps, origin_peak_rps) = rate(&origin_per_second);
         Rate {
             mean_rps,
             peak_rps,
@@ -211,6 +213,8 @@ impl Bench {
             origin_peak_rps,
             expected_rps: self.expected_rps(n),
             seconds: to.saturating_sub(from),
+            per_second,
+            origin_per_second,
         }
     }
 

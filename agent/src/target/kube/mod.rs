@@ -213,6 +213,19 @@ impl Target for KubeTarget {
         })
     }
 
+    fn owns_exactly(&self, channel: &str, previous: &EntrySet) -> bool {
+        let overlay = self.inner.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        overlay
+            .get(channel)
+            .into_iter()
+            .flatten()
+            .all(|(id, mark)| match mark {
+                Mark::Written(blob) => previous.get(id).map(|e| &e.blob) == Some(blob),
+                Mark::Unconfirmed => false,
+                Mark::Removed => !previous.contains_key(id),
+            })
+    }
+
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
         let client = self.inner.connection.client().await?;
         let applyset = self.applyset(channel);
