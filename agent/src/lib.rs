@@ -26,7 +26,8 @@
 //! Several agents may run in one process (the fleet load tester does): each [`Agent`] has its own
 //! metrics registry, state and target; nothing is global. Agents built with
 //! [`Agent::with_shared`] and one [`Shared`] also share what is content-addressed (verified
-//! snapshots, blobs in memory, optionally the blob directory) and their HTTP clients.
+//! snapshots, delta packs already checked, blobs in memory, optionally the blob directory) and
+//! their HTTP clients.
 
 mod agent;
 mod backoff;

@@ -247,23 +247,46 @@ async fn a_restarted_agent_neither_refetches_nor_reapplies() {
     assert_eq!(since(before, counting.counts()).gets, 1);
 }
 
-#[tokio::test]
-async fn agents_sharing_caches_each_fetch_and_apply_their_own_change() {
+/// Two agents sharing one [`Shared`], converged on generation 1, and generation 2 (one object
+/// changed) published.
+struct SharingAgents {
+    store: cairn_store::Store,
+    hub: Publisher,
+    agents: [Agent; 2],
+    dirs: [Dirs; 2],
+}
+
+async fn sharing_agents_one_change_behind() -> SharingAgents {
     let (store, _) = counting_memory();
     let mut hub = Publisher::new(&store, "prod");
     hub.publish(&format!("{}{}", cm("a", "1"), cm("b", "1")))
         .await;
     let shared = Arc::new(Shared::new());
-    let (one, two) = (dirs(), dirs());
+    let dirs = [dirs(), dirs()];
     let agents = [
-        Agent::with_shared(config(opened(&store), &["prod"], &one), shared.clone()).unwrap(),
-        Agent::with_shared(config(opened(&store), &["prod"], &two), shared).unwrap(),
+        Agent::with_shared(config(opened(&store), &["prod"], &dirs[0]), shared.clone()).unwrap(),
+        Agent::with_shared(config(opened(&store), &["prod"], &dirs[1]), shared).unwrap(),
     ];
     for agent in &agents {
         assert_eq!(agent.run_once().await.outcome, Outcome::Converged);
     }
     hub.publish(&format!("{}{}", cm("a", "2"), cm("b", "1")))
         .await;
+    SharingAgents {
+        store,
+        hub,
+        agents,
+        dirs,
+    }
+}
+
+#[tokio::test]
+async fn agents_sharing_caches_each_fetch_and_apply_their_own_change() {
+    let SharingAgents {
+        agents,
+        dirs: [one, two],
+        ..
+    } = sharing_agents_one_change_behind().await;
     for (agent, dirs) in agents.iter().zip([&one, &two]) {
         let report = agent.run_once().await;
         assert_eq!(report.outcome, Outcome::Converged, "{report:?}");
@@ -276,21 +299,12 @@ async fn agents_sharing_caches_each_fetch_and_apply_their_own_change() {
 
 #[tokio::test]
 async fn a_damaged_copy_of_a_pack_another_agent_checked_is_checked_again() {
-    let (store, _) = counting_memory();
-    let mut hub = Publisher::new(&store, "prod");
-    hub.publish(&format!("{}{}", cm("a", "1"), cm("b", "1")))
-        .await;
-    let shared = Arc::new(Shared::new());
-    let (one, two) = (dirs(), dirs());
-    let agents = [
-        Agent::with_shared(config(opened(&store), &["prod"], &one), shared.clone()).unwrap(),
-        Agent::with_shared(config(opened(&store), &["prod"], &two), shared).unwrap(),
-    ];
-    for agent in &agents {
-        assert_eq!(agent.run_once().await.outcome, Outcome::Converged);
-    }
-    hub.publish(&format!("{}{}", cm("a", "2"), cm("b", "1")))
-        .await;
+    let SharingAgents {
+        store,
+        hub,
+        agents,
+        dirs: [_, two],
+    } = sharing_agents_one_change_behind().await;
     // The first agent checks the good pack; then the store's copy is damaged.
     assert_eq!(agents[0].run_once().await.outcome, Outcome::Converged);
     let key = cairn_state_format::layout::delta_key(&hub.previous(), &hub.snapshot());
