@@ -42,6 +42,7 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
         cairn_agent,
         quiet: true,
         target: TargetKind::Dir,
+        store: None,
     };
     let report = run(&config).await.unwrap();
     let table = markdown(&report);
@@ -97,4 +98,67 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
     }
     assert_eq!(report.git[0].requests_per_poll, 1.0, "{table}");
     assert!(report.agent_rss_bytes.unwrap() > 0);
+}
+
+/// The same tool against a real S3 server (Garage, started by `scripts/test`): agents read it
+/// with the S3 client through a counting proxy, and `cairn` publishes as the only publisher
+/// (Garage has no conditional writes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_on_an_s3_server_counts_correctly() {
+    let Ok(garage) = std::env::var("CAIRN_TEST_S3_GARAGE") else {
+        eprintln!("skipped: CAIRN_TEST_S3_GARAGE is not set (run the suite with scripts/test)");
+        return;
+    };
+    let (base, query) = garage.split_once('?').unwrap();
+    let prefix = format!("fleet-{}", std::process::id());
+    let url = format!("{}/{prefix}?{query}", base.trim_end_matches('/'));
+    let (cairn, cairn_agent) = debug_binaries();
+    let work = tempfile::tempdir().unwrap();
+    let config = Config {
+        agents: 8,
+        objects: 30,
+        interval: 1.0,
+        jitter: 0.2,
+        idle_intervals: 3,
+        cold_agents: 2,
+        git_clients: 0,
+        rss_objects: 0,
+        work: work.path().join("fleet"),
+        cairn,
+        cairn_agent,
+        quiet: true,
+        target: TargetKind::Count,
+        store: Some(url),
+    };
+    let report = run(&config).await.unwrap();
+    let table = markdown(&report);
+    assert_eq!(report.errors, 0, "{table}");
+    assert!(
+        report.store.starts_with("s3://") && !report.store.contains(query),
+        "credentials are masked: {table}"
+    );
+    let idle = &report.idle;
+    assert!(idle.polls >= 8, "{table}");
+    assert!(idle.requests.abs_diff(idle.polls) <= 2, "{table}");
+    assert_eq!(idle.not_modified, idle.requests, "{table}");
+    // Bytes on the wire through the proxy: at least a request line and a status line per poll.
+    assert!(
+        idle.bytes_in_per_poll > 50.0 && idle.bytes_out_per_poll > 20.0,
+        "{table}"
+    );
+    assert_eq!(report.changes.len(), 5, "{table}");
+    for change in &report.changes {
+        assert_eq!(change.propagation.missed, 0, "{}: {table}", change.label);
+        // No edge cache here: every request reaches the origin.
+        assert_eq!(
+            change.requests_per_agent, change.origin_requests_per_agent,
+            "{table}"
+        );
+        assert!(change.requests_per_agent >= 2.0, "{table}");
+    }
+    assert_eq!(
+        report.cold.as_ref().unwrap().propagation.missed,
+        0,
+        "{table}"
+    );
 }

@@ -38,11 +38,37 @@ struct Counters {
     copies: AtomicU64,
 }
 
+/// How a GET through a [`CountingStore`] ended, for [`CountingStore::observe_gets`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetOutcome {
+    /// The object came back.
+    Found,
+    /// `304 Not Modified` (a conditional GET whose object did not change).
+    NotModified,
+    /// There is no such object.
+    NotFound,
+    /// Any other error.
+    Failed,
+}
+
+type GetObserver = Arc<dyn Fn(GetOutcome) + Send + Sync>;
+
 /// Counts every request made through it, then forwards it to the wrapped store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
     counters: Arc<Counters>,
+    observer: Option<GetObserver>,
+}
+
+impl fmt::Debug for CountingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountingStore")
+            .field("inner", &self.inner)
+            .field("counters", &self.counters)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl CountingStore {
@@ -51,7 +77,14 @@ impl CountingStore {
         CountingStore {
             inner,
             counters: Arc::default(),
+            observer: None,
         }
+    }
+
+    /// Also tells `observer` how each GET ended (a load tester counts answers per second).
+    pub fn observe_gets(mut self, observer: impl Fn(GetOutcome) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
     }
 
     /// The counts so far.
@@ -100,7 +133,16 @@ impl ObjectStore for CountingStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         Self::bump(&self.counters.gets);
-        self.inner.get_opts(location, options).await
+        let result = self.inner.get_opts(location, options).await;
+        if let Some(observer) = &self.observer {
+            observer(match &result {
+                Ok(_) => GetOutcome::Found,
+                Err(object_store::Error::NotModified { .. }) => GetOutcome::NotModified,
+                Err(object_store::Error::NotFound { .. }) => GetOutcome::NotFound,
+                Err(_) => GetOutcome::Failed,
+            });
+        }
+        result
     }
 
     fn delete_stream(

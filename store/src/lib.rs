@@ -28,7 +28,7 @@ use object_store::{
     PutPayload, UpdateVersion,
 };
 
-pub use counting::{CountingStore, RequestCounts};
+pub use counting::{CountingStore, GetOutcome, RequestCounts};
 pub use error::{Error, Result};
 pub use open::StoreOptions;
 

@@ -26,8 +26,8 @@ use tokio::task::JoinSet;
 /// How every agent of the fleet is configured.
 #[derive(Clone, Debug)]
 pub struct Spec {
-    /// The front's base URL.
-    pub url: String,
+    /// Where the agents read (the front's URL, or an opened store).
+    pub source: StoreLocation,
     /// Where status records go (shared by all agents).
     pub status: cairn_store::Store,
     /// The channel followed.
@@ -51,7 +51,7 @@ impl Spec {
             TargetKind::Count => TargetSpec::Custom(Arc::new(CountingTarget::default())),
         };
         let mut config = Config::new(
-            StoreLocation::Url(self.url.clone()),
+            self.source.clone(),
             vec![ChannelSpec::parse(&self.channel)?],
             vec![self.trust],
             &format!("agent-{id:05}"),

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use cairn_agent::StoreLocation;
 use cairn_state_format::layout;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -98,8 +99,27 @@ impl Tally {
     }
 }
 
+impl super::proxy::ByteCounts for Counters {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
+    fn bytes_in(&self) -> &AtomicU64 {
+        &self.bytes_in
+    }
+    fn bytes_out(&self) -> &AtomicU64 {
+        &self.bytes_out
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters::new()
+    }
+}
+
 impl Counters {
-    fn new() -> Counters {
+    /// Nothing counted yet; seconds count from now.
+    pub fn new() -> Counters {
         Counters {
             started: Instant::now(),
             requests: AtomicU64::new(0),
@@ -147,12 +167,14 @@ impl Counters {
         window(&self.origin_per_second, from, to)
     }
 
-    fn count_origin(&self) {
+    /// Counts a request that reached the origin.
+    pub fn count_origin(&self) {
         self.origin.fetch_add(1, Ordering::Relaxed);
         self.origin_per_second[self.second()].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn count(&self, status: StatusCode) {
+    /// Counts an answer.
+    pub fn count(&self, status: StatusCode) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.per_second[self.second()].fetch_add(1, Ordering::Relaxed);
         let field = match status {
@@ -193,15 +215,24 @@ impl Edge {
     }
 }
 
-/// A running front.
+/// A running front: where the agents read, and what was counted there.
 #[derive(Debug)]
 pub struct Front {
-    /// Its base URL (`http://127.0.0.1:PORT`).
-    pub url: String,
+    /// What the agents read from: the front's base URL (`http://127.0.0.1:PORT`), or an opened
+    /// store whose requests are counted (`--store`).
+    pub source: StoreLocation,
     /// What it counted.
     pub counters: Arc<Counters>,
-    /// The id of its thread (for its CPU time in `/proc/self/task/<tid>/stat`).
-    pub tid: u32,
+    /// The id of its thread (for its CPU time in `/proc/self/task/<tid>/stat`); `None` when the
+    /// server is another process.
+    pub tid: Option<u32>,
+}
+
+impl Front {
+    /// CPU seconds the front has used so far (0 when the server is another process).
+    pub fn cpu_s(&self) -> f64 {
+        self.tid.map_or(0.0, thread_cpu_s)
+    }
 }
 
 /// Starts a front serving `root` on a loopback port, on a thread of its own that lives as long
@@ -241,7 +272,11 @@ pub fn start(root: &Path) -> crate::Result<Front> {
     let tid = tid_rx
         .recv()
         .map_err(|_| crate::Error::unexpected("the front", "its thread ended at start"))?;
-    Ok(Front { url, counters, tid })
+    Ok(Front {
+        source: StoreLocation::Url(url),
+        counters,
+        tid: Some(tid),
+    })
 }
 
 async fn serve(listener: std::net::TcpListener, root: PathBuf, counters: Arc<Counters>) {

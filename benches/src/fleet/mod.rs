@@ -12,6 +12,7 @@ pub mod count;
 pub mod front;
 pub mod git;
 pub mod proxy;
+pub mod remote;
 pub mod report;
 pub mod scenarios;
 pub mod stats;
@@ -54,6 +55,14 @@ pub struct Config {
     /// (0 skips it).
     #[arg(long, default_value_t = 1_000)]
     pub rss_objects: usize,
+    /// Publish to this store and have the agents read it directly, instead of a local directory
+    /// (under --work) behind the counting front: an s3:// URL with its options, e.g.
+    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:3900&region=garage&access_key_id=…&secret_access_key=…`.
+    /// Requests are counted as the agents' store client ends them, bytes through a counting
+    /// proxy when the endpoint is on loopback; publishes pass --single-publisher (this tool is
+    /// the only publisher), so stores without conditional writes work too.
+    #[arg(long)]
+    pub store: Option<String>,
     /// Working directory (on a tmpfs); emptied first.
     #[arg(long, default_value = "/dev/shm/cairn-fleet")]
     pub work: PathBuf,
@@ -108,6 +117,9 @@ pub struct Report {
     pub jitter: f64,
     /// The agents' target.
     pub target: String,
+    /// Where the agents read: the counting front over a local directory, or the `--store` URL
+    /// (credentials masked).
+    pub store: String,
     /// The machine (CPU model and count, memory, kernel).
     pub machine: String,
     /// Publishes: the initial one and each change.

@@ -1,5 +1,5 @@
 //! A counting TCP proxy on loopback: connections and bytes in both directions, for servers this
-//! tool does not write (the Git servers).
+//! tool does not write (the Git servers, an S3 server).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,42 +28,33 @@ pub struct Proxy {
     pub counters: Arc<ProxyCounters>,
 }
 
+/// Where a proxy counts connections and bytes.
+pub trait ByteCounts: Send + Sync + 'static {
+    /// Connections accepted.
+    fn connections(&self) -> &AtomicU64;
+    /// Bytes from clients to the server.
+    fn bytes_in(&self) -> &AtomicU64;
+    /// Bytes from the server to clients.
+    fn bytes_out(&self) -> &AtomicU64;
+}
+
+impl ByteCounts for ProxyCounters {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
+    fn bytes_in(&self) -> &AtomicU64 {
+        &self.bytes_in
+    }
+    fn bytes_out(&self) -> &AtomicU64 {
+        &self.bytes_out
+    }
+}
+
 impl Proxy {
     /// Proxies a free loopback port to `127.0.0.1:port` (waiting up to 10 s for the server).
     pub async fn start(port: u16) -> crate::Result<Proxy> {
-        let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut ready = false;
-        for _ in 0..100 {
-            if TcpStream::connect(upstream).await.is_ok() {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        if !ready {
-            return Err(crate::Error::unexpected(
-                "the Git server",
-                format!("no server came up on {upstream}"),
-            ));
-        }
-        let bind = crate::Error::os("bind the proxy");
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(bind)?;
-        let addr = listener
-            .local_addr()
-            .map_err(crate::Error::os("bind the proxy"))?;
         let counters = Arc::new(ProxyCounters::default());
-        let shared = counters.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                shared.connections.fetch_add(1, Ordering::Relaxed);
-                let counters = shared.clone();
-                tokio::spawn(async move {
-                    if let Ok(server) = TcpStream::connect(upstream).await {
-                        pipe(client, server, &counters).await;
-                    }
-                });
-            }
-        });
+        let addr = forward(port, counters.clone()).await?;
         Ok(Proxy { addr, counters })
     }
 
@@ -78,11 +69,48 @@ impl Proxy {
     }
 }
 
-async fn pipe(client: TcpStream, server: TcpStream, counters: &ProxyCounters) {
+/// Proxies a free loopback port to `127.0.0.1:port` (waiting up to 10 s for the server),
+/// counting into `counters`; returns the port's address.
+pub async fn forward(port: u16, counters: Arc<impl ByteCounts>) -> crate::Result<SocketAddr> {
+    let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut ready = false;
+    for _ in 0..100 {
+        if TcpStream::connect(upstream).await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !ready {
+        return Err(crate::Error::unexpected(
+            "the proxied server",
+            format!("no server came up on {upstream}"),
+        ));
+    }
+    let bind = crate::Error::os("bind the proxy");
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(bind)?;
+    let addr = listener
+        .local_addr()
+        .map_err(crate::Error::os("bind the proxy"))?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            counters.connections().fetch_add(1, Ordering::Relaxed);
+            let counters = counters.clone();
+            tokio::spawn(async move {
+                if let Ok(server) = TcpStream::connect(upstream).await {
+                    pipe(client, server, &*counters).await;
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn pipe(client: TcpStream, server: TcpStream, counters: &impl ByteCounts) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let up = copy(&mut client_read, &mut server_write, &counters.bytes_in);
-    let down = copy(&mut server_read, &mut client_write, &counters.bytes_out);
+    let up = copy(&mut client_read, &mut server_write, counters.bytes_in());
+    let down = copy(&mut server_read, &mut client_write, counters.bytes_out());
     let _ = tokio::join!(up, down);
 }
 

@@ -43,11 +43,12 @@ pub fn markdown(r: &Report) -> String {
     let w = &mut out;
     let _ = writeln!(
         w,
-        "N = {} agents, M = {} objects, T = {} s ± {:.0} %; machine: {}\n",
+        "N = {} agents, M = {} objects, T = {} s ± {:.0} %; store: {}; machine: {}\n",
         r.agents,
         r.objects,
         r.interval_s,
         r.jitter * 100.0,
+        r.store,
         r.machine
     );
     let i = &r.idle;

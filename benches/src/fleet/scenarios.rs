@@ -31,7 +31,11 @@ pub async fn run(config: &Config) -> Result<Report> {
     let work = &config.work;
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work).map_err(Error::io("create", work))?;
-    let cairn = Cairn::new(&config.cairn, work, None)?;
+    let mut cairn = Cairn::new(&config.cairn, work, None)?;
+    if let Some(url) = &config.store {
+        cairn.store = PathBuf::from(url);
+        cairn.single_publisher = true;
+    }
     let manifests = work.join("manifests");
     write_manifests(&manifests, config.objects, &[], 0)?;
     let mut report = Report {
@@ -53,7 +57,14 @@ pub async fn run(config: &Config) -> Result<Report> {
         .trim()
         .parse()
         .map_err(|e| Error::unexpected(key.display().to_string(), format!("{e}")))?;
-    let front = front::start(&cairn.store)?;
+    let front = match &config.store {
+        Some(url) => super::remote::open(url).await?,
+        None => front::start(&cairn.store)?,
+    };
+    report.store = match &front.source {
+        cairn_agent::StoreLocation::Opened(store) => store.url().to_owned(),
+        _ => "the counting front (edge cache) over a local directory".to_owned(),
+    };
     let mut bench = Bench {
         config: config.clone(),
         cairn,
@@ -89,7 +100,7 @@ impl Bench {
     fn spec(&self, shared: bool) -> Result<Spec> {
         let blobs = self.config.work.join("blobs");
         Ok(Spec {
-            url: self.front.url.clone(),
+            source: self.front.source.clone(),
             status: cairn_store::Store::open("memory://", &Default::default())?,
             channel: CHANNEL.to_owned(),
             trust: self.trust,
@@ -111,7 +122,7 @@ impl Bench {
         // One agent converges for real; the fleet is seeded from its state.
         let seed_dir = self.config.work.join("seed");
         let seed_fleet = Fleet::start(&spec, &seed_dir, 1)?;
-        let generation = head_generation(&self.cairn.store)?;
+        let generation = head_generation(&self.cairn.store).await?;
         let seen = seed_fleet
             .propagation(
                 CHANNEL,
@@ -225,7 +236,7 @@ impl Bench {
             .mul_f64(f64::from(self.config.idle_intervals));
         let bar = self.bar("idle: seconds", window.as_secs());
         let (polls0, tally0) = (fleet.polls(CHANNEL), self.front.counters.tally());
-        let cpu0 = front::thread_cpu_s(self.front.tid);
+        let cpu0 = self.front.cpu_s();
         let from = self.front.counters.second() + 1;
         let started = Instant::now();
         while started.elapsed() < window {
@@ -236,7 +247,7 @@ impl Bench {
         let to = self.front.counters.second();
         let polls = fleet.polls(CHANNEL) - polls0;
         let t = self.front.counters.tally().since(&tally0);
-        let cpu = front::thread_cpu_s(self.front.tid) - cpu0;
+        let cpu = self.front.cpu_s() - cpu0;
         let per_poll = |x: u64| ratio(x as f64, polls as f64);
         Idle {
             polls,
@@ -262,7 +273,7 @@ impl Bench {
         let (tally0, from) = (self.front.counters.tally(), self.front.counters.second());
         let row = publish(self)?;
         let published = Instant::now();
-        let generation = head_generation(&self.cairn.store)?;
+        let generation = head_generation(&self.cairn.store).await?;
         let objects = row.changes;
         report.publishes.push(row);
         let n = fleet.metrics.len();
@@ -312,7 +323,9 @@ impl Bench {
     /// `cairn flag set`: a one-object change (the flag ConfigMap).
     fn flag(&self, label: &str, value: &str) -> Result<PublishRow> {
         let started = Instant::now();
-        let out = Command::new(&self.cairn.binary)
+        let out = self
+            .cairn
+            .command()
             .args(["flag", "set", &format!("fleet-flag={value}")])
             .args(["--channel", CHANNEL, "--owner", "bench"])
             .args(["--expires", "2099-01-01", "--key"])
@@ -344,7 +357,7 @@ impl Bench {
     async fn cold_start(&self, report: &mut Report) -> Result<Change> {
         let n = self.config.cold_agents;
         let root = self.config.work.join("cold");
-        let generation = head_generation(&self.cairn.store)?;
+        let generation = head_generation(&self.cairn.store).await?;
         let (tally0, from) = (self.front.counters.tally(), self.front.counters.second());
         let started = Instant::now();
         let fleet = Fleet::start(&self.spec(false)?, &root, n)?;
@@ -379,7 +392,9 @@ impl Bench {
         let dir = self.config.work.join("rss");
         let manifests = dir.join("manifests");
         write_manifests(&manifests, self.config.rss_objects, &[], 0)?;
-        let out = Command::new(&self.cairn.binary)
+        let out = self
+            .cairn
+            .command()
             .args(["publish", "--channel", "rss", "--key"])
             .arg(&self.cairn.key)
             .arg("--store")
@@ -481,12 +496,16 @@ fn publish(cairn: &Cairn, dir: &Path, label: &str) -> Result<PublishRow> {
     })
 }
 
-/// The generation of the channel's head in the local store.
-pub fn head_generation(store: &Path) -> Result<u64> {
-    let path = store.join("channels").join(CHANNEL).join("head");
-    let bytes = std::fs::read(&path).map_err(Error::io("read", &path))?;
-    Ok(SignedHead::decode(&bytes)
-        .map_err(|e| Error::unexpected(path.display().to_string(), e.to_string()))?
+/// The generation of the channel's head in the store (a directory or a URL).
+pub async fn head_generation(store: &Path) -> Result<u64> {
+    let store = cairn_store::Store::open(&store.to_string_lossy(), &Default::default())?;
+    let key = cairn_state_format::layout::head_key(CHANNEL);
+    let fetched = store
+        .get(&key)
+        .await?
+        .ok_or_else(|| Error::unexpected(store.url(), format!("{key} is missing")))?;
+    Ok(SignedHead::decode(&fetched.bytes)
+        .map_err(|e| Error::unexpected(key, e.to_string()))?
         .head
         .generation)
 }

@@ -59,9 +59,21 @@ pub struct Cairn {
     pub cache: PathBuf,
     /// Delta depth to pass, or `None` for cairn's default.
     pub delta_depth: Option<usize>,
+    /// Whether every command that publishes promises to be the only publisher (for stores
+    /// without conditional writes, such as Garage).
+    pub single_publisher: bool,
 }
 
 impl Cairn {
+    /// A `cairn` command, with `CAIRN_SINGLE_PUBLISHER` set when asked for.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        if self.single_publisher {
+            command.env("CAIRN_SINGLE_PUBLISHER", "true");
+        }
+        command
+    }
+
     /// Creates a key pair in `dir` and a store path beside it.
     pub fn new(binary: &Path, dir: &Path, delta_depth: Option<usize>) -> Result<Cairn> {
         let cairn = Cairn {
@@ -70,6 +82,7 @@ impl Cairn {
             key: dir.join("hub.key"),
             cache: dir.join("cache"),
             delta_depth,
+            single_publisher: false,
         };
         run(Command::new(&cairn.binary)
             .arg("keygen")
@@ -81,7 +94,7 @@ impl Cairn {
     /// Publishes the manifests under `dir` and measures the process; `cached` publishes use
     /// (and update) the publish cache, others read every file as a fresh checkout would.
     pub fn publish(&self, dir: &Path, cached: bool) -> Result<(Usage, Published)> {
-        let mut command = Command::new(&self.binary);
+        let mut command = self.command();
         command
             .args([
                 "publish",
