@@ -203,8 +203,8 @@ pub struct Idle {
     pub bytes_out_per_poll: f64,
     /// Origin request rate.
     pub rate: Rate,
-    /// Front CPU seconds per 1,000 polls.
-    pub server_cpu_s_per_1000: f64,
+    /// Front CPU seconds per 1,000 polls (`None` with `--store`: the server is another process).
+    pub server_cpu_s_per_1000: Option<f64>,
 }
 
 /// One change reaching the fleet.

@@ -52,7 +52,7 @@ pub fn markdown(r: &Report) -> String {
         r.machine
     );
     let i = &r.idle;
-    let _ = writeln!(w, "| idle polling | cairn (HTTP front) |");
+    let _ = writeln!(w, "| idle polling | cairn |");
     let _ = writeln!(w, "|---|---|");
     let _ = writeln!(w, "| polls | {} |", i.polls);
     let _ = writeln!(w, "| requests per poll | {:.3} |", i.requests_per_poll);
@@ -76,11 +76,12 @@ pub fn markdown(r: &Report) -> String {
             rate.origin_peak_rps
         );
     }
-    let _ = writeln!(
-        w,
-        "| server CPU s per 1,000 polls | {:.4} |\n",
-        i.server_cpu_s_per_1000
-    );
+    let cpu = i
+        .server_cpu_s_per_1000
+        .map_or("not measured (another process)".to_owned(), |s| {
+            format!("{s:.4}")
+        });
+    let _ = writeln!(w, "| server CPU s per 1,000 polls | {cpu} |\n");
     let _ = writeln!(
         w,
         "| change | objects | agents | p50 s | p99 s | max s | missed | requests/agent (origin) | bytes/agent in / out | front req/s mean / peak | origin req/s mean / peak |"
@@ -151,7 +152,7 @@ fn git_table(w: &mut String, r: &Report) {
         }),
         (
             "server CPU s per 1,000 polls",
-            i.server_cpu_s_per_1000,
+            i.server_cpu_s_per_1000.unwrap_or(f64::NAN),
             |g| g.server_cpu_s_per_1000,
         ),
         (

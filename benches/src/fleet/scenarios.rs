@@ -258,7 +258,7 @@ impl Bench {
             bytes_in_per_poll: per_poll(t.bytes_in),
             bytes_out_per_poll: per_poll(t.bytes_out),
             rate: self.rate(from, to, fleet.metrics.len()),
-            server_cpu_s_per_1000: ratio(cpu * 1000.0, polls as f64),
+            server_cpu_s_per_1000: self.front.tid.map(|_| ratio(cpu * 1000.0, polls as f64)),
         }
     }
 
