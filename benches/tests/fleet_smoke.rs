@@ -24,11 +24,10 @@ fn debug_binaries() -> (PathBuf, PathBuf) {
     (debug.join("cairn"), debug.join("cairn-agent"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_fleet_and_the_git_baseline_count_correctly() {
+/// 20 agents, 50 objects, T = 1 s through the front, with 3 Git clients, under `work`.
+fn small(work: &tempfile::TempDir) -> Config {
     let (cairn, cairn_agent) = debug_binaries();
-    let work = tempfile::tempdir().unwrap();
-    let config = Config {
+    Config {
         agents: 20,
         objects: 50,
         interval: 1.0,
@@ -43,7 +42,13 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
         quiet: true,
         target: TargetKind::Dir,
         store: None,
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_and_the_git_baseline_count_correctly() {
+    let work = tempfile::tempdir().unwrap();
+    let config = small(&work);
     let report = run(&config).await.unwrap();
     let table = markdown(&report);
     assert_eq!(report.errors, 0, "{table}");
@@ -112,23 +117,16 @@ async fn a_small_fleet_on_an_s3_server_counts_correctly() {
     let (base, query) = garage.split_once('?').unwrap();
     let prefix = format!("fleet-{}", std::process::id());
     let url = format!("{}/{prefix}?{query}", base.trim_end_matches('/'));
-    let (cairn, cairn_agent) = debug_binaries();
     let work = tempfile::tempdir().unwrap();
     let config = Config {
         agents: 8,
         objects: 30,
-        interval: 1.0,
-        jitter: 0.2,
-        idle_intervals: 3,
         cold_agents: 2,
         git_clients: 0,
         rss_objects: 0,
-        work: work.path().join("fleet"),
-        cairn,
-        cairn_agent,
-        quiet: true,
         target: TargetKind::Count,
         store: Some(url),
+        ..small(&work)
     };
     let report = run(&config).await.unwrap();
     let table = markdown(&report);
