@@ -252,3 +252,11 @@ pub fn cm_path(dirs: &Dirs, name: &str) -> PathBuf {
 }
 
 pub const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n---\n";
+
+/// Whether `status` records a delta pack refused at fetch (before the agent walked the index).
+pub fn refused_a_delta_pack(status: &cairn_state_format::StatusRecord) -> bool {
+    status
+        .errors
+        .iter()
+        .any(|e| e.class == "fetch" && e.message.contains("delta pack"))
+}

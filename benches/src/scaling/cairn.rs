@@ -51,7 +51,7 @@ impl Published {
 pub struct Cairn {
     /// The binary.
     pub binary: PathBuf,
-    /// The store directory.
+    /// The store: a directory, or a store URL (`cairn-fleet --store`).
     pub store: PathBuf,
     /// The signing key.
     pub key: PathBuf,
