@@ -9,9 +9,9 @@ use std::time::Duration;
 use cairn_state_format::PublicKey;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
-use crate::error::{Error, Result};
-use crate::target::kube::{Election, KubeOptions, Propagation};
+use crate::config::{ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing};
+use crate::election::Election;
+use crate::targets::kube::{KubeOptions, Propagation};
 
 /// cairn-agent: pulls signed snapshots from object storage and reconciles a target to them.
 #[derive(Debug, Parser)]
@@ -143,9 +143,9 @@ pub struct KubeArgs {
     #[arg(long, env = "CAIRN_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// The agent's namespace, where its state ConfigMaps and Lease live.
-    #[arg(long, env = "CAIRN_NAMESPACE", default_value = "cairn-system")]
-    pub namespace: String,
+    /// The agent's own namespace, where its state ConfigMaps and Lease live.
+    #[arg(long, env = "CAIRN_AGENT_NAMESPACE", default_value = "cairn-system")]
+    pub agent_namespace: String,
 
     /// Server-side apply field manager.
     #[arg(long, env = "CAIRN_FIELD_MANAGER", default_value = "cairn")]
@@ -185,7 +185,7 @@ pub struct KubeArgs {
     #[arg(long, env = "CAIRN_LEADER_ELECT")]
     pub leader_elect: bool,
 
-    /// The Lease's name, in --namespace.
+    /// The Lease's name, in --agent-namespace.
     #[arg(long, env = "CAIRN_LEASE_NAME", default_value = "cairn-agent")]
     pub lease_name: String,
 
@@ -216,7 +216,7 @@ impl KubeArgs {
         });
         KubeOptions {
             kubeconfig: self.kubeconfig.clone(),
-            namespace: self.namespace.clone(),
+            namespace: self.agent_namespace.clone(),
             field_manager: self.field_manager.clone(),
             force_conflicts: self.force_conflicts,
             adopt: self.kube_adopt,
@@ -243,37 +243,37 @@ fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
 }
 
 /// Reads a `--trust` value: key text, or a path to a file holding it.
-pub fn parse_trust(value: &str) -> Result<PublicKey> {
+pub fn parse_trust(value: &str) -> Result<PublicKey, ConfigError> {
     let text = if value.trim_start().starts_with("cairn-ed25519-") {
         value.to_owned()
     } else {
-        std::fs::read_to_string(value).map_err(|e| {
-            Error::Config(format!(
-                "--trust {value}: not key text, and cannot read it as a file: {e}"
-            ))
+        std::fs::read_to_string(value).map_err(|source| ConfigError::Unreadable {
+            setting: "--trust (not key text, so a file)",
+            path: value.into(),
+            source,
         })?
     };
     text.parse()
-        .map_err(|e| Error::Config(format!("--trust {value}: {e}")))
+        .map_err(|e| ConfigError::invalid("--trust", format!("{value}: {e}")))
 }
 
 impl RunArgs {
     /// The library configuration these flags describe.
-    pub fn to_config(&self) -> Result<Config> {
+    pub fn to_config(&self) -> Result<Config, ConfigError> {
         let channels = self
             .channels
             .iter()
             .map(|c| ChannelSpec::parse(c.trim()))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let trust = self
             .trust
             .iter()
             .map(|t| parse_trust(t))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let mut labels = BTreeMap::new();
         for label in &self.cluster_labels {
             let (k, v) = label.split_once('=').ok_or_else(|| {
-                Error::Config(format!("--cluster-label {label:?}: expected key=value"))
+                ConfigError::invalid("--cluster-label", format!("{label:?}: expected key=value"))
             })?;
             labels.insert(k.trim().to_owned(), v.trim().to_owned());
         }

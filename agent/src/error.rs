@@ -1,9 +1,18 @@
-//! The agent's one error type, and the classes status records and metrics group errors by.
+//! The agent's one error type, how each error is retried, and the classes status records and
+//! metrics group errors by.
+//!
+//! Errors keep their cause as a `#[source]` (an object_store, reqwest, kube or I/O error) and are
+//! classified by their variant and status code ([`Error::retry`]), never by their text. They are
+//! rendered as strings only at the edge: status records, logs and the CLI.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_state_format::Refusal;
+
+use crate::config::ConfigError;
+use crate::state::StateError;
+use crate::targets::TargetError;
 
 /// A stable class of error, as written to status records (`errors[].class`) and to the
 /// `cairn_agent_last_error` metric.
@@ -11,7 +20,7 @@ use cairn_state_format::Refusal;
 pub enum ErrorClass {
     /// Bad configuration; the agent does not start.
     Config,
-    /// The store failed or could not be reached (transient: retried with backoff).
+    /// The store failed or could not be reached.
     Store,
     /// A head was refused (unsigned, untrusted key, other channel, rollback, expired).
     Verify,
@@ -19,13 +28,24 @@ pub enum ErrorClass {
     Fetch,
     /// The target failed to write or delete objects.
     Apply,
-    /// The state directory could not be read or written.
+    /// The state could not be read or written.
     State,
     /// A status record could not be written.
     Status,
 }
 
 impl ErrorClass {
+    /// Every class, in a stable order.
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::Config,
+        ErrorClass::Store,
+        ErrorClass::Verify,
+        ErrorClass::Fetch,
+        ErrorClass::Apply,
+        ErrorClass::State,
+        ErrorClass::Status,
+    ];
+
     /// The class as a lowercase word.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,29 +66,108 @@ impl std::fmt::Display for ErrorClass {
     }
 }
 
+/// How the loop treats a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Trouble that may pass soon (a timeout, a refused connection, a server error): back off
+    /// exponentially.
+    Transient,
+    /// The server asked us to slow down (429, S3's `SlowDown`): wait at least this long.
+    Throttled(Duration),
+    /// Lasts until something changes (a refused head, corrupt immutable data, a forbidden
+    /// request, a full disk): report it and retry no sooner than the poll interval.
+    Permanent,
+}
+
+/// How long the agent waits at least after a throttling answer that carried no `Retry-After`.
+pub const THROTTLED_FLOOR: Duration = Duration::from_secs(5);
+
+impl Retry {
+    /// The class of an HTTP status (`None`: no answer at all, a transport failure).
+    pub fn of_status(status: Option<u16>, retry_after: Option<Duration>) -> Retry {
+        match status {
+            Some(429) => Retry::Throttled(retry_after.unwrap_or(THROTTLED_FLOOR)),
+            Some(503) if retry_after.is_some() => {
+                Retry::Throttled(retry_after.unwrap_or(THROTTLED_FLOOR))
+            }
+            None | Some(408 | 500..=599) => Retry::Transient,
+            Some(_) => Retry::Permanent,
+        }
+    }
+
+    /// The class of a Kubernetes API error: by the answer's status code, or transient when the
+    /// server could not be reached at all.
+    pub fn of_kube(error: &kube::Error) -> Retry {
+        match error {
+            kube::Error::Api(status) => {
+                let retry_after = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.retry_after_seconds)
+                    .filter(|s| *s > 0)
+                    .map(|s| Duration::from_secs(u64::from(s)));
+                Retry::of_status(Some(status.code), retry_after)
+            }
+            kube::Error::HyperError(_) | kube::Error::Service(_) => Retry::Transient,
+            _ => Retry::Permanent,
+        }
+    }
+}
+
+/// What went wrong with a request to a read-only HTTP store.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpProblem {
+    /// The server answered with a failure status.
+    #[error("server answered {status}")]
+    Status {
+        /// The status.
+        status: u16,
+        /// How long the server asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// The request or the body timed out.
+    #[error("timed out ({0})")]
+    Timeout(#[source] reqwest::Error),
+    /// No connection could be made.
+    #[error("cannot connect ({0})")]
+    Connect(#[source] reqwest::Error),
+    /// Anything else the HTTP client reported.
+    #[error("{0}")]
+    Request(#[source] reqwest::Error),
+}
+
+impl From<reqwest::Error> for HttpProblem {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            HttpProblem::Timeout(e)
+        } else if e.is_connect() {
+            HttpProblem::Connect(e)
+        } else {
+            HttpProblem::Request(e)
+        }
+    }
+}
+
 /// Everything that can go wrong in the agent. Each variant carries what a person needs to find
-/// the problem: the URL, key, channel, digest or path.
+/// the problem: the URL, key, channel, digest, object or path.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration cannot work.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
 
     /// An object store request failed.
     #[error(transparent)]
     Store(Box<cairn_store::Error>),
 
     /// An HTTP store request failed.
-    #[error("GET {url}: {message}")]
+    #[error("GET {url}: {problem}")]
     Http {
         /// The URL requested.
         url: String,
-        /// The HTTP status, when one was received.
-        status: Option<u16>,
         /// What went wrong.
-        message: String,
-        /// How long the server asked us to wait (`Retry-After`).
-        retry_after: Option<Duration>,
+        #[source]
+        problem: HttpProblem,
     },
 
     /// The channel's head was refused.
@@ -87,6 +186,7 @@ pub enum Error {
         /// The object (`delta pack …`, `blob sha256:…`, `snapshot sha256:…`).
         what: String,
         /// What the format crate found.
+        #[source]
         source: cairn_state_format::Error,
     },
 
@@ -100,21 +200,32 @@ pub enum Error {
     },
 
     /// The target failed.
-    #[error("target {target}: {message}")]
+    #[error("target {target}: {problem}")]
     Target {
-        /// The target (`dir:/srv/manifests`).
+        /// The target (`dir:/srv/manifests`, `kube`).
         target: String,
         /// What failed.
-        message: String,
+        #[source]
+        problem: Box<TargetError>,
     },
 
-    /// The state directory failed.
-    #[error("state {path}: {message}")]
+    /// The applied state could not be read or written.
+    #[error("state {}: {problem}", location.display())]
     State {
-        /// The file or directory.
-        path: PathBuf,
+        /// The file, or the ConfigMap (`configmap cairn-system/cairn-state-prod`).
+        location: PathBuf,
         /// What failed.
-        message: String,
+        #[source]
+        problem: StateError,
+    },
+
+    /// A task the agent cannot run without ended (the metrics server, the election, discovery).
+    #[error("the {task} task ended unexpectedly: {why}")]
+    Task {
+        /// Which task.
+        task: &'static str,
+        /// How it ended (a panic's message, or "returned").
+        why: String,
     },
 }
 
@@ -122,7 +233,7 @@ impl Error {
     /// The class this error is reported under.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Config(_) => ErrorClass::Config,
+            Error::Config(_) | Error::Task { .. } => ErrorClass::Config,
             Error::Store(_) | Error::Http { .. } => ErrorClass::Store,
             Error::Refused { .. } => ErrorClass::Verify,
             Error::Corrupt { .. } | Error::Missing { .. } => ErrorClass::Fetch,
@@ -131,45 +242,64 @@ impl Error {
         }
     }
 
-    /// Whether retrying soon may help (store trouble), as opposed to a problem that lasts until
-    /// something changes (a refused head, corrupt immutable data, a full disk). Both are retried;
-    /// permanent ones are also reported as the reason of the phase.
-    pub fn is_transient(&self) -> bool {
+    /// How the loop should retry after this error, from its variant and status code.
+    pub fn retry(&self) -> Retry {
         match self {
-            Error::Store(e) => e.is_transient(),
-            Error::Http { status, .. } => {
-                status.is_none_or(|s| s == 408 || s == 429 || (500..600).contains(&s))
-            }
-            _ => false,
+            Error::Store(e) => match e.throttled() {
+                Some(wait) => Retry::Throttled(wait.unwrap_or(THROTTLED_FLOOR)),
+                None if e.is_transient() => Retry::Transient,
+                None => Retry::Permanent,
+            },
+            Error::Http { problem, .. } => match problem {
+                HttpProblem::Status {
+                    status,
+                    retry_after,
+                } => Retry::of_status(Some(*status), *retry_after),
+                HttpProblem::Timeout(_) | HttpProblem::Connect(_) | HttpProblem::Request(_) => {
+                    Retry::Transient
+                }
+            },
+            Error::Target { problem, .. } => problem.retry(),
+            Error::State { problem, .. } => problem.retry(),
+            Error::Config(_)
+            | Error::Task { .. }
+            | Error::Refused { .. }
+            | Error::Corrupt { .. }
+            | Error::Missing { .. } => Retry::Permanent,
         }
+    }
+
+    /// Whether retrying soon may help (as opposed to a problem that lasts until something
+    /// changes). Both are retried; permanent ones are also reported as the reason of the phase.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self.retry(), Retry::Permanent)
     }
 
     /// The least time to wait before retrying, when the store asked for one (`Retry-After`, or
     /// an S3 `SlowDown`).
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Error::Http { retry_after, .. } => *retry_after,
-            Error::Store(e) => {
-                let text = e.to_string().to_ascii_lowercase();
-                ["slowdown", "slow down", "too many requests", "429"]
-                    .iter()
-                    .any(|needle| text.contains(needle))
-                    .then_some(THROTTLED_FLOOR)
-            }
-            _ => None,
+        match self.retry() {
+            Retry::Throttled(wait) => Some(wait),
+            Retry::Transient | Retry::Permanent => None,
         }
     }
 
-    pub(crate) fn state(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Error {
+    /// An error of the target `target`.
+    pub fn target(target: impl Into<String>, problem: TargetError) -> Error {
+        Error::Target {
+            target: target.into(),
+            problem: Box::new(problem),
+        }
+    }
+
+    /// A state error about `location`.
+    pub(crate) fn state(location: impl Into<PathBuf>, problem: StateError) -> Error {
         Error::State {
-            path: path.into(),
-            message: message.to_string(),
+            location: location.into(),
+            problem,
         }
     }
 }
-
-/// How long the agent waits at least after an S3 `SlowDown` that carried no `Retry-After`.
-const THROTTLED_FLOOR: Duration = Duration::from_secs(5);
 
 impl From<cairn_store::Error> for Error {
     fn from(e: cairn_store::Error) -> Self {
@@ -184,18 +314,43 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
-    #[test]
-    fn http_errors_are_transient_unless_the_client_is_wrong() {
-        let http = |status| Error::Http {
+    fn http(status: u16, retry_after: Option<Duration>) -> Error {
+        Error::Http {
             url: "http://x/h".into(),
-            status,
-            message: "m".into(),
-            retry_after: None,
+            problem: HttpProblem::Status {
+                status,
+                retry_after,
+            },
+        }
+    }
+
+    #[test]
+    fn http_errors_are_classified_by_status() {
+        assert_eq!(http(503, None).retry(), Retry::Transient);
+        assert_eq!(http(500, None).retry(), Retry::Transient);
+        assert_eq!(http(408, None).retry(), Retry::Transient);
+        assert_eq!(http(429, None).retry(), Retry::Throttled(THROTTLED_FLOOR));
+        let wait = Some(Duration::from_secs(9));
+        assert_eq!(
+            http(503, wait).retry(),
+            Retry::Throttled(Duration::from_secs(9))
+        );
+        assert_eq!(http(403, None).retry(), Retry::Permanent);
+        assert!(!http(403, None).is_transient());
+        assert_eq!(http(500, None).class(), ErrorClass::Store);
+    }
+
+    #[test]
+    fn kube_errors_are_classified_by_status() {
+        let api = |code| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            }))
         };
-        assert!(http(None).is_transient());
-        assert!(http(Some(503)).is_transient());
-        assert!(http(Some(429)).is_transient());
-        assert!(!http(Some(403)).is_transient());
-        assert_eq!(http(Some(500)).class(), ErrorClass::Store);
+        assert_eq!(Retry::of_kube(&api(429)), Retry::Throttled(THROTTLED_FLOOR));
+        assert_eq!(Retry::of_kube(&api(500)), Retry::Transient);
+        assert_eq!(Retry::of_kube(&api(403)), Retry::Permanent);
+        assert_eq!(Retry::of_kube(&api(422)), Retry::Permanent);
     }
 }

@@ -5,11 +5,10 @@
 //! head goes bad.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cairn_agent::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use cairn_agent::{Agent, ChannelSpec, Config, StoreLocation, TargetSpec};
 //!
-//! let key = "cairn-ed25519-public AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".parse()
-//!     .map_err(|e| cairn_agent::Error::Config(format!("{e}")))?;
+//! let key = "cairn-ed25519-public AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".parse()?;
 //! let config = Config::new(
 //!     StoreLocation::Url("file:///srv/cairn".into()),
 //!     vec![ChannelSpec::parse("prod")?],
@@ -28,41 +27,50 @@
 //! [`Agent::with_shared`] and one [`Shared`] also share what is content-addressed (verified
 //! snapshots, delta packs already checked, blobs in memory, optionally the blob directory) and
 //! their HTTP clients.
+//!
+//! # Module map
+//!
+//! The folders follow the loop: run → fetch → reconcile → targets, with state and serve beside.
+//!
+//! | module | what | invariant |
+//! |---|---|---|
+//! | [`config`] | [`Config`] as a library caller builds it; [`ConfigError`] | a configuration that validates can start; every error names its flag |
+//! | [`cli`] | `cairn-agent run` flags → [`Config`] | every flag has a `CAIRN_*` variable |
+//! | `run` | [`Agent`]: composes the parts, supervises every task, one follower per channel, discovery, `run --once` | no spawned task ends unobserved: followers restart, services end the agent |
+//! | `reconcile` | one channel's pass: poll, verify, decide, fetch, plan, apply, persist | `decide` is pure; nothing is applied before everything it needs is fetched and verified |
+//! | `fetch` | the store as read: heads, delta packs, index walks, blobs, caches, [`Shared`] | what is kept is content-addressed and verified; a snapshot is exactly its signed digest or refused |
+//! | `state` | what each channel applied: a base file and journal, or a ConfigMap | never older than what was applied; damage is detected on load |
+//! | [`targets`] | the [`targets::Target`] trait; the directory and Kubernetes targets | a target changes only objects it wrote for that channel |
+//! | `cluster` | the connection to the API server, with its rate limit as a layer | no request bypasses the limit |
+//! | [`election`] | leader election with a Lease | only the leader writes to the target and reports |
+//! | `serve` | `/metrics`, `/healthz`, `/readyz` | ready only while every channel is followed |
+//! | [`error`] | [`Error`], [`Retry`], [`ErrorClass`] | errors keep their sources; retries are decided by variant and status code |
 
-mod agent;
-mod backoff;
-mod blobs;
-mod cache;
 pub mod cli;
-mod config;
-mod context;
-mod discover;
-mod error;
+mod cluster;
+pub mod config;
+pub mod election;
+pub mod error;
 mod fetch;
-mod follower;
 mod fsutil;
-mod journal;
-mod metrics;
-mod plan;
 mod reconcile;
-mod remote;
-mod report;
-mod server;
-mod shared;
-mod source;
+mod run;
+mod serve;
 mod state;
-pub mod target;
-mod tree;
+pub mod targets;
 
 use std::future::Future;
 
-pub use agent::{Agent, OnceReport, Outcome};
-pub use config::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing, validate_cluster_id};
-pub use error::{Error, ErrorClass, Result};
-pub use metrics::{Metrics, RequestKind};
-pub use shared::Shared;
-pub use source::{Conditional, HttpSource, ObjectSource, Source};
-pub use state::{Applied, StateBackend};
+pub use cluster::Cluster;
+pub use config::{
+    ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing, validate_cluster_id,
+};
+pub use error::{Error, ErrorClass, Result, Retry};
+pub use fetch::Shared;
+pub use fetch::source::{Conditional, HttpSource, ObjectSource, Source};
+pub use run::{Agent, OnceReport, Outcome};
+pub use serve::metrics::{Metrics, RequestKind};
+pub use state::{Applied, ConfigMapState, StateBackend, StateError};
 
 /// Runs an agent until `shutdown` completes (see [`Agent::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {

@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let Command::Run(args) = Cli::parse().command;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // CAIRN_LOG sets the filter, as for `cairn` (e.g. CAIRN_LOG=cairn_agent=debug).
+    let filter = EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -1,4 +1,9 @@
-//! The store crate's error.
+//! The store crate's error, and how a failure is classified: by object_store's error variant
+//! and the HTTP status the server answered ([`crate::Answer`]), never by the error's text.
+
+use std::time::Duration;
+
+use crate::answer::Answer;
 
 /// A store operation that failed, with the URL, operation and key it was about.
 #[derive(Debug, thiserror::Error)]
@@ -28,35 +33,55 @@ pub enum Error {
         key: String,
         /// The store.
         url: String,
+        /// The server's last failure answer during the operation, when there was one.
+        answer: Option<Answer>,
         /// What object_store reported.
+        #[source]
         source: Box<object_store::Error>,
     },
 }
 
 impl Error {
     /// Whether retrying later may succeed (network trouble, throttling, server errors), as
-    /// opposed to a problem that needs a person (bad URL, bad credentials, bad key).
+    /// opposed to a problem that needs a person (bad URL, bad credentials, bad key, a request
+    /// the server refuses).
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Url { .. } | Error::Key { .. } => false,
-            Error::Store { source, .. } => match source.as_ref() {
-                object_store::Error::Generic { source, .. } => {
-                    let text = source.to_string().to_ascii_lowercase();
-                    ![
-                        "403",
-                        "401",
-                        "forbidden",
-                        "unauthorized",
-                        "access denied",
-                        "invalidaccesskeyid",
-                        "signaturedoesnotmatch",
-                    ]
-                    .iter()
-                    .any(|needle| text.contains(needle))
-                }
-                object_store::Error::JoinError { .. } => true,
-                _ => false,
+        let Error::Store { source, answer, .. } = self else {
+            return false;
+        };
+        match source.as_ref() {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::InvalidPath { .. }
+            | object_store::Error::UnknownConfigurationKey { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::NotImplemented { .. } => false,
+            object_store::Error::JoinError { .. } => true,
+            _ => match answer {
+                // No answer at all: the network, a timeout, a reset connection.
+                None => true,
+                Some(answer) => matches!(answer.status, 408 | 429 | 500..=599),
             },
+        }
+    }
+
+    /// `Some` when the server asked to slow down (429, or 503 as S3's `SlowDown`), with how long
+    /// it asked to wait if it said.
+    pub fn throttled(&self) -> Option<Option<Duration>> {
+        match self {
+            Error::Store {
+                answer: Some(answer),
+                ..
+            } if matches!(answer.status, 429 | 503) => Some(answer.retry_after),
+            _ => None,
+        }
+    }
+
+    /// The server's failure answer, if the failure was one.
+    pub fn answer(&self) -> Option<Answer> {
+        match self {
+            Error::Store { answer, .. } => *answer,
+            Error::Url { .. } | Error::Key { .. } => None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! (the standard `AWS_*` environment, plus any object_store S3 option as a query parameter, e.g.
 //! `?endpoint=http://127.0.0.1:3900&region=garage`), `gs://bucket/prefix`, `az://container/prefix`.
 
+mod answer;
 mod counting;
 mod error;
 mod open;
@@ -28,6 +29,7 @@ use object_store::{
     PutPayload, UpdateVersion,
 };
 
+pub use answer::Answer;
 pub use counting::{CountingStore, GetOutcome, RequestCounts};
 pub use error::{Error, Result};
 pub use open::StoreOptions;
@@ -170,6 +172,7 @@ impl Store {
             op,
             key,
             url: self.url.clone(),
+            answer: answer::last(),
             source: Box::new(source),
         }
     }
@@ -187,69 +190,83 @@ impl Store {
 
     /// Reads an object unless its ETag is still `etag` (HTTP `If-None-Match`).
     pub async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
-        let path = self.path(key)?;
-        let options = GetOptions {
-            if_none_match: etag.map(str::to_owned),
-            ..Default::default()
-        };
-        let result = match self.inner.get_opts(&path, options).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Conditional::NotFound),
-            Err(object_store::Error::NotModified { .. }) => return Ok(Conditional::NotModified),
-            Err(e) => return Err(self.fail("get", key)(e)),
-        };
-        let version = Version {
-            etag: result.meta.e_tag.clone(),
-            version: result.meta.version.clone(),
-        };
-        if etag.is_some() && version.etag.as_deref() == etag {
-            // Stores that ignore If-None-Match still let us skip the work.
-            return Ok(Conditional::NotModified);
-        }
-        let bytes = result.bytes().await.map_err(self.fail("get", key))?;
-        Ok(Conditional::Fetched(Fetched { bytes, version }))
+        answer::observed(async move {
+            let path = self.path(key)?;
+            let options = GetOptions {
+                if_none_match: etag.map(str::to_owned),
+                ..Default::default()
+            };
+            let result = match self.inner.get_opts(&path, options).await {
+                Ok(result) => result,
+                Err(object_store::Error::NotFound { .. }) => return Ok(Conditional::NotFound),
+                Err(object_store::Error::NotModified { .. }) => {
+                    return Ok(Conditional::NotModified);
+                }
+                Err(e) => return Err(self.fail("get", key)(e)),
+            };
+            let version = Version {
+                etag: result.meta.e_tag.clone(),
+                version: result.meta.version.clone(),
+            };
+            if etag.is_some() && version.etag.as_deref() == etag {
+                // Stores that ignore If-None-Match still let us skip the work.
+                return Ok(Conditional::NotModified);
+            }
+            let bytes = result.bytes().await.map_err(self.fail("get", key))?;
+            Ok(Conditional::Fetched(Fetched { bytes, version }))
+        })
+        .await
     }
 
     /// Whether an object exists (a HEAD request).
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        match self.inner.head(&self.path(key)?).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(self.fail("head", key)(e)),
-        }
+        answer::observed(async move {
+            match self.inner.head(&self.path(key)?).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(self.fail("head", key)(e)),
+            }
+        })
+        .await
     }
 
     /// Writes an object, replacing any existing one.
     pub async fn put(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Version> {
-        let result = self
-            .inner
-            .put_opts(
-                &self.path(key)?,
-                PutPayload::from(bytes.into()),
-                self.put_options(key, PutMode::Overwrite),
-            )
-            .await
-            .map_err(self.fail("put", key))?;
-        Ok(Version {
-            etag: result.e_tag,
-            version: result.version,
+        answer::observed(async move {
+            let result = self
+                .inner
+                .put_opts(
+                    &self.path(key)?,
+                    PutPayload::from(bytes.into()),
+                    self.put_options(key, PutMode::Overwrite),
+                )
+                .await
+                .map_err(self.fail("put", key))?;
+            Ok(Version {
+                etag: result.e_tag,
+                version: result.version,
+            })
         })
+        .await
     }
 
     /// Writes an object only if none exists under `key` (HTTP `If-None-Match: *`). On stores that
     /// ignore the condition this silently overwrites: check [`Store::probe`] first.
     pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created> {
-        let options = self.put_options(key, PutMode::Create);
-        match self
-            .inner
-            .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
-            .await
-        {
-            Ok(_) => Ok(Created::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyExists),
-            Err(object_store::Error::Precondition { .. }) => Ok(Created::AlreadyExists),
-            Err(e) => Err(self.fail("create-only put", key)(e)),
-        }
+        answer::observed(async move {
+            let options = self.put_options(key, PutMode::Create);
+            match self
+                .inner
+                .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
+                .await
+            {
+                Ok(_) => Ok(Created::Created),
+                Err(object_store::Error::AlreadyExists { .. }) => Ok(Created::AlreadyExists),
+                Err(object_store::Error::Precondition { .. }) => Ok(Created::AlreadyExists),
+                Err(e) => Err(self.fail("create-only put", key)(e)),
+            }
+        })
+        .await
     }
 
     /// Replaces an object only if it is still at `expected` (HTTP `If-Match`).
@@ -259,57 +276,88 @@ impl Store {
         bytes: impl Into<Bytes>,
         expected: &Version,
     ) -> Result<Swapped> {
-        let version = UpdateVersion {
-            e_tag: expected.etag.clone(),
-            version: expected.version.clone(),
-        };
-        let options = self.put_options(key, PutMode::Update(version));
-        match self
-            .inner
-            .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
-            .await
-        {
-            Ok(_) => Ok(Swapped::Swapped),
-            Err(
-                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
-            ) => Ok(Swapped::Conflict),
-            Err(
-                object_store::Error::NotImplemented { .. }
-                | object_store::Error::NotSupported { .. },
-            ) => Ok(Swapped::Unsupported),
-            Err(e) => Err(self.fail("conditional put", key)(e)),
-        }
+        answer::observed(async move {
+            let version = UpdateVersion {
+                e_tag: expected.etag.clone(),
+                version: expected.version.clone(),
+            };
+            let options = self.put_options(key, PutMode::Update(version));
+            match self
+                .inner
+                .put_opts(&self.path(key)?, PutPayload::from(bytes.into()), options)
+                .await
+            {
+                Ok(_) => Ok(Swapped::Swapped),
+                Err(
+                    object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+                ) => Ok(Swapped::Conflict),
+                Err(
+                    object_store::Error::NotImplemented { .. }
+                    | object_store::Error::NotSupported { .. },
+                ) => Ok(Swapped::Unsupported),
+                Err(e) => Err(self.fail("conditional put", key)(e)),
+            }
+        })
+        .await
     }
 
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.inner.delete(&self.path(key)?).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.fail("delete", key)(e)),
-        }
+        answer::observed(async move {
+            match self.inner.delete(&self.path(key)?).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(self.fail("delete", key)(e)),
+            }
+        })
+        .await
     }
 
     /// Every object under `prefix` (a key prefix ending in `/`, or empty for all).
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>> {
-        let path = if prefix.is_empty() {
-            None
-        } else {
-            Some(self.path(prefix.trim_end_matches('/'))?)
-        };
-        let metas: Vec<_> = self
-            .inner
-            .list(path.as_ref())
-            .try_collect()
-            .await
-            .map_err(self.fail("list", prefix))?;
-        Ok(metas
-            .into_iter()
-            .map(|m| Listed {
-                key: m.location.to_string(),
-                size: m.size,
-                last_modified: m.last_modified,
-            })
-            .collect())
+        answer::observed(async move {
+            let path = if prefix.is_empty() {
+                None
+            } else {
+                Some(self.path(prefix.trim_end_matches('/'))?)
+            };
+            let metas: Vec<_> = self
+                .inner
+                .list(path.as_ref())
+                .try_collect()
+                .await
+                .map_err(self.fail("list", prefix))?;
+            Ok(metas
+                .into_iter()
+                .map(|m| Listed {
+                    key: m.location.to_string(),
+                    size: m.size,
+                    last_modified: m.last_modified,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// The names directly under `prefix` (a key prefix ending in `/`) that have objects below
+    /// them: one delimited listing (`channels/` → every channel name), not every object.
+    pub async fn list_names(&self, prefix: &str) -> Result<Vec<String>> {
+        answer::observed(async move {
+            let path = self.path(prefix.trim_end_matches('/'))?;
+            let listed = self
+                .inner
+                .list_with_delimiter(Some(&path))
+                .await
+                .map_err(self.fail("list", prefix))?;
+            let mut names: Vec<String> = listed
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_owned))
+                .collect();
+            names.sort();
+            names.dedup();
+            Ok(names)
+        })
+        .await
     }
 
     /// Finds out, by trying, whether the store honours create-only and compare-and-swap writes.

@@ -93,6 +93,7 @@ impl Store {
                     builder = builder.with_config(key, value);
                 }
                 let store = builder
+                    .with_http_connector(crate::answer::ObservingConnector)
                     .with_client_options(options.client(&parsed))
                     .with_retry(options.retry())
                     .build();

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 use bytes::Bytes;
 use cairn_state_format::{Change, Digest};
 
-use crate::tree::Tree;
+use crate::fetch::tree::Tree;
 
 /// What checking one pack gave.
 #[derive(Debug)]

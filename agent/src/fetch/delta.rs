@@ -7,9 +7,9 @@ use cairn_state_format::{Change, Digest, apply_delta_to_index, layout};
 
 use super::Fetcher;
 use super::checked::CheckedPack;
-use crate::error::{Error, Result};
-use crate::metrics::RequestKind;
-use crate::tree::Tree;
+use crate::error::{Error, HttpProblem, Result};
+use crate::fetch::tree::Tree;
+use crate::serve::metrics::RequestKind;
 
 /// The new snapshot and the changes from `base` by the pack `base → to`; `None` when the hub
 /// wrote no such pack. Blobs the pack carries go to the cache. The pack is checked against the
@@ -27,7 +27,8 @@ pub async fn fetch(
         // A CDN in front of a private bucket answers 403 for objects that do not exist; a missing
         // pack is expected, so that answer means "walk the index" rather than "fail".
         Err(Error::Http {
-            status: Some(403), ..
+            problem: HttpProblem::Status { status: 403, .. },
+            ..
         }) => return Ok(None),
         Err(e) => return Err(e),
     };

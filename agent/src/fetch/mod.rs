@@ -1,22 +1,36 @@
-//! Fetching a new snapshot's entries: the delta pack from the applied snapshot when the hub wrote
-//! one, else a walk of the new index that fetches only nodes the agent does not have. Either way
-//! the result is exactly the signed snapshot digest, or it is refused. Results are shared
-//! through [`Trees`]: a snapshot another channel (or agent) already holds is not built again.
+//! Everything read from the store, and the caches in front of it: the snapshot's entries (the
+//! delta pack from the applied snapshot when the hub wrote one, else a walk of the new index that
+//! fetches only nodes the agent does not have) and the blobs a plan needs. Either way the result
+//! is exactly the signed snapshot digest, or it is refused. Results are shared through
+//! [`Trees`]: a snapshot another channel (or agent) already holds is not built again.
+//!
+//! - [`source`]: the store as read (object stores, read-only HTTP); [`remote`]: metered reads.
+//! - [`delta`], [`walk`]: the two paths to a new snapshot; [`checked`]: packs checked once per
+//!   process.
+//! - [`tree`]: verified snapshots in memory; [`cache`], [`blobs`]: blobs by digest.
+//! - [`shared`]: what several agents of one process may share.
 
+pub(crate) mod blobs;
+pub(crate) mod cache;
 mod checked;
 mod delta;
+pub(crate) mod remote;
+pub(crate) mod shared;
+pub(crate) mod source;
+pub(crate) mod tree;
 mod walk;
 
 use std::sync::Arc;
 
 use cairn_state_format::{Change, Digest};
 
-use crate::cache::BlobCache;
 use crate::error::{Error, ErrorClass, Result};
-use crate::remote::Remote;
-use crate::tree::{Tree, Trees};
+use cache::BlobCache;
+use remote::Remote;
+use tree::{Tree, Trees};
 
 pub use checked::CheckedPacks;
+pub use shared::Shared;
 
 /// How the entries were obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::Fetcher;
 use crate::error::{Error, Result};
-use crate::metrics::RequestKind;
-use crate::remote::Remote;
-use crate::tree::{Tree, apply_changes};
+use crate::fetch::remote::Remote;
+use crate::fetch::tree::{Tree, apply_changes};
+use crate::serve::metrics::RequestKind;
 
 /// Index nodes fetched at once.
 const CONCURRENCY: usize = 8;

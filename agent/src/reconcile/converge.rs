@@ -1,21 +1,22 @@
-//! Steps 3 to 6 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
+//! Steps 4 to 7 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
 //! teardown.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use cairn_state_format::{
     AppliedRef, Change, EntrySet, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
 };
 
-use super::{Channel, execute};
-use crate::context::Ctx;
+use super::execute::{self, Executed};
+use super::phases::Holding;
+use super::plan::{Plan, plan, plan_changes, select};
+use super::{Channel, status_error};
 use crate::error::{Error, Result};
-use crate::fetch::{FetchPath, fetch_entries};
-use crate::plan::{plan, plan_changes, select};
+use crate::fetch::blobs;
+use crate::fetch::{FetchPath, Fetched, fetch_entries};
+use crate::run::Ctx;
 use crate::state::{Applied, Step};
-use crate::target::{Inventory, Write};
-use crate::tree::Tree;
+use crate::targets::{Inventory, TargetError, Write};
 
 /// What a reconcile moves the target to: `entries`, from `previous` (what was applied before),
 /// with the `changes` between them when they are known.
@@ -26,37 +27,24 @@ struct Desired<'a> {
 }
 
 impl Channel {
-    /// Steps 3 to 6 for a new head: fetch, plan, apply, persist.
+    /// Steps 4 to 7 for a new head: fetch, plan, apply, persist.
     pub(super) async fn apply_pending(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
-        let Some(pending) = self.pending.clone() else {
+        let Some(pending) = self.pending().cloned() else {
             return Ok(());
         };
         let head = &pending.head;
-        let base = self.applied.as_ref().map(Applied::tree);
-        let fetched = fetch_entries(ctx.fetcher(&self.name), base, &head.snapshot).await?;
-        if let Some(e) = &fetched.fallback {
-            self.record_error(ctx, e, None);
-        }
-        match fetched.path {
-            FetchPath::Walk { nodes } => tracing::info!(nodes, "fetched by walking the index"),
-            FetchPath::Delta => tracing::info!("fetched one delta pack"),
-            FetchPath::Same => {}
-        }
-        let previous = self.applied.as_ref().map(|a| a.tree().clone());
+        let previous = self.holding.applied().map(|a| a.tree().clone());
+        let fetched =
+            fetch_entries(ctx.fetcher(&self.name), previous.as_ref(), &head.snapshot).await?;
+        self.note_fetch(&fetched);
         let empty = EntrySet::new();
-        let previous_entries = previous.as_ref().map_or(&empty, |t| t.entries());
-        let known = previous.as_ref().and(fetched.changes.as_deref());
-        self.converge(
-            ctx,
-            Desired {
-                entries: fetched.tree.entries(),
-                previous: previous_entries,
-                changes: known,
-            },
-            check_drift,
-            head.generation,
-        )
-        .await?;
+        let desired = Desired {
+            entries: fetched.tree.entries(),
+            previous: previous.as_ref().map_or(&empty, |t| t.entries()),
+            changes: previous.as_ref().and(fetched.changes.as_deref()),
+        };
+        self.converge(ctx, desired, check_drift, head.generation)
+            .await?;
         let applied = Applied::of(
             head.generation,
             pending.bytes.clone(),
@@ -83,22 +71,32 @@ impl Channel {
             generation: head.generation,
             snapshot: head.snapshot,
         });
-        self.applied = Some(applied);
-        self.pending = None;
+        self.holding = Holding::Applied(applied);
         self.check_target = false;
         Ok(())
+    }
+
+    /// Logs how the entries were fetched, and records a delta pack that had to be given up.
+    fn note_fetch(&mut self, fetched: &Fetched) {
+        if let Some(e) = &fetched.fallback {
+            self.record_error(&status_error(e, None));
+        }
+        match fetched.path {
+            FetchPath::Walk { nodes } => tracing::info!(nodes, "fetched by walking the index"),
+            FetchPath::Delta => tracing::info!("fetched one delta pack"),
+            FetchPath::Same => {}
+        }
     }
 
     /// Brings the target back to the applied entries (after a restart, a failure, or on resync).
     pub(super) async fn reconcile_applied(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
         let Some((tree, generation)) = self
-            .applied
-            .as_ref()
+            .holding
+            .applied()
             .map(|a| (a.tree().clone(), a.generation))
         else {
             return Ok(());
         };
-        let tree: Arc<Tree> = tree;
         let desired = Desired {
             entries: tree.entries(),
             previous: tree.entries(),
@@ -138,10 +136,9 @@ impl Channel {
         };
         // Written/removed counts describe the last reconcile that changed something, so an
         // idle pass leaves the record (and the store) alone.
-        let counts = &mut self.status.counts;
-        counts.objects = desired.len() as u64;
+        self.status.counts.objects = desired.len() as u64;
         if plan.is_empty() {
-            counts.failed = 0;
+            self.status.counts.failed = 0;
             self.assess(ctx, &desired, check_drift).await;
             return Ok(());
         }
@@ -153,50 +150,66 @@ impl Channel {
             unchanged = plan.unchanged,
             "plan"
         );
-        crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
+        blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
         let done = execute::execute(ctx, &self.name, &plan, generation).await?;
+        self.count(ctx, &done, desired.len());
+        if done.failed.is_empty() {
+            self.assess(ctx, &desired, true).await;
+            return Ok(());
+        }
+        Err(self.failures(ctx, &plan, done))
+    }
+
+    /// Records what a plan's execution did in the metrics and the status counts.
+    fn count(&mut self, ctx: &Ctx, done: &Executed, desired: usize) {
         let failed = done.failed.len() as u64;
         ctx.metrics
             .objects(&self.name, done.applied, done.pruned, failed);
-        self.status.counts.applied = done.applied;
-        self.status.counts.pruned = done.pruned;
-        self.status.counts.failed = failed;
-        self.status.counts.healthy = (desired.len() as u64).saturating_sub(failed);
-        let Some(first) = done.failed.first() else {
-            self.assess(ctx, &desired, true).await;
-            return Ok(());
-        };
-        let error = Error::Target {
-            target: ctx.target.describe(),
-            message: format!(
-                "{failed} of {} objects failed; first: {}: {}",
-                plan.steps.iter().map(|s| s.items.len()).sum::<usize>(),
-                first.id,
-                first.message
-            ),
-        };
-        for failure in done.failed.iter().skip(1).take(2) {
-            let e = Error::Target {
-                target: ctx.target.describe(),
-                message: failure.message.clone(),
-            };
-            self.record_error(ctx, &e, Some(failure.id.to_string()));
-        }
+        let counts = &mut self.status.counts;
+        counts.applied = done.applied;
+        counts.pruned = done.pruned;
+        counts.failed = failed;
+        counts.healthy = (desired as u64).saturating_sub(failed);
+    }
+
+    /// The error of a plan some of whose objects failed; the next two failures are recorded in
+    /// the status with their objects, and every failed object is listed as unhealthy.
+    fn failures(&mut self, ctx: &Ctx, plan: &Plan, done: Executed) -> Error {
+        let target = ctx.target.describe();
         self.status.unhealthy = done
             .failed
             .iter()
             .take(MAX_UNHEALTHY)
             .map(|f| f.id.to_string())
             .collect();
-        Err(error)
+        let (failed, total) = (done.failed.len(), plan.len());
+        let mut failures = done.failed.into_iter();
+        let Some(first) = failures.next() else {
+            return Error::target(
+                target,
+                TargetError::Bookkeeping("a failed plan reported no failure".to_owned()),
+            );
+        };
+        for failure in failures.take(2) {
+            let e = Error::target(target.clone(), failure.error);
+            self.record_error(&status_error(&e, Some(failure.id.to_string())));
+        }
+        Error::target(
+            target,
+            TargetError::Failed {
+                failed,
+                total,
+                first: Box::new(first.error.about(&first.id)),
+            },
+        )
     }
 
     /// Removes everything the channel applied and forgets it.
     pub(super) async fn teardown(&mut self, ctx: &Ctx, reason: &str) -> Result<()> {
         tracing::info!(reason, "tearing the channel down");
-        let previous = self.applied.as_ref().map(|a| a.tree().clone());
+        let previous = self.holding.applied().map(|a| a.tree().clone());
         let empty = EntrySet::new();
-        let generation = self.applied.as_ref().map_or(0, |a| a.generation);
+        let generation = self.holding.generation().unwrap_or(0);
         let desired = Desired {
             entries: &empty,
             previous: previous.as_ref().map_or(&empty, |t| t.entries()),
@@ -204,8 +217,7 @@ impl Channel {
         };
         self.converge(ctx, desired, false, generation).await?;
         ctx.state.remove(&self.name).await?;
-        self.applied = None;
-        self.pending = None;
+        self.holding = Holding::Nothing;
         self.status.applied = None;
         ctx.metrics.set_generation(&self.name, 0);
         self.hold(
@@ -230,7 +242,7 @@ impl Channel {
             .target
             .inventory(&self.name, previous, check_drift)
             .await?;
-        if check_drift && ctx.target.compares_live_content() {
+        if check_drift && ctx.target.live_drift().is_some() {
             let drifted = self
                 .live_drift(ctx, desired, &inventory, generation)
                 .await?;
@@ -248,18 +260,20 @@ impl Channel {
         inventory: &Inventory,
         generation: u64,
     ) -> Result<BTreeSet<ResourceId>> {
+        let Some(live) = ctx.target.live_drift() else {
+            return Ok(BTreeSet::new());
+        };
         let current: Vec<_> = desired
             .values()
             .filter(|e| inventory.owned.get(&e.id) == Some(&Some(e.blob)))
             .collect();
-        let blobs: Vec<_> = current.iter().map(|e| e.blob).collect();
-        crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await?;
+        let digests: Vec<_> = current.iter().map(|e| e.blob).collect();
+        blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, digests).await?;
         let mut drifted = BTreeSet::new();
         for chunk in current.chunks(execute::BATCH) {
             let mut writes = Vec::with_capacity(chunk.len());
             for entry in chunk {
-                let bytes =
-                    crate::blobs::load(&ctx.remote, &ctx.cache, &self.name, &entry.blob).await?;
+                let bytes = blobs::load(&ctx.remote, &ctx.cache, &self.name, &entry.blob).await?;
                 writes.push(Write {
                     id: entry.id.clone(),
                     blob: entry.blob,
@@ -267,7 +281,7 @@ impl Channel {
                     generation,
                 });
             }
-            drifted.extend(ctx.target.drifted(&self.name, writes).await?);
+            drifted.extend(live.drifted(&self.name, writes).await?);
         }
         Ok(drifted)
     }
@@ -285,25 +299,21 @@ impl Channel {
         if !due {
             return;
         }
-        let report = if ctx.target.assesses_health() {
-            let ids: Vec<ResourceId> = desired.keys().cloned().collect();
-            ctx.target.health(&self.name, ids).await
-        } else {
-            Ok(None)
+        let Some(check) = ctx.target.health() else {
+            let counts = &mut self.status.counts;
+            counts.healthy = (desired.len() as u64).saturating_sub(counts.failed);
+            counts.progressing = 0;
+            counts.degraded = 0;
+            return;
         };
-        match report {
-            Ok(Some(report)) => {
+        let ids: Vec<ResourceId> = desired.keys().cloned().collect();
+        match check.assess(&self.name, ids).await {
+            Ok(report) => {
                 let counts = &mut self.status.counts;
                 counts.healthy = report.healthy;
                 counts.progressing = report.progressing;
                 counts.degraded = report.degraded;
                 self.status.unhealthy = report.unhealthy.into_iter().take(MAX_UNHEALTHY).collect();
-            }
-            Ok(None) => {
-                let counts = &mut self.status.counts;
-                counts.healthy = (desired.len() as u64).saturating_sub(counts.failed);
-                counts.progressing = 0;
-                counts.degraded = 0;
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot assess health; keeping the last assessment")

@@ -2,17 +2,17 @@
 
 use cairn_state_format::ResourceId;
 
-use crate::blobs;
-use crate::context::Ctx;
+use super::plan::Plan;
 use crate::error::Result;
-use crate::plan::Plan;
-use crate::target::{ObjectFailure, Write};
+use crate::fetch::blobs;
+use crate::run::Ctx;
+use crate::targets::{ObjectFailure, Write};
 
 /// Objects written per batch (bounds the blob bytes held at once).
 pub(super) const BATCH: usize = 64;
 
 /// What a plan did.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Executed {
     /// Objects created or updated.
     pub applied: u64,

@@ -1,41 +1,40 @@
 //! One channel's reconcile pass, as explicit steps: poll the head, verify it, decide, then fetch,
 //! plan, apply and persist (or hold, or tear down). Each pass runs in one tracing span.
+//!
+//! - [`phases`]: what a channel knows, as enums of the phases the loop really has.
+//! - [`poll`]: steps 1 and 2, the conditional GET of the head and its verification.
+//! - [`decide`]: what to do, a pure function of the facts and the clock.
+//! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist.
 
 mod converge;
 mod decide;
 mod execute;
+mod phases;
+pub(crate) mod plan;
 mod poll;
 
-use bytes::Bytes;
 use cairn_state_format::{
-    EntrySet, Head, Phase, Refusal, SignedHead, Snapshot, StatusError, StatusRecord, layout,
+    AppliedRef, EntrySet, Phase, Refusal, SignedHead, Snapshot, StatusError, StatusRecord, layout,
 };
 use chrono::Utc;
 use tracing::Instrument;
 
 pub use decide::{Decision, Facts, decide};
+use phases::{HeadSeen, Holding, Role, VerifiedHead};
 
-use crate::context::{AGENT, Ctx};
-use crate::error::Error;
+use crate::error::{Error, Retry};
 use crate::fetch::fetch_entries;
-use crate::plan::select;
+use crate::run::{AGENT, Ctx};
 use crate::state::Applied;
-
-/// A verified head newer than what is applied.
-#[derive(Clone, Debug)]
-struct Pending {
-    head: Head,
-    bytes: Bytes,
-    etag: Option<String>,
-}
+use plan::select;
 
 /// How a pass ended, for scheduling the next one.
 #[derive(Debug)]
 pub enum PassResult {
     /// Nothing failed (converged, waiting, frozen, or just applied).
     Ok,
-    /// Something failed; retry with backoff.
-    Failed(Error),
+    /// Something failed; retry as it says.
+    Failed(Retry),
     /// Everything the channel applied was removed; a discovered channel stops here.
     TornDown,
 }
@@ -45,64 +44,53 @@ pub enum PassResult {
 pub struct Channel {
     name: String,
     discovered: bool,
-    applied: Option<Applied>,
-    broken: Option<String>,
-    head_etag: Option<String>,
-    head_missing: bool,
-    latest: Option<Head>,
-    pending: Option<Pending>,
-    refusal: Option<Refusal>,
+    holding: Holding,
+    head: HeadSeen,
+    role: Role,
+    /// Whether the next pass must look at the target (after a restart, a failure, on resync).
     check_target: bool,
-    /// Whether the last pass stood by (another replica leads): state is reloaded on promotion.
-    standby: bool,
-    /// The snapshot whose blobs a standby pass already fetched.
-    warmed: Option<cairn_state_format::Digest>,
     status: StatusRecord,
 }
 
 impl Channel {
-    /// Loads what the channel applied before (if anything) from the state dir.
+    /// Loads what the channel applied before (if anything) from the state.
     pub(crate) async fn load(ctx: &Ctx, name: &str, discovered: bool) -> Channel {
         let mut status = StatusRecord::new(&ctx.cluster_id, name, AGENT, ctx.started_at);
         status.labels = ctx.labels.clone();
-        let mut channel = Channel {
-            name: name.to_owned(),
-            discovered,
-            applied: None,
-            broken: None,
-            head_etag: None,
-            head_missing: false,
-            latest: None,
-            pending: None,
-            refusal: None,
-            check_target: true,
-            standby: false,
-            warmed: None,
-            status,
-        };
-        match ctx.state.load(name).await {
+        let (holding, head) = match ctx.state.load(name).await {
             Ok(Some(applied)) => {
-                // The head was verified when it was applied; it is kept for its expiry and
-                // retirement times, and its ETag makes the first poll conditional.
-                channel.latest = SignedHead::decode(&applied.head).ok().map(|s| s.head);
-                channel.head_etag = applied
-                    .head_etag
-                    .clone()
-                    .filter(|_| channel.latest.is_some());
-                channel.status.applied = Some(cairn_state_format::AppliedRef {
+                status.applied = Some(AppliedRef {
                     generation: applied.generation,
                     snapshot: applied.snapshot,
                 });
                 ctx.metrics.set_generation(name, applied.generation);
-                channel.applied = Some(applied);
+                // The head was verified when it was applied; it is kept for its expiry and
+                // retirement times, and its ETag makes the first poll conditional.
+                let head = match SignedHead::decode(&applied.head) {
+                    Ok(signed) => HeadSeen::Verified(VerifiedHead {
+                        head: signed.head,
+                        bytes: applied.head.clone(),
+                        etag: applied.head_etag.clone(),
+                    }),
+                    Err(_) => HeadSeen::Unknown,
+                };
+                (Holding::Applied(applied), head)
             }
-            Ok(None) => {}
+            Ok(None) => (Holding::Nothing, HeadSeen::Unknown),
             Err(e) => {
                 tracing::error!(channel = name, error = %e, "cannot resume channel");
-                channel.broken = Some(e.to_string());
+                (Holding::Broken(e), HeadSeen::Unknown)
             }
+        };
+        Channel {
+            name: name.to_owned(),
+            discovered,
+            holding,
+            head,
+            role: Role::Leading,
+            check_target: true,
+            status,
         }
-        channel
     }
 
     /// The channel's name.
@@ -120,6 +108,11 @@ impl Channel {
         &self.status
     }
 
+    /// The verified head newer than what is applied, if any.
+    fn pending(&self) -> Option<&VerifiedHead> {
+        self.head.pending(self.holding.generation())
+    }
+
     /// One reconcile pass; `resync` also checks the target for drift.
     pub(crate) async fn pass(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
         let span = tracing::info_span!(
@@ -135,46 +128,61 @@ impl Channel {
         if !ctx.leads() {
             return self.stand_by(ctx).await;
         }
-        if self.standby {
+        if matches!(self.role, Role::Standby { .. }) {
             // Another replica led until now: what it applied is the truth.
             tracing::info!("leading now: reloading the applied state");
             *self = Channel::load(ctx, &self.name, self.discovered).await;
         }
-        if let Some(message) = &self.broken {
-            let e = Error::state(ctx.state.locate(&self.name), message);
-            self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
-            return PassResult::Failed(e);
+        if let Holding::Broken(e) = &self.holding {
+            let (reason, retry) = (e.to_string(), e.retry());
+            self.status.phase = Phase::Failed;
+            self.status.reason = Some(reason);
+            ctx.metrics.set_phase(&self.name, phase_name(Phase::Failed));
+            ctx.metrics.error(&self.name, Some(e.class()));
+            self.record_error(&status_error(e, None));
+            return PassResult::Failed(retry);
         }
         if let Err(e) = self.poll(ctx).await {
             tracing::warn!(error = %e, "poll failed; serving the applied state");
             self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
-            return PassResult::Failed(e);
+            return PassResult::Failed(e.retry());
         }
         self.check_target |= resync;
+        let decision = self.decide(ctx);
+        self.act(ctx, decision, resync).await
+    }
+
+    /// Step 3: what to do, from what the channel knows and the clock.
+    fn decide(&self, ctx: &Ctx) -> Decision {
         let empty = Snapshot::build(&EntrySet::new()).0.digest();
-        let act_on = self
-            .pending
-            .as_ref()
-            .map(|p| &p.head)
-            .or(self.latest.as_ref());
-        let facts = Facts {
-            now: Utc::now(),
-            channel: &self.name,
-            cluster_id: &ctx.cluster_id,
-            discovered: self.discovered,
-            head_missing: self.head_missing,
-            applied: self.applied.as_ref().map(|a| a.generation),
-            latest: self.latest.as_ref(),
-            pending: self.pending.as_ref().map(|p| &p.head),
-            refusal: self.refusal.as_ref(),
-            empty: act_on.is_some_and(|h| h.snapshot == empty),
+        let pending = self.pending().map(|p| &p.head);
+        let act_on = pending.or(self.head.latest());
+        let (refusal, head_missing) = match &self.head {
+            HeadSeen::Refused { refusal, .. } => (Some(refusal), false),
+            HeadSeen::Missing => (None, true),
+            HeadSeen::Unknown | HeadSeen::Verified(_) => (None, false),
         };
-        let decision = decide(&facts);
         let span = tracing::Span::current();
         if let Some(head) = act_on {
             span.record("generation", head.generation);
             span.record("snapshot", tracing::field::display(head.snapshot));
         }
+        decide(&Facts {
+            now: Utc::now(),
+            channel: &self.name,
+            cluster_id: &ctx.cluster_id,
+            discovered: self.discovered,
+            head_missing,
+            applied: self.holding.generation(),
+            latest: self.head.latest(),
+            pending,
+            refusal,
+            empty: act_on.is_some_and(|h| h.snapshot == empty),
+        })
+    }
+
+    /// Steps 4 to 7: carries a decision out.
+    async fn act(&mut self, ctx: &Ctx, decision: Decision, resync: bool) -> PassResult {
         match decision {
             Decision::Apply => match self.apply_pending(ctx, resync).await {
                 Ok(()) => {
@@ -189,14 +197,15 @@ impl Channel {
                 Err(e) => self.failed(ctx, e),
             },
             Decision::Hold { phase, reason } => {
+                let applied = self.holding.applied().is_some();
                 if self.check_target
-                    && self.applied.is_some()
+                    && applied
                     && let Err(e) = self.reconcile_applied(ctx, resync).await
                 {
                     return self.failed(ctx, e);
                 }
                 let (phase, reason) = match phase {
-                    Phase::Converged if self.applied.is_some() => self.health_phase(),
+                    Phase::Converged if applied => self.health_phase(),
                     _ => (phase, reason),
                 };
                 let error = self.hold_error(phase);
@@ -228,27 +237,33 @@ impl Channel {
     /// A pass while another replica leads: poll and verify, and fetch what a new head needs so
     /// the cache is warm for a takeover; write nothing.
     async fn stand_by(&mut self, ctx: &Ctx) -> PassResult {
-        self.standby = true;
+        let warmed = match self.role {
+            Role::Standby { warmed } => warmed,
+            Role::Leading => None,
+        };
+        self.role = Role::Standby { warmed };
         if let Err(e) = self.poll(ctx).await {
-            return PassResult::Failed(e);
+            return PassResult::Failed(e.retry());
         }
-        if let Some(pending) = self.pending.clone()
-            && self.warmed != Some(pending.head.snapshot)
+        if let Some(pending) = self.pending().cloned()
+            && warmed != Some(pending.head.snapshot)
         {
-            let base = self.applied.as_ref().map(Applied::tree);
-            let warmed = async {
+            let base = self.holding.applied().map(Applied::tree);
+            let warm = async {
                 let fetched =
                     fetch_entries(ctx.fetcher(&self.name), base, &pending.head.snapshot).await?;
                 let blobs = select(fetched.tree.entries(), &ctx.labels)
                     .values()
                     .map(|e| e.blob)
                     .collect::<Vec<_>>();
-                crate::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await
+                crate::fetch::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await
             };
-            if let Err(e) = warmed.await {
-                return PassResult::Failed(e);
+            if let Err(e) = warm.await {
+                return PassResult::Failed(e.retry());
             }
-            self.warmed = Some(pending.head.snapshot);
+            self.role = Role::Standby {
+                warmed: Some(pending.head.snapshot),
+            };
         }
         self.status.phase = Phase::Pending;
         self.status.reason = Some("standing by: another replica leads".to_owned());
@@ -258,24 +273,21 @@ impl Channel {
     /// The error behind a held phase that is not fine: the refusal (or expiry) of a frozen
     /// channel, the missing head of a failed one.
     fn hold_error(&self, phase: Phase) -> Option<Error> {
-        match phase {
-            Phase::Frozen => {
-                let head = self
-                    .pending
-                    .as_ref()
-                    .map(|p| &p.head)
-                    .or(self.latest.as_ref());
-                let refusal = self.refusal.clone().or_else(|| {
-                    head.map(|h| Refusal::Expired {
-                        expires_at: h.expires_at,
-                    })
-                })?;
+        match (phase, &self.head) {
+            (Phase::Frozen, HeadSeen::Refused { refusal, .. }) => Some(Error::Refused {
+                channel: self.name.clone(),
+                refusal: refusal.clone(),
+            }),
+            (Phase::Frozen, _) => {
+                let head = self.pending().map(|p| &p.head).or(self.head.latest())?;
                 Some(Error::Refused {
                     channel: self.name.clone(),
-                    refusal,
+                    refusal: Refusal::Expired {
+                        expires_at: head.expires_at,
+                    },
                 })
             }
-            Phase::Failed if self.head_missing => Some(Error::Missing {
+            (Phase::Failed, HeadSeen::Missing) => Some(Error::Missing {
                 key: layout::head_key(&self.name),
                 referrer: format!("channel {}", self.name),
             }),
@@ -287,7 +299,7 @@ impl Channel {
         tracing::warn!(error = %e, class = %e.class(), "reconcile failed; serving the previous state");
         self.check_target = true;
         self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
-        PassResult::Failed(e)
+        PassResult::Failed(e.retry())
     }
 
     /// Sets the phase, its reason and the current error class.
@@ -300,25 +312,29 @@ impl Channel {
         ctx.metrics.set_phase(&self.name, phase_name(phase));
         ctx.metrics.error(&self.name, error.map(Error::class));
         if let Some(e) = error {
-            self.record_error(ctx, e, None);
+            self.record_error(&status_error(e, None));
         }
     }
 
     /// Adds an error to the status record unless it repeats the newest one.
-    fn record_error(&mut self, _ctx: &Ctx, e: &Error, object: Option<String>) {
-        let class = e.class().as_str().to_owned();
-        let message = e.to_string();
+    fn record_error(&mut self, error: &StatusError) {
         let repeat = self.status.errors.last().is_some_and(|last| {
-            last.class == class && last.message == message && last.object == object
+            (&last.class, &last.message, &last.object)
+                == (&error.class, &error.message, &error.object)
         });
         if !repeat {
-            self.status.push_error(StatusError {
-                at: Utc::now(),
-                class,
-                message,
-                object,
-            });
+            self.status.push_error(error.clone());
         }
+    }
+}
+
+/// A status record's error entry for `e` (the edge where errors become text).
+fn status_error(e: &Error, object: Option<String>) -> StatusError {
+    StatusError {
+        at: Utc::now(),
+        class: e.class().as_str().to_owned(),
+        message: e.to_string(),
+        object,
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use cairn_agent::target::{BatchReport, Inventory, Target, Write};
+use cairn_agent::targets::{BatchReport, Inventory, Target, Write};
 use cairn_state_format::{Digest, EntrySet, ResourceId};
 
 /// Counts writes; remembers only what differs from the applied snapshot.

@@ -1,0 +1,97 @@
+//! The connection to the Kubernetes API server, shared by everything that talks to it: the
+//! Kubernetes target ([`crate::targets::kube`]), the leader election ([`crate::election`]) and the
+//! in-cluster state ([`crate::state::ConfigMapState`]).
+//!
+//! One client per agent, made on first use (so opening needs no network), with the QPS/burst
+//! limit as a layer under it ([`limit`]): no request can bypass it.
+
+mod limit;
+
+use std::path::PathBuf;
+
+use kube::Client;
+use kube::client::ClientBuilder;
+use tokio::sync::OnceCell;
+
+pub use limit::RateLimitLayer;
+
+use crate::config::ConfigError;
+
+/// Where the client's configuration comes from.
+enum Source {
+    /// A kubeconfig file, or inference (in-cluster service account, `KUBECONFIG`,
+    /// `~/.kube/config`).
+    Kubeconfig(Option<PathBuf>),
+    /// A configuration the caller made (tests point one at a fake API server).
+    Config(Box<kube::Config>),
+}
+
+/// One agent's connection to its cluster.
+pub struct Cluster {
+    source: Source,
+    limit: RateLimitLayer,
+    client: OnceCell<Client>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            Source::Kubeconfig(path) => format!("kubeconfig {path:?}"),
+            Source::Config(config) => format!("{}", config.cluster_url),
+        };
+        f.debug_struct("Cluster")
+            .field("source", &source)
+            .field("connected", &self.client.initialized())
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A connection through `kubeconfig` (or by inference when `None`), limited to `qps`
+    /// sustained requests per second with bursts of `burst` (a `qps` of 0: no limit).
+    pub fn new(kubeconfig: Option<PathBuf>, qps: f64, burst: u32) -> Cluster {
+        Cluster {
+            source: Source::Kubeconfig(kubeconfig),
+            limit: RateLimitLayer::new(qps, burst),
+            client: OnceCell::new(),
+        }
+    }
+
+    /// A connection from a configuration the caller made, with the same limit.
+    pub fn with_config(config: kube::Config, qps: f64, burst: u32) -> Cluster {
+        Cluster {
+            source: Source::Config(Box::new(config)),
+            limit: RateLimitLayer::new(qps, burst),
+            client: OnceCell::new(),
+        }
+    }
+
+    /// The client, connecting on first use.
+    pub async fn client(&self) -> Result<Client, ConfigError> {
+        self.client
+            .get_or_try_init(|| async {
+                let config = self.config().await?;
+                let builder = ClientBuilder::try_from(config).map_err(ConfigError::KubeClient)?;
+                Ok(builder.with_layer(&self.limit).build())
+            })
+            .await
+            .cloned()
+    }
+
+    async fn config(&self) -> Result<kube::Config, ConfigError> {
+        match &self.source {
+            Source::Config(config) => Ok((**config).clone()),
+            Source::Kubeconfig(Some(path)) => {
+                let kubeconfig = |source| ConfigError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                };
+                let file = kube::config::Kubeconfig::read_from(path).map_err(kubeconfig)?;
+                kube::Config::from_custom_kubeconfig(file, &Default::default())
+                    .await
+                    .map_err(kubeconfig)
+            }
+            Source::Kubeconfig(None) => kube::Config::infer().await.map_err(ConfigError::NoCluster),
+        }
+    }
+}

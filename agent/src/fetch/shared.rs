@@ -1,0 +1,91 @@
+//! What several agents in one process may share: content-addressed data (verified snapshots,
+//! blobs in memory) and HTTP clients. Everything kept here is named by its digest and was
+//! verified before it was kept, so sharing it between agents with different keys, channels or
+//! stores changes nothing but memory and CPU.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_state_format::Digest;
+use moka::future::Cache;
+
+use crate::config::ConfigError;
+use crate::fetch::CheckedPacks;
+use crate::fetch::tree::Trees;
+
+/// Caches and clients shared by the agents of one process. [`crate::Agent::new`] gives each agent
+/// its own; [`crate::Agent::with_shared`] lets a process that runs many agents (the fleet load
+/// tester, a host following many channels) give them one.
+///
+/// ```
+/// use std::sync::Arc;
+/// let shared = Arc::new(cairn_agent::Shared::new());
+/// // Agent::with_shared(config_a, shared.clone())?, Agent::with_shared(config_b, shared)?
+/// # drop(shared);
+/// ```
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub(crate) trees: Trees,
+    pub(crate) packs: CheckedPacks,
+    memory: Mutex<HashMap<u64, Cache<Digest, Bytes>>>,
+    http: Mutex<HashMap<Duration, reqwest::Client>>,
+    blob_dir: Option<PathBuf>,
+}
+
+impl Shared {
+    /// Nothing shared yet; each agent keeps blobs on disk in its own state dir.
+    pub fn new() -> Shared {
+        Shared::default()
+    }
+
+    /// Like [`Shared::new`], and the agents keep blobs on disk in `dir`, one copy for all of
+    /// them, instead of in their state dirs. A cache sweep by any of them keeps the blobs of
+    /// every snapshot any of them holds.
+    pub fn with_blob_dir(dir: &Path) -> Shared {
+        Shared {
+            blob_dir: Some(dir.to_owned()),
+            ..Shared::default()
+        }
+    }
+
+    /// Where blobs go on disk: the shared directory, or `own` (the agent's).
+    pub(crate) fn blob_dir(&self, own: &Path) -> PathBuf {
+        self.blob_dir.clone().unwrap_or_else(|| own.to_owned())
+    }
+
+    /// The in-memory blob tier of `bytes` capacity (one per distinct capacity).
+    pub(crate) fn memory(&self, bytes: u64) -> Cache<Digest, Bytes> {
+        let mut caches = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        caches
+            .entry(bytes)
+            .or_insert_with(|| {
+                Cache::builder()
+                    .weigher(|_: &Digest, blob: &Bytes| {
+                        u32::try_from(blob.len()).unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(bytes)
+                    .build()
+            })
+            .clone()
+    }
+
+    /// An HTTP client whose requests time out after `timeout` (one per distinct timeout; a
+    /// client pools connections per host).
+    pub(crate) fn http(&self, timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+        let mut clients = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&timeout) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("cairn-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ConfigError::HttpClient)?;
+        clients.insert(timeout, client.clone());
+        Ok(client)
+    }
+}

@@ -1,0 +1,108 @@
+//! What one followed channel knows, as enums whose variants are the phases the loop really has:
+//! what it holds in the target ([`Holding`]), what the last poll found ([`HeadSeen`]), and whether
+//! this replica leads ([`Role`]). Combinations that cannot happen (a pending head that was also
+//! refused, an ETag for a missing head, a warmed cache on the leader) cannot be written down.
+
+use bytes::Bytes;
+use cairn_state_format::{Digest, Head, Refusal};
+
+use crate::error::Error;
+use crate::state::Applied;
+
+/// What the channel holds in the target.
+#[derive(Debug)]
+pub(crate) enum Holding {
+    /// Nothing applied yet.
+    Nothing,
+    /// This generation is applied.
+    Applied(Applied),
+    /// The persisted state could not be read: nothing is applied or pruned until a person
+    /// repairs or removes it.
+    Broken(Error),
+}
+
+impl Holding {
+    /// The applied generation and snapshot, if any.
+    pub fn applied(&self) -> Option<&Applied> {
+        match self {
+            Holding::Applied(applied) => Some(applied),
+            Holding::Nothing | Holding::Broken(_) => None,
+        }
+    }
+
+    /// The applied generation, if any.
+    pub fn generation(&self) -> Option<u64> {
+        self.applied().map(|a| a.generation)
+    }
+}
+
+/// A head whose signature, channel and generation were verified.
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedHead {
+    /// The head.
+    pub head: Head,
+    /// Its signed bytes, as fetched (persisted when applied).
+    pub bytes: Bytes,
+    /// Its ETag, for the next conditional poll.
+    pub etag: Option<String>,
+}
+
+/// The channel's head as the last poll found it.
+#[derive(Debug)]
+pub(crate) enum HeadSeen {
+    /// No head verified yet: the next poll is unconditional.
+    Unknown,
+    /// The store has no head for the channel.
+    Missing,
+    /// The head in the store was refused.
+    Refused {
+        /// Why.
+        refusal: Refusal,
+        /// The refused head's ETag (so an unchanged refused head costs a 304).
+        etag: Option<String>,
+        /// The newest head verified before it, if any.
+        last: Option<Head>,
+    },
+    /// The head in the store verified: the applied one, or a newer one.
+    Verified(VerifiedHead),
+}
+
+impl HeadSeen {
+    /// The ETag the next poll offers.
+    pub fn etag(&self) -> Option<&str> {
+        match self {
+            HeadSeen::Verified(v) => v.etag.as_deref(),
+            HeadSeen::Refused { etag, .. } => etag.as_deref(),
+            HeadSeen::Unknown | HeadSeen::Missing => None,
+        }
+    }
+
+    /// The newest verified head.
+    pub fn latest(&self) -> Option<&Head> {
+        match self {
+            HeadSeen::Verified(v) => Some(&v.head),
+            HeadSeen::Refused { last, .. } => last.as_ref(),
+            HeadSeen::Unknown | HeadSeen::Missing => None,
+        }
+    }
+
+    /// The verified head when it is newer than `applied`: what a pass applies next.
+    pub fn pending(&self, applied: Option<u64>) -> Option<&VerifiedHead> {
+        match self {
+            HeadSeen::Verified(v) if applied.is_none_or(|g| v.head.generation > g) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Whether this replica writes to the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// It leads (or there is no election).
+    Leading,
+    /// Another replica leads; this one has already fetched what snapshot `warmed` needs.
+    Standby {
+        /// The snapshot whose blobs are in the cache, if any.
+        warmed: Option<Digest>,
+    },
+}

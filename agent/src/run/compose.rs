@@ -1,0 +1,158 @@
+//! From a configuration to the parts of one agent: the store it reads (and the one it writes
+//! status to), the target, where its state lives, and the election it campaigns in. The Kubernetes
+//! target, the in-cluster state and the election share one connection to the cluster.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::Ctx;
+use super::follower::sleep_or_shutdown;
+use crate::cluster::Cluster;
+use crate::config::{Config, TargetSpec};
+use crate::election::Campaign;
+use crate::error::Result;
+use crate::fetch::Shared;
+use crate::fetch::cache::BlobCache;
+use crate::fetch::remote::Remote;
+use crate::fetch::source::{self, ObjectSource, Source};
+use crate::serve::metrics::Metrics;
+use crate::state::{ConfigMapState, StateBackend, StateDir};
+use crate::targets::{DirTarget, KubeTarget, Target};
+
+/// An agent's parts, ready to run.
+pub(super) struct Parts {
+    pub ctx: Ctx,
+    pub leading: watch::Sender<bool>,
+    pub campaign: Option<Campaign>,
+}
+
+/// The target, where state lives when not in the state directory, and the election.
+struct Placement {
+    target: Arc<dyn Target>,
+    backend: Option<Arc<dyn StateBackend>>,
+    campaign: Option<Campaign>,
+}
+
+impl Parts {
+    /// Opens everything `config` names (it was validated).
+    pub fn open(config: &Config, shared: Arc<Shared>) -> Result<Parts> {
+        let (source, status) = stores(config, &shared)?;
+        let placement = place(config)?;
+        // Without an election this agent always leads.
+        let (leading, leader) = watch::channel(placement.campaign.is_none());
+        let metrics = Arc::new(Metrics::new());
+        let ctx = Ctx {
+            cluster_id: config.cluster_id.clone(),
+            labels: config.labels.clone(),
+            keys: config.trust.clone(),
+            timing: config.timing.clone(),
+            remote: Remote::new(source, metrics.clone()),
+            status,
+            cache: BlobCache::with_memory(
+                &shared.blob_dir(&config.state_dir.join("blobs")),
+                shared.memory(config.memory_cache_bytes),
+            ),
+            state: StateDir::with_backend(&config.state_dir, placement.backend, shared.clone()),
+            target: placement.target,
+            leader,
+            metrics,
+            started_at: Utc::now(),
+            shared,
+        };
+        Ok(Parts {
+            ctx,
+            leading,
+            campaign: placement.campaign,
+        })
+    }
+}
+
+/// The store read, and the store status records are written to. An object store is opened once
+/// and serves both.
+fn stores(
+    config: &Config,
+    shared: &Shared,
+) -> Result<(Arc<dyn Source>, Option<cairn_store::Store>)> {
+    let timeout = config.timing.request_timeout;
+    let (source, main_store) = match &config.store {
+        location if location.is_http() => (source::open(location, timeout, shared)?, None),
+        location => {
+            let store = source::open_writable(location, timeout)?;
+            let source: Arc<dyn Source> = Arc::new(ObjectSource::new(store.clone()));
+            (source, Some(store))
+        }
+    };
+    let status = match (&config.status_store, main_store) {
+        (Some(location), _) => Some(source::open_writable(location, timeout)?),
+        (None, Some(store)) => Some(store),
+        (None, None) => {
+            tracing::warn!(
+                store = %config.store.describe(),
+                "the store is a read-only HTTP store and no --status-store was given: status reporting is off"
+            );
+            None
+        }
+    };
+    Ok((source, status))
+}
+
+/// The target the configuration names; with `kube`, also the in-cluster state and the
+/// election, all through one connection. The directory target keeps its bookkeeping under the
+/// state dir.
+fn place(config: &Config) -> Result<Placement> {
+    let placement = match &config.target {
+        TargetSpec::Dir(root) => Placement {
+            target: Arc::new(DirTarget::open(root, &config.state_dir.join("dir-target"))?),
+            backend: None,
+            campaign: None,
+        },
+        TargetSpec::Kube => {
+            let kube = &config.kube;
+            let cluster = Arc::new(Cluster::new(kube.kubeconfig.clone(), kube.qps, kube.burst));
+            Placement {
+                target: Arc::new(KubeTarget::new(cluster.clone(), kube.clone())),
+                backend: Some(Arc::new(ConfigMapState::new(
+                    cluster.clone(),
+                    &kube.namespace,
+                    &kube.field_manager,
+                ))),
+                campaign: kube.election.clone().map(|election| Campaign {
+                    election,
+                    cluster,
+                    namespace: kube.namespace.clone(),
+                }),
+            }
+        }
+        TargetSpec::Custom(target) => Placement {
+            target: target.clone(),
+            backend: None,
+            campaign: None,
+        },
+    };
+    Ok(placement)
+}
+
+/// Sweeps the blob cache every resync period until shutdown.
+pub(super) async fn sweep_cache_every(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
+    while !sleep_or_shutdown(ctx.timing.resync, &mut shutdown).await {
+        sweep_cache(&ctx).await;
+    }
+}
+
+/// Removes cached blobs that no persisted channel, and no snapshot in use in the process, refers
+/// to and that are older than a resync period (younger ones may belong to a reconcile in flight).
+async fn sweep_cache(ctx: &Ctx) {
+    let mut keep: HashSet<_> = ctx.shared.trees.blobs().into_iter().collect();
+    for name in ctx.state.channels().await {
+        if let Ok(Some(applied)) = ctx.state.load(&name).await {
+            keep.extend(applied.entries().values().map(|e| e.blob));
+        }
+    }
+    let removed = ctx.cache.sweep(keep, ctx.timing.resync).await;
+    if removed > 0 {
+        tracing::info!(removed, "removed unused blobs from the cache");
+    }
+}

@@ -1,0 +1,57 @@
+//! What every channel of one agent shares.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_state_format::PublicKey;
+use chrono::{DateTime, Utc};
+
+use crate::config::Timing;
+use crate::fetch::Fetcher;
+use crate::fetch::Shared;
+use crate::fetch::cache::BlobCache;
+use crate::fetch::remote::Remote;
+use crate::serve::metrics::Metrics;
+use crate::state::StateDir;
+use crate::targets::Target;
+
+/// Shared by the channels of one agent (between agents, only what [`Shared`] holds).
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub cluster_id: String,
+    pub labels: BTreeMap<String, String>,
+    pub keys: Vec<PublicKey>,
+    pub timing: Timing,
+    pub remote: Remote,
+    pub status: Option<cairn_store::Store>,
+    pub cache: BlobCache,
+    pub target: Arc<dyn Target>,
+    pub state: StateDir,
+    pub metrics: Arc<Metrics>,
+    pub started_at: DateTime<Utc>,
+    /// What this agent shares with others in the process (or keeps to itself).
+    pub shared: Arc<Shared>,
+    /// Whether this agent leads: only the leader writes to the target and reports.
+    pub leader: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Ctx {
+    /// Where `channel` fetches from.
+    pub fn fetcher<'a>(&'a self, channel: &'a str) -> Fetcher<'a> {
+        Fetcher {
+            remote: &self.remote,
+            cache: &self.cache,
+            trees: &self.shared.trees,
+            packs: &self.shared.packs,
+            channel,
+        }
+    }
+
+    /// Whether this agent leads now.
+    pub fn leads(&self) -> bool {
+        *self.leader.borrow()
+    }
+}
+
+/// The agent's name and version, as written to status records.
+pub(crate) const AGENT: &str = concat!("cairn-agent ", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,183 @@
+//! Running an agent: composing its parts (store, target, state, election, metrics server), and
+//! the long-running loop, every task of which is supervised.
+//!
+//! - [`compose`]: from a [`Config`] to the parts one agent shares between its channels ([`Ctx`]).
+//! - [`supervisor`]: every spawned task's end is observed; followers restart, services fail.
+//! - [`follower`]: one channel's loop; [`schedule`]: when it polls next; [`report`]: its status
+//!   records.
+//! - [`discover`]: channel patterns; [`once`]: a single pass (`run --once`).
+//! - [`readiness`]: what `/readyz` answers.
+
+mod compose;
+mod context;
+mod discover;
+mod follower;
+mod once;
+pub(crate) mod readiness;
+mod report;
+mod schedule;
+mod supervisor;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+pub(crate) use crate::config::{ChannelSpec, Config, ConfigError};
+use crate::election::Campaign;
+use crate::error::Result;
+use crate::fetch::Shared;
+use crate::reconcile::Channel;
+use crate::serve::metrics::Metrics;
+pub(crate) use context::{AGENT, Ctx};
+use discover::{Membership, discover};
+pub(crate) use follower::sleep_or_shutdown;
+pub use once::{OnceReport, Outcome};
+use readiness::Readiness;
+use report::Reporter;
+use supervisor::{Start, Supervisor};
+
+/// One agent, ready to run.
+#[derive(Debug)]
+pub struct Agent {
+    ctx: Arc<Ctx>,
+    channels: Vec<ChannelSpec>,
+    listener: Option<std::net::TcpListener>,
+    /// Whether this agent leads (always, unless it campaigns in an election).
+    leading: watch::Sender<bool>,
+    /// The election this replica campaigns in, if any.
+    campaign: Option<Campaign>,
+    /// Channels of `run_once` passes, kept between passes of the same agent.
+    once: tokio::sync::Mutex<HashMap<String, (Channel, Reporter)>>,
+}
+
+impl Agent {
+    /// Checks the configuration and opens the store, target, state dir and caches. Fails only on
+    /// configuration problems: an unreachable store is not one (the agent waits for it).
+    pub fn new(config: Config) -> Result<Agent> {
+        Agent::with_shared(config, Arc::new(Shared::new()))
+    }
+
+    /// Like [`Agent::new`], sharing content-addressed caches and HTTP clients with the other
+    /// agents given the same `shared` (for processes that run many agents).
+    pub fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Agent> {
+        config.validate()?;
+        let parts = compose::Parts::open(&config, shared)?;
+        let listener = match config.metrics_addr {
+            Some(addr) => Some(listen(addr)?),
+            None => None,
+        };
+        Ok(Agent {
+            ctx: Arc::new(parts.ctx),
+            channels: config.channels,
+            listener,
+            leading: parts.leading,
+            campaign: parts.campaign,
+            once: tokio::sync::Mutex::default(),
+        })
+    }
+
+    /// The agent's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.ctx.metrics
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    fn named(&self) -> HashSet<String> {
+        self.channels
+            .iter()
+            .filter_map(|c| match c {
+                ChannelSpec::Name(n) => Some(n.clone()),
+                ChannelSpec::Pattern(_) => None,
+            })
+            .collect()
+    }
+
+    fn patterns(&self) -> Vec<ChannelSpec> {
+        self.channels
+            .iter()
+            .filter(|c| matches!(c, ChannelSpec::Pattern(_)))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs until `shutdown` completes, then drains in-flight work for at most the drain timeout.
+    /// Store outages, refused heads and failed applies never end it; a follower that fails is
+    /// restarted; a task the agent cannot run without that ends early ends it with an error.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let ctx = self.ctx.clone();
+        let (stop, stopped) = watch::channel(false);
+        let readiness = Arc::new(Readiness::default());
+        let membership = Arc::new(Membership::default());
+        let mut supervisor = Supervisor::new(
+            ctx.clone(),
+            stopped.clone(),
+            readiness.clone(),
+            membership.clone(),
+        );
+        if let Some(listener) = self.listener.take() {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
+                ConfigError::Listen {
+                    addr: self.metrics_addr().unwrap_or(([0, 0, 0, 0], 0).into()),
+                    source,
+                }
+            })?;
+            let serve =
+                crate::serve::serve(listener, ctx.metrics.clone(), readiness, stopped.clone());
+            supervisor.service("metrics server", serve);
+        }
+        if let Some(campaign) = self.campaign.take() {
+            supervisor.service(
+                "leader election",
+                campaign.run(self.leading.clone(), stopped.clone()),
+            );
+        }
+        supervisor.service(
+            "cache sweeper",
+            compose::sweep_cache_every(ctx.clone(), stopped.clone()),
+        );
+        let mut named: Vec<String> = self.named().into_iter().collect();
+        named.sort();
+        for name in named {
+            supervisor.follow(name, false, Start::Offset);
+        }
+        let patterns = self.patterns();
+        let discovered = if patterns.is_empty() {
+            None
+        } else {
+            let (start, starts) = mpsc::unbounded_channel();
+            let discovery = discover(
+                ctx.clone(),
+                patterns,
+                self.named(),
+                membership,
+                start,
+                stopped,
+            );
+            supervisor.service("channel discovery", discovery);
+            Some(starts)
+        };
+        let outcome = supervisor.watch(shutdown, discovered).await;
+        match &outcome {
+            Ok(()) => tracing::info!(drain = ?ctx.timing.drain, "shutting down"),
+            Err(error) => tracing::error!(%error, "stopping the agent"),
+        }
+        let _ = stop.send(true);
+        supervisor.drain(ctx.timing.drain).await;
+        outcome
+    }
+}
+
+/// Binds the metrics address before any work starts, so a taken port is a configuration error.
+fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ConfigError> {
+    let failed = |source| ConfigError::Listen { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    Ok(listener)
+}

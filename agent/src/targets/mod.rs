@@ -1,0 +1,138 @@
+//! Targets: where desired objects are written. The reconcile loop talks to a [`Target`] only:
+//! the directory target ([`DirTarget`]) and the Kubernetes target ([`KubeTarget`]) sit behind it,
+//! and a library caller may bring its own ([`crate::TargetSpec::Custom`]).
+//!
+//! A target owns its objects per channel and never changes objects it did not write for that
+//! channel. What only some targets can do is an optional capability: [`Target::live_drift`]
+//! (compare live objects with their desired content) and [`Target::health`].
+
+mod dir;
+mod error;
+pub mod kube;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_state_format::{Digest, EntrySet, ResourceId};
+
+pub use dir::DirTarget;
+pub use error::TargetError;
+pub(crate) use error::describe_api;
+pub use kube::KubeTarget;
+
+use crate::error::Result;
+
+/// What a channel owns in the target.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Every object the channel wrote, with the blob digest last written (`None` when a write
+    /// was started but not confirmed, so the object must be written again).
+    pub owned: BTreeMap<ResourceId, Option<Digest>>,
+    /// Objects whose live content no longer matches what was written (only when asked to check).
+    pub drifted: BTreeSet<ResourceId>,
+}
+
+/// One object to create or update.
+#[derive(Clone, Debug)]
+pub struct Write {
+    /// Its identity.
+    pub id: ResourceId,
+    /// Digest of its canonical bytes.
+    pub blob: Digest,
+    /// Its canonical bytes (verified).
+    pub bytes: Bytes,
+    /// The generation being applied (recorded on the object by targets that can).
+    pub generation: u64,
+}
+
+/// How the objects of a channel are doing, for targets that can tell.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthReport {
+    /// Objects reconciled and available.
+    pub healthy: u64,
+    /// Objects still rolling out.
+    pub progressing: u64,
+    /// Objects failed, stuck or missing.
+    pub degraded: u64,
+    /// The objects that are not healthy, each as `<object>: <state>: <why>`, in object order.
+    pub unhealthy: Vec<String>,
+}
+
+/// One object that could not be written or removed.
+#[derive(Debug)]
+pub struct ObjectFailure {
+    /// The object.
+    pub id: ResourceId,
+    /// Why.
+    pub error: TargetError,
+}
+
+/// The outcome of a batch of writes or removals.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Objects written or removed.
+    pub done: Vec<ResourceId>,
+    /// Objects that failed; the target's bookkeeping still matches what it really did.
+    pub failed: Vec<ObjectFailure>,
+}
+
+/// Something the agent reconciles: a directory of files, a cluster. Objects are owned per
+/// channel; a target never changes objects it did not write for that channel.
+#[async_trait]
+pub trait Target: Send + Sync + std::fmt::Debug {
+    /// The target, for messages (`dir:/srv/manifests`).
+    fn describe(&self) -> String;
+
+    /// What `channel` owns; with `check_drift`, also which objects changed behind its back.
+    /// `previous` holds the entries the channel applied before, as selected for this cluster
+    /// (targets that keep no bookkeeping of their own derive ownership from it).
+    async fn inventory(
+        &self,
+        channel: &str,
+        previous: &EntrySet,
+        check_drift: bool,
+    ) -> Result<Inventory>;
+
+    /// Whether what `channel` owns is exactly `previous` (the entries it applied before, as
+    /// selected for this cluster): nothing written or removed since that `previous` does not
+    /// already say. Then a plan needs only the changes between two snapshots, not the whole
+    /// inventory. Targets that derive ownership from `previous` can tell from their record of
+    /// writes since; the default, `false`, always takes [`Target::inventory`].
+    fn owns_exactly(&self, _channel: &str, _previous: &EntrySet) -> bool {
+        false
+    }
+
+    /// Creates or updates objects for `channel`.
+    async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport>;
+
+    /// Removes objects `channel` owns.
+    async fn delete(&self, channel: &str, ids: Vec<ResourceId>) -> Result<BatchReport>;
+
+    /// How to find drift by comparing live objects with their desired content, for targets
+    /// whose [`Target::inventory`] cannot see it.
+    fn live_drift(&self) -> Option<&dyn LiveDrift> {
+        None
+    }
+
+    /// How to assess the objects' health, for targets that can tell (without it, every object
+    /// written counts as healthy).
+    fn health(&self) -> Option<&dyn HealthCheck> {
+        None
+    }
+}
+
+/// Drift found by comparing live objects with what applying them would make of them.
+#[async_trait]
+pub trait LiveDrift: Send + Sync {
+    /// Which of `writes` (objects `channel` owns, already written) no longer match their live
+    /// state: changed or deleted behind cairn's back.
+    async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<BTreeSet<ResourceId>>;
+}
+
+/// Health as the target sees it.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// How the objects `ids` of `channel` are doing.
+    async fn assess(&self, channel: &str, ids: Vec<ResourceId>) -> Result<HealthReport>;
+}

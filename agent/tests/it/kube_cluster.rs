@@ -1,0 +1,25 @@
+//! The Kubernetes scenario against a real API server: runs when `CAIRN_TEST_KUBECONFIG` names a
+//! kubeconfig (a kind or k3d cluster will do), and says it was skipped otherwise.
+//!
+//! ```sh
+//! CAIRN_TEST_KUBECONFIG=$HOME/.kube/config cargo test -p cairn-agent --test it kube_cluster -- --nocapture
+//! ```
+
+#[tokio::test]
+async fn the_agent_reconciles_a_real_cluster() {
+    let Some(path) = std::env::var_os("CAIRN_TEST_KUBECONFIG") else {
+        println!(
+            "skipped: set CAIRN_TEST_KUBECONFIG to a kubeconfig to run against a real cluster"
+        );
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    let file =
+        kube::config::Kubeconfig::read_from(&path).expect("CAIRN_TEST_KUBECONFIG is readable");
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+        .await
+        .expect("a usable kubeconfig");
+    let client = kube::Client::try_from(config).expect("a client");
+    let suffix = format!("{:x}", std::process::id());
+    crate::kube_scenario::run(&path, client, &suffix).await;
+}

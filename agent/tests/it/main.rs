@@ -1,0 +1,20 @@
+//! The agent's integration tests, in one binary (one link, shared support).
+//!
+//! - [`support`]: a minimal publisher written with the format and store crates, agents' configs,
+//!   counting stores; [`support::http`]: an HTTP server over a store directory that injects faults.
+//! - [`kube_fake`]: an in-process fake of the Kubernetes API server; [`kube_scenario`]: the
+//!   Kubernetes scenario, run against the fake and (with `CAIRN_TEST_KUBECONFIG`) a real cluster.
+
+mod binary;
+mod deploy;
+mod faults;
+mod http_store;
+mod kube_cluster;
+mod kube_fake;
+mod kube_scenario;
+mod kube_target;
+mod patterns;
+mod reconcile;
+mod run_loop;
+mod supervision;
+mod support;
