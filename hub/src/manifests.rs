@@ -79,48 +79,83 @@ pub struct FileManifests {
     pub manifests: Vec<Manifest>,
 }
 
-/// A parsed file: its records and the canonical bytes of each resource.
+/// A parsed file: the records and canonical bytes of the objects that could be read, and the
+/// problems of those that could not.
 pub struct Parsed {
     /// The records.
     pub file: FileManifests,
     /// Canonical bytes by digest.
     pub blobs: Blobs,
+    /// What is wrong with the file, one message per problem (none: every object was read).
+    pub problems: Vec<String>,
+}
+
+impl Parsed {
+    /// The parse, if the file had no problem.
+    pub fn ok(self) -> Result<Parsed, Vec<String>> {
+        if self.problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.problems)
+        }
+    }
 }
 
 /// Parses `text` read from `source`. Every problem of every object is returned, so one run
-/// shows every mistake; a YAML syntax error ends the file.
-pub fn parse_file(source: &str, text: &str, options: &ReadOptions) -> Result<Parsed, Vec<String>> {
-    let documents = parse_objects(source, text).map_err(|e| vec![e.to_string()])?;
+/// shows every mistake, with the records of the objects that were read (the checks across
+/// files run on them too); a YAML syntax error ends the file.
+pub fn parse_file(source: &str, text: &str, options: &ReadOptions) -> Parsed {
+    let documents = match parse_objects(source, text) {
+        Ok(documents) => documents,
+        Err(e) => return Parsed::failed(source, vec![e.to_string()]),
+    };
     let mut problems = Vec::new();
     let mut manifests = Vec::with_capacity(documents.len());
     let mut blobs = Vec::with_capacity(documents.len());
     for document in documents {
-        match read_object(document, options) {
-            Ok((manifest, bytes)) => {
-                manifests.push(manifest);
-                blobs.extend(bytes);
-            }
-            Err(p) => problems.extend(p),
+        let read = read_object(document, options);
+        if let Some((manifest, bytes)) = read.record {
+            manifests.push(manifest);
+            blobs.extend(bytes);
         }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
+        problems.extend(read.problems);
     }
     let source = source.to_owned();
-    Ok(Parsed {
+    Parsed {
         file: FileManifests { source, manifests },
         blobs,
-    })
+        problems,
+    }
+}
+
+impl Parsed {
+    fn failed(source: &str, problems: Vec<String>) -> Parsed {
+        let file = FileManifests {
+            source: source.to_owned(),
+            manifests: Vec::new(),
+        };
+        Parsed {
+            file,
+            blobs: Vec::new(),
+            problems,
+        }
+    }
 }
 
 /// Canonical bytes by digest.
 type Blobs = Vec<(Digest, Bytes)>;
 
-/// One object's record and canonical bytes (two of each for a deferred placement).
-fn read_object(
-    document: Document,
-    options: &ReadOptions,
-) -> Result<(Manifest, Blobs), Vec<String>> {
+/// What reading one object gave.
+struct ReadObject {
+    /// Its record and canonical bytes (two of each for a deferred placement), if it has an
+    /// identity: kept even with problems, so the checks across files report theirs too.
+    record: Option<(Manifest, Blobs)>,
+    /// What is wrong with it.
+    problems: Vec<String>,
+}
+
+/// Reads one object.
+fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
     let Document { origin, mut object } = document;
     let mut problems: Vec<FieldProblem> = object_meta::check(&object);
     let defines = defined_kind(&object, &mut problems);
@@ -134,7 +169,10 @@ fn read_object(
         Ok(resource) => resource,
         Err(e) => {
             problems.push(e.to_string());
-            return Err(problems);
+            return ReadObject {
+                record: None,
+                problems,
+            };
         }
     };
     if let Some(field) = octal_looking_mode(&resource.object) {
@@ -144,13 +182,17 @@ fn read_object(
             resource.id
         ));
     }
-    let in_namespace = deferred
-        .map(|object| Resource::from_value(object, origin.clone()))
-        .transpose()
-        .map_err(|e| vec![e.to_string()])?;
-    if !problems.is_empty() {
-        return Err(problems);
-    }
+    // The placed copy differs by its namespace only, which was checked to be a valid one.
+    let in_namespace =
+        deferred.and_then(
+            |object| match Resource::from_value(object, origin.clone()) {
+                Ok(resource) => Some(resource),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
+        );
     let manifest = Manifest {
         entry: resource.entry(),
         document: u32::try_from(origin.document).unwrap_or(u32::MAX),
@@ -164,7 +206,10 @@ fn read_object(
         .flatten()
         .map(|r| (r.digest, Bytes::from(r.canonical)))
         .collect();
-    Ok((manifest, blobs))
+    ReadObject {
+        record: Some((manifest, blobs)),
+        problems,
+    }
 }
 
 /// The kind a CustomResourceDefinition defines (and an APIService's name checked against its
@@ -192,10 +237,12 @@ fn defined_kind(object: &Value, problems: &mut Vec<FieldProblem>) -> Option<Cust
 }
 
 /// Reads and parses one file.
-pub fn read_file(path: &Path, options: &ReadOptions) -> Result<Parsed, Vec<String>> {
+pub fn read_file(path: &Path, options: &ReadOptions) -> Parsed {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{source}: {e}")])?;
-    parse_file(&source, &text, options)
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_file(&source, &text, options),
+        Err(e) => Parsed::failed(&source, vec![format!("{source}: {e}")]),
+    }
 }
 
 /// Reads and parses standard input.
@@ -204,7 +251,7 @@ pub fn read_stdin(options: &ReadOptions) -> Result<Parsed> {
     std::io::stdin()
         .read_to_string(&mut text)
         .map_err(Error::io(STDIN))?;
-    parse_file(STDIN, &text, options).map_err(problems_error)
+    Ok(parse_file(STDIN, &text, options))
 }
 
 /// The entry set of all files, as published once the snapshot's `kinds` are known (identities
@@ -283,7 +330,7 @@ mod tests {
         let options = ReadOptions {
             namespace: namespace.map(str::to_owned),
         };
-        parse_file("f.yaml", text, &options)
+        parse_file("f.yaml", text, &options).ok()
     }
 
     #[test]

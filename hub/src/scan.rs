@@ -29,6 +29,8 @@ pub struct Scan {
     states: Vec<(Option<Stamp>, bool)>,
     /// Canonical bytes of every resource parsed this time.
     blobs: HashMap<Digest, Bytes>,
+    /// What is wrong with the files parsed this time (their other objects are in `files`).
+    problems: Vec<String>,
     /// The cache, and what it held for files that were read again or are gone (the records
     /// of unchanged files moved into `files`).
     cache: Option<(CacheFile, Cached)>,
@@ -79,26 +81,30 @@ impl Scan {
             mut states,
             to_parse,
         } = split_by_cache(&paths, cache.as_mut().map(|(_, cached)| cached));
-        let parsed = parse_all(&paths, &to_parse, progress, &options)?;
+        let parsed = parse_all(&paths, &to_parse, progress, &options);
         let mut blobs = HashMap::new();
-        for (i, Parsed { file, blobs: bytes }) in to_parse.into_iter().zip(parsed) {
-            files[i] = Some(file);
-            blobs.extend(bytes);
+        let mut problems = Vec::new();
+        for (i, parsed) in to_parse.into_iter().zip(parsed) {
+            files[i] = Some(parsed.file);
+            blobs.extend(parsed.blobs);
+            problems.extend(parsed.problems);
         }
         // Invariant: every slot was filled, from the cache or by parsing.
         let mut files: Vec<FileManifests> =
             files.into_iter().map(|f| f.expect("scanned")).collect();
         if stdin {
-            let Parsed { file, blobs: bytes } = read_stdin(&options)?;
-            files.push(file);
+            let parsed = read_stdin(&options)?;
+            files.push(parsed.file);
             states.push((None, true));
-            blobs.extend(bytes);
+            blobs.extend(parsed.blobs);
+            problems.extend(parsed.problems);
         }
         let kinds = kinds_of(&files).0;
         Ok(Scan {
             files,
             states,
             blobs,
+            problems,
             cache,
             options,
             kinds,
@@ -109,6 +115,12 @@ impl Scan {
     /// Every file's records.
     pub fn files(&self) -> &[FileManifests] {
         &self.files
+    }
+
+    /// The problems found while parsing: objects that could not be read, or failed a check
+    /// of their own. The checks across files ([`crate::validate`]) add theirs.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
     }
 
     /// The kinds of the scanned snapshot: built-in, and defined by its CRDs.
@@ -213,7 +225,9 @@ impl Scan {
             .collect();
         for i in holders {
             let path = Path::new(&self.files[i].source).to_path_buf();
-            let parsed = read_file(&path, &self.options).map_err(problems_error)?;
+            let parsed = read_file(&path, &self.options)
+                .ok()
+                .map_err(problems_error)?;
             if parsed.file != self.files[i] {
                 return Err(Error::Input(format!(
                     "{} changed while it was being published; run the publish again",
@@ -290,13 +304,13 @@ fn split_by_cache(paths: &[(PathBuf, Metadata)], mut cached: Option<&mut Cached>
     split
 }
 
-/// Parses the files at `indexes` of `paths` on every core; all problems are reported together.
+/// Parses the files at `indexes` of `paths` on every core.
 fn parse_all(
     paths: &[(PathBuf, Metadata)],
     indexes: &[usize],
     progress: bool,
     options: &ReadOptions,
-) -> Result<Vec<Parsed>> {
+) -> Vec<Parsed> {
     let bar = if progress && indexes.len() >= PROGRESS_FROM {
         let bar = ProgressBar::new(indexes.len() as u64);
         // Invariant: the template is a constant known to parse.
@@ -310,7 +324,7 @@ fn parse_all(
     } else {
         ProgressBar::hidden()
     };
-    let results: Vec<Result<Parsed, Vec<String>>> = indexes
+    let parsed = indexes
         .par_iter()
         .map(|&i| {
             let parsed = read_file(&paths[i].0, options);
@@ -319,17 +333,5 @@ fn parse_all(
         })
         .collect();
     bar.finish_and_clear();
-    let mut parsed = Vec::with_capacity(results.len());
-    let mut problems = Vec::new();
-    for result in results {
-        match result {
-            Ok(p) => parsed.push(p),
-            Err(p) => problems.extend(p),
-        }
-    }
-    if problems.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(problems_error(problems))
-    }
+    parsed
 }

@@ -40,18 +40,17 @@ pub fn kinds_of(files: &[FileManifests]) -> (Kinds, Vec<CustomKind>) {
     )
 }
 
-/// Checks every record of `files`; all problems are reported together.
-pub fn validate(files: &[FileManifests], policy: Policy) -> Result<Checked> {
+/// Checks every record of `files`; all problems are reported together, after `earlier` ones
+/// (those found while parsing).
+pub fn validate(files: &[FileManifests], policy: Policy, earlier: &[String]) -> Result<Checked> {
     let (kinds, conflicts) = kinds_of(files);
-    let mut problems: Vec<String> = conflicts
-        .iter()
-        .map(|k| {
-            format!(
-                "{}.{} is defined twice with different scopes (one CustomResourceDefinition says {:?})",
-                k.kind, k.group, k.scope
-            )
-        })
-        .collect();
+    let mut problems = earlier.to_vec();
+    problems.extend(conflicts.iter().map(|k| {
+        format!(
+            "{}.{} is defined twice with different scopes (one CustomResourceDefinition says {:?})",
+            k.kind, k.group, k.scope
+        )
+    }));
     let count: usize = files.iter().map(|f| f.manifests.len()).sum();
     let mut seen: HashMap<&ResourceId, Origin> = HashMap::with_capacity(count);
     let mut without_namespace = 0;
@@ -187,11 +186,13 @@ mod tests {
         let options = ReadOptions {
             namespace: namespace.map(str::to_owned),
         };
-        parse_file(source, text, &options).unwrap().file
+        parse_file(source, text, &options).ok().unwrap().file
     }
 
     fn problems(files: &[FileManifests]) -> String {
-        validate(files, Policy::default()).unwrap_err().to_string()
+        validate(files, Policy::default(), &[])
+            .unwrap_err()
+            .to_string()
     }
 
     const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, scope: SCOPE, names: {kind: Widget, plural: widgets}}\n";
@@ -221,9 +222,9 @@ mod tests {
         let allowed = Policy {
             allow_secrets: true,
         };
-        validate(&files, allowed).unwrap();
+        validate(&files, allowed, &[]).unwrap();
         let token = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/service-account-token\n";
-        validate(&[file("t.yaml", token, None)], Policy::default()).unwrap();
+        validate(&[file("t.yaml", token, None)], Policy::default(), &[]).unwrap();
     }
 
     #[test]
@@ -252,7 +253,7 @@ mod tests {
         let crd = |scope| file("crd.yaml", &CRD.replace("SCOPE", scope), None);
         let widget = file("w.yaml", WIDGET, Some("shop"));
         let files = [crd("Namespaced"), widget.clone()];
-        let checked = validate(&files, Policy::default()).unwrap();
+        let checked = validate(&files, Policy::default(), &[]).unwrap();
         let ids: Vec<String> = crate::manifests::entry_set(&files, &checked.kinds)
             .into_keys()
             .map(|id| id.to_string())
@@ -263,7 +264,7 @@ mod tests {
         );
 
         let files = [crd("Cluster"), widget.clone()];
-        let checked = validate(&files, Policy::default()).unwrap();
+        let checked = validate(&files, Policy::default(), &[]).unwrap();
         let set = crate::manifests::entry_set(&files, &checked.kinds);
         assert!(
             set.keys()
@@ -288,7 +289,7 @@ mod tests {
             file("m.yaml", &text, None),
         ];
         assert_eq!(
-            validate(&files, Policy::default())
+            validate(&files, Policy::default(), &[])
                 .unwrap()
                 .without_namespace,
             2
@@ -302,7 +303,7 @@ mod tests {
             file("m.yaml", &text, Some("shop")),
         ];
         assert_eq!(
-            validate(&placed, Policy::default())
+            validate(&placed, Policy::default(), &[])
                 .unwrap()
                 .without_namespace,
             0

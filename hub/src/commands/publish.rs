@@ -81,7 +81,7 @@ fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Resul
     let policy = Policy {
         allow_secrets: request.allow_secrets,
     };
-    let checked = validate(scan.files(), policy)?;
+    let checked = validate(scan.files(), policy, scan.problems())?;
     if checked.without_namespace > 0 {
         tracing::warn!(
             "{} objects of namespaced kinds name no namespace: agents apply them to their \
