@@ -105,6 +105,26 @@ impl CacheArgs {
     }
 }
 
+/// Where objects that name no namespace go.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NamespaceArgs {
+    /// Put objects of namespaced kinds that name no namespace in NAMESPACE, as `kubectl apply -n`
+    /// does. Objects that name a namespace keep it, even another one (as with `helm -n`; kubectl
+    /// refuses the mismatch): install manifests put a few objects in kube-system on purpose.
+    /// Cluster-scoped objects stay without one. Namespaced kinds are the built-in ones and those
+    /// the CustomResourceDefinitions among the inputs define; a namespace-less object of any other
+    /// kind is refused rather than guessed. Without it, such objects are published as they are
+    /// (agents apply them to their target's default namespace) and a warning counts them.
+    #[arg(
+        short = 'n',
+        long,
+        env = "CAIRN_NAMESPACE",
+        value_name = "NAMESPACE",
+        value_parser = parse_namespace
+    )]
+    pub namespace: Option<String>,
+}
+
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -128,7 +148,9 @@ pub enum Command {
         /// Signing options.
         #[command(flatten)]
         sign: SignArgs,
-        /// Manifest files or directories (searched recursively for .yaml, .yml, .json).
+        /// Manifest files or directories (searched recursively for .yaml, .yml, .json; each file is
+        /// read once, however many of the paths reach it). Lists (`kind: List`, `ConfigMapList`,
+        /// any kind ending in List with `items`) stand for their items.
         paths: Vec<PathBuf>,
         /// Read manifests from a file, or `-` for standard input.
         #[arg(short = 'f', long = "filename")]
@@ -139,6 +161,9 @@ pub enum Command {
         /// Allow plain Secret objects with data (they end up readable in the store).
         #[arg(long)]
         allow_secrets: bool,
+        /// Where objects that name no namespace go.
+        #[command(flatten)]
+        namespace: NamespaceArgs,
         /// Publish cache options.
         #[command(flatten)]
         cache: CacheArgs,
@@ -360,6 +385,9 @@ pub enum EnvAction {
         /// Allow plain Secret objects with data.
         #[arg(long)]
         allow_secrets: bool,
+        /// Where objects that name no namespace go.
+        #[command(flatten)]
+        namespace: NamespaceArgs,
         /// Publish cache options.
         #[command(flatten)]
         cache: CacheArgs,
@@ -449,6 +477,12 @@ fn parse_percent(text: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
         _ => Err(format!("{text:?} is not a percentage between 0% and 100%")),
     }
+}
+
+fn parse_namespace(text: &str) -> Result<String, String> {
+    cairn_state_format::names::dns1123_label(text)
+        .map(|()| text.to_owned())
+        .map_err(|why| format!("{text:?} is not a valid namespace: {why}"))
 }
 
 fn parse_key_value(text: &str) -> Result<(String, String), String> {

@@ -16,15 +16,20 @@ pub mod commands;
 pub mod error;
 pub mod failpoint;
 pub mod flags;
+pub mod inputs;
 pub mod keys;
+pub mod kinds;
 pub mod manifests;
+pub mod object_meta;
 pub mod patch;
+pub mod placement;
 pub mod prepare;
 pub mod publish;
 pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod validate;
 
 pub use error::{Error, Result, exit};
 
@@ -42,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             filename,
             source,
             allow_secrets,
+            namespace,
             cache,
             rollout,
             rollout_policies,
@@ -58,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 inputs: &inputs,
                 source: source.into_iter().collect(),
                 allow_secrets,
+                namespace: namespace.namespace,
                 cache_dir: cache.dir(),
                 rollout,
                 retire_at: None,

@@ -97,7 +97,7 @@ pub async fn from_scan(
             incremental: true,
         });
     }
-    let entries = entry_set(scan.files());
+    let entries = entry_set(scan.files(), scan.kinds());
     let (snapshot, changes, new_nodes) = full(nodes, &entries, previous).await?;
     let blobs = scan.blobs(added_blobs(&changes))?;
     Ok(Prepared {

@@ -12,8 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::manifests::{FileManifests, Parsed, list_files, problems_error, read_file, read_stdin};
+use crate::inputs::list_files;
+use crate::kinds::Kinds;
+use crate::manifests::{FileManifests, Parsed, ReadOptions, problems_error, read_file, read_stdin};
 use crate::scan_cache::{CacheFile, Cached, Stamp};
+use crate::validate::kinds_of;
 
 /// Files parsed before a progress bar is worth showing.
 const PROGRESS_FROM: usize = 500;
@@ -26,9 +29,15 @@ pub struct Scan {
     states: Vec<(Option<Stamp>, bool)>,
     /// Canonical bytes of every resource parsed this time.
     blobs: HashMap<Digest, Bytes>,
+    /// What is wrong with the files parsed this time (their other objects are in `files`).
+    problems: Vec<String>,
     /// The cache, and what it held for files that were read again or are gone (the records
     /// of unchanged files moved into `files`).
     cache: Option<(CacheFile, Cached)>,
+    /// How files were read (a file read again must be read the same way).
+    options: ReadOptions,
+    /// The kinds the files' CustomResourceDefinitions define, with the built-in ones.
+    kinds: Kinds,
     started: SystemTime,
 }
 
@@ -43,10 +52,16 @@ pub struct CachedChanges {
 }
 
 impl Scan {
-    /// Reads `inputs` (files, directories, `-` for standard input). With a `cache`, files whose
-    /// stamps match it are not read; standard input among the inputs turns the cache off (its
-    /// content cannot be stamped, and the cache must describe all of a snapshot).
-    pub fn run(inputs: &[PathBuf], cache: Option<CacheFile>, progress: bool) -> Result<Scan> {
+    /// Reads `inputs` (files, directories, `-` for standard input) as `options` say. With a
+    /// `cache` (which must be for the same options), files whose stamps match it are not read;
+    /// standard input among the inputs turns the cache off (its content cannot be stamped, and
+    /// the cache must describe all of a snapshot).
+    pub fn run(
+        inputs: &[PathBuf],
+        cache: Option<CacheFile>,
+        progress: bool,
+        options: ReadOptions,
+    ) -> Result<Scan> {
         if inputs.is_empty() {
             return Err(Error::Usage(
                 "no manifests given: name files or directories, or `-f -` for standard input"
@@ -61,55 +76,38 @@ impl Scan {
         });
         let paths = list_files(inputs)?;
 
-        let mut files: Vec<Option<FileManifests>> = Vec::with_capacity(paths.len());
-        let mut states = Vec::with_capacity(paths.len());
-        let mut to_parse = Vec::new();
-        for (path, meta) in &paths {
-            let stamp = Stamp::of(meta);
-            let source = path.display().to_string();
-            let hit = cache.as_mut().and_then(|(_, cached)| {
-                let fresh = cached
-                    .files
-                    .get(&source)
-                    .is_some_and(|c| c.stamp == stamp && !c.racy);
-                fresh.then(|| cached.files.remove(&source)).flatten()
-            });
-            match hit {
-                Some(cached) => {
-                    files.push(Some(FileManifests {
-                        source,
-                        manifests: cached.manifests,
-                    }));
-                    states.push((Some(stamp), false));
-                }
-                None => {
-                    to_parse.push(files.len());
-                    files.push(None);
-                    states.push((Some(stamp), true));
-                }
-            }
-        }
-
-        let parsed = parse_all(&paths, &to_parse, progress)?;
+        let Split {
+            mut files,
+            mut states,
+            to_parse,
+        } = split_by_cache(&paths, cache.as_mut().map(|(_, cached)| cached));
+        let parsed = parse_all(&paths, &to_parse, progress, &options);
         let mut blobs = HashMap::new();
-        for (i, Parsed { file, blobs: bytes }) in to_parse.into_iter().zip(parsed) {
-            files[i] = Some(file);
-            blobs.extend(bytes);
+        let mut problems = Vec::new();
+        for (i, parsed) in to_parse.into_iter().zip(parsed) {
+            files[i] = Some(parsed.file);
+            blobs.extend(parsed.blobs);
+            problems.extend(parsed.problems);
         }
         // Invariant: every slot was filled, from the cache or by parsing.
         let mut files: Vec<FileManifests> =
             files.into_iter().map(|f| f.expect("scanned")).collect();
         if stdin {
-            let Parsed { file, blobs: bytes } = read_stdin()?;
-            files.push(file);
+            let parsed = read_stdin(&options)?;
+            files.push(parsed.file);
             states.push((None, true));
-            blobs.extend(bytes);
+            blobs.extend(parsed.blobs);
+            problems.extend(parsed.problems);
         }
+        let kinds = kinds_of(&files).0;
         Ok(Scan {
             files,
             states,
             blobs,
+            problems,
             cache,
+            options,
+            kinds,
             started,
         })
     }
@@ -117,6 +115,17 @@ impl Scan {
     /// Every file's records.
     pub fn files(&self) -> &[FileManifests] {
         &self.files
+    }
+
+    /// The problems found while parsing: objects that could not be read, or failed a check
+    /// of their own. The checks across files ([`crate::validate`]) add theirs.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    /// The kinds of the scanned snapshot: built-in, and defined by its CRDs.
+    pub fn kinds(&self) -> &Kinds {
+        &self.kinds
     }
 
     /// How many files were parsed this time, and how many came from the cache.
@@ -129,19 +138,27 @@ impl Scan {
     pub fn changes_since_cached(&self) -> Option<CachedChanges> {
         let (_, cached) = self.cache.as_ref()?;
         let base = cached.snapshot?;
+        // Which entry a record publishes may depend on any file's CRDs (`--namespace`): when
+        // they changed, unchanged files may publish other entries, and only a full build tells.
+        if self.kinds_when_cached(cached) != self.kinds {
+            return None;
+        }
+        let kinds = &self.kinds;
         // What is left in the cache are the old records of files read again or gone. Compared
         // entry by entry, so that one changed document in a file of many is one change.
         let mut old: HashMap<&ResourceId, &Entry> = cached
             .files
             .values()
-            .flat_map(|f| f.manifests.iter().map(|m| (&m.entry.id, &m.entry)))
+            .flat_map(|f| &f.manifests)
+            .map(|m| m.published(kinds))
+            .map(|e| (&e.id, e))
             .collect();
         let mut upserts = Vec::new();
         let read_again = self.files.iter().zip(&self.states).filter(|(_, s)| s.1);
         for (file, _) in read_again {
-            for m in &file.manifests {
-                if old.remove(&m.entry.id) != Some(&m.entry) {
-                    upserts.push(m.entry.clone());
+            for entry in file.manifests.iter().map(|m| m.published(kinds)) {
+                if old.remove(&entry.id) != Some(entry) {
+                    upserts.push(entry.clone());
                 }
             }
         }
@@ -153,6 +170,17 @@ impl Scan {
             upserts,
             removals,
         })
+    }
+
+    /// The kinds of the snapshot the cache describes: the files not read again, and the old
+    /// records of the others.
+    fn kinds_when_cached(&self, cached: &Cached) -> Kinds {
+        let unchanged = self.files.iter().zip(&self.states).filter(|(_, s)| !s.1);
+        let defined = unchanged
+            .flat_map(|(f, _)| &f.manifests)
+            .chain(cached.files.values().flat_map(|f| &f.manifests))
+            .filter_map(|m| m.defines.as_ref());
+        Kinds::with_custom(defined).0
     }
 
     /// The canonical bytes of `digests`, re-reading files whose records came from the cache
@@ -187,12 +215,19 @@ impl Scan {
             .files
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.manifests.iter().any(|m| missing.contains(&m.entry.blob)))
+            .filter(|(_, f)| {
+                f.manifests.iter().any(|m| {
+                    let placed = m.in_namespace.as_ref().map(|e| &e.blob);
+                    missing.contains(&m.entry.blob) || placed.is_some_and(|b| missing.contains(b))
+                })
+            })
             .map(|(i, _)| i)
             .collect();
         for i in holders {
             let path = Path::new(&self.files[i].source).to_path_buf();
-            let parsed = read_file(&path).map_err(problems_error)?;
+            let parsed = read_file(&path, &self.options)
+                .ok()
+                .map_err(problems_error)?;
             if parsed.file != self.files[i] {
                 return Err(Error::Input(format!(
                     "{} changed while it was being published; run the publish again",
@@ -226,12 +261,56 @@ impl Scan {
     }
 }
 
-/// Parses the files at `indexes` of `paths` on every core; all problems are reported together.
+/// The files of a scan, from the cache or still to parse.
+struct Split {
+    /// Per file: its records if the cache has them, `None` if it must be parsed.
+    files: Vec<Option<FileManifests>>,
+    /// Per file: its stamp and whether it is parsed.
+    states: Vec<(Option<Stamp>, bool)>,
+    /// The indexes of the files to parse.
+    to_parse: Vec<usize>,
+}
+
+/// Takes the records of files whose stamps match the cache out of it; the others are to parse.
+fn split_by_cache(paths: &[(PathBuf, Metadata)], mut cached: Option<&mut Cached>) -> Split {
+    let mut split = Split {
+        files: Vec::with_capacity(paths.len()),
+        states: Vec::with_capacity(paths.len()),
+        to_parse: Vec::new(),
+    };
+    for (path, meta) in paths {
+        let stamp = Stamp::of(meta);
+        let source = path.display().to_string();
+        let hit = cached.as_deref_mut().and_then(|cached| {
+            let fresh = cached
+                .files
+                .get(&source)
+                .is_some_and(|c| c.stamp == stamp && !c.racy);
+            fresh.then(|| cached.files.remove(&source)).flatten()
+        });
+        match hit {
+            Some(cached) => {
+                let manifests = cached.manifests;
+                split.files.push(Some(FileManifests { source, manifests }));
+                split.states.push((Some(stamp), false));
+            }
+            None => {
+                split.to_parse.push(split.files.len());
+                split.files.push(None);
+                split.states.push((Some(stamp), true));
+            }
+        }
+    }
+    split
+}
+
+/// Parses the files at `indexes` of `paths` on every core.
 fn parse_all(
     paths: &[(PathBuf, Metadata)],
     indexes: &[usize],
     progress: bool,
-) -> Result<Vec<Parsed>> {
+    options: &ReadOptions,
+) -> Vec<Parsed> {
     let bar = if progress && indexes.len() >= PROGRESS_FROM {
         let bar = ProgressBar::new(indexes.len() as u64);
         // Invariant: the template is a constant known to parse.
@@ -245,26 +324,14 @@ fn parse_all(
     } else {
         ProgressBar::hidden()
     };
-    let results: Vec<Result<Parsed, Vec<String>>> = indexes
+    let parsed = indexes
         .par_iter()
         .map(|&i| {
-            let parsed = read_file(&paths[i].0);
+            let parsed = read_file(&paths[i].0, options);
             bar.inc(1);
             parsed
         })
         .collect();
     bar.finish_and_clear();
-    let mut parsed = Vec::with_capacity(results.len());
-    let mut problems = Vec::new();
-    for result in results {
-        match result {
-            Ok(p) => parsed.push(p),
-            Err(p) => problems.extend(p),
-        }
-    }
-    if problems.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(problems_error(problems))
-    }
+    parsed
 }

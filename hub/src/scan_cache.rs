@@ -18,10 +18,11 @@ use cairn_state_format::{Digest, Entry, ResourceId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::kinds::{CustomKind, builtin};
 use crate::manifests::{FileManifests, Manifest};
 
 /// Bumped whenever the file layout or the meaning of a record changes.
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"cairnpc\0";
 /// Files modified this close to (or after) the start of the scan that cached them are re-read.
 pub const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -113,11 +114,19 @@ pub struct CacheFile {
 }
 
 impl CacheFile {
-    /// The cache file in `dir` for publishing `inputs` to `channel` of the store `store_url`.
-    /// Inputs are made absolute so that the same tree published from another working directory
-    /// finds the same cache.
-    pub fn new(dir: &Path, store_url: &str, channel: &str, inputs: &[PathBuf]) -> CacheFile {
-        let mut key = format!("{store_url}\0{channel}");
+    /// The cache file in `dir` for publishing `inputs` to `channel` of the store `store_url`,
+    /// read with `--namespace` `namespace` (which changes what files turn into). Inputs are
+    /// made absolute so that the same tree published from another working directory finds the
+    /// same cache.
+    pub fn new(
+        dir: &Path,
+        store_url: &str,
+        channel: &str,
+        inputs: &[PathBuf],
+        namespace: Option<&str>,
+    ) -> CacheFile {
+        let namespace = namespace.map_or_else(String::new, |ns| format!("namespace={ns}"));
+        let mut key = format!("{store_url}\0{channel}\0{namespace}");
         for input in inputs {
             let absolute = std::path::absolute(input).unwrap_or_else(|_| input.clone());
             key.push('\0');
@@ -165,6 +174,7 @@ impl CacheFile {
     ) -> Result<()> {
         let disk = DiskCache {
             version: CACHE_VERSION,
+            kinds: builtin_fingerprint(),
             snapshot: *snapshot.as_bytes(),
             scan_start: since_epoch(scan_start),
             files: files
@@ -194,7 +204,8 @@ impl CacheFile {
 fn decode(bytes: &[u8]) -> Option<Cached> {
     let body = bytes.strip_prefix(MAGIC.as_slice())?;
     let disk: DiskCache = postcard::from_bytes(body).ok()?;
-    if disk.version != CACHE_VERSION {
+    // Records depend on which kinds are built in (where `--namespace` puts objects).
+    if disk.version != CACHE_VERSION || disk.kinds != builtin_fingerprint() {
         return None;
     }
     let mut files = HashMap::with_capacity(disk.files.len());
@@ -221,12 +232,22 @@ fn decode(bytes: &[u8]) -> Option<Cached> {
     })
 }
 
+/// A digest of the built-in kinds table: a cairn built with other kinds reads files anew.
+fn builtin_fingerprint() -> [u8; 32] {
+    let mut text = String::new();
+    for k in builtin::all() {
+        text.push_str(&format!("{}\0{}\0{:?}\n", k.group, k.kind, k.scope));
+    }
+    *Digest::of(text.as_bytes()).as_bytes()
+}
+
 // The on-disk form: plain fields only, since postcard is not self-describing (no skipped
 // fields, no untagged data).
 
 #[derive(Serialize, Deserialize)]
 struct DiskCache {
     version: u32,
+    kinds: [u8; 32],
     snapshot: [u8; 32],
     scan_start: (i64, u32),
     files: Vec<DiskFile>,
@@ -241,6 +262,16 @@ struct DiskFile {
 
 #[derive(Serialize, Deserialize)]
 struct DiskManifest {
+    entry: DiskEntry,
+    document: u32,
+    item: Option<u32>,
+    plain_secret: bool,
+    in_namespace: Option<DiskEntry>,
+    defines: Option<CustomKind>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskEntry {
     group: String,
     kind: String,
     namespace: String,
@@ -249,24 +280,17 @@ struct DiskManifest {
     size: u64,
     selector: Option<String>,
     wave: Option<i32>,
-    document: u32,
-    plain_secret: bool,
 }
 
 impl From<&Manifest> for DiskManifest {
     fn from(m: &Manifest) -> Self {
-        let e = &m.entry;
         DiskManifest {
-            group: e.id.group.clone(),
-            kind: e.id.kind.clone(),
-            namespace: e.id.namespace.clone(),
-            name: e.id.name.clone(),
-            blob: *e.blob.as_bytes(),
-            size: e.size,
-            selector: e.selector.as_ref().map(ToString::to_string),
-            wave: e.wave,
+            entry: DiskEntry::from(&m.entry),
             document: m.document,
+            item: m.item,
             plain_secret: m.plain_secret,
+            in_namespace: m.in_namespace.as_ref().map(DiskEntry::from),
+            defines: m.defines.clone(),
         }
     }
 }
@@ -275,25 +299,51 @@ impl TryFrom<DiskManifest> for Manifest {
     type Error = ();
 
     fn try_from(d: DiskManifest) -> Result<Self, ()> {
+        Ok(Manifest {
+            entry: d.entry.try_into()?,
+            document: d.document,
+            item: d.item,
+            plain_secret: d.plain_secret,
+            in_namespace: d.in_namespace.map(Entry::try_from).transpose()?,
+            defines: d.defines,
+        })
+    }
+}
+
+impl From<&Entry> for DiskEntry {
+    fn from(e: &Entry) -> Self {
+        DiskEntry {
+            group: e.id.group.clone(),
+            kind: e.id.kind.clone(),
+            namespace: e.id.namespace.clone(),
+            name: e.id.name.clone(),
+            blob: *e.blob.as_bytes(),
+            size: e.size,
+            selector: e.selector.as_ref().map(ToString::to_string),
+            wave: e.wave,
+        }
+    }
+}
+
+impl TryFrom<DiskEntry> for Entry {
+    type Error = ();
+
+    fn try_from(d: DiskEntry) -> Result<Self, ()> {
         let selector = d
             .selector
             .map(|text| text.parse().map_err(|_| ()))
             .transpose()?;
-        Ok(Manifest {
-            entry: Entry {
-                id: ResourceId {
-                    group: d.group,
-                    kind: d.kind,
-                    namespace: d.namespace,
-                    name: d.name,
-                },
-                blob: Digest::from_bytes(d.blob),
-                size: d.size,
-                selector,
-                wave: d.wave,
+        Ok(Entry {
+            id: ResourceId {
+                group: d.group,
+                kind: d.kind,
+                namespace: d.namespace,
+                name: d.name,
             },
-            document: d.document,
-            plain_secret: d.plain_secret,
+            blob: Digest::from_bytes(d.blob),
+            size: d.size,
+            selector,
+            wave: d.wave,
         })
     }
 }
@@ -301,7 +351,7 @@ impl TryFrom<DiskManifest> for Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifests::parse_file;
+    use crate::manifests::{ReadOptions, parse_file};
 
     #[test]
     fn records_survive_a_round_trip() {
@@ -309,12 +359,26 @@ mod tests {
         let file = dir.path().join("a.yaml");
         std::fs::write(
             &file,
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations: {cairn.dev/cluster-selector: 'env=prod', cairn.dev/wave: '2'}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: dg==}\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations: {cairn.dev/cluster-selector: 'env=prod', cairn.dev/wave: '2'}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: dg==}\n---\napiVersion: example.com/v1\nkind: WidgetList\nitems:\n- {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, scope: Namespaced, names: {kind: Widget, plural: widgets}}\n",
         )
         .unwrap();
-        let parsed = parse_file("a.yaml", &std::fs::read_to_string(&file).unwrap()).unwrap();
+        let options = ReadOptions {
+            namespace: Some("shop".into()),
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        let parsed = parse_file("a.yaml", &text, &options).ok().unwrap();
+        assert!(
+            parsed
+                .file
+                .manifests
+                .iter()
+                .any(|m| m.in_namespace.is_some())
+        );
         let stamp = Stamp::of(&std::fs::metadata(&file).unwrap());
-        let cache = CacheFile::new(dir.path(), "memory://", "prod", std::slice::from_ref(&file));
+        let inputs = std::slice::from_ref(&file);
+        let cache = CacheFile::new(dir.path(), "memory://", "prod", inputs, Some("shop"));
+        let other = CacheFile::new(dir.path(), "memory://", "prod", inputs, None);
+        assert_ne!(cache.path(), other.path(), "--namespace is part of the key");
         let snapshot = Digest::of(b"snapshot");
         let long_before = SystemTime::now() - Duration::from_secs(60);
         cache
@@ -337,7 +401,7 @@ mod tests {
     #[test]
     fn a_damaged_cache_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CacheFile::new(dir.path(), "memory://", "prod", &[]);
+        let cache = CacheFile::new(dir.path(), "memory://", "prod", &[], None);
         std::fs::write(cache.path(), b"cairnpc\0\xff\xff\xff").unwrap();
         let loaded = cache.load();
         assert!(loaded.snapshot.is_none() && loaded.files.is_empty());

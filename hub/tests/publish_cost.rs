@@ -80,8 +80,8 @@ async fn publish_dir(
     use cairn_hub::scan_cache::CacheFile;
 
     let inputs = [dir.to_path_buf()];
-    let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs);
-    let mut scan = Scan::run(&inputs, Some(cache_file), false).unwrap();
+    let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
+    let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
     let keys = [common::key()];
     let settings = Settings {
         keys: &keys,

@@ -210,10 +210,10 @@ fn object(i: usize, revision: usize) -> Value {
 }
 
 fn resource(i: usize, revision: usize) -> Result<Resource, cairn_state_format::Error> {
-    let origin = Origin {
-        source: format!("teams/{:04}/objects.yaml", i / BLOCK),
-        document: i % BLOCK + 1,
-    };
+    let origin = Origin::new(
+        &format!("teams/{:04}/objects.yaml", i / BLOCK),
+        i % BLOCK + 1,
+    );
     Resource::from_value(object(i, revision), origin)
 }
 

@@ -21,11 +21,13 @@
 mod canonical;
 mod delta;
 mod digest;
+mod documents;
 mod error;
 mod head;
 mod index;
 mod keys;
 pub mod layout;
+pub mod names;
 mod resource;
 mod rollout;
 mod selector;
@@ -39,6 +41,7 @@ pub use delta::{
     encode_delta,
 };
 pub use digest::Digest;
+pub use documents::{Document, parse_documents, parse_objects};
 pub use error::{Error, Result};
 pub use head::{
     Head, HeadSignature, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
@@ -48,9 +51,7 @@ pub use index::{
     collect_entries, diff_entries, diff_indexes, slot,
 };
 pub use keys::{PublicKey, SecretKey};
-pub use resource::{
-    Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION, parse_documents,
-};
+pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::{to_canonical_bytes, yaml_to_json};
+use crate::canonical::to_canonical_bytes;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::selector::ClusterSelector;
@@ -54,19 +54,44 @@ impl fmt::Display for ResourceId {
     }
 }
 
-/// Where a document came from, for error messages: a file (or `<stdin>`) and a 1-based document
-/// number within it.
+/// Where a document came from, for error messages: a file (or `<stdin>`), a 1-based document
+/// number within it, and for an item of a list document its 1-based position in `items`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// File path or `<stdin>`.
     pub source: String,
     /// 1-based position among the file's documents.
     pub document: usize,
+    /// 1-based position in the document's `items`, when the document is a list.
+    pub item: Option<usize>,
+}
+
+impl Origin {
+    /// Document `document` (1-based) of `source`.
+    pub fn new(source: &str, document: usize) -> Origin {
+        Origin {
+            source: source.to_owned(),
+            document,
+            item: None,
+        }
+    }
+
+    /// Item `item` (1-based) of this list document.
+    pub fn item(&self, item: usize) -> Origin {
+        Origin {
+            item: Some(item),
+            ..self.clone()
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, document {}", self.source, self.document)
+        write!(f, "{}, document {}", self.source, self.document)?;
+        match self.item {
+            Some(item) => write!(f, ", item {item}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -105,63 +130,14 @@ impl Resource {
 
     /// Validates one parsed document and computes its identity and canonical bytes.
     pub fn from_value(object: Value, origin: Origin) -> Result<Resource> {
-        let invalid = |field: &str, reason: &str| Error::InvalidField {
+        let invalid = |Invalid { field, reason }| Error::InvalidField {
             origin: origin.to_string(),
-            field: field.to_owned(),
-            reason: reason.to_owned(),
+            field,
+            reason,
         };
-        if !object.is_object() {
-            return Err(invalid("(document)", "a resource must be a mapping"));
-        }
-        let api_version =
-            required_str(&object, &["apiVersion"]).map_err(|r| invalid("apiVersion", r))?;
-        let kind = required_str(&object, &["kind"]).map_err(|r| invalid("kind", r))?;
-        let name = required_str(&object, &["metadata", "name"])
-            .map_err(|r| invalid("metadata.name", r))?;
-        let namespace = match object.pointer("/metadata/namespace") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(ns)) => ns.clone(),
-            Some(_) => return Err(invalid("metadata.namespace", "must be a string")),
-        };
-        let group = match api_version.split_once('/') {
-            Some((group, _version)) => group.to_owned(),
-            None => String::new(),
-        };
-        let annotation = |key: &str| {
-            object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(key))
-        };
-        let selector = match annotation(SELECTOR_ANNOTATION) {
-            None => None,
-            Some(Value::String(text)) => Some(text.parse::<ClusterSelector>().map_err(|e| {
-                invalid(
-                    &format!("metadata.annotations.{SELECTOR_ANNOTATION}"),
-                    &e.to_string(),
-                )
-            })?),
-            Some(_) => {
-                return Err(invalid(
-                    &format!("metadata.annotations.{SELECTOR_ANNOTATION}"),
-                    "must be a string",
-                ));
-            }
-        };
-        let wave = match annotation(WAVE_ANNOTATION) {
-            None => None,
-            Some(Value::String(text)) => Some(text.trim().parse::<i32>().map_err(|_| {
-                invalid(
-                    &format!("metadata.annotations.{WAVE_ANNOTATION}"),
-                    "must be a whole number such as \"-1\" or \"2\"",
-                )
-            })?),
-            Some(_) => {
-                return Err(invalid(
-                    &format!("metadata.annotations.{WAVE_ANNOTATION}"),
-                    "must be a string such as \"2\"",
-                ));
-            }
-        };
+        let (id, api_version) = identity(&object).map_err(invalid)?;
+        let selector = selector_annotation(&object).map_err(invalid)?;
+        let wave = wave_annotation(&object).map_err(invalid)?;
         let canonical = to_canonical_bytes(&object);
         if canonical.len() > MAX_BLOB_BYTES {
             return Err(Error::TooLarge {
@@ -171,13 +147,8 @@ impl Resource {
             });
         }
         Ok(Resource {
-            id: ResourceId {
-                group,
-                kind: kind.to_owned(),
-                namespace,
-                name: name.to_owned(),
-            },
-            api_version: api_version.to_owned(),
+            id,
+            api_version,
             digest: Digest::of(&canonical),
             canonical,
             selector,
@@ -185,6 +156,92 @@ impl Resource {
             origin,
             object,
         })
+    }
+}
+
+/// A field that fails, and why.
+struct Invalid {
+    field: String,
+    reason: String,
+}
+
+impl Invalid {
+    fn new(field: &str, reason: impl Into<String>) -> Invalid {
+        Invalid {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The identity and `apiVersion` of a document.
+fn identity(object: &Value) -> Result<(ResourceId, String), Invalid> {
+    if !object.is_object() {
+        return Err(Invalid::new("(document)", "a resource must be a mapping"));
+    }
+    let api_version =
+        required_str(object, &["apiVersion"]).map_err(|r| Invalid::new("apiVersion", r))?;
+    let kind = required_str(object, &["kind"]).map_err(|r| Invalid::new("kind", r))?;
+    let name = required_str(object, &["metadata", "name"]).map_err(|reason| {
+        let generated = object
+            .pointer("/metadata/generateName")
+            .is_some_and(|g| g.as_str().is_some_and(|g| !g.is_empty()));
+        match generated {
+            true => Invalid::new("metadata.name", GENERATE_NAME_REFUSED),
+            false => Invalid::new("metadata.name", reason),
+        }
+    })?;
+    let namespace = match object.pointer("/metadata/namespace") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(ns)) => ns.clone(),
+        Some(_) => return Err(Invalid::new("metadata.namespace", "must be a string")),
+    };
+    let group = match api_version.split_once('/') {
+        Some((group, _version)) => group.to_owned(),
+        None => String::new(),
+    };
+    let id = ResourceId {
+        group,
+        kind: kind.to_owned(),
+        namespace,
+        name: name.to_owned(),
+    };
+    Ok((id, api_version.to_owned()))
+}
+
+/// Why `generateName` without a name is refused.
+const GENERATE_NAME_REFUSED: &str = "is missing, and metadata.generateName cannot stand in for it: \
+    the API server would make up a new name on every create, but cairn updates and prunes objects \
+    by name, so each needs a stable one. Set metadata.name";
+
+fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a Value> {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+}
+
+fn selector_annotation(object: &Value) -> Result<Option<ClusterSelector>, Invalid> {
+    let field = format!("metadata.annotations.{SELECTOR_ANNOTATION}");
+    match annotation(object, SELECTOR_ANNOTATION) {
+        None => Ok(None),
+        Some(Value::String(text)) => text
+            .parse::<ClusterSelector>()
+            .map(Some)
+            .map_err(|e| Invalid::new(&field, e.to_string())),
+        Some(_) => Err(Invalid::new(&field, "must be a string")),
+    }
+}
+
+fn wave_annotation(object: &Value) -> Result<Option<i32>, Invalid> {
+    let field = format!("metadata.annotations.{WAVE_ANNOTATION}");
+    match annotation(object, WAVE_ANNOTATION) {
+        None => Ok(None),
+        Some(Value::String(text)) => text
+            .trim()
+            .parse::<i32>()
+            .map(Some)
+            .map_err(|_| Invalid::new(&field, "must be a whole number such as \"-1\" or \"2\"")),
+        Some(_) => Err(Invalid::new(&field, "must be a string such as \"2\"")),
     }
 }
 
@@ -203,50 +260,10 @@ fn required_str<'a>(
     }
 }
 
-/// Parses a YAML stream (one or more documents separated by `---`; JSON is accepted too, being
-/// YAML) into resources. Empty documents are skipped; a `kind: List` is expanded into its items,
-/// as `kubectl` does. `source` names the input in errors.
-pub fn parse_documents(source: &str, text: &str) -> Result<Vec<Resource>> {
-    let mut resources = Vec::new();
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let origin = Origin {
-            source: source.to_owned(),
-            document: i + 1,
-        };
-        let yaml = serde_yaml_ng::Value::deserialize(document).map_err(|e| Error::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        let object = yaml_to_json(yaml, &origin.to_string())?;
-        if object.is_null() {
-            continue;
-        }
-        if is_list(&object) {
-            let Some(Value::Array(items)) = object.get("items") else {
-                return Err(Error::InvalidField {
-                    origin: origin.to_string(),
-                    field: "items".to_owned(),
-                    reason: "a List must have an items sequence".to_owned(),
-                });
-            };
-            for item in items {
-                resources.push(Resource::from_value(item.clone(), origin.clone())?);
-            }
-        } else {
-            resources.push(Resource::from_value(object, origin)?);
-        }
-    }
-    Ok(resources)
-}
-
-fn is_list(object: &Value) -> bool {
-    object.get("apiVersion").and_then(Value::as_str) == Some("v1")
-        && object.get("kind").and_then(Value::as_str) == Some("List")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::parse_documents;
 
     #[test]
     fn identity_comes_from_api_version_kind_and_metadata() {
@@ -265,14 +282,16 @@ mod tests {
     }
 
     #[test]
-    fn empty_documents_are_skipped_and_lists_expanded() {
-        let text = "---\n# only a comment\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n";
-        let names: Vec<_> = parse_documents("l.yaml", text)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id.name)
-            .collect();
-        assert_eq!(names, ["a", "b"]);
+    fn generate_name_without_a_name_is_refused_with_a_reason() {
+        let text = "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\n";
+        let err = parse_documents("j.yaml", text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "j.yaml, document 1: field metadata.name: is missing, and metadata.generateName"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("stable"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::names;
 
 /// A label selector: every `match_labels` pair and every expression must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,47 +179,14 @@ fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), S
     push(selector, part, Operator::Exists, Vec::new())
 }
 
-/// Label keys: an optional DNS-subdomain prefix and `/`, then a name (see [`is_name`]).
+/// Label keys: an optional DNS-subdomain prefix and `/`, then a name ([`names::qualified_name`]).
 fn check_label(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(is_dns_label));
-    if !is_name(name) || !prefix_ok {
-        return Err(format!("{key:?} is not a valid label key"));
-    }
-    Ok(())
+    names::qualified_name(key).map_err(|why| format!("{key:?} is not a valid label key: {why}"))
 }
 
 /// Label values: empty, or a name. Unlike keys they have no prefix, so no `/`.
 fn check_value(value: &str) -> Result<(), String> {
-    if value.is_empty() || is_name(value) {
-        return Ok(());
-    }
-    Err(format!("{value:?} is not a valid label value"))
-}
-
-/// 1 to 63 of `A-Z a-z 0-9 - _ .`, starting and ending with a letter or digit.
-fn is_name(name: &str) -> bool {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    let alnum_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    !name.is_empty() && name.len() <= 63 && valid_chars && alnum_ends
-}
-
-/// One dot-separated part of a DNS subdomain: 1 to 63 of `a-z 0-9 -`, alphanumeric at both ends.
-fn is_dns_label(part: &str) -> bool {
-    let valid_chars = part
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    !part.is_empty()
-        && part.len() <= 63
-        && valid_chars
-        && !part.starts_with('-')
-        && !part.ends_with('-')
+    names::label_value(value).map_err(|why| format!("{value:?} is not a valid label value: {why}"))
 }
 
 impl fmt::Display for ClusterSelector {

@@ -25,6 +25,7 @@ pub async fn env(action: EnvAction) -> Result<()> {
             paths,
             filename,
             allow_secrets,
+            namespace,
             cache,
             sign,
         } => {
@@ -32,6 +33,7 @@ pub async fn env(action: EnvAction) -> Result<()> {
             let manifests = Manifests {
                 inputs: &inputs,
                 allow_secrets,
+                namespace: namespace.namespace,
                 cache_dir: cache.dir(),
             };
             up(&store, &name, ttl, manifests, &sign).await
@@ -45,6 +47,7 @@ pub async fn env(action: EnvAction) -> Result<()> {
 struct Manifests<'a> {
     inputs: &'a [PathBuf],
     allow_secrets: bool,
+    namespace: Option<String>,
     cache_dir: Option<PathBuf>,
 }
 
@@ -71,6 +74,7 @@ async fn up(
         inputs: manifests.inputs,
         source,
         allow_secrets: manifests.allow_secrets,
+        namespace: manifests.namespace,
         cache_dir: manifests.cache_dir,
         rollout: None,
         retire_at: Some(retire_at),

@@ -13,6 +13,7 @@ use crate::flags::{FlagDocument, FlagType, is_stale, parse_expiry};
 use crate::patch::{lookup, upload, upsert};
 use crate::publish::{Content, Publication, now, publish};
 use crate::remote::{RemoteNodes, fetch_blobs};
+use crate::validate::check_object;
 
 /// Runs one flag action.
 pub async fn flag(action: FlagAction) -> Result<()> {
@@ -65,13 +66,9 @@ pub async fn flag(action: FlagAction) -> Result<()> {
             doc.set(flag, value.clone(), &owner, &expires, now());
 
             let object = doc.to_configmap(&at.namespace, &at.configmap);
-            let resource = Resource::from_value(
-                object,
-                Origin {
-                    source: format!("flag {flag}"),
-                    document: 1,
-                },
-            )?;
+            let resource = Resource::from_value(object, Origin::new(&format!("flag {flag}"), 1))?;
+            // --namespace and --configmap name the object: the API server's rules apply.
+            check_object(&resource)?;
             debug_assert_eq!(resource.id, id);
             let patched = upsert(&mut nodes, &base, resource.entry()).await?;
             let snapshot = upload(

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
 use crate::cli::{Output, SignArgs, StoreArgs};
 use crate::error::Result;
-use crate::manifests::{Policy, validate};
+use crate::manifests::ReadOptions;
 use crate::publish::{Content, Publication, Published, RolloutPlan, publish as publish_to};
 use crate::scan::Scan;
 use crate::scan_cache::CacheFile;
+use crate::validate::{Policy, validate};
 
 /// What to publish from the command line.
 pub struct Request<'a> {
@@ -27,6 +28,8 @@ pub struct Request<'a> {
     pub source: BTreeMap<String, String>,
     /// Let plain Secrets through.
     pub allow_secrets: bool,
+    /// `--namespace`: where objects of namespaced kinds that name none go.
+    pub namespace: Option<String>,
     /// The publish cache directory (`None`: no cache).
     pub cache_dir: Option<PathBuf>,
     /// A progressive rollout.
@@ -40,26 +43,16 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
     let channel = channel_name(request.channel)?;
     let keys = load_keys(request.sign)?;
     let settings = settings(request.sign, &keys);
-    let cache = request
-        .cache_dir
-        .as_deref()
-        .map(|dir| CacheFile::new(dir, &request.store.store, channel, request.inputs));
-    let mut scan = Scan::run(request.inputs, cache, settings.progress)?;
-    validate(
-        scan.files(),
-        Policy {
-            allow_secrets: request.allow_secrets,
-        },
-    )?;
+    let mut scan = read_and_check(&request, channel, settings.progress)?;
     let (parsed, reused) = scan.parsed_and_reused();
     tracing::debug!(parsed, reused, "manifest files read");
     let store = open_store(request.store)?;
     let publication = Publication {
         channel: channel.to_owned(),
         content: Content::Scanned(&mut scan),
-        source: request.source,
+        source: request.source.clone(),
         expires_in: request.sign.expires_in,
-        rollout: request.rollout,
+        rollout: request.rollout.clone(),
         retire_at: request.retire_at,
         allow_unchanged: false,
     };
@@ -69,8 +62,41 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
     if let Err(e) = scan.save_cache(published.snapshot) {
         tracing::warn!(error = %e, "could not write the publish cache");
     }
-    if request.store.output == Output::Json {
-        print_json(&published)?;
+    report(&published, channel, request.store.output)?;
+    Ok(published)
+}
+
+/// Reads the inputs (with the publish cache) and checks them across files.
+fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Result<Scan> {
+    let options = ReadOptions {
+        namespace: request.namespace.clone(),
+    };
+    let namespace = options.namespace.as_deref();
+    let store = &request.store.store;
+    let cache = request
+        .cache_dir
+        .as_deref()
+        .map(|dir| CacheFile::new(dir, store, channel, request.inputs, namespace));
+    let scan = Scan::run(request.inputs, cache, progress, options)?;
+    let policy = Policy {
+        allow_secrets: request.allow_secrets,
+    };
+    let checked = validate(scan.files(), policy, scan.problems())?;
+    if checked.without_namespace > 0 {
+        tracing::warn!(
+            "{} objects of namespaced kinds name no namespace: agents apply them to their \
+             target's default namespace. Pass --namespace NAMESPACE (or set CAIRN_NAMESPACE) to \
+             place them, as kubectl apply -n does",
+            checked.without_namespace
+        );
+    }
+    Ok(scan)
+}
+
+/// Says what a publish did.
+fn report(published: &Published, channel: &str, output: Output) -> Result<()> {
+    if output == Output::Json {
+        print_json(published)?;
     } else if published.unchanged {
         println!(
             "channel {channel}: content unchanged since generation {} ({}); nothing published",
@@ -89,5 +115,5 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
             bytes(published.bytes_uploaded)
         );
     }
-    Ok(published)
+    Ok(())
 }
