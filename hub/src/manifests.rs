@@ -162,6 +162,13 @@ fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
     let namespace = options.namespace.as_deref();
     let deferred = match place(&mut object, namespace) {
         Placement::Deferred => namespace.map(|ns| placed_copy(&object, ns)),
+        Placement::Cleared => {
+            tracing::warn!(
+                "{origin}: metadata.namespace dropped: the kind is cluster-scoped (the API server \
+                 drops it too)"
+            );
+            None
+        }
         Placement::AsWritten | Placement::Placed => None,
     };
     let mut problems: Vec<String> = problems.iter().map(|p| p.at(&origin)).collect();

@@ -2,7 +2,10 @@
 //!
 //! An object that names a namespace keeps it, even another one (as `helm -n` does; `kubectl`
 //! refuses the mismatch instead): install manifests put a few objects in `kube-system` on
-//! purpose. Cluster-scoped objects stay without one. Whether a kind is namespaced is known
+//! purpose. Cluster-scoped objects stay without one, and a built-in cluster-scoped object that
+//! names a namespace loses it, as the API server drops it (and `kubectl apply` accepts such a
+//! file), so that cairn tracks the object under the identity it really has. Whether a kind is
+//! namespaced is known
 //! while reading a file for built-in kinds; for other kinds only once every file is read (their
 //! CustomResourceDefinitions may be anywhere), so such an object is read both ways and the
 //! choice is made then ([`crate::manifests::Manifest::published`]).
@@ -20,21 +23,31 @@ pub enum Placement {
     Placed,
     /// Namespace-less, of a kind that is not built-in: placed once the snapshot's kinds are known.
     Deferred,
+    /// Its kind is built-in and cluster-scoped: the namespace it named was dropped.
+    Cleared,
 }
 
-/// Places `object` in `namespace` if it has none and its kind is a namespaced built-in one.
+/// Places `object` in `namespace` if it has none and its kind is a namespaced built-in one;
+/// drops the namespace of a built-in cluster-scoped object.
 pub fn place(object: &mut Value, namespace: Option<&str>) -> Placement {
-    let Some(namespace) = namespace else {
-        return Placement::AsWritten;
-    };
-    if has_namespace(object) {
-        return Placement::AsWritten;
-    }
     let (Some(api_version), Some(kind)) = (text(object, "apiVersion"), text(object, "kind")) else {
         return Placement::AsWritten;
     };
     let group = api_version.split_once('/').map_or("", |(group, _)| group);
-    match builtin::lookup(group, kind).map(|k| k.scope) {
+    let scope = builtin::lookup(group, kind).map(|k| k.scope);
+    if has_namespace(object) {
+        if scope == Some(Scope::Cluster)
+            && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("namespace");
+            return Placement::Cleared;
+        }
+        return Placement::AsWritten;
+    }
+    let Some(namespace) = namespace else {
+        return Placement::AsWritten;
+    };
+    match scope {
         Some(Scope::Namespaced) => {
             set_namespace(object, namespace);
             Placement::Placed
@@ -108,5 +121,17 @@ mod tests {
 
         let mut untouched = object("v1", "ConfigMap", None);
         assert_eq!(place(&mut untouched, None), Placement::AsWritten);
+    }
+
+    #[test]
+    fn a_built_in_cluster_scoped_object_loses_its_namespace_as_on_the_api_server() {
+        for flag in [None, Some("shop")] {
+            let mut role = object("rbac.authorization.k8s.io/v1", "ClusterRole", Some("x"));
+            assert_eq!(place(&mut role, flag), Placement::Cleared);
+            assert!(role["metadata"].get("namespace").is_none(), "{role}");
+        }
+        // A custom kind's scope is not known here: it is left for the checks across files.
+        let mut widget = object("example.com/v1", "Widget", Some("x"));
+        assert_eq!(place(&mut widget, None), Placement::AsWritten);
     }
 }

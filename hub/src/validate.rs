@@ -98,8 +98,8 @@ pub fn check_identity(id: &ResourceId, kinds: &Kinds) -> Vec<FieldProblem> {
             problems.push(FieldProblem::new(
                 "metadata.namespace",
                 format!(
-                    "{kind} is cluster-scoped: remove the namespace (the API server would drop \
-                     it, and cairn would track the object under a name it does not have)"
+                    "{kind} is cluster-scoped (its CustomResourceDefinition says so): remove the \
+                     namespace, or cairn would track the object under a name it does not have"
                 ),
             ));
         } else if let Err(why) = names::dns1123_label(&id.namespace) {
@@ -229,8 +229,9 @@ mod tests {
 
     #[test]
     fn names_and_namespaces_are_checked_per_kind_every_problem_at_once() {
-        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ../../../../escape, namespace: ../..}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: 1web, namespace: shop}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:reader', namespace: shop}\n";
-        let err = problems(&[file("bad.yaml", text, None)]);
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ../../../../escape, namespace: ../..}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: 1web, namespace: shop}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: shop}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:reader', namespace: shop}\n";
+        let crd = file("crd.yaml", &CRD.replace("SCOPE", "Cluster"), None);
+        let err = problems(&[crd, file("bad.yaml", text, None)]);
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 5, "{err}");
         assert!(
@@ -244,7 +245,8 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(lines[3].starts_with("bad.yaml, document 3: field metadata.namespace: ClusterRole.rbac.authorization.k8s.io is cluster-scoped"), "{err}");
+        assert!(lines[3].starts_with("bad.yaml, document 3: field metadata.namespace: Widget.example.com is cluster-scoped"), "{err}");
+        // A built-in cluster-scoped kind loses its namespace, as on the API server: no problem.
         assert_eq!(lines[4], "4 problems; nothing was published");
     }
 

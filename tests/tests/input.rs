@@ -93,6 +93,8 @@ fn an_install_manifest_with_crds_lists_and_namespace_lands_where_kubectl_would_p
         "kube-system/Role.rbac.authorization.k8s.io/operator:leader-election.yaml",
         // Cluster-scoped objects, built-in and custom, stay without one.
         "_cluster/ClusterRole.rbac.authorization.k8s.io/operator:widgets.yaml",
+        // A built-in cluster-scoped object that named a namespace lost it, as on the API server.
+        "_cluster/ClusterRoleBinding.rbac.authorization.k8s.io/operator:widgets.yaml",
         "_cluster/CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com.yaml",
         "_cluster/Gadget.example.com/cluster-gadget.yaml",
     ] {
@@ -212,7 +214,7 @@ fn names_the_api_server_would_refuse_are_all_reported_and_nothing_is_stored() {
         "bad/names.yaml, document 3: field metadata.name: \"team.shop\" is not a valid Namespace name",
         "bad/names.yaml, document 4: field metadata.name: \"8-web\" is not a valid Service name",
         "bad/names.yaml, document 5: field metadata.name: \"reader/all\" is not a valid ClusterRole.rbac.authorization.k8s.io name",
-        "bad/names.yaml, document 6: field metadata.namespace: ClusterRoleBinding.rbac.authorization.k8s.io is cluster-scoped",
+        "bad/names.yaml, document 6: field metadata.name: \"Web\" is not a valid Ingress.networking.k8s.io name",
         "bad/names.yaml, document 7: field metadata.name: \"db.primary\" is not a valid StatefulSet.apps name",
         "13 problems; nothing was published",
     ] {
