@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing};
 use crate::election::Election;
-use crate::targets::kube::{KubeOptions, Propagation};
+use crate::targets::kube::{
+    DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, KubeOptions, Propagation,
+};
 
 /// cairn-agent: pulls signed snapshots from object storage and reconciles a target to them.
 #[derive(Debug, Parser)]
@@ -168,13 +170,23 @@ pub struct KubeArgs {
     #[arg(long, env = "CAIRN_KUBE_CONCURRENCY", default_value_t = 8)]
     pub kube_concurrency: usize,
 
-    /// Sustained API requests per second (0: no limit).
-    #[arg(long, env = "CAIRN_KUBE_QPS", default_value_t = 20.0)]
+    /// Sustained API requests per second, for every request the agent makes (apply, list,
+    /// state, lease): a token bucket under the client. 0: no limit. The default is kubectl's
+    /// (since Kubernetes 1.27); client-go's library default, 5, would take minutes over a large
+    /// first apply. Lower it on a busy, shared API server.
+    #[arg(long, env = "CAIRN_KUBE_QPS", default_value_t = DEFAULT_QPS)]
     pub kube_qps: f64,
 
-    /// API requests allowed in a burst above --kube-qps.
-    #[arg(long, env = "CAIRN_KUBE_BURST", default_value_t = 40)]
+    /// API requests allowed in a burst above --kube-qps (kubectl's default; client-go's is 10).
+    #[arg(long, env = "CAIRN_KUBE_BURST", default_value_t = DEFAULT_BURST)]
     pub kube_burst: u32,
+
+    /// What to do when a live object no longer matches what cairn applied: `correct` it (the
+    /// default) or only `report` it in the status record, for every channel (`report`) or one
+    /// (`prod=report`); comma-separated or repeated. An object's `cairn.dev/drift` annotation
+    /// overrides it, and `cairn.dev/ignore-fields` leaves fields to other managers.
+    #[arg(long, env = "CAIRN_DRIFT", value_delimiter = ',', value_parser = DriftRule::parse)]
+    pub drift: Vec<DriftRule>,
 
     /// How long to wait for a CustomResourceDefinition to be Established.
     #[arg(long, env = "CAIRN_CRD_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -226,7 +238,48 @@ impl KubeArgs {
             burst: self.kube_burst,
             crd_timeout: self.crd_timeout,
             election,
+            drift: DriftRule::policy(&self.drift),
         }
+    }
+}
+
+/// One `--drift` value: a mode for every channel, or for one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftRule {
+    /// The channel, or `None` for all.
+    pub channel: Option<String>,
+    /// The mode.
+    pub mode: DriftMode,
+}
+
+impl DriftRule {
+    /// Parses `report`, `correct` or `<channel>=<mode>`.
+    pub fn parse(text: &str) -> std::result::Result<DriftRule, String> {
+        let policy = DriftPolicy::parse([text])?;
+        Ok(match policy.channels.into_iter().next() {
+            Some((channel, mode)) => DriftRule {
+                channel: Some(channel),
+                mode,
+            },
+            None => DriftRule {
+                channel: None,
+                mode: policy.default,
+            },
+        })
+    }
+
+    /// The policy the rules make, later rules winning.
+    pub fn policy(rules: &[DriftRule]) -> DriftPolicy {
+        let mut policy = DriftPolicy::default();
+        for rule in rules {
+            match &rule.channel {
+                Some(channel) => {
+                    policy.channels.insert(channel.clone(), rule.mode);
+                }
+                None => policy.default = rule.mode,
+            }
+        }
+        policy
     }
 }
 

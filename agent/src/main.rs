@@ -68,10 +68,12 @@ fn summarize(report: &OnceReport) {
     }
     for status in &report.channels {
         let phase = format!("{:?}", status.phase).to_lowercase();
-        let generation = status.applied.as_ref().map_or_else(
-            || "nothing applied".to_owned(),
-            |a| format!("generation {}", a.generation),
-        );
+        // The reason of a pass that stopped part way says what it wrote.
+        let generation = match (&status.applied, &status.incomplete) {
+            (Some(applied), _) => format!("generation {}", applied.generation),
+            (None, Some(_)) => "no generation fully applied yet".to_owned(),
+            (None, None) => "nothing applied".to_owned(),
+        };
         match &status.reason {
             Some(reason) => eprintln!(
                 "cairn-agent: channel {}: {phase}, {generation}: {reason}",

@@ -56,8 +56,9 @@ pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;
 pub use status::{
-    AppliedRef, Counts, MAX_ERRORS, MAX_MESSAGE_CHARS, MAX_UNHEALTHY, Phase, StatusError,
-    StatusRecord,
+    AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,
+    MAX_PASS_OBJECTS, MAX_REASON_CHARS, MAX_UNHEALTHY, PassObject, PassOutcome, Phase,
+    STATUS_FORMAT, StatusError, StatusRecord, truncate,
 };
 pub use update::{MissingNodes, Updated, update_index};
 

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use cairn_state_format::{
     Change, Digest, Entry, EntrySet, Error, FORMAT_VERSION, Head, Index, MAX_BLOB_BYTES,
     MAX_ENTRIES, MAX_HEAD_BYTES, MAX_NODE_BYTES, MAX_SNAPSHOT_BYTES, MAX_STATUS_BYTES, Node,
-    ResourceId, SecretKey, SignedHead, Snapshot, StatusRecord, Trust, apply_delta, diff_entries,
-    encode_delta, verify_head,
+    ResourceId, STATUS_FORMAT, SecretKey, SignedHead, Snapshot, StatusRecord, Trust, apply_delta,
+    diff_entries, encode_delta, verify_head,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -347,12 +347,23 @@ mod newer_formats {
 
     #[test]
     fn status_record() {
+        // Status records have formats of their own: this build reads 1 and 2.
         let v1 = text(&StatusRecord::new("c1", "prod", "cairn-agent 0.1.0", at(0)).encode());
-        let v2 = v1.replace(r#""format":1"#, r#""format":2"#);
-        let v2_with_new_fields = v2.replace(r#""phase":"#, r#""drift":{},"phase":"#);
-        for bytes in [&v2, &v2_with_new_fields] {
+        let newer = STATUS_FORMAT + 1;
+        let v3 = v1.replace(r#""format":1"#, &format!(r#""format":{newer}"#));
+        let v3_with_new_fields = v3.replace(r#""phase":"#, r#""budget":{},"phase":"#);
+        for bytes in [&v3, &v3_with_new_fields] {
             let err = StatusRecord::decode(bytes.as_bytes(), "status/prod/c1").unwrap_err();
-            assert_unsupported(&err, "status/prod/c1");
+            assert!(
+                matches!(&err, Error::UnsupportedFormat { found, supported, .. }
+                    if *found == u64::from(newer) && *supported == STATUS_FORMAT),
+                "{err}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("status/prod/c1") && message.contains("upgrade cairn"),
+                "{message}"
+            );
         }
     }
 

@@ -19,9 +19,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_state_format::{
-    AppliedRef, Counts, Digest, Entry, EntrySet, FORMAT_VERSION, Head, Index, Node, Phase,
-    Resource, ResourceId, Rollout, RolloutStep, SecretKey, SignedHead, Snapshot, StatusError,
-    StatusRecord, Trust, apply_delta, diff_entries, encode_delta, parse_documents, verify_head,
+    AppliedRef, Counts, Digest, DriftedObject, Entry, EntrySet, FORMAT_VERSION, Head, Incomplete,
+    Index, Node, PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep,
+    STATUS_FORMAT, SecretKey, SignedHead, Snapshot, StatusError, StatusRecord, Trust, apply_delta,
+    diff_entries, encode_delta, parse_documents, verify_head,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -111,16 +112,21 @@ fn bless() -> bool {
     std::env::var_os("CAIRN_BLESS").is_some_and(|v| v == "1")
 }
 
-fn fixture_path(name: &str) -> PathBuf {
+fn fixture_path(version: u32, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
-        .join(format!("v{FORMAT_VERSION}"))
+        .join(format!("v{version}"))
         .join(name)
 }
 
 /// The committed bytes of fixture `name`; when blessing, `built` is written first.
 fn committed(name: &str, built: &[u8]) -> Vec<u8> {
-    let path = fixture_path(name);
+    committed_in(FORMAT_VERSION, name, built)
+}
+
+/// The committed bytes of fixture `name` of format `version`.
+fn committed_in(version: u32, name: &str, built: &[u8]) -> Vec<u8> {
+    let path = fixture_path(version, name);
     if bless() && std::fs::read(&path).ok().as_deref() != Some(built) {
         // Write and rename, so that a test reading the same fixture never sees half a file.
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -139,7 +145,12 @@ fn committed(name: &str, built: &[u8]) -> Vec<u8> {
 
 /// Asserts that `built` is exactly the committed fixture `name`, and returns the committed bytes.
 fn golden(name: &str, built: &[u8]) -> Vec<u8> {
-    let bytes = committed(name, built);
+    golden_in(FORMAT_VERSION, name, built)
+}
+
+/// [`golden`] for a fixture of format `version` (status records have versions of their own).
+fn golden_in(version: u32, name: &str, built: &[u8]) -> Vec<u8> {
+    let bytes = committed_in(version, name, built);
     assert!(
         bytes == built,
         "{name} differs from its fixture: the wire format changed. Bump FORMAT_VERSION, then \
@@ -402,7 +413,56 @@ fn status_record() {
     });
     record.updated_at = at(120);
 
-    let bytes = golden("status.json", &record.encode());
+    // Without drifted objects or an incomplete pass, a record is still written in format 1.
+    let bytes = golden_in(1, "status.json", &record.encode());
+    assert_eq!(
+        StatusRecord::decode(&bytes, "status/prod/eu-west-1a").unwrap(),
+        record
+    );
+
+    // Format 2: the objects the last drift check found, and a pass that stopped part way.
+    record.format = u64::from(STATUS_FORMAT);
+    record.phase = Phase::Failed;
+    record.reason = Some(
+        "generation 7 partly applied (2 objects written, 0 removed, 1 failed, 1 not started): \
+         the agent lacks permissions this generation needs"
+            .to_owned(),
+    );
+    record.drifted = vec![
+        DriftedObject {
+            object: "ConfigMap shop/settings".to_owned(),
+            corrected: true,
+        },
+        DriftedObject {
+            object: "Deployment.apps shop/web".to_owned(),
+            corrected: false,
+        },
+    ];
+    record.incomplete = Some(Incomplete {
+        generation: 7,
+        written: 2,
+        pruned: 0,
+        failed: 1,
+        not_started: 1,
+        objects: vec![
+            PassObject {
+                object: "Ingress.networking.k8s.io shop/web".to_owned(),
+                outcome: PassOutcome::Failed,
+                reason: Some("forbidden: cannot patch ingresses (403 Forbidden)".to_owned()),
+            },
+            PassObject {
+                object: "ConfigMap shop/settings".to_owned(),
+                outcome: PassOutcome::Written,
+                reason: None,
+            },
+            PassObject {
+                object: "Service shop/web".to_owned(),
+                outcome: PassOutcome::NotStarted,
+                reason: None,
+            },
+        ],
+    });
+    let bytes = golden_in(2, "status.json", &record.encode());
     assert_eq!(
         StatusRecord::decode(&bytes, "status/prod/eu-west-1a").unwrap(),
         record

@@ -3,17 +3,23 @@
 //! in-cluster state ([`crate::state::ConfigMapState`]).
 //!
 //! One client per agent, made on first use (so opening needs no network), with the QPS/burst
-//! limit as a layer under it ([`limit`]): no request can bypass it.
+//! limit as a layer under it ([`limit`]): no request can bypass it. Beside it, every request is
+//! counted by verb ([`count`]).
 
+mod count;
 mod limit;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use kube::Client;
 use kube::client::ClientBuilder;
 use tokio::sync::OnceCell;
 
+pub use count::{RequestCounts, Tally};
 pub use limit::RateLimitLayer;
+
+use count::CountLayer;
 
 use crate::config::ConfigError;
 
@@ -30,6 +36,7 @@ enum Source {
 pub struct Cluster {
     source: Source,
     limit: RateLimitLayer,
+    counts: Arc<RequestCounts>,
     client: OnceCell<Client>,
 }
 
@@ -53,6 +60,7 @@ impl Cluster {
         Cluster {
             source: Source::Kubeconfig(kubeconfig),
             limit: RateLimitLayer::new(qps, burst),
+            counts: Arc::default(),
             client: OnceCell::new(),
         }
     }
@@ -62,6 +70,7 @@ impl Cluster {
         Cluster {
             source: Source::Config(Box::new(config)),
             limit: RateLimitLayer::new(qps, burst),
+            counts: Arc::default(),
             client: OnceCell::new(),
         }
     }
@@ -72,10 +81,16 @@ impl Cluster {
             .get_or_try_init(|| async {
                 let config = self.config().await?;
                 let builder = ClientBuilder::try_from(config).map_err(ConfigError::KubeClient)?;
-                Ok(builder.with_layer(&self.limit).build())
+                let counted = CountLayer(self.counts.clone());
+                Ok(builder.with_layer(&self.limit).with_layer(&counted).build())
             })
             .await
             .cloned()
+    }
+
+    /// The requests sent so far, by verb.
+    pub fn requests(&self) -> Tally {
+        self.counts.tally()
     }
 
     async fn config(&self) -> Result<kube::Config, ConfigError> {

@@ -1,22 +1,21 @@
 //! Steps 4 to 7 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
 //! teardown.
 
-use std::collections::BTreeSet;
-
 use cairn_state_format::{
-    AppliedRef, Change, EntrySet, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
+    AppliedRef, Change, EntrySet, Incomplete, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
 };
 
 use super::execute::{self, Executed};
+use super::outcome;
 use super::phases::Holding;
-use super::plan::{Plan, plan, plan_changes, select};
+use super::plan::{Plan, is_definition, plan, plan_changes, select};
 use super::{Channel, status_error};
 use crate::error::{Error, Result};
 use crate::fetch::blobs;
 use crate::fetch::{FetchPath, Fetched, fetch_entries};
 use crate::run::Ctx;
 use crate::state::{Applied, Step};
-use crate::targets::{Inventory, TargetError, Write};
+use crate::targets::{Drifted, Inventory, PassScope, TargetError, Write};
 
 /// What a reconcile moves the target to: `entries`, from `previous` (what was applied before),
 /// with the `changes` between them when they are known.
@@ -43,7 +42,8 @@ impl Channel {
             previous: previous.as_ref().map_or(&empty, |t| t.entries()),
             changes: previous.as_ref().and(fetched.changes.as_deref()),
         };
-        self.converge(ctx, desired, check_drift, head.generation)
+        let done = self
+            .converge(ctx, desired, check_drift, head.generation)
             .await?;
         let applied = Applied::of(
             head.generation,
@@ -64,7 +64,12 @@ impl Channel {
             },
             _ => Step::Full,
         };
-        ctx.state.save(&self.name, &applied, step).await?;
+        if let Err(e) = ctx.state.save(&self.name, &applied, step).await {
+            // Everything is written but not recorded: the target can still find it all (the
+            // ApplySet parent names its kinds), and the status says what is out there.
+            return Err(self.stopped(head.generation, done, e));
+        }
+        self.status.incomplete = None;
         tracing::info!(generation = head.generation, "applied");
         ctx.metrics.set_generation(&self.name, head.generation);
         self.status.applied = Some(AppliedRef {
@@ -102,36 +107,41 @@ impl Channel {
             previous: tree.entries(),
             changes: Some(&[]),
         };
-        self.converge(ctx, desired, check_drift, generation).await?;
+        let done = self.converge(ctx, desired, check_drift, generation).await?;
+        if done.wrote()
+            && let Some(applied) = self.holding.applied()
+        {
+            // What the target records beside the state (the Kubernetes target's fingerprints of
+            // what it just corrected) is kept with it.
+            ctx.state.resave(&self.name, applied).await?;
+        }
         self.check_target = false;
         Ok(())
     }
 
     /// Plan against the target and carry the plan out; then assess the objects' health.
+    /// Returns what the plan did; a pass that stops part way says what it did in the status.
     async fn converge(
         &mut self,
         ctx: &Ctx,
         desired: Desired<'_>,
         check_drift: bool,
         generation: u64,
-    ) -> Result<()> {
+    ) -> Result<Executed> {
         let previous = select(desired.previous, &ctx.labels);
         let changes = desired.changes;
         let desired = select(desired.entries, &ctx.labels);
-        let plan = match changes {
+        let (plan, inventory) = match changes {
             // The target holds exactly what was applied before, and no drift check asks for
             // more: the changes are the plan (the same plan as the full one, see `plan_changes`).
             Some(changes) if !check_drift && ctx.target.owns_exactly(&self.name, &previous) => {
-                plan_changes(&desired, &previous, changes)
+                (plan_changes(&desired, &previous, changes), None)
             }
             _ => {
                 let inventory = self
                     .inventory(ctx, &desired, &previous, check_drift, generation)
                     .await?;
-                if check_drift {
-                    self.status.counts.drifted = inventory.drifted.len() as u64;
-                }
-                plan(&desired, &inventory, &previous)
+                (plan(&desired, &inventory, &previous), Some(inventory))
             }
         };
         // Written/removed counts describe the last reconcile that changed something, so an
@@ -139,8 +149,9 @@ impl Channel {
         self.status.counts.objects = desired.len() as u64;
         if plan.is_empty() {
             self.status.counts.failed = 0;
+            self.note_drift(inventory.as_ref(), &Executed::default(), check_drift);
             self.assess(ctx, &desired, check_drift).await;
-            return Ok(());
+            return Ok(Executed::default());
         }
         let (creates, updates, deletes) = plan.counts();
         tracing::info!(
@@ -151,23 +162,74 @@ impl Channel {
             "plan"
         );
         blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
-        let done = execute::execute(ctx, &self.name, &plan, generation).await?;
+        // Before the first write: whatever the target knows it cannot do refuses the pass now.
+        let scope = self.scope(ctx, &plan).await?;
+        ctx.state.check_writable(&self.name)?;
+        ctx.target.prepare(&self.name, &scope).await?;
+        let (done, stopped) = execute::execute(ctx, &self.name, &plan, generation).await;
         self.count(ctx, &done, desired.len());
+        self.note_drift(inventory.as_ref(), &done, check_drift);
+        if let Some(e) = stopped {
+            return Err(self.stopped(generation, done, e));
+        }
         if done.failed.is_empty() {
             self.assess(ctx, &desired, true).await;
-            return Ok(());
+            return Ok(done);
         }
-        Err(self.failures(ctx, &plan, done))
+        let incomplete = outcome::incomplete(generation, &done);
+        let e = self.failures(ctx, &plan, done);
+        Err(self.stopped_with(incomplete, e))
+    }
+
+    /// What the plan writes and removes, for the target's preparation.
+    async fn scope(&self, ctx: &Ctx, plan: &Plan) -> Result<PassScope> {
+        let mut scope = PassScope::default();
+        for item in plan.steps.iter().flat_map(|s| &s.items) {
+            match item.blob {
+                Some(blob) => {
+                    if is_definition(&item.id) {
+                        let bytes = blobs::load(&ctx.remote, &ctx.cache, &self.name, &blob).await?;
+                        scope.definitions.push(bytes);
+                    }
+                    scope.writes.push(item.id.clone());
+                }
+                None => scope.deletes.push(item.id.clone()),
+            }
+        }
+        Ok(scope)
+    }
+
+    /// The error of a pass that stopped part way, after recording what it did.
+    fn stopped(&mut self, generation: u64, done: Executed, e: Error) -> Error {
+        self.stopped_with(outcome::incomplete(generation, &done), e)
+    }
+
+    fn stopped_with(&mut self, incomplete: Incomplete, e: Error) -> Error {
+        self.status.incomplete = Some(incomplete);
+        e
+    }
+
+    /// Records the drift check's findings (only a pass that checked changes them).
+    fn note_drift(&mut self, inventory: Option<&Inventory>, done: &Executed, check_drift: bool) {
+        if !check_drift {
+            return;
+        }
+        let (total, listed) = match inventory {
+            Some(inventory) => outcome::drifted(inventory, done),
+            None => (0, Vec::new()),
+        };
+        self.status.counts.drifted = total;
+        self.status.drifted = listed;
     }
 
     /// Records what a plan's execution did in the metrics and the status counts.
     fn count(&mut self, ctx: &Ctx, done: &Executed, desired: usize) {
         let failed = done.failed.len() as u64;
-        ctx.metrics
-            .objects(&self.name, done.applied, done.pruned, failed);
+        let (applied, pruned) = (done.applied.len() as u64, done.pruned.len() as u64);
+        ctx.metrics.objects(&self.name, applied, pruned, failed);
         let counts = &mut self.status.counts;
-        counts.applied = done.applied;
-        counts.pruned = done.pruned;
+        counts.applied = applied;
+        counts.pruned = pruned;
         counts.failed = failed;
         counts.healthy = (desired as u64).saturating_sub(failed);
     }
@@ -217,6 +279,7 @@ impl Channel {
         };
         self.converge(ctx, desired, false, generation).await?;
         ctx.state.remove(&self.name).await?;
+        self.status.incomplete = None;
         self.holding = Holding::Nothing;
         self.status.applied = None;
         ctx.metrics.set_generation(&self.name, 0);
@@ -240,36 +303,38 @@ impl Channel {
     ) -> Result<Inventory> {
         let mut inventory = ctx
             .target
-            .inventory(&self.name, previous, check_drift)
+            .inventory(&self.name, desired, previous, check_drift)
             .await?;
         if check_drift && ctx.target.live_drift().is_some() {
             let drifted = self
                 .live_drift(ctx, desired, &inventory, generation)
                 .await?;
-            inventory.drifted.extend(drifted);
+            inventory.drifted.extend(drifted.correct);
+            inventory.reported.extend(drifted.report);
         }
         Ok(inventory)
     }
 
     /// Objects the channel owns, unchanged since written, whose live state no longer matches
-    /// (for targets that compare live content).
+    /// (for targets that compare live content): only the target's suspects, when it has them.
     async fn live_drift(
         &self,
         ctx: &Ctx,
         desired: &EntrySet,
         inventory: &Inventory,
         generation: u64,
-    ) -> Result<BTreeSet<ResourceId>> {
+    ) -> Result<Drifted> {
         let Some(live) = ctx.target.live_drift() else {
-            return Ok(BTreeSet::new());
+            return Ok(Drifted::default());
         };
         let current: Vec<_> = desired
             .values()
             .filter(|e| inventory.owned.get(&e.id) == Some(&Some(e.blob)))
+            .filter(|e| !inventory.narrowed || inventory.suspects.contains(&e.id))
             .collect();
         let digests: Vec<_> = current.iter().map(|e| e.blob).collect();
         blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, digests).await?;
-        let mut drifted = BTreeSet::new();
+        let mut drifted = Drifted::default();
         for chunk in current.chunks(execute::BATCH) {
             let mut writes = Vec::with_capacity(chunk.len());
             for entry in chunk {
@@ -281,7 +346,9 @@ impl Channel {
                     generation,
                 });
             }
-            drifted.extend(live.drifted(&self.name, writes).await?);
+            let found = live.drifted(&self.name, writes).await?;
+            drifted.correct.extend(found.correct);
+            drifted.report.extend(found.report);
         }
         Ok(drifted)
     }

@@ -9,6 +9,7 @@
 mod converge;
 mod decide;
 mod execute;
+mod outcome;
 mod phases;
 pub(crate) mod plan;
 mod poll;
@@ -121,7 +122,12 @@ impl Channel {
             generation = tracing::field::Empty,
             snapshot = tracing::field::Empty,
         );
-        self.pass_inner(ctx, resync).instrument(span).await
+        let before = ctx.target.requests();
+        let result = self.pass_inner(ctx, resync).instrument(span).await;
+        if let (Some(before), Some(after)) = (before, ctx.target.requests()) {
+            ctx.metrics.api.pass(&self.name, &before, &after);
+        }
+        result
     }
 
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
@@ -298,7 +304,12 @@ impl Channel {
     fn failed(&mut self, ctx: &Ctx, e: Error) -> PassResult {
         tracing::warn!(error = %e, class = %e.class(), "reconcile failed; serving the previous state");
         self.check_target = true;
-        self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
+        // Never "nothing applied" after writes: a pass that stopped part way says what it did.
+        let reason = match &self.status.incomplete {
+            Some(incomplete) => outcome::summary(incomplete, &e.to_string()),
+            None => e.to_string(),
+        };
+        self.hold(ctx, Phase::Failed, Some(reason), Some(&e));
         PassResult::Failed(e.retry())
     }
 

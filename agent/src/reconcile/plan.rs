@@ -98,10 +98,15 @@ pub fn select<'a>(entries: &'a EntrySet, labels: &BTreeMap<String, String>) -> C
     )
 }
 
+/// Whether an object is a CustomResourceDefinition (its kinds are served only once it is
+/// applied).
+pub fn is_definition(id: &ResourceId) -> bool {
+    id.group == "apiextensions.k8s.io" && id.kind == "CustomResourceDefinition"
+}
+
 /// Whether an object must exist before everything else (Namespaces, CRDs).
 fn foundational(id: &ResourceId) -> bool {
-    (id.group.is_empty() && id.kind == "Namespace")
-        || (id.group == "apiextensions.k8s.io" && id.kind == "CustomResourceDefinition")
+    (id.group.is_empty() && id.kind == "Namespace") || is_definition(id)
 }
 
 /// The sort key of an object: foundations first, then by wave.
@@ -302,7 +307,7 @@ metadata: {name: eu-only, namespace: app, annotations: {cairn.dev/cluster-select
                 .values()
                 .map(|e| (e.id.clone(), Some(e.blob)))
                 .collect(),
-            drifted: Default::default(),
+            ..Inventory::default()
         };
         let p = plan(&EntrySet::new(), &inventory, &all);
         let order: Vec<&str> = p
@@ -347,7 +352,7 @@ metadata: {name: eu-only, namespace: app, annotations: {cairn.dev/cluster-select
                     .values()
                     .map(|e| (e.id.clone(), Some(e.blob)))
                     .collect(),
-                drifted: Default::default(),
+                ..Inventory::default()
             };
             let full = plan(&desired, &inventory, &previous);
             assert!(!full.is_empty());
@@ -367,7 +372,7 @@ metadata: {name: eu-only, namespace: app, annotations: {cairn.dev/cluster-select
                 .values()
                 .map(|e| (e.id.clone(), Some(e.blob)))
                 .collect(),
-            drifted: Default::default(),
+            ..Inventory::default()
         };
         assert!(plan(&desired, &inventory, &desired).is_empty());
         let first = desired.keys().next().unwrap().clone();

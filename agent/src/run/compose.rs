@@ -19,7 +19,7 @@ use crate::fetch::cache::BlobCache;
 use crate::fetch::remote::Remote;
 use crate::fetch::source::{self, ObjectSource, Source};
 use crate::serve::metrics::Metrics;
-use crate::state::{ConfigMapState, StateBackend, StateDir};
+use crate::state::{StateBackend, StateDir};
 use crate::targets::{DirTarget, KubeTarget, Target};
 
 /// An agent's parts, ready to run.
@@ -112,13 +112,13 @@ fn place(config: &Config) -> Result<Placement> {
         TargetSpec::Kube => {
             let kube = &config.kube;
             let cluster = Arc::new(Cluster::new(kube.kubeconfig.clone(), kube.qps, kube.burst));
+            // The target records each pass in the channel's ApplySet parent, which is the
+            // state ConfigMap: they share it.
+            let target = KubeTarget::new(cluster.clone(), kube.clone());
+            let state: Arc<dyn StateBackend> = target.state();
             Placement {
-                target: Arc::new(KubeTarget::new(cluster.clone(), kube.clone())),
-                backend: Some(Arc::new(ConfigMapState::new(
-                    cluster.clone(),
-                    &kube.namespace,
-                    &kube.field_manager,
-                ))),
+                target: Arc::new(target),
+                backend: Some(state),
                 campaign: kube.election.clone().map(|election| Campaign {
                     election,
                     cluster,

@@ -63,6 +63,13 @@ impl Agent {
     /// One reconcile pass over every channel (checking the target for drift), then returns.
     /// A single pass takes part in no leader election: it leads.
     pub async fn run_once(&self) -> OnceReport {
+        self.run_pass(true).await
+    }
+
+    /// One reconcile pass over every channel, as [`Agent::run_once`], checking the target for
+    /// drift only with `resync` (as the running agent's passes between resyncs do not). Channels
+    /// are kept between calls, as in the running agent.
+    pub async fn run_pass(&self, resync: bool) -> OnceReport {
         self.leading.send_replace(true);
         let mut report = OnceReport {
             outcome: Outcome::Converged,
@@ -79,7 +86,7 @@ impl Agent {
             let Some((channel, reporter)) = kept.get_mut(&name) else {
                 continue;
             };
-            let result = channel.pass(&self.ctx, true).await;
+            let result = channel.pass(&self.ctx, resync).await;
             let torn_down = matches!(result, PassResult::TornDown);
             match result {
                 PassResult::TornDown if discovered => reporter.remove(&self.ctx, &name).await,

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::api_requests::ApiRequests;
 use crate::error::ErrorClass;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -84,6 +85,8 @@ pub struct Metrics {
     phase: Family<PhaseLabel, Gauge>,
     status_failures: Counter,
     follower_restarts: Family<ChannelLabel, Counter>,
+    /// Kubernetes API requests.
+    pub(crate) api: ApiRequests,
 }
 
 impl Default for Metrics {
@@ -112,6 +115,7 @@ impl Metrics {
             phase: Family::default(),
             status_failures: Counter::default(),
             follower_restarts: Family::default(),
+            api: ApiRequests::default(),
         };
         let r = &mut registry;
         r.register("polls", "Head polls", m.polls.clone());
@@ -168,6 +172,7 @@ impl Metrics {
             "Times a channel's follower failed and was restarted",
             m.follower_restarts.clone(),
         );
+        m.api.register(r);
         Metrics { registry, ..m }
     }
 
@@ -323,6 +328,11 @@ impl Metrics {
     /// The generation applied for `channel` (0 if none).
     pub fn applied_generation(&self, channel: &str) -> u64 {
         u64::try_from(self.generation.get_or_create(&Self::ch(channel)).get()).unwrap_or(0)
+    }
+
+    /// Kubernetes API requests of `verb` while `channel`'s last pass ran.
+    pub fn kube_pass_requests(&self, channel: &str, verb: &str) -> u64 {
+        self.api.last_pass(channel, verb)
     }
 
     /// The class of `channel`'s current error, if any.

@@ -1,6 +1,7 @@
 //! What the agent serves: `/metrics` (Prometheus, [`metrics`]), `/healthz` and `/readyz`, on a
 //! minimal HTTP server.
 
+mod api_requests;
 pub mod metrics;
 
 use std::convert::Infallible;

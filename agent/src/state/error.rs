@@ -31,6 +31,19 @@ pub enum StateError {
         #[source]
         source: kube::Error,
     },
+    /// The agent's namespace does not exist and the agent could not create it.
+    #[error(
+        "the namespace {namespace} does not exist and the agent cannot create it ({}): \
+         create it (kubectl create namespace {namespace}) or allow the agent to create namespaces",
+        describe_api(source)
+    )]
+    NoNamespace {
+        /// The namespace.
+        namespace: String,
+        /// Why it could not be created.
+        #[source]
+        source: kube::Error,
+    },
     /// No connection to the cluster could be set up.
     #[error(transparent)]
     Connect(#[from] ConfigError),
@@ -45,7 +58,9 @@ impl StateError {
     /// How the loop should retry after this error.
     pub fn retry(&self) -> Retry {
         match self {
-            StateError::Api { source, .. } => Retry::of_kube(source),
+            StateError::Api { source, .. } | StateError::NoNamespace { source, .. } => {
+                Retry::of_kube(source)
+            }
             StateError::Io { .. }
             | StateError::Encode(_)
             | StateError::Damaged(_)

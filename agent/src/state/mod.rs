@@ -282,6 +282,32 @@ impl StateDir {
         journal::remove(&journal).map_err(|e| Error::state(&journal, StateError::io("remove")(e)))
     }
 
+    /// Writes `applied` again where a backend keeps more beside it (the Kubernetes target's
+    /// fingerprints of objects it just corrected); the state directory's file has not changed,
+    /// so nothing is written there.
+    pub(crate) async fn resave(&self, channel: &str, applied: &Applied) -> Result<()> {
+        match &self.backend {
+            Some(_) => self.save(channel, applied, Step::Full).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Checks, before a pass writes anything to the target, that what it applies can be
+    /// recorded: the channel's directory can be created and written (a backend is checked by
+    /// the target's own preparation).
+    pub(crate) fn check_writable(&self, channel: &str) -> Result<()> {
+        if self.backend.is_some() {
+            return Ok(());
+        }
+        let dir = self.root.join("channels").join(channel);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::state(&dir, StateError::io("create the state directory")(e)))?;
+        let probe = dir.join(".writable");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| Error::state(&dir, StateError::io("write to the state directory")(e)))
+    }
+
     /// Forgets `channel` (after it was torn down).
     pub async fn remove(&self, channel: &str) -> Result<()> {
         if let Some(backend) = &self.backend {

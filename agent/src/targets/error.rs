@@ -42,6 +42,12 @@ pub enum TargetError {
     /// A CustomResourceDefinition did not become Established in time.
     #[error("the CustomResourceDefinition was not Established within {0:?}")]
     NotEstablished(Duration),
+    /// Waiting for a CustomResourceDefinition failed.
+    #[error("waiting for the CustomResourceDefinition failed: {0}")]
+    Wait(#[source] kube::runtime::wait::Error),
+    /// The agent lacks permissions a pass needs; nothing was written.
+    #[error("{}", describe_missing(.0))]
+    Forbidden(Vec<MissingPermission>),
     /// No connection to the cluster could be set up.
     #[error(transparent)]
     Connect(#[from] ConfigError),
@@ -80,13 +86,16 @@ impl TargetError {
             TargetError::Api(e) | TargetError::Discovery(e) => Retry::of_kube(e),
             TargetError::Object { source, .. } => source.retry(),
             TargetError::Failed { first, .. } => first.retry(),
-            TargetError::Worker(_) | TargetError::NotEstablished(_) => Retry::Transient,
+            TargetError::Worker(_) | TargetError::NotEstablished(_) | TargetError::Wait(_) => {
+                Retry::Transient
+            }
             TargetError::Io { .. }
             | TargetError::Bookkeeping(_)
             | TargetError::NotOwned(_)
             | TargetError::Unserved(_)
             | TargetError::Malformed(_)
             | TargetError::Connect(_)
+            | TargetError::Forbidden(_)
             | TargetError::Custom(_) => Retry::Permanent,
         }
     }
@@ -111,6 +120,79 @@ impl TargetError {
             source: Box::new(self),
         }
     }
+}
+
+/// A permission the agent lacks on one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingPermission {
+    /// The API group (empty for the core group).
+    pub group: String,
+    /// The resource (plural), e.g. `ingresses`.
+    pub resource: String,
+    /// The namespace, or `None` for a cluster-scoped resource.
+    pub namespace: Option<String>,
+    /// The verbs missing.
+    pub verbs: Vec<String>,
+    /// Every verb the agent needs on it (what the rule to add should grant).
+    pub needed: Vec<String>,
+}
+
+impl std::fmt::Display for MissingPermission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let resource = if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        };
+        write!(f, "cannot {} {resource}", self.verbs.join(", "))?;
+        match &self.namespace {
+            Some(ns) => write!(f, " in namespace {ns}"),
+            None => f.write_str(" (cluster-scoped)"),
+        }
+    }
+}
+
+/// One message for every missing permission: what is missing, then the RBAC rules that grant
+/// it (to add to the agent's ClusterRole) and the chart's switches.
+pub fn describe_missing(missing: &[MissingPermission]) -> String {
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    let mut rules: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, Vec<&str>>> =
+        std::collections::BTreeMap::new();
+    for m in missing {
+        let verbs = rules
+            .entry(&m.group)
+            .or_default()
+            .entry(&m.resource)
+            .or_default();
+        for verb in &m.needed {
+            if !verbs.contains(&verb.as_str()) {
+                verbs.push(verb);
+            }
+        }
+    }
+    let rules: Vec<String> = rules
+        .iter()
+        .flat_map(|(group, resources)| {
+            resources.iter().map(move |(resource, verbs)| {
+                format!(
+                    "{{apiGroups: [\"{group}\"], resources: [\"{resource}\"], verbs: [{}]}}",
+                    verbs
+                        .iter()
+                        .map(|v| format!("\"{v}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
+        .collect();
+    format!(
+        "the agent lacks permissions this generation needs, so nothing was applied: {}. \
+         Add these rules to the agent's ClusterRole (cairn-agent-apply in \
+         deploy/manifests/30-rbac-apply.yaml, or the chart value rbac.extraRules): {}; \
+         or bind cluster-admin (chart value rbac.clusterAdmin=true)",
+        list.join("; "),
+        rules.join(", ")
+    )
 }
 
 /// Says what an API error means for the person reading the status record.

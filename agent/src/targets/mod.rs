@@ -17,8 +17,8 @@ use bytes::Bytes;
 use cairn_state_format::{Digest, EntrySet, ResourceId};
 
 pub use dir::DirTarget;
-pub use error::TargetError;
 pub(crate) use error::describe_api;
+pub use error::{MissingPermission, TargetError};
 pub use kube::KubeTarget;
 
 use crate::error::Result;
@@ -27,10 +27,43 @@ use crate::error::Result;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
     /// Every object the channel wrote, with the blob digest last written (`None` when a write
-    /// was started but not confirmed, so the object must be written again).
+    /// was started but not confirmed, or the target holds an object of the channel's that no
+    /// snapshot it knows names, so the object must be written again or removed).
     pub owned: BTreeMap<ResourceId, Option<Digest>>,
-    /// Objects whose live content no longer matches what was written (only when asked to check).
+    /// Objects whose live content no longer matches what was written (only when asked to
+    /// check): they are written again.
     pub drifted: BTreeSet<ResourceId>,
+    /// Objects whose drift is only reported, never corrected.
+    pub reported: BTreeSet<ResourceId>,
+    /// For targets with [`Target::live_drift`]: the only objects that may have drifted (the
+    /// others are unchanged since written, as far as the target can tell without reading them).
+    /// Empty when the target cannot narrow it down: then every owned, unchanged object is
+    /// checked.
+    pub suspects: BTreeSet<ResourceId>,
+    /// Whether `suspects` is the whole story (the target narrowed the check down).
+    pub narrowed: bool,
+}
+
+/// What a pass is about to write and remove, for [`Target::prepare`].
+#[derive(Clone, Debug, Default)]
+pub struct PassScope {
+    /// Objects it creates or updates.
+    pub writes: Vec<ResourceId>,
+    /// Objects it removes.
+    pub deletes: Vec<ResourceId>,
+    /// The canonical bytes of the CustomResourceDefinitions among the writes (their kinds are
+    /// not served before they are applied).
+    pub definitions: Vec<Bytes>,
+}
+
+/// The verdict of [`LiveDrift::drifted`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drifted {
+    /// Drifted (or suspected of it) and to be written again; the write tells whether anything
+    /// changed ([`BatchReport::unchanged`]).
+    pub correct: BTreeSet<ResourceId>,
+    /// Drifted, and only to be reported.
+    pub report: BTreeSet<ResourceId>,
 }
 
 /// One object to create or update.
@@ -73,6 +106,8 @@ pub struct ObjectFailure {
 pub struct BatchReport {
     /// Objects written or removed.
     pub done: Vec<ResourceId>,
+    /// Of `done`, writes that turned out to change nothing (for targets that can tell).
+    pub unchanged: Vec<ResourceId>,
     /// Objects that failed; the target's bookkeeping still matches what it really did.
     pub failed: Vec<ObjectFailure>,
 }
@@ -85,14 +120,25 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 
     /// What `channel` owns; with `check_drift`, also which objects changed behind its back.
-    /// `previous` holds the entries the channel applied before, as selected for this cluster
-    /// (targets that keep no bookkeeping of their own derive ownership from it).
+    /// `previous` holds the entries the channel applied before and `desired` those it is
+    /// moving to, both as selected for this cluster (targets that keep no bookkeeping of their
+    /// own derive ownership from them).
     async fn inventory(
         &self,
         channel: &str,
+        desired: &EntrySet,
         previous: &EntrySet,
         check_drift: bool,
     ) -> Result<Inventory>;
+
+    /// Starts a pass of `channel` that writes and removes what `scope` says, before its first
+    /// write (the reconcile calls it once per pass that writes anything): a target refuses here
+    /// what it knows it cannot do (missing permissions), so that a pass is not left
+    /// half-applied for a reason known up front, and records what it needs to find everything
+    /// the pass writes later. The default does nothing.
+    async fn prepare(&self, _channel: &str, _scope: &PassScope) -> Result<()> {
+        Ok(())
+    }
 
     /// Whether what `channel` owns is exactly `previous` (the entries it applied before, as
     /// selected for this cluster): nothing written or removed since that `previous` does not
@@ -120,14 +166,19 @@ pub trait Target: Send + Sync + std::fmt::Debug {
     fn health(&self) -> Option<&dyn HealthCheck> {
         None
     }
+
+    /// The requests sent to the target so far, by verb, for targets that count them.
+    fn requests(&self) -> Option<crate::cluster::Tally> {
+        None
+    }
 }
 
 /// Drift found by comparing live objects with what applying them would make of them.
 #[async_trait]
 pub trait LiveDrift: Send + Sync {
     /// Which of `writes` (objects `channel` owns, already written) no longer match their live
-    /// state: changed or deleted behind cairn's back.
-    async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<BTreeSet<ResourceId>>;
+    /// state (changed or deleted behind cairn's back), by what is to be done about it.
+    async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<Drifted>;
 }
 
 /// Health as the target sees it.

@@ -5,8 +5,9 @@
 //! No Helm binary is available from the package registries this project may use, so the chart is
 //! rendered here by a deliberately tiny renderer that understands only the constructs the
 //! templates use (`{{ .Values.x }}`, `| quote`, `{{ .Release.Namespace }}`, whole-line
-//! `{{- if .Values.x }}` / `{{- end }}`) and fails on anything else, so the templates cannot
-//! drift into constructs this check does not understand.
+//! `{{- if .Values.x }}` / `{{- with .Values.x }}` / `{{- end }}`, and a whole-line
+//! `{{ toYaml . | indent N }}` inside a `with`) and fails on anything else, so the templates
+//! cannot drift into constructs this check does not understand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,24 +54,54 @@ fn expression(inner: &str, values: &Value, namespace: &str) -> String {
     }
 }
 
+/// `toYaml .` of the innermost `with`'s value, each line indented by `indent`.
+fn to_yaml(value: &Value, indent: usize) -> String {
+    let text = serde_yaml_ng::to_string(value).unwrap();
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(indent)))
+        .collect()
+}
+
 /// Renders one template with `values` into the release `namespace`.
 fn render(template: &str, values: &Value, namespace: &str) -> String {
     let mut out = String::new();
-    let mut skipping: Vec<bool> = Vec::new();
+    // Per open block: whether it is skipped, and the value a `with` binds to `.`.
+    let mut blocks: Vec<(bool, Option<&Value>)> = Vec::new();
     for line in template.lines() {
         let trimmed = line.trim();
         if let Some(cond) = trimmed
             .strip_prefix("{{- if .Values.")
             .and_then(|c| c.strip_suffix(" }}"))
         {
-            skipping.push(!truthy(lookup(values, cond)));
+            blocks.push((!truthy(lookup(values, cond)), None));
+            continue;
+        }
+        if let Some(path) = trimmed
+            .strip_prefix("{{- with .Values.")
+            .and_then(|c| c.strip_suffix(" }}"))
+        {
+            let value = lookup(values, path);
+            let empty = value.as_sequence().is_some_and(Vec::is_empty) || !truthy(value);
+            blocks.push((empty, Some(value)));
             continue;
         }
         if trimmed == "{{- end }}" {
-            skipping.pop().expect("an {{- end }} without its if");
+            blocks.pop().expect("an {{- end }} without its if or with");
             continue;
         }
-        if skipping.iter().any(|s| *s) {
+        if blocks.iter().any(|(skip, _)| *skip) {
+            continue;
+        }
+        if let Some(indent) = trimmed
+            .strip_prefix("{{ toYaml . | indent ")
+            .and_then(|c| c.strip_suffix(" }}"))
+        {
+            let bound = blocks
+                .iter()
+                .rev()
+                .find_map(|(_, v)| *v)
+                .expect("toYaml . outside a with");
+            out.push_str(&to_yaml(bound, indent.parse().unwrap()));
             continue;
         }
         let mut rest = line;
@@ -83,7 +114,7 @@ fn render(template: &str, values: &Value, namespace: &str) -> String {
         out.push_str(rest);
         out.push('\n');
     }
-    assert!(skipping.is_empty(), "an if without its end");
+    assert!(blocks.is_empty(), "an if or with without its end");
     out
 }
 
@@ -186,6 +217,70 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
             .iter()
             .any(|o| o["roleRef"]["name"] == "cluster-admin")
     );
+
+    // Extra rules land in the apply ClusterRole.
+    values["rbac"]["clusterAdmin"] = Value::Bool(false);
+    values["rbac"]["extraRules"] = serde_yaml_ng::from_str(
+        "[{apiGroups: [cert-manager.io], resources: [certificates], verbs: [get, list, create, patch, delete]}]",
+    )
+    .unwrap();
+    let extra: Vec<Value> = render_chart(&values, tmp.path())
+        .iter()
+        .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let role = extra
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "cairn-agent-apply")
+        .unwrap();
+    let rules = role["rules"].as_sequence().unwrap();
+    assert_eq!(rules.last().unwrap()["apiGroups"][0], "cert-manager.io");
+}
+
+/// The kinds real install manifests use are in the default ClusterRole, with every verb the
+/// agent needs on them (the pass is refused up front otherwise).
+#[test]
+fn the_default_cluster_role_covers_common_install_manifests() {
+    let text = std::fs::read_to_string(deploy().join("manifests/30-rbac-apply.yaml")).unwrap();
+    let role = &documents(&text)[0];
+    let rules = role["rules"].as_sequence().unwrap();
+    let grants = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            let has = |key: &str, item: &str| {
+                r[key]
+                    .as_sequence()
+                    .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(item)))
+            };
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for (group, resource) in [
+        ("", "namespaces"),
+        ("", "serviceaccounts"),
+        ("", "secrets"),
+        ("apps", "deployments"),
+        ("batch", "cronjobs"),
+        ("networking.k8s.io", "ingresses"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+        ("rbac.authorization.k8s.io", "clusterroles"),
+        ("autoscaling", "horizontalpodautoscalers"),
+        ("policy", "poddisruptionbudgets"),
+        (
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+        ),
+        ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ] {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            assert!(grants(group, resource, verb), "{verb} {resource}.{group}");
+        }
+    }
+    assert!(grants(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "watch"
+    ));
 }
 
 #[test]

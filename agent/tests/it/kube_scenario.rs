@@ -1,6 +1,9 @@
-//! The Kubernetes scenario of issue 5, written once against any API server reachable through a
-//! kubeconfig: the in-process fake (always) and a real cluster (when `CAIRN_TEST_KUBECONFIG`
-//! names one). Everything it does to the cluster "by hand" goes through kube's client.
+//! The Kubernetes scenario, written once against any API server reachable through a kubeconfig:
+//! the in-process fake (always) and a real cluster (when `CAIRN_TEST_KUBECONFIG` names one).
+//! Everything it does to the cluster "by hand" goes through kube's client. It checks apply,
+//! prune, ownership, drift (corrected, report-only, and fields left to another manager) and
+//! restarts; health where it can be known: on a control plane without nodes Deployments never
+//! become available, and the scenario then accepts them progressing.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,12 +11,18 @@ use std::time::Duration;
 use cairn_agent::targets::kube::KubeOptions;
 use cairn_agent::{Agent, OnceReport, Outcome, TargetSpec};
 use cairn_state_format::Phase;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 
 use crate::support::*;
 
 fn snapshot(ns: &str, group: &str, a: &str, with_b: bool) -> String {
+    snapshot_with(ns, group, a, with_b, "")
+}
+
+/// The snapshot, plus `extra` documents (`NS` stands for the namespace).
+fn snapshot_with(ns: &str, group: &str, a: &str, with_b: bool, extra: &str) -> String {
     let lines = [
         "apiVersion: v1",
         "kind: Namespace",
@@ -45,7 +54,7 @@ fn snapshot(ns: &str, group: &str, a: &str, with_b: bool) -> String {
         "---",
         "apiVersion: apps/v1",
         "kind: Deployment",
-        "metadata: {name: web, namespace: NS}",
+        "metadata: {name: web, namespace: NS, annotations: {cairn.dev/ignore-fields: /spec/replicas}}",
         "spec:",
         "  replicas: 1",
         "  selector: {matchLabels: {app: web}}",
@@ -56,7 +65,7 @@ fn snapshot(ns: &str, group: &str, a: &str, with_b: bool) -> String {
         "      - {name: pause, image: 'registry.k8s.io/pause:3.10'}",
         "---",
     ];
-    let mut yaml = lines.join("\n") + "\n";
+    let mut yaml = lines.join("\n") + "\n" + extra;
     if with_b {
         yaml.push_str(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: NS}\ndata: {k: b}\n",
@@ -67,18 +76,51 @@ fn snapshot(ns: &str, group: &str, a: &str, with_b: bool) -> String {
         .replace("'A'", &format!("'{a}'"))
 }
 
-/// Runs passes until converged (a real Deployment takes a while to become available).
-async fn converge(agent: &Agent) -> OnceReport {
+/// Runs passes until converged (a real Deployment takes a while to become available). Where
+/// health cannot be known (`health_known` false: no node can run a pod), a pass whose only
+/// unhealthy objects are Deployments progressing counts as converged.
+async fn converge(agent: &Agent, health_known: bool) -> OnceReport {
+    let settled = |report: &OnceReport| {
+        report.outcome == Outcome::Converged
+            || (!health_known
+                && report.channels[0].phase == Phase::Progressing
+                && report.channels[0]
+                    .unhealthy
+                    .iter()
+                    .all(|u| u.starts_with("Deployment.apps ") && u.contains(": progressing: ")))
+    };
     let mut report = agent.run_once().await;
     for _ in 0..90 {
-        if report.outcome != Outcome::Waiting {
+        if settled(&report) || report.outcome == Outcome::Failed {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         report = agent.run_once().await;
     }
-    assert_eq!(report.outcome, Outcome::Converged, "{report:#?}");
+    assert!(settled(&report), "{report:#?}");
     report
+}
+
+/// Whether a pod can run anywhere (a Ready node that takes workloads).
+pub async fn has_schedulable_nodes(client: &kube::Client) -> bool {
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    nodes.iter().any(|n| {
+        let ready = n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let unschedulable = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        ready && !unschedulable
+    })
 }
 
 async fn live_cm(client: &kube::Client, ns: &str, name: &str) -> Option<ConfigMap> {
@@ -88,8 +130,9 @@ async fn live_cm(client: &kube::Client, ns: &str, name: &str) -> Option<ConfigMa
         .unwrap()
 }
 
-/// The whole scenario. `suffix` keeps runs apart on a shared cluster.
-pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
+/// The whole scenario. `suffix` keeps runs apart on a shared cluster; `health_known` says
+/// whether Deployments can become available there.
+pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str, health_known: bool) {
     let (ns, agent_ns, group) = (
         format!("cairn-e2e-{suffix}"),
         format!("cairn-e2e-agent-{suffix}"),
@@ -117,7 +160,7 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
     let agent = Agent::new(config.clone()).unwrap();
 
     // 1. Namespace, CRD and its custom resource, ConfigMaps and a Deployment, in one snapshot.
-    let report = converge(&agent).await;
+    let report = converge(&agent, health_known).await;
     assert_eq!(report.channels[0].counts.objects, 6);
     let a = live_cm(&client, &ns, "a").await.expect("a applied");
     let labels = a.metadata.labels.clone().unwrap();
@@ -147,7 +190,7 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
     }))
     .unwrap();
     cms.create(&PostParams::default(), &foreign).await.unwrap();
-    converge(&agent).await;
+    converge(&agent, health_known).await;
     let a = live_cm(&client, &ns, "a").await.unwrap();
     assert_eq!(a.data.unwrap()["k"], "2");
     let b = live_cm(&client, &ns, "b")
@@ -158,10 +201,10 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
     // 3. Pruned for real once cairn owns it: publish b again, then remove it.
     hub.publish(&snapshot(&ns, &group, "2", true)).await;
     cms.delete("b", &DeleteParams::default()).await.unwrap();
-    converge(&agent).await;
+    converge(&agent, health_known).await;
     assert!(live_cm(&client, &ns, "b").await.is_some());
     hub.publish(&snapshot(&ns, &group, "2", false)).await;
-    let report = converge(&agent).await;
+    let report = converge(&agent, health_known).await;
     assert!(live_cm(&client, &ns, "b").await.is_none(), "b pruned");
     assert_eq!(report.channels[0].counts.pruned, 1);
 
@@ -173,7 +216,7 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
         .delete("w1", &DeleteParams::default())
         .await
         .unwrap();
-    let report = converge(&agent).await;
+    let report = converge(&agent, health_known).await;
     assert_eq!(report.channels[0].counts.drifted, 2, "{report:#?}");
     assert_eq!(
         live_cm(&client, &ns, "a").await.unwrap().data.unwrap()["k"],
@@ -190,7 +233,7 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
         .unwrap()
         .metadata
         .resource_version;
-    let report = converge(&agent).await;
+    let report = converge(&agent, health_known).await;
     assert_eq!(report.channels[0].counts.drifted, 0);
     assert_eq!(
         live_cm(&client, &ns, "a")
@@ -201,6 +244,70 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
         version
     );
 
+    // 5b. Report-only drift: reported, never corrected; and a field left to another manager
+    //     (an autoscaler scaling the Deployment) is neither drift nor taken back.
+    let watched = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: watched, namespace: NS, annotations: {cairn.dev/drift: report}}\ndata: {k: w}\n---\n"
+        .replace("NS", &ns);
+    hub.publish(&snapshot_with(&ns, &group, "2", false, &watched))
+        .await;
+    converge(&agent, health_known).await;
+    let mut w = live_cm(&client, &ns, "watched").await.unwrap();
+    w.data = Some([("k".to_owned(), "by hand".to_owned())].into());
+    cms.replace("watched", &PostParams::default(), &w)
+        .await
+        .unwrap();
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    let scaler = PatchParams {
+        field_manager: Some("cairn-e2e-autoscaler".into()),
+        ..PatchParams::default()
+    };
+    deployments
+        .patch(
+            "web",
+            &scaler,
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .unwrap();
+    let report = converge(&agent, health_known).await;
+    let status = &report.channels[0];
+    assert_eq!(status.counts.drifted, 1, "{status:#?}");
+    assert_eq!(status.drifted[0].object, format!("ConfigMap {ns}/watched"));
+    assert!(!status.drifted[0].corrected);
+    assert_eq!(
+        live_cm(&client, &ns, "watched")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["k"],
+        "by hand"
+    );
+    let web = deployments.get("web").await.unwrap();
+    assert_eq!(
+        web.spec.unwrap().replicas,
+        Some(2),
+        "the autoscaler's replicas stay"
+    );
+    let owners: Vec<String> = web
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0.pointer("/f:spec/f:replicas").is_some())
+        })
+        .filter_map(|e| e.manager)
+        .collect();
+    assert_eq!(
+        owners,
+        ["cairn-e2e-autoscaler"],
+        "cairn did not take the field back"
+    );
+    hub.publish(&snapshot(&ns, &group, "2", false)).await;
+    converge(&agent, health_known).await;
+
     // 6. Restart on another node (empty state dir): the state is in the cluster, so nothing is
     //    re-applied, and an old head is refused as a rollback.
     let generation = hub.generation;
@@ -209,7 +316,7 @@ pub async fn run(kubeconfig: &Path, client: kube::Client, suffix: &str) {
     let mut config = config.clone();
     config.state_dir = moved.state.clone();
     let agent = Agent::new(config).unwrap();
-    let report = converge(&agent).await;
+    let report = converge(&agent, health_known).await;
     let status = &report.channels[0];
     assert_eq!(status.applied.as_ref().unwrap().generation, generation);
     assert_eq!(

@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_agent::election::{Campaign, Election};
 use cairn_agent::targets::kube::{KubeOptions, KubeTarget};
-use cairn_agent::targets::{Target, Write};
+use cairn_agent::targets::{PassScope, Target, Write};
 use cairn_agent::{ConfigMapState, StateBackend};
 use cairn_state_format::{EntrySet, ResourceId, parse_documents};
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::kube_fake::FakeApi;
+use crate::kube_fake::{Connect, FakeApi};
 use crate::support;
 
 fn writes(yaml: &str, generation: u64) -> Vec<Write> {
@@ -103,16 +103,16 @@ async fn applies_with_server_side_apply_resolving_crds_of_the_same_snapshot() {
 #[tokio::test]
 async fn prune_deletes_only_what_the_channel_owns() {
     let (fake, target) = target().await;
-    target
-        .apply(
-            "prod",
-            writes(
-                &format!("{NS}---\n{}---\n{}", cm("a", "1"), cm("b", "1")),
-                1,
-            ),
-        )
-        .await
-        .unwrap();
+    let first = writes(
+        &format!("{NS}---\n{}---\n{}", cm("a", "1"), cm("b", "1")),
+        1,
+    );
+    let scope = PassScope {
+        writes: first.iter().map(|w| w.id.clone()).collect(),
+        ..PassScope::default()
+    };
+    target.prepare("prod", &scope).await.unwrap();
+    target.apply("prod", first).await.unwrap();
     // Someone replaces b with their own object; another channel's object is in the way of c.
     fake.put(
         "",
@@ -128,6 +128,13 @@ async fn prune_deletes_only_what_the_channel_owns() {
             .map(|w| w.id)
             .collect::<Vec<ResourceId>>()
     };
+    // A new pass (the agent prepares each one before its first write).
+    let scope = PassScope {
+        writes: ids(&format!("{}---\n{}", cm("b", "2"), cm("c", "2"))),
+        deletes: ids(&format!("{}---\n{}", cm("a", "1"), cm("b", "1"))),
+        definitions: Vec::new(),
+    };
+    target.prepare("prod", &scope).await.unwrap();
     let report = target
         .delete(
             "prod",
@@ -175,19 +182,20 @@ async fn prune_deletes_only_what_the_channel_owns() {
         .await
         .unwrap();
     assert_eq!(gone.done.len(), 2, "{gone:?}");
-    // The inventory is the previous entries plus what this process did since.
+    // The inventory lists what the channel's labels mark (the Namespace), and keeps what the
+    // previous snapshot names but the listing did not find (`old`, for the drift check to
+    // judge); a was pruned, b and c are someone else's.
     let previous: EntrySet = parse_documents("p.yaml", &cm("old", "1"))
         .unwrap()
         .iter()
         .map(|r| (r.id.clone(), r.entry()))
         .collect();
-    let inventory = target.inventory("prod", &previous, false).await.unwrap();
+    let inventory = target
+        .inventory("prod", &EntrySet::new(), &previous, false)
+        .await
+        .unwrap();
     let names: Vec<&str> = inventory.owned.keys().map(|id| id.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["b", "c", "old", "app"],
-        "a removed; b and c unconfirmed after their refusals"
-    );
+    assert_eq!(names, ["old", "app"]);
 }
 
 #[tokio::test]
@@ -236,7 +244,7 @@ async fn api_errors_are_reported_per_object_and_throttling_is_retried() {
         },
     );
     let mut edited = fake.get("", "configmaps", "app", "fine").unwrap();
-    edited["metadata"]["annotations"]["fake/other-manager"] = json!("kubectl-edit");
+    edited["data"]["k"] = json!("edited by hand");
     fake.put("", "configmaps", "app", "fine", Some(edited));
     let report = strict
         .apply("prod", writes(&cm("fine", "2"), 2))
@@ -257,47 +265,75 @@ async fn api_errors_are_reported_per_object_and_throttling_is_retried() {
 }
 
 #[tokio::test]
-async fn drift_is_found_by_dry_run_and_an_idle_check_writes_nothing() {
+async fn drift_is_found_from_one_list_per_kind_and_an_idle_check_writes_nothing() {
     let (fake, target) = target().await;
     let all = writes(
         &format!("{NS}---\n{}---\n{}", cm("a", "1"), cm("b", "1")),
         1,
     );
+    let scope = PassScope {
+        writes: all.iter().map(|w| w.id.clone()).collect(),
+        ..PassScope::default()
+    };
+    target.prepare("prod", &scope).await.unwrap();
     target.apply("prod", all.clone()).await.unwrap();
+    let entries: EntrySet = parse_documents(
+        "t.yaml",
+        &format!("{NS}---\n{}---\n{}", cm("a", "1"), cm("b", "1")),
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.id.clone(), r.entry()))
+    .collect();
     fake.clear_seen();
+    let inventory = target
+        .inventory("prod", &entries, &entries, true)
+        .await
+        .unwrap();
+    assert!(
+        inventory.narrowed && inventory.suspects.is_empty(),
+        "{inventory:?}"
+    );
     // Checked at a later generation: the generation mark alone is not drift.
     let later: Vec<Write> = all
         .iter()
         .cloned()
         .map(|w| Write { generation: 5, ..w })
         .collect();
-    assert!(
-        target
-            .live_drift()
-            .unwrap()
-            .drifted("prod", later.clone())
-            .await
-            .unwrap()
-            .is_empty()
+    let drifted = target
+        .live_drift()
+        .unwrap()
+        .drifted("prod", later.clone())
+        .await
+        .unwrap();
+    assert!(drifted.correct.is_empty() && drifted.report.is_empty());
+    assert_eq!(
+        fake.counts(),
+        [("list".to_owned(), 2)].into(),
+        "one list per kind, nothing else"
     );
-    let writes_sent = fake
-        .seen()
-        .iter()
-        .filter(|s| s.method != "GET" && !s.query.contains("dryRun=All"))
-        .count();
-    assert_eq!(writes_sent, 0, "{:?}", fake.seen());
 
     let mut a = fake.get("", "configmaps", "app", "a").unwrap();
     a["data"]["k"] = json!("edited by hand");
     fake.put("", "configmaps", "app", "a", Some(a));
     fake.put("", "configmaps", "app", "b", None);
+    let inventory = target
+        .inventory("prod", &entries, &entries, true)
+        .await
+        .unwrap();
+    let suspects: Vec<&str> = inventory
+        .suspects
+        .iter()
+        .map(|id| id.name.as_str())
+        .collect();
+    assert_eq!(suspects, ["a", "b"]);
     let drifted = target
         .live_drift()
         .unwrap()
         .drifted("prod", later)
         .await
         .unwrap();
-    let names: Vec<&str> = drifted.iter().map(|id| id.name.as_str()).collect();
+    let names: Vec<&str> = drifted.correct.iter().map(|id| id.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
 }
 
@@ -453,5 +489,14 @@ async fn the_agent_reconciles_a_cluster_end_to_end_against_the_fake() {
     let fake = FakeApi::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = fake.kubeconfig(tmp.path());
-    crate::kube_scenario::run(&kubeconfig, fake.client(), "fake").await;
+    crate::kube_scenario::run(&kubeconfig, fake.client(), "fake", true).await;
+}
+
+#[tokio::test]
+async fn the_agent_reconciles_a_cluster_without_nodes_against_the_fake() {
+    let fake = FakeApi::start().await;
+    fake.stall_rollouts(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.kubeconfig(tmp.path());
+    crate::kube_scenario::run(&kubeconfig, fake.client(), "fake", false).await;
 }

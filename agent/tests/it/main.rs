@@ -11,6 +11,8 @@ mod faults;
 mod http_store;
 mod kube_cluster;
 mod kube_fake;
+mod kube_passes;
+mod kube_policy;
 mod kube_scenario;
 mod kube_target;
 mod patterns;

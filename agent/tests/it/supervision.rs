@@ -31,10 +31,13 @@ impl Target for Panicky {
     async fn inventory(
         &self,
         channel: &str,
+        desired: &EntrySet,
         previous: &EntrySet,
         check_drift: bool,
     ) -> cairn_agent::Result<Inventory> {
-        self.dir.inventory(channel, previous, check_drift).await
+        self.dir
+            .inventory(channel, desired, previous, check_drift)
+            .await
     }
 
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> cairn_agent::Result<BatchReport> {

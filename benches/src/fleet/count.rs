@@ -3,7 +3,7 @@
 //! it wrote or removed since), so the agent's planning, fetching and persisting run for real.
 //! The fleet uses it where N `dir` targets would not fit in memory (`--target count`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +33,7 @@ impl Target for CountingTarget {
     async fn inventory(
         &self,
         channel: &str,
+        _desired: &EntrySet,
         previous: &EntrySet,
         _check_drift: bool,
     ) -> cairn_agent::Result<Inventory> {
@@ -52,7 +53,7 @@ impl Target for CountingTarget {
         }
         Ok(Inventory {
             owned,
-            drifted: BTreeSet::new(),
+            ..Inventory::default()
         })
     }
 
@@ -91,7 +92,7 @@ impl Target for CountingTarget {
         }
         Ok(BatchReport {
             done: ids,
-            failed: Vec::new(),
+            ..BatchReport::default()
         })
     }
 }
@@ -146,7 +147,7 @@ mod tests {
         target.apply("c", vec![write(a2)]).await.unwrap();
         // Written, but the applied entries still say "a = 1" (say, the state was not saved).
         assert!(!target.owns_exactly("c", &one));
-        let owned = target.inventory("c", &one, false).await.unwrap().owned;
+        let owned = target.inventory("c", &two, &one, false).await.unwrap().owned;
         assert_eq!(owned.get(&a2.id), Some(&Some(a2.blob)));
         // Once the applied entries are those written, nothing is left to remember.
         assert!(target.owns_exactly("c", &two));

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cairn_state_format::{Phase, StatusRecord, layout};
+use cairn_state_format::{DriftedObject, Incomplete, Phase, StatusRecord, layout};
 use cairn_store::Store;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -34,6 +34,19 @@ pub struct ChannelStatus {
     pub stale: Vec<String>,
     /// Clusters failed, degraded or frozen, with their reason and newest error.
     pub problems: Vec<Problem>,
+    /// Clusters whose last drift check found drifted objects.
+    pub drifted: Vec<ClusterDrift>,
+}
+
+/// The drifted objects of one cluster.
+#[derive(Serialize, Debug)]
+pub struct ClusterDrift {
+    /// Cluster id.
+    pub cluster: String,
+    /// How many objects drifted (the record names at most 20).
+    pub count: u64,
+    /// The objects named, each corrected or only reported.
+    pub objects: Vec<DriftedObject>,
 }
 
 /// A cluster that needs attention.
@@ -47,6 +60,8 @@ pub struct Problem {
     pub reason: Option<String>,
     /// Its newest error.
     pub last_error: Option<String>,
+    /// What its last pass wrote before it stopped, when it stopped part way.
+    pub incomplete: Option<Incomplete>,
 }
 
 /// Reads every status record of one channel (or all) and summarizes them.
@@ -118,6 +133,7 @@ async fn summarize(store: &Store, channel: &str, stale_after: Duration) -> Resul
         by_phase: BTreeMap::new(),
         stale: Vec::new(),
         problems: Vec::new(),
+        drifted: Vec::new(),
     };
     for r in records {
         let applied = r.applied.as_ref().map(|a| a.generation);
@@ -145,6 +161,14 @@ async fn summarize(store: &Store, channel: &str, stale_after: Duration) -> Resul
                     .errors
                     .last()
                     .map(|e| format!("[{}] {}", e.class, e.message)),
+                incomplete: r.incomplete.clone(),
+            });
+        }
+        if r.counts.drifted > 0 {
+            status.drifted.push(ClusterDrift {
+                cluster: r.cluster.clone(),
+                count: r.counts.drifted,
+                objects: r.drifted.clone(),
             });
         }
     }
@@ -170,6 +194,7 @@ fn print_text(s: &ChannelStatus) {
     if !s.stale.is_empty() {
         println!("  stale ({}): {}", s.stale.len(), s.stale.join(", "));
     }
+    print_drift(&s.drifted);
     for p in &s.problems {
         println!(
             "  {} {:?}: {}{}",
@@ -180,6 +205,35 @@ fn print_text(s: &ChannelStatus) {
                 .as_ref()
                 .map(|e| format!("; last error: {e}"))
                 .unwrap_or_default()
+        );
+    }
+}
+
+/// The drifted objects, per cluster.
+fn print_drift(drifted: &[ClusterDrift]) {
+    if drifted.is_empty() {
+        return;
+    }
+    println!("  drifted ({} clusters):", drifted.len());
+    for d in drifted {
+        let named: Vec<String> = d
+            .objects
+            .iter()
+            .map(|o| {
+                let what = if o.corrected { "corrected" } else { "reported" };
+                format!("{} ({what})", o.object)
+            })
+            .collect();
+        let more = (d.count as usize)
+            .checked_sub(named.len())
+            .filter(|n| *n > 0)
+            .map(|n| format!(", and {n} more"))
+            .unwrap_or_default();
+        println!(
+            "    {}: {} objects: {}{more}",
+            d.cluster,
+            d.count,
+            named.join(", ")
         );
     }
 }

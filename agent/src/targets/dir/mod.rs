@@ -69,6 +69,7 @@ impl Target for DirTarget {
     async fn inventory(
         &self,
         channel: &str,
+        _desired: &EntrySet,
         _previous: &EntrySet,
         check_drift: bool,
     ) -> Result<Inventory> {
@@ -301,7 +302,7 @@ mod tests {
         std::fs::write(root.join("app/ConfigMap/a.yaml"), "edited").unwrap();
         let reopened = DirTarget::open(&root, &state).unwrap();
         let inv = reopened
-            .inventory("prod", &EntrySet::new(), true)
+            .inventory("prod", &EntrySet::new(), &EntrySet::new(), true)
             .await
             .unwrap();
         assert_eq!(inv.owned.len(), 1);
@@ -316,7 +317,7 @@ mod tests {
         );
         assert!(
             reopened
-                .inventory("prod", &EntrySet::new(), false)
+                .inventory("prod", &EntrySet::new(), &EntrySet::new(), false)
                 .await
                 .unwrap()
                 .owned

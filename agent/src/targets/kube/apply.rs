@@ -1,88 +1,237 @@
-//! One object at a time: apply, prune, drift check and health read. Errors come back per
-//! object for the batch report; the batch goes on.
+//! Writing objects with server-side apply, one request each. An object the target does not know
+//! to be the channel's is looked for first ([`super::claims`]); the answer to the apply is the
+//! live object, whose resourceVersion, fingerprint and health are recorded, so nothing is read
+//! back. Fields named by `cairn.dev/ignore-fields` are left to whoever else owns them.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use cairn_state_format::ResourceId;
-use kube::api::{
-    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
-};
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
+use super::claims::{self, Claim};
 use super::discovery::{Resolved, Unresolved};
 use super::health::{self, Health};
-use super::ownership::{GENERATION, Marks, Owner, owner};
-use super::{Inner, Propagation};
-use crate::targets::TargetError;
+use super::ledger::{Live, Mark};
+use super::ownership::{GENERATION, Marks};
+use super::policy::ObjectPolicy;
+use super::{Inner, KubeTarget, crd, fields};
+use crate::targets::{BatchReport, ObjectFailure, TargetError, Write};
 
 type Outcome<T> = std::result::Result<T, TargetError>;
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 const CRD_KIND: &str = "CustomResourceDefinition";
 
-fn unresolved(e: Unresolved) -> TargetError {
+pub fn unresolved(e: Unresolved) -> TargetError {
     match e {
         Unresolved::Unknown(message) => TargetError::Unserved(message),
         Unresolved::Failed(e) => TargetError::Discovery(e),
     }
 }
 
-fn status_code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(status) => Some(status.code),
-        _ => None,
-    }
-}
-
-fn parse(bytes: &[u8]) -> Outcome<Value> {
+pub fn parse(bytes: &[u8]) -> Outcome<Value> {
     serde_json::from_slice(bytes).map_err(|e| TargetError::Malformed(e.to_string()))
 }
 
-impl Inner {
-    fn api(&self, client: &Client, resolved: &Resolved, namespace: &str) -> Api<DynamicObject> {
-        if resolved.namespaced {
-            let namespace = if namespace.is_empty() {
-                "default"
-            } else {
-                namespace
+/// One write, ready to send.
+#[derive(Clone)]
+struct Ready {
+    write: Write,
+    resolved: Resolved,
+    /// The object as the API server names it.
+    id: ResourceId,
+    /// Whether it exists (as the channel's), as far as the target knows.
+    exists: bool,
+}
+
+/// Applies `writes` for `channel`; each fails or succeeds on its own.
+pub async fn batch(
+    target: &KubeTarget,
+    client: &Client,
+    channel: &str,
+    writes: Vec<Write>,
+) -> BatchReport {
+    let inner = &target.inner;
+    let mut report = BatchReport::default();
+    let mut ready = Vec::new();
+    for write in writes {
+        match resolve(inner, client, &write).await {
+            Ok((resolved, id)) => {
+                let exists = inner
+                    .ledger
+                    .with(channel, |book| book.live.contains_key(&id));
+                ready.push(Ready {
+                    write,
+                    resolved,
+                    id,
+                    exists,
+                });
+            }
+            Err(error) => report.failed.push(ObjectFailure {
+                id: write.id,
+                error,
+            }),
+        }
+    }
+    let unknown: Vec<(ResourceId, Resolved)> = ready
+        .iter()
+        .filter(|r| !r.exists)
+        .map(|r| (r.id.clone(), r.resolved.clone()))
+        .collect();
+    let mut claims = claims::look(inner, client, channel, &unknown).await;
+    let mut sendable = Vec::new();
+    for mut r in ready {
+        match claims.remove(&r.id).unwrap_or(Ok(Claim::Ours)) {
+            Ok(Claim::Ours) => {
+                r.exists = true;
+                sendable.push(r);
+            }
+            Ok(Claim::Absent) => sendable.push(r),
+            Ok(Claim::Foreign) if inner.options.adopt => {
+                r.exists = true;
+                sendable.push(r);
+            }
+            Ok(refused) => report.failed.push(ObjectFailure {
+                id: r.write.id,
+                error: refusal(&refused),
+            }),
+            Err(error) => report.failed.push(ObjectFailure {
+                id: r.write.id,
+                error,
+            }),
+        }
+    }
+    let applyset = target.applyset(channel);
+    let hints: HashMap<ResourceId, Value> = inner.ledger.with(channel, |book| {
+        sendable
+            .iter()
+            .filter_map(|r| Some((r.id.clone(), book.suspects.get(&r.id)?.clone()?)))
+            .collect()
+    });
+    let results = target
+        .each(sendable, |r| {
+            let (inner, client, channel, applyset) = (
+                target.inner.clone(),
+                client.clone(),
+                channel.to_owned(),
+                applyset.clone(),
+            );
+            let hint = hints.get(&r.id).cloned();
+            Box::pin(async move { apply_one(&inner, &client, &channel, &applyset, &r, hint).await })
+        })
+        .await;
+    for (r, result) in results {
+        record(inner, channel, r, result, &mut report);
+    }
+    report
+}
+
+fn refusal(claim: &Claim) -> TargetError {
+    match claim {
+        Claim::Other(other) => TargetError::NotOwned(format!(
+            "the live object belongs to cairn channel {other}; refusing to take it over"
+        )),
+        _ => TargetError::NotOwned(
+            "the object exists and cairn did not create it; refusing to take it over \
+             (--kube-adopt allows adopting existing objects)"
+                .to_owned(),
+        ),
+    }
+}
+
+async fn resolve(inner: &Inner, client: &Client, write: &Write) -> Outcome<(Resolved, ResourceId)> {
+    let object = parse(&write.bytes)?;
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let resolved = inner
+        .kinds
+        .for_object(client, api_version, kind)
+        .await
+        .map_err(unresolved)?;
+    let id = super::scope::effective(&write.id, resolved.namespaced);
+    Ok((resolved, id))
+}
+
+/// What a sent apply came to.
+type Sent = Result<Value, (TargetError, bool)>;
+
+/// Records one apply's outcome in the ledger and the report.
+fn record(inner: &Inner, channel: &str, r: Ready, result: Sent, report: &mut BatchReport) {
+    let Ready {
+        write, id, exists, ..
+    } = r;
+    match result {
+        Ok(live) => {
+            let seen = Live {
+                uid: text(&live, "/metadata/uid"),
+                resource_version: text(&live, "/metadata/resourceVersion"),
+                fingerprint: fields::fingerprint(&live),
             };
+            let health = health::assess(&live);
+            let changed = inner.ledger.with(channel, |book| {
+                let before = book.live.get(&id).map(|l| l.resource_version.clone());
+                if !exists && id.group.is_empty() && id.kind == "Namespace" {
+                    book.fresh.insert(id.name.clone());
+                }
+                book.marks
+                    .insert(write.id.clone(), Mark::Written(write.blob));
+                book.orphans.remove(&id);
+                let changed = before.as_ref() != Some(&seen.resource_version);
+                book.saw_written(&id, seen, health);
+                changed
+            });
+            if !changed {
+                report.unchanged.push(write.id.clone());
+            }
+            report.done.push(write.id);
+        }
+        Err((error, sent)) => {
+            if error.status() == Some(403) {
+                // Permissions changed since they were checked: check them again next pass.
+                inner.access.forget();
+            }
+            if sent {
+                inner.ledger.with(channel, |book| {
+                    book.marks.insert(write.id.clone(), Mark::Unconfirmed);
+                });
+            }
+            report.failed.push(ObjectFailure {
+                id: write.id,
+                error,
+            });
+        }
+    }
+}
+
+fn text(object: &Value, pointer: &str) -> String {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Inner {
+    pub fn api(&self, client: &Client, resolved: &Resolved, namespace: &str) -> Api<DynamicObject> {
+        if resolved.namespaced {
             Api::namespaced_with(client.clone(), namespace, &resolved.resource)
         } else {
             Api::all_with(client.clone(), &resolved.resource)
         }
     }
 
-    fn patch_params(&self, dry_run: bool) -> PatchParams {
+    pub fn patch_params(&self, dry_run: bool) -> PatchParams {
         let mut params = PatchParams::apply(&self.options.field_manager);
         params.force = self.options.force_conflicts;
         params.dry_run = dry_run;
         params
     }
 
-    async fn get(&self, api: &Api<DynamicObject>, name: &str) -> Outcome<Option<DynamicObject>> {
-        api.get_opt(name).await.map_err(TargetError::Api)
-    }
-
-    async fn resolve_write(
-        &self,
-        client: &Client,
-        object: &Value,
-    ) -> Outcome<(Resolved, Api<DynamicObject>)> {
-        let api_version = object["apiVersion"].as_str().unwrap_or_default();
-        let kind = object["kind"].as_str().unwrap_or_default();
-        let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
-        let resolved = self
-            .kinds
-            .for_object(client, api_version, kind)
-            .await
-            .map_err(unresolved)?;
-        let api = self.api(client, &resolved, namespace);
-        Ok((resolved, api))
-    }
-
     /// The object as cairn applies it: marked, and with its namespace as the kind's scope wants.
-    fn desired(&self, resolved: &Resolved, bytes: &[u8], marks: &Marks<'_>) -> Outcome<Value> {
+    pub fn desired(&self, resolved: &Resolved, bytes: &[u8], marks: &Marks<'_>) -> Outcome<Value> {
         let mut object = parse(bytes)?;
         let metadata = object
             .get_mut("metadata")
@@ -102,197 +251,97 @@ impl Inner {
         marks.stamp(&mut object);
         Ok(object)
     }
-}
 
-fn check_owner(inner: &Inner, live: &DynamicObject, channel: &str) -> Outcome<()> {
-    match owner(live.metadata.labels.as_ref(), channel) {
-        Owner::Channel => Ok(()),
-        Owner::OtherChannel(other) => Err(TargetError::NotOwned(format!(
-            "the live object belongs to cairn channel {other}; refusing to take it over"
-        ))),
-        Owner::Foreign if inner.options.adopt => Ok(()),
-        Owner::Foreign => Err(TargetError::NotOwned(
-            "the object exists and cairn did not create it; refusing to take it over \
-             (--kube-adopt allows adopting existing objects)"
-                .to_owned(),
-        )),
+    /// The policy of an object as published.
+    pub fn policy(&self, channel: &str, object: &Value) -> Outcome<ObjectPolicy> {
+        ObjectPolicy::of(object, self.options.drift.of(channel)).map_err(TargetError::Malformed)
     }
 }
 
-/// Applies one object for `channel` with server-side apply; waits for a CRD to be Established.
-pub(super) async fn apply_one(
-    inner: &Inner,
+/// Leaves the ignored fields of `desired` to whoever else owns them on `live`: a field cairn
+/// alone owns keeps its live value (dropping it would make server-side apply remove it);
+/// any other is not sent, so its owner keeps it.
+fn leave_ignored(desired: &mut Value, live: &Value, policy: &ObjectPolicy, manager: &str) {
+    for pointer in &policy.ignore {
+        let owners = fields::owners(live, pointer);
+        match pointer.get(live) {
+            Some(value) if owners.len() == 1 && owners.contains(manager) => {
+                pointer.set(desired, value.clone());
+            }
+            _ => pointer.remove(desired),
+        }
+    }
+}
+
+/// The generation that last wrote `live`, as its annotation says.
+pub fn written_at(live: &Value) -> Option<u64> {
+    live.pointer(&format!(
+        "/metadata/annotations/{}",
+        GENERATION.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .and_then(|g| g.parse().ok())
+}
+
+/// Applies one object; waits for a CRD to be Established. The error says whether the apply was
+/// sent (and may have landed).
+async fn apply_one(
+    inner: &Arc<Inner>,
     client: &Client,
     channel: &str,
     applyset: &str,
-    write: &super::Write,
-) -> Outcome<()> {
-    let object = parse(&write.bytes)?;
-    let (resolved, api) = inner.resolve_write(client, &object).await?;
-    let name = &write.id.name;
-    if let Some(live) = inner.get(&api, name).await? {
-        check_owner(inner, &live, channel)?;
-    }
-    let marks = Marks {
-        channel,
-        generation: write.generation,
-        applyset,
-    };
-    let desired = inner.desired(&resolved, &write.bytes, &marks)?;
-    let applied = api
-        .patch(name, &inner.patch_params(false), &Patch::Apply(&desired))
-        .await
-        .map_err(TargetError::Api)?;
-    if resolved.resource.group == CRD_GROUP && resolved.resource.kind == CRD_KIND {
-        let group = applied
-            .data
-            .pointer("/spec/group")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        wait_established(inner, &api, name).await?;
-        inner.kinds.forget_group(&group);
-    }
-    Ok(())
-}
-
-/// Polls a CRD until its `Established` condition is true, up to the configured timeout.
-async fn wait_established(inner: &Inner, api: &Api<DynamicObject>, name: &str) -> Outcome<()> {
-    let deadline = tokio::time::Instant::now() + inner.options.crd_timeout;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        if let Some(live) = inner.get(api, name).await?
-            && health::assess(&serde_json::to_value(&live).unwrap_or_default()) == Health::Healthy
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() + delay > deadline {
-            return Err(TargetError::NotEstablished(inner.options.crd_timeout));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// Deletes one object `channel` owns. Objects already gone, of a kind no longer served, or not
-/// owned by the channel (someone else's object of the same name) count as done and are left
-/// alone.
-pub(super) async fn delete_one(
-    inner: &Inner,
-    client: &Client,
-    channel: &str,
-    id: &ResourceId,
-) -> Outcome<()> {
-    let resolved = match inner
-        .kinds
-        .for_group_kind(client, &id.group, &id.kind)
-        .await
-    {
-        Ok(resolved) => resolved,
-        Err(Unresolved::Unknown(_)) => return Ok(()),
-        Err(e) => return Err(unresolved(e)),
-    };
-    let api = inner.api(client, &resolved, &id.namespace);
-    let Some(live) = inner.get(&api, &id.name).await? else {
-        return Ok(());
-    };
-    if owner(live.metadata.labels.as_ref(), channel) != Owner::Channel {
-        tracing::info!(object = %id, channel, "not pruned: the live object is not this channel's");
-        return Ok(());
-    }
-    let params = DeleteParams {
-        propagation_policy: Some(match inner.options.propagation {
-            Propagation::Background => PropagationPolicy::Background,
-            Propagation::Foreground => PropagationPolicy::Foreground,
-            Propagation::Orphan => PropagationPolicy::Orphan,
-        }),
-        // Only the object we looked at: never one recreated under the same name since.
-        preconditions: Some(Preconditions {
-            uid: live.uid(),
-            resource_version: None,
-        }),
-        ..DeleteParams::default()
-    };
-    match api.delete(&id.name, &params).await {
-        Ok(_) => Ok(()),
-        Err(e) if status_code(&e) == Some(404) => Ok(()),
-        // 409: the object was replaced while being pruned (the UID precondition failed); the
-        // next pass looks again.
-        Err(e) => Err(TargetError::Api(e)),
-    }
-}
-
-/// The parts of an object that apply decides, for comparing live and desired state.
-fn comparable(mut object: Value) -> Value {
-    if let Some(map) = object.as_object_mut() {
-        map.remove("status");
-    }
-    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        for volatile in ["managedFields", "resourceVersion", "generation"] {
-            metadata.remove(volatile);
-        }
-    }
-    object
-}
-
-/// Whether the live object differs from what applying `write` would make of it (a server-side
-/// dry run), or is gone. Objects the channel does not own are not its drift.
-pub(super) async fn drifted_one(
-    inner: &Inner,
-    client: &Client,
-    channel: &str,
-    applyset: &str,
-    write: &super::Write,
-) -> Outcome<bool> {
-    let object = parse(&write.bytes)?;
-    let (resolved, api) = inner.resolve_write(client, &object).await?;
-    let Some(live) = inner.get(&api, &write.id.name).await? else {
-        return Ok(true);
-    };
-    if owner(live.metadata.labels.as_ref(), channel) != Owner::Channel {
-        return Ok(false);
-    }
-    // Keep the generation the object was last written at: it is not drift.
-    let generation = live
-        .annotations()
-        .get(GENERATION)
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(write.generation);
+    r: &Ready,
+    hint: Option<Value>,
+) -> Sent {
+    let unsent = |e| (e, false);
+    let object = parse(&r.write.bytes).map_err(unsent)?;
+    let policy = inner.policy(channel, &object).map_err(unsent)?;
+    // Correcting drift is not a new write of the object: keep the generation it was written at.
+    let generation = hint
+        .as_ref()
+        .and_then(written_at)
+        .unwrap_or(r.write.generation);
     let marks = Marks {
         channel,
         generation,
         applyset,
     };
-    let desired = inner.desired(&resolved, &write.bytes, &marks)?;
-    let dry = api
+    let mut desired = inner
+        .desired(&r.resolved, &r.write.bytes, &marks)
+        .map_err(unsent)?;
+    let api = inner.api(client, &r.resolved, &r.id.namespace);
+    if !policy.ignore.is_empty() && r.exists {
+        let live = match hint {
+            Some(live) => Some(live),
+            None => api
+                .get_opt(&r.id.name)
+                .await
+                .map_err(|e| (TargetError::Api(e), false))?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+        };
+        if let Some(live) = live {
+            leave_ignored(&mut desired, &live, &policy, &inner.options.field_manager);
+        }
+    }
+    let applied = api
         .patch(
-            &write.id.name,
-            &inner.patch_params(true),
+            &r.id.name,
+            &inner.patch_params(false),
             &Patch::Apply(&desired),
         )
         .await
-        .map_err(TargetError::Api)?;
-    let live = serde_json::to_value(&live).map_err(|e| TargetError::Malformed(e.to_string()))?;
-    let dry = serde_json::to_value(&dry).map_err(|e| TargetError::Malformed(e.to_string()))?;
-    Ok(comparable(live) != comparable(dry))
-}
-
-/// The health of one object (missing objects are degraded).
-pub(super) async fn health_one(inner: &Inner, client: &Client, id: &ResourceId) -> Outcome<Health> {
-    let resolved = match inner
-        .kinds
-        .for_group_kind(client, &id.group, &id.kind)
-        .await
-    {
-        Ok(resolved) => resolved,
-        Err(Unresolved::Unknown(message)) => return Ok(Health::Degraded(message)),
-        Err(e) => return Err(unresolved(e)),
-    };
-    let api = inner.api(client, &resolved, &id.namespace);
-    match inner.get(&api, &id.name).await? {
-        None => Ok(Health::Degraded("the object is missing".to_owned())),
-        Some(live) => Ok(health::assess(
-            &serde_json::to_value(&live).map_err(|e| TargetError::Malformed(e.to_string()))?,
-        )),
+        .map_err(|e| (TargetError::Api(e), true))?;
+    let mut live = serde_json::to_value(&applied)
+        .map_err(|e| (TargetError::Malformed(e.to_string()), true))?;
+    live["apiVersion"] = r.resolved.resource.api_version.clone().into();
+    live["kind"] = r.resolved.resource.kind.clone().into();
+    if r.resolved.resource.group == CRD_GROUP && r.resolved.resource.kind == CRD_KIND {
+        if health::assess(&live) != Health::Healthy {
+            live = crd::established(client, &r.id.name, inner.options.crd_timeout)
+                .await
+                .map_err(|e| (e, true))?;
+        }
+        inner.kinds.mark_stale();
     }
+    Ok(live)
 }

@@ -1,13 +1,15 @@
-//! Which API resource serves each kind: discovered per group-version on first use, cached, and
-//! refreshed when a kind is unknown (so CRDs applied in the same snapshot resolve once
-//! Established).
+//! Which API resource serves each kind. Discovery runs whole, with aggregated discovery (two
+//! requests: `/api` and `/apis`), on first use and again only when a kind is unknown and the
+//! cache may be stale (a CRD became Established, or a new pass started since the last run): at
+//! most once per pass. Servers without aggregated discovery (before Kubernetes 1.26) are asked
+//! per group-version instead.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use kube::Client;
 use kube::core::{ApiResource, GroupVersion};
-use kube::discovery::{self, ApiCapabilities, Scope};
+use kube::discovery::{self, ApiCapabilities, Discovery, Scope, verbs};
 
 /// How to reach one kind.
 #[derive(Clone, Debug)]
@@ -16,13 +18,16 @@ pub struct Resolved {
     pub resource: ApiResource,
     /// Whether objects of the kind live in a namespace.
     pub namespaced: bool,
+    /// Whether the kind can be listed (and so searched for the channel's objects).
+    pub listable: bool,
 }
 
 impl Resolved {
     fn new((resource, caps): (ApiResource, ApiCapabilities)) -> Resolved {
         Resolved {
-            resource,
+            listable: caps.supports_operation(verbs::LIST),
             namespaced: caps.scope == Scope::Namespaced,
+            resource,
         }
     }
 }
@@ -36,29 +41,38 @@ pub enum Unresolved {
     Failed(kube::Error),
 }
 
+#[derive(Debug, Default)]
+struct Cache {
+    /// (apiVersion, kind) → resource.
+    by_version: HashMap<(String, String), Resolved>,
+    /// (group, kind) → the group's preferred resource for it (deletes and lists know no version).
+    by_group: HashMap<(String, String), Resolved>,
+    /// Whether the whole cache came from one discovery run.
+    complete: bool,
+    /// Whether the cache may miss kinds served now.
+    stale: bool,
+    /// Whether the server lacks aggregated discovery (asked per group-version instead).
+    legacy: bool,
+}
+
 /// The discovery cache of one target.
 #[derive(Debug, Default)]
 pub struct Kinds {
-    /// (apiVersion, kind) → resource.
-    by_version: Mutex<HashMap<(String, String), Resolved>>,
-    /// (group, kind) → the resource last resolved for it (deletes know no version).
-    by_group: Mutex<HashMap<(String, String), Resolved>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock leaves only a cache behind: keep using it.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    cache: Mutex<Cache>,
 }
 
 impl Kinds {
-    fn remember(&self, resolved: &Resolved) {
-        let r = &resolved.resource;
-        lock(&self.by_version).insert((r.api_version.clone(), r.kind.clone()), resolved.clone());
-        lock(&self.by_group).insert((r.group.clone(), r.kind.clone()), resolved.clone());
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // A panic while holding the lock leaves only a cache behind: keep using it.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The resource serving `kind` at `api_version`: cached, else one request for the whole
-    /// group-version (`/api/v1`, `/apis/<group>/<version>`), every kind of which is cached.
+    /// Marks the cache possibly stale: the next unknown kind runs discovery again.
+    pub fn mark_stale(&self) {
+        self.cache().stale = true;
+    }
+
+    /// The resource serving `kind` at `api_version`.
     pub async fn for_object(
         &self,
         client: &Client,
@@ -66,31 +80,19 @@ impl Kinds {
         kind: &str,
     ) -> Result<Resolved, Unresolved> {
         let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(hit) = lock(&self.by_version).get(&key) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.lookup(|c| c.by_version.get(&key).cloned()) {
+            return Ok(hit);
         }
         let gv: GroupVersion = api_version
             .parse()
             .map_err(|_| Unresolved::Unknown(format!("apiVersion {api_version:?} is malformed")))?;
-        let group = match discovery::pinned_group(client, &gv).await {
-            Ok(group) => group,
-            Err(e) if is_not_found(&e) => {
-                return Err(Unresolved::Unknown(format!(
-                    "{api_version} is not served by the API server"
-                )));
-            }
-            Err(e) => return Err(Unresolved::Failed(e)),
-        };
-        for found in group.versioned_resources(&gv.version) {
-            self.remember(&Resolved::new(found));
-        }
-        lock(&self.by_version).get(&key).cloned().ok_or_else(|| {
+        self.refresh(client, Some(&gv)).await?;
+        self.cache().by_version.get(&key).cloned().ok_or_else(|| {
             Unresolved::Unknown(format!("kind {kind} is not served at {api_version}"))
         })
     }
 
-    /// The resource serving `kind` of `group` at any version: cached, else the group's
-    /// preferred version.
+    /// The resource serving `kind` of `group` at the group's preferred version.
     pub async fn for_group_kind(
         &self,
         client: &Client,
@@ -98,9 +100,14 @@ impl Kinds {
         kind: &str,
     ) -> Result<Resolved, Unresolved> {
         let key = (group.to_owned(), kind.to_owned());
-        if let Some(hit) = lock(&self.by_group).get(&key) {
-            return Ok(hit.clone());
+        if let Some(hit) = self.lookup(|c| c.by_group.get(&key).cloned()) {
+            return Ok(hit);
         }
+        self.refresh(client, None).await?;
+        if let Some(hit) = self.cache().by_group.get(&key).cloned() {
+            return Ok(hit);
+        }
+        // Without aggregated discovery, ask the group itself.
         let found = match discovery::group(client, group).await {
             Ok(api_group) => api_group.recommended_kind(kind),
             Err(kube::Error::Discovery(_)) => None,
@@ -110,18 +117,128 @@ impl Kinds {
         let resolved = found.map(Resolved::new).ok_or_else(|| {
             Unresolved::Unknown(format!("kind {kind} of group {group:?} is not served"))
         })?;
-        self.remember(&resolved);
+        self.remember(&resolved, true);
         Ok(resolved)
     }
 
-    /// Forgets every kind of a group-version (after a CRD for it was applied).
-    pub fn forget_group(&self, group: &str) {
-        lock(&self.by_group).retain(|(g, _), _| g != group);
-        lock(&self.by_version).retain(|_, r| r.resource.group != group);
+    /// Every kind served, as of a whole discovery run (made when the cache is not whole).
+    pub async fn all(&self, client: &Client) -> Result<Vec<Resolved>, Unresolved> {
+        if !self.cache().complete {
+            self.cache().stale = true;
+            self.refresh(client, None).await?;
+        }
+        if !self.cache().complete {
+            // A server without aggregated discovery: every group-version, one request each.
+            let found = Discovery::new(client.clone())
+                .run()
+                .await
+                .map_err(Unresolved::Failed)?;
+            let legacy = self.cache().legacy;
+            *self.cache() = Cache {
+                legacy,
+                ..Cache::of(&found)
+            };
+        }
+        Ok(self.cache().by_group.values().cloned().collect())
+    }
+
+    /// A cache hit.
+    fn lookup<T>(&self, find: impl FnOnce(&Cache) -> Option<T>) -> Option<T> {
+        find(&self.cache())
+    }
+
+    fn remember(&self, resolved: &Resolved, preferred: bool) {
+        let mut cache = self.cache();
+        cache.insert(resolved, preferred);
+    }
+
+    /// Runs discovery when the cache was never filled or may be stale: aggregated (every kind),
+    /// else (older servers) the group-version `gv` alone.
+    async fn refresh(&self, client: &Client, gv: Option<&GroupVersion>) -> Result<(), Unresolved> {
+        let legacy = {
+            let cache = self.cache();
+            if cache.complete && !cache.stale {
+                return Ok(());
+            }
+            cache.legacy
+        };
+        if !legacy {
+            match Discovery::new(client.clone()).run_aggregated().await {
+                Ok(found) => {
+                    *self.cache() = Cache::of(&found);
+                    return Ok(());
+                }
+                Err(e) if is_unsupported(&e) => self.cache().legacy = true,
+                Err(e) => return Err(Unresolved::Failed(e)),
+            }
+        }
+        self.refresh_group_version(client, gv).await
+    }
+
+    async fn refresh_group_version(
+        &self,
+        client: &Client,
+        gv: Option<&GroupVersion>,
+    ) -> Result<(), Unresolved> {
+        let Some(gv) = gv else {
+            return Ok(());
+        };
+        let group = match discovery::pinned_group(client, gv).await {
+            Ok(group) => group,
+            Err(e) if is_not_found(&e) => {
+                return Err(Unresolved::Unknown(format!(
+                    "{} is not served by the API server",
+                    gv.api_version()
+                )));
+            }
+            Err(e) => return Err(Unresolved::Failed(e)),
+        };
+        for found in group.versioned_resources(&gv.version) {
+            self.remember(&Resolved::new(found), true);
+        }
+        Ok(())
+    }
+}
+
+impl Cache {
+    /// The cache of a whole discovery run.
+    fn of(found: &Discovery) -> Cache {
+        let mut cache = Cache {
+            complete: true,
+            ..Cache::default()
+        };
+        for group in found.groups() {
+            for version in group.versions() {
+                for resolved in group.versioned_resources(version) {
+                    cache.insert(&Resolved::new(resolved), false);
+                }
+            }
+            for resolved in group.recommended_resources() {
+                cache.insert(&Resolved::new(resolved), true);
+            }
+        }
+        cache
+    }
+
+    fn insert(&mut self, resolved: &Resolved, preferred: bool) {
+        let r = &resolved.resource;
+        self.by_version
+            .insert((r.api_version.clone(), r.kind.clone()), resolved.clone());
+        if preferred {
+            self.by_group
+                .insert((r.group.clone(), r.kind.clone()), resolved.clone());
+        }
     }
 }
 
 /// Whether `e` is the API server answering 404.
 fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
+}
+
+/// Whether `e` says the server does not do aggregated discovery (it answered the legacy
+/// documents, which do not parse as a discovery list, or refused the media type).
+fn is_unsupported(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::SerdeError(_) | kube::Error::Discovery(_))
+        || matches!(e, kube::Error::Api(status) if matches!(status.code, 404 | 406 | 415))
 }

@@ -1,7 +1,24 @@
 //! Health of live objects, following kstatus conventions: a kind-specific check for the
 //! built-in workload kinds, then generic `status.conditions`.
+//!
+//! The target assesses from what it last saw of each object (an apply's answer, a listing):
+//! only objects not seen healthy are read again, with one label-selected list per kind when
+//! there are several of it, else one get each.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use cairn_state_format::ResourceId;
+use kube::Client;
+use kube::api::{DynamicObject, ListParams};
 use serde_json::Value;
+
+use super::KubeTarget;
+use super::discovery::{Resolved, Unresolved};
+use super::fields::fingerprint;
+use super::inventory::PAGE;
+use super::ledger::Live;
+use super::ownership::{Owner, owner, selector};
+use crate::targets::{HealthReport, TargetError};
 
 /// How a live object is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +201,124 @@ fn conditions(object: &Value) -> Health {
         Some(("True", _)) | None => Health::Healthy,
         Some((status, reason)) => Health::Progressing(format!("Ready is {status}: {reason}")),
     }
+}
+
+/// The health of each of `ids` (`None`: the object is missing), read again where needed.
+pub async fn assess_all(
+    target: &KubeTarget,
+    client: &Client,
+    channel: &str,
+    ids: Vec<ResourceId>,
+) -> Result<HealthReport, TargetError> {
+    let inner = &target.inner;
+    let mut located = Vec::with_capacity(ids.len());
+    let mut unread: BTreeMap<(String, String), (Resolved, Vec<ResourceId>)> = BTreeMap::new();
+    let round = inner.ledger.with(channel, |book| book.round);
+    for id in ids {
+        let (resolved, effective) = match inner.locate(client, &id).await {
+            Ok(found) => found,
+            Err(Unresolved::Unknown(message)) => {
+                located.push((id, None, Some(Health::Degraded(message))));
+                continue;
+            }
+            Err(Unresolved::Failed(e)) => return Err(TargetError::Discovery(e)),
+        };
+        let known = inner.ledger.with(channel, |book| {
+            book.health
+                .get(&effective)
+                .filter(|(h, seen)| *seen == round || *h == Health::Healthy)
+                .map(|(h, _)| h.clone())
+        });
+        if known.is_none() {
+            let key = (id.group.clone(), id.kind.clone());
+            let entry = unread.entry(key).or_insert_with(|| (resolved, Vec::new()));
+            entry.1.push(effective.clone());
+        }
+        located.push((id, Some(effective), known));
+    }
+    let mut read: HashMap<ResourceId, Health> = HashMap::new();
+    for (resolved, wanted) in unread.into_values() {
+        read.extend(read_again(target, client, channel, &resolved, wanted).await?);
+    }
+    inner.ledger.with(channel, |book| book.round += 1);
+    located.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut report = HealthReport::default();
+    for (id, effective, known) in located {
+        let health = known
+            .or_else(|| effective.and_then(|e| read.remove(&e)))
+            .unwrap_or_else(|| Health::Degraded("the object is missing".to_owned()));
+        match health {
+            Health::Healthy => report.healthy += 1,
+            Health::Progressing(why) => {
+                report.progressing += 1;
+                report.unhealthy.push(format!("{id}: progressing: {why}"));
+            }
+            Health::Degraded(why) => {
+                report.degraded += 1;
+                report.unhealthy.push(format!("{id}: degraded: {why}"));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reads `wanted` (of one kind) again: a list of the channel's objects of the kind when there
+/// are several, else a get each. Objects not found are left out.
+async fn read_again(
+    target: &KubeTarget,
+    client: &Client,
+    channel: &str,
+    resolved: &Resolved,
+    wanted: Vec<ResourceId>,
+) -> Result<HashMap<ResourceId, Health>, TargetError> {
+    let inner = &target.inner;
+    let wanted: HashSet<ResourceId> = wanted.into_iter().collect();
+    let mut found = Vec::new();
+    if wanted.len() >= 3 {
+        let api = kube::api::Api::<DynamicObject>::all_with(client.clone(), &resolved.resource);
+        let mut params = ListParams::default().labels(&selector(channel)).limit(PAGE);
+        loop {
+            let page = api.list(&params).await.map_err(TargetError::Api)?;
+            found.extend(page.items);
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+    } else {
+        for id in &wanted {
+            let api = inner.api(client, resolved, &id.namespace);
+            found.extend(api.get_opt(&id.name).await.map_err(TargetError::Api)?);
+        }
+    }
+    let mut out = HashMap::new();
+    inner.ledger.with(channel, |book| {
+        for item in found {
+            let r = &resolved.resource;
+            let mut object = serde_json::to_value(&item).unwrap_or(Value::Null);
+            object["apiVersion"] = r.api_version.clone().into();
+            object["kind"] = r.kind.clone().into();
+            let id = ResourceId {
+                group: r.group.clone(),
+                kind: r.kind.clone(),
+                namespace: item.metadata.namespace.clone().unwrap_or_default(),
+                name: item.metadata.name.clone().unwrap_or_default(),
+            };
+            let health = assess(&object);
+            let live = Live {
+                uid: item.metadata.uid.clone().unwrap_or_default(),
+                resource_version: item.metadata.resource_version.clone().unwrap_or_default(),
+                fingerprint: fingerprint(&object),
+            };
+            if wanted.contains(&id) {
+                out.insert(id.clone(), health.clone());
+            }
+            if owner(item.metadata.labels.as_ref(), channel) == Owner::Channel {
+                book.saw(&id, live, health);
+            }
+        }
+    });
+    Ok(out)
 }
 
 #[cfg(test)]

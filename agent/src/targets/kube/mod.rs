@@ -1,46 +1,66 @@
-//! The Kubernetes target: server-side apply through the kube crate.
+//! The Kubernetes target: server-side apply through the kube crate, at about one request per
+//! object written, and resyncs that cost one label-selected list per owned kind.
 //!
-//! - **Discovery** ([`discovery`]): each kind is resolved per group-version on first use and
-//!   cached; an unknown kind refreshes its group-version, so a CRD applied earlier in the same
-//!   snapshot (the plan puts CRDs first, and [`apply`] waits for them to be Established) resolves.
+//! - **Discovery** ([`discovery`]): every kind at once with aggregated discovery, cached; run
+//!   again (at most once per pass) when a kind is unknown after a CRD became Established.
 //! - **Apply** ([`apply`]): `PATCH` with `application/apply-patch+yaml`, field manager `cairn`,
-//!   force on conflicts (configurable), bounded concurrency; every request passes the cluster
-//!   connection's QPS/burst limit ([`crate::cluster`]).
-//! - **Ownership and prune** ([`ownership`]): every object carries labels naming cairn and the
-//!   channel; prune deletes only objects the live labels say this channel owns, chosen from the
-//!   previous snapshot's entries (never a cluster-wide list), with a UID precondition.
-//! - **Drift**: on resync each object is dry-run applied and compared with its live state.
-//! - **Health** ([`health`]): kstatus conventions per kind.
+//!   force on conflicts (configurable), bounded concurrency. The answer is the live object: its
+//!   resourceVersion, field-ownership fingerprint ([`fields`]) and health are recorded from it,
+//!   so nothing is read back. CRDs are awaited with a watch until Established ([`crd`]).
+//! - **Ownership** ([`ownership`], [`claims`]): every object carries labels naming cairn and the
+//!   channel. An object not known to be the channel's is looked for before its first write (one
+//!   metadata list per kind and namespace, or one get), and refused when someone else's.
+//! - **Inventory and drift** ([`inventory`], [`drift`]): one label-selected list per kind the
+//!   channel may own (the ApplySet parent's record), paginated, says what it owns (orphans of a
+//!   crash included), how each object is doing, and which ones someone changed since cairn wrote
+//!   them (their fingerprint moved); only those are re-applied, or dry-run when their drift is
+//!   only reported ([`policy`]).
+//! - **Prune** ([`prune`]): deletes with the UID cairn last saw as a precondition.
+//! - **Permissions** ([`access`]): checked per kind and namespace before the first write of a
+//!   pass, with every missing rule in one message.
 //!
 //! What a channel applied lives in a ConfigMap ([`crate::state::ConfigMapState`]), which is also
-//! the channel's ApplySet parent; the replicas' leader election is [`crate::election`].
+//! the channel's ApplySet parent: the target records the group-kinds and namespaces a pass will
+//! write in it before the pass writes anything ([`KubeTarget::state`] shares it). The replicas'
+//! leader election is [`crate::election`].
 
+mod access;
 mod apply;
+mod claims;
+mod crd;
 mod discovery;
+mod drift;
+mod fields;
 pub mod health;
+mod inventory;
+pub(crate) mod ledger;
 mod options;
 pub(crate) mod ownership;
+pub mod policy;
+mod prune;
+pub(crate) mod scope;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use cairn_state_format::{Digest, EntrySet, ResourceId};
+use cairn_state_format::{EntrySet, ResourceId};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use kube::Client;
 
-pub use options::{KubeOptions, Propagation};
+pub use options::{DEFAULT_BURST, DEFAULT_QPS, KubeOptions, Propagation};
 pub use ownership::{CHANNEL, GENERATION, MANAGED_BY, PART_OF, applyset_id};
+pub use policy::{DriftMode, DriftPolicy};
 
 use super::{
-    BatchReport, HealthCheck, HealthReport, Inventory, LiveDrift, ObjectFailure, Target,
+    BatchReport, Drifted, HealthCheck, HealthReport, Inventory, LiveDrift, PassScope, Target,
     TargetError, Write,
 };
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::state::configmap_name;
-use discovery::Kinds;
+use crate::state::{ConfigMapState, configmap_name};
+use discovery::{Kinds, Resolved, Unresolved};
+use ledger::Ledger;
 
 /// Applies objects to a Kubernetes cluster with server-side apply.
 #[derive(Debug)]
@@ -48,40 +68,44 @@ pub struct KubeTarget {
     inner: Arc<Inner>,
 }
 
-/// What this process last did to an object.
-#[derive(Clone, Copy, Debug)]
-enum Mark {
-    /// Applied this blob.
-    Written(Digest),
-    /// Tried to apply it and failed: it may or may not have landed, so it stays owned and is
-    /// written again.
-    Unconfirmed,
-    /// Pruned it.
-    Removed,
-}
-
 #[derive(Debug)]
 struct Inner {
     cluster: Arc<Cluster>,
     options: KubeOptions,
     kinds: Kinds,
-    /// Per channel, what this process last did to each object, laid over the previous
-    /// snapshot's entries by `inventory` (it is never older than they are).
-    overlay: Mutex<HashMap<String, BTreeMap<ResourceId, Mark>>>,
+    ledger: Arc<Ledger>,
+    access: access::Access,
+    /// The channels' state ConfigMaps, which are their ApplySet parents.
+    parent: Arc<ConfigMapState>,
 }
 
 impl KubeTarget {
     /// A target applying through `cluster` (which it shares with the agent's election and
     /// state), with `options`.
     pub fn new(cluster: Arc<Cluster>, options: KubeOptions) -> KubeTarget {
+        let ledger = Arc::new(Ledger::default());
+        let parent = Arc::new(ConfigMapState::with_ledger(
+            cluster.clone(),
+            &options.namespace,
+            &options.field_manager,
+            ledger.clone(),
+        ));
         KubeTarget {
             inner: Arc::new(Inner {
                 cluster,
                 kinds: Kinds::default(),
-                overlay: Mutex::default(),
+                ledger,
+                access: access::Access::default(),
+                parent,
                 options,
             }),
         }
+    }
+
+    /// The in-cluster state this target records its ApplySet parents in; the agent keeps each
+    /// channel's applied state there.
+    pub fn state(&self) -> Arc<ConfigMapState> {
+        self.inner.parent.clone()
     }
 
     /// The ApplySet id of `channel` (its parent is the channel's state ConfigMap).
@@ -97,14 +121,6 @@ impl KubeTarget {
             .map_err(|e| self.error(TargetError::Connect(e)))
     }
 
-    fn overlay(&self, channel: &str, id: ResourceId, mark: Mark) {
-        let mut overlay = self.inner.overlay.lock().unwrap_or_else(|p| p.into_inner());
-        overlay
-            .entry(channel.to_owned())
-            .or_default()
-            .insert(id, mark);
-    }
-
     fn error(&self, problem: TargetError) -> Error {
         Error::target(self.describe(), problem)
     }
@@ -115,13 +131,38 @@ impl KubeTarget {
         T: Clone + Send,
         F: Fn(T) -> BoxFuture<'static, R>,
     {
-        stream::iter(items.into_iter().map(|item| {
-            let future = work(item.clone());
-            async move { (item, future.await) }
-        }))
-        .buffer_unordered(self.inner.options.concurrency.max(1))
-        .collect()
-        .await
+        each(self.inner.options.concurrency, items, work).await
+    }
+}
+
+/// Runs `work` on every item with at most `concurrency` in flight.
+async fn each<T, R, F>(concurrency: usize, items: Vec<T>, work: F) -> Vec<(T, R)>
+where
+    T: Clone + Send,
+    F: Fn(T) -> BoxFuture<'static, R>,
+{
+    stream::iter(items.into_iter().map(|item| {
+        let future = work(item.clone());
+        async move { (item, future.await) }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await
+}
+
+impl Inner {
+    /// How to reach `id`'s kind, and `id` as the API server sees it.
+    async fn locate(
+        &self,
+        client: &Client,
+        id: &ResourceId,
+    ) -> Result<(Resolved, ResourceId), Unresolved> {
+        let resolved = self
+            .kinds
+            .for_group_kind(client, &id.group, &id.kind)
+            .await?;
+        let effective = scope::effective(id, resolved.namespaced);
+        Ok((resolved, effective))
     }
 }
 
@@ -134,97 +175,42 @@ impl Target for KubeTarget {
     async fn inventory(
         &self,
         channel: &str,
+        desired: &EntrySet,
         previous: &EntrySet,
-        _check_drift: bool,
+        check_drift: bool,
     ) -> Result<Inventory> {
-        // What the channel owns is what it applied before: the previous snapshot's entries
-        // (no cluster-wide list), plus what this process wrote or removed since.
-        let mut owned: BTreeMap<ResourceId, Option<Digest>> = previous
-            .values()
-            .map(|e| (e.id.clone(), Some(e.blob)))
-            .collect();
-        let overlay = self.inner.overlay.lock().unwrap_or_else(|p| p.into_inner());
-        for (id, mark) in overlay.get(channel).into_iter().flatten() {
-            match mark {
-                Mark::Written(blob) => owned.insert(id.clone(), Some(*blob)),
-                Mark::Unconfirmed => owned.insert(id.clone(), None),
-                Mark::Removed => owned.remove(id),
-            };
-        }
-        Ok(Inventory {
-            owned,
-            drifted: BTreeSet::new(),
-        })
+        let client = self.client().await?;
+        inventory::take(
+            &self.inner,
+            &client,
+            channel,
+            desired,
+            previous,
+            check_drift,
+        )
+        .await
+        .map_err(|e| self.error(e))
     }
 
     fn owns_exactly(&self, channel: &str, previous: &EntrySet) -> bool {
-        let overlay = self.inner.overlay.lock().unwrap_or_else(|p| p.into_inner());
-        overlay
-            .get(channel)
-            .into_iter()
-            .flatten()
-            .all(|(id, mark)| match mark {
-                Mark::Written(blob) => previous.get(id).map(|e| &e.blob) == Some(blob),
-                Mark::Unconfirmed => false,
-                Mark::Removed => !previous.contains_key(id),
-            })
+        self.inner
+            .ledger
+            .with(channel, |book| inventory::owns_exactly(book, previous))
+    }
+
+    async fn prepare(&self, channel: &str, scope: &PassScope) -> Result<()> {
+        let client = self.client().await?;
+        access::prepare(&self.inner, &client, channel, scope).await
     }
 
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
         let client = self.client().await?;
-        let applyset = self.applyset(channel);
-        let results = self
-            .each(writes, |write| {
-                let (inner, client, channel, applyset) = (
-                    self.inner.clone(),
-                    client.clone(),
-                    channel.to_owned(),
-                    applyset.clone(),
-                );
-                Box::pin(async move {
-                    apply::apply_one(&inner, &client, &channel, &applyset, &write).await
-                })
-            })
-            .await;
-        let mut report = BatchReport::default();
-        for (write, result) in results {
-            match result {
-                Ok(()) => {
-                    self.overlay(channel, write.id.clone(), Mark::Written(write.blob));
-                    report.done.push(write.id);
-                }
-                Err(error) => {
-                    self.overlay(channel, write.id.clone(), Mark::Unconfirmed);
-                    report.failed.push(ObjectFailure {
-                        id: write.id,
-                        error,
-                    });
-                }
-            }
-        }
-        Ok(report)
+        Ok(apply::batch(self, &client, channel, writes).await)
     }
 
     async fn delete(&self, channel: &str, ids: Vec<ResourceId>) -> Result<BatchReport> {
         let client = self.client().await?;
-        let results = self
-            .each(ids, |id| {
-                let (inner, client, channel) =
-                    (self.inner.clone(), client.clone(), channel.to_owned());
-                Box::pin(async move { apply::delete_one(&inner, &client, &channel, &id).await })
-            })
-            .await;
-        let mut report = BatchReport::default();
-        for (id, result) in results {
-            match result {
-                Ok(()) => {
-                    self.overlay(channel, id.clone(), Mark::Removed);
-                    report.done.push(id);
-                }
-                Err(error) => report.failed.push(ObjectFailure { id, error }),
-            }
-        }
-        Ok(report)
+        Ok(prune::batch(self, &client, channel, ids).await)
     }
 
     fn live_drift(&self) -> Option<&dyn LiveDrift> {
@@ -234,61 +220,26 @@ impl Target for KubeTarget {
     fn health(&self) -> Option<&dyn HealthCheck> {
         Some(self)
     }
+
+    fn requests(&self) -> Option<crate::cluster::Tally> {
+        Some(self.inner.cluster.requests())
+    }
 }
 
 #[async_trait]
 impl LiveDrift for KubeTarget {
-    async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<BTreeSet<ResourceId>> {
+    async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<Drifted> {
         let client = self.client().await?;
-        let applyset = self.applyset(channel);
-        let results = self
-            .each(writes, |write| {
-                let (inner, client, channel, applyset) = (
-                    self.inner.clone(),
-                    client.clone(),
-                    channel.to_owned(),
-                    applyset.clone(),
-                );
-                Box::pin(async move {
-                    apply::drifted_one(&inner, &client, &channel, &applyset, &write).await
-                })
-            })
-            .await;
-        let mut drifted = BTreeSet::new();
-        for (write, result) in results {
-            if result.map_err(|e| self.error(e.about(&write.id)))? {
-                drifted.insert(write.id);
-            }
-        }
-        Ok(drifted)
+        drift::check(self, &client, channel, writes).await
     }
 }
 
 #[async_trait]
 impl HealthCheck for KubeTarget {
-    async fn assess(&self, _channel: &str, ids: Vec<ResourceId>) -> Result<HealthReport> {
+    async fn assess(&self, channel: &str, ids: Vec<ResourceId>) -> Result<HealthReport> {
         let client = self.client().await?;
-        let mut results = self
-            .each(ids, |id| {
-                let (inner, client) = (self.inner.clone(), client.clone());
-                Box::pin(async move { apply::health_one(&inner, &client, &id).await })
-            })
-            .await;
-        results.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut report = HealthReport::default();
-        for (id, result) in results {
-            match result.map_err(|e| self.error(e.about(&id)))? {
-                health::Health::Healthy => report.healthy += 1,
-                health::Health::Progressing(why) => {
-                    report.progressing += 1;
-                    report.unhealthy.push(format!("{id}: progressing: {why}"));
-                }
-                health::Health::Degraded(why) => {
-                    report.degraded += 1;
-                    report.unhealthy.push(format!("{id}: degraded: {why}"));
-                }
-            }
-        }
-        Ok(report)
+        health::assess_all(self, &client, channel, ids)
+            .await
+            .map_err(|e| self.error(e))
     }
 }

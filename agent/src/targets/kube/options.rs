@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::policy::DriftPolicy;
 use crate::config::ConfigError;
 use crate::election::Election;
 
@@ -32,6 +33,12 @@ impl Propagation {
     }
 }
 
+/// Default sustained requests per second: kubectl's (client-go's library default, 5, would take
+/// minutes over a large first apply).
+pub const DEFAULT_QPS: f64 = 50.0;
+/// Default burst: kubectl's.
+pub const DEFAULT_BURST: u32 = 300;
+
 /// How the agent talks to a cluster. Every default is the production value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KubeOptions {
@@ -51,14 +58,19 @@ pub struct KubeOptions {
     pub propagation: Propagation,
     /// Requests in flight at once (default 8).
     pub concurrency: usize,
-    /// Sustained requests per second to the API server (default 20).
+    /// Sustained requests per second to the API server (default 50, kubectl's since Kubernetes
+    /// 1.27; client-go's library default is 5).
     pub qps: f64,
-    /// Requests allowed in a burst above the sustained rate (default 40).
+    /// Requests allowed in a burst above the sustained rate (default 300, kubectl's; client-go's
+    /// library default is 10).
     pub burst: u32,
     /// How long to wait for a CustomResourceDefinition to be Established (default 60 s).
     pub crd_timeout: Duration,
     /// Leader election; `None` means this agent always leads (one replica).
     pub election: Option<Election>,
+    /// What to do about drift, per channel (default: correct it); an object's
+    /// `cairn.dev/drift` annotation overrides it.
+    pub drift: DriftPolicy,
 }
 
 impl Default for KubeOptions {
@@ -71,10 +83,11 @@ impl Default for KubeOptions {
             adopt: false,
             propagation: Propagation::Background,
             concurrency: 8,
-            qps: 20.0,
-            burst: 40,
+            qps: DEFAULT_QPS,
+            burst: DEFAULT_BURST,
             crd_timeout: Duration::from_secs(60),
             election: None,
+            drift: DriftPolicy::default(),
         }
     }
 }

@@ -83,6 +83,15 @@ impl Marks<'_> {
     }
 }
 
+/// Label of the channels' state ConfigMaps (the ApplySet parents), which carry the channel's
+/// labels too but are not its objects.
+pub const STATE: &str = "cairn.dev/state";
+
+/// The label selector of the objects `channel` owns (its state ConfigMap aside).
+pub fn selector(channel: &str) -> String {
+    format!("{MANAGED_BY}={CAIRN},{CHANNEL}={channel},!{STATE}")
+}
+
 /// Who owns a live object, as its labels say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owner {
