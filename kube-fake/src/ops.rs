@@ -296,10 +296,10 @@ pub fn patch(
     q: &WriteQuery<'_>,
 ) -> Answer {
     let live = world.objects.get(&target.key(name)).cloned();
-    if live.is_none() {
-        if let Some(answer) = missing_namespace(world, target) {
-            return answer;
-        }
+    if live.is_none()
+        && let Some(answer) = missing_namespace(world, target)
+    {
+        return answer;
     }
     let time = world.tick();
     let api_version = target.kind.api_version();

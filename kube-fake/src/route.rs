@@ -147,15 +147,27 @@ pub fn handle(world: &mut World, call: &Call) -> Reply {
     if let Some(denied) = authorize(world, &target, verb, call) {
         return denied;
     }
+    objects(world, call, &params, &target, body)
+}
+
+/// A verb on objects, authorized.
+fn objects(
+    world: &mut World,
+    call: &Call,
+    params: &[(String, String)],
+    target: &Target,
+    body: Value,
+) -> Reply {
+    let watch = matches!(param(params, "watch"), Some("true" | "1"));
     let write = WriteQuery {
-        field_manager: param(&params, "fieldManager"),
-        force: param(&params, "force") == Some("true"),
-        dry_run,
+        field_manager: param(params, "fieldManager"),
+        force: param(params, "force") == Some("true"),
+        dry_run: param(params, "dryRun") == Some("All"),
     };
     let metadata = call.accept.contains("as=PartialObjectMetadata");
     let answer = match (call.method.as_str(), target.name.clone()) {
         ("GET", Some(name)) => {
-            let (code, object) = ops::get(world, &target, &name);
+            let (code, object) = ops::get(world, target, &name);
             (
                 code,
                 if metadata && code == 200 {
@@ -166,20 +178,18 @@ pub fn handle(world: &mut World, call: &Call) -> Reply {
             )
         }
         ("GET", None) => {
-            let Some(query) = list_query(&params) else {
+            let Some(query) = list_query(params) else {
                 return reply(status(400, "BadRequest", "unable to parse the selector"));
             };
             if watch {
-                return start_watch(world, &target, query, &params);
+                return start_watch(world, target, query, params);
             }
-            ops::list(world, &target, &query, metadata)
+            ops::list(world, target, &query, metadata)
         }
-        ("POST", None) => ops::create(world, &target, body, &write),
-        ("PUT", Some(name)) => ops::replace(world, &target, &name, body, &write),
-        ("PATCH", Some(name)) => {
-            ops::patch(world, &target, &name, &call.content_type, body, &write)
-        }
-        ("DELETE", Some(name)) => ops::delete(world, &target, &name, &body),
+        ("POST", None) => ops::create(world, target, body, &write),
+        ("PUT", Some(name)) => ops::replace(world, target, &name, body, &write),
+        ("PATCH", Some(name)) => ops::patch(world, target, &name, &call.content_type, body, &write),
+        ("DELETE", Some(name)) => ops::delete(world, target, &name, &body),
         _ => status(405, "MethodNotAllowed", &call.method),
     };
     reply(answer)

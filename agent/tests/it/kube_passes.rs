@@ -122,6 +122,9 @@ async fn requests_follow_what_changed() {
         "{:?}",
         rig.fake.counts()
     );
+    // Aggregated discovery (two requests) when the pass starts and once more after the CRD is
+    // Established; custom objects met before that do not ask again one by one.
+    assert_eq!(rig.count("discovery"), 4, "{:?}", rig.fake.counts());
     assert!(
         rig.total() <= total_objects + 60,
         "about one request per object: {:?}",

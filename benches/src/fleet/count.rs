@@ -147,7 +147,11 @@ mod tests {
         target.apply("c", vec![write(a2)]).await.unwrap();
         // Written, but the applied entries still say "a = 1" (say, the state was not saved).
         assert!(!target.owns_exactly("c", &one));
-        let owned = target.inventory("c", &two, &one, false).await.unwrap().owned;
+        let owned = target
+            .inventory("c", &two, &one, false)
+            .await
+            .unwrap()
+            .owned;
         assert_eq!(owned.get(&a2.id), Some(&Some(a2.blob)));
         // Once the applied entries are those written, nothing is left to remember.
         assert!(target.owns_exactly("c", &two));

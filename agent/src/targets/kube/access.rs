@@ -51,11 +51,14 @@ struct Rules {
 #[derive(Debug, Default)]
 pub struct Access {
     namespaces: Mutex<HashMap<String, (Instant, Rules)>>,
-    cluster: Mutex<HashMap<(String, String, String, String), (Instant, bool)>>,
+    cluster: Mutex<HashMap<Review, (Instant, bool)>>,
 }
 
 /// A resource the pass touches: (group, plural, namespace or empty for cluster-scoped).
 type Place = (String, String, String);
+
+/// One access review: (group, plural, namespace or empty, verb).
+type Review = (String, String, String, String);
 
 impl Access {
     /// Forgets every answer (after a write was forbidden all the same).

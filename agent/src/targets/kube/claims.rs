@@ -16,6 +16,9 @@ use super::inventory::PAGE;
 use super::ownership::{Owner, owner};
 use crate::targets::TargetError;
 
+/// An object to look for, as the API server names it, with its kind.
+type Wanted = (ResourceId, Resolved);
+
 /// Whose an object is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -55,11 +58,11 @@ pub async fn look(
     inner: &Inner,
     client: &Client,
     channel: &str,
-    wanted: &[(ResourceId, Resolved)],
+    wanted: &[Wanted],
 ) -> HashMap<ResourceId, Result<Claim, TargetError>> {
     let mut out = HashMap::new();
-    let mut groups: BTreeMap<(String, String, String), Vec<&(ResourceId, Resolved)>> =
-        BTreeMap::new();
+    // (group, kind, namespace) → the objects to look for there.
+    let mut groups: BTreeMap<(String, String, String), Vec<&Wanted>> = BTreeMap::new();
     for item in wanted {
         let (id, _) = item;
         let fresh = inner

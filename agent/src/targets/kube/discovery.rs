@@ -107,7 +107,13 @@ impl Kinds {
         if let Some(hit) = self.cache().by_group.get(&key).cloned() {
             return Ok(hit);
         }
-        // Without aggregated discovery, ask the group itself.
+        // An aggregated run saw every kind: the kind is not served (yet). Without aggregated
+        // discovery, ask the group itself.
+        if !self.cache().legacy {
+            return Err(Unresolved::Unknown(format!(
+                "kind {kind} of group {group:?} is not served"
+            )));
+        }
         let found = match discovery::group(client, group).await {
             Ok(api_group) => api_group.recommended_kind(kind),
             Err(kube::Error::Discovery(_)) => None,

@@ -97,7 +97,7 @@ pub async fn take(
             // A kind cairn has no record of writing, that this agent may not list: it cannot
             // have written any either.
             Err(TargetError::Api(kube::Error::Api(s)))
-                if !required && matches!(s.code, 403 | 404 | 405) =>
+                if !required && matches!(s.code, 403..=405) =>
             {
                 tracing::debug!(kind = %resolved.resource.kind, code = s.code, "not listed");
             }
