@@ -15,6 +15,7 @@ pub mod criterion_table;
 pub mod error;
 pub mod fleet;
 pub mod git_command;
+pub mod kube;
 pub mod manifests;
 pub mod measure;
 pub mod scaling;
