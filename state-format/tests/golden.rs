@@ -15,6 +15,7 @@
 //! Fixtures are byte-exact; `tests/golden/.gitattributes` keeps git from touching line endings.
 //! Compressed files (`*.zst`) depend on the zstd version, so they are only decoded, never compared.
 
+use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -108,7 +109,7 @@ spec: {ports: [{port: 80}]}
 "#;
 
 fn bless() -> bool {
-    std::env::var_os("CAIRN_BLESS").is_some_and(|v| v == "1")
+    std::env::var_os(EnvVars::CAIRN_BLESS).is_some_and(|v| v == "1")
 }
 
 fn fixture_path(name: &str) -> PathBuf {

@@ -30,9 +30,29 @@ pub struct Collected {
     pub spared_young: usize,
 }
 
+/// Flags of `cairn gc`.
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Generations to keep per channel (the newest ones).
+    #[arg(long, default_value_t = 10)]
+    pub keep: usize,
+    /// Never delete objects younger than this, nor what a generation that was the head within it
+    /// reaches, so in-flight publishes are never broken.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// Runs a collection.
-pub async fn gc(store_args: &StoreArgs, keep: usize, grace: Duration, dry_run: bool) -> Result<()> {
+pub async fn run(args: &GcArgs) -> Result<()> {
+    let (store_args, dry_run) = (&args.store, args.dry_run);
     let store = open_store(store_args)?;
+    let (keep, grace) = (args.keep, args.grace);
     let collected = collect(&store, keep, grace, dry_run).await?;
     if store_args.output == Output::Json {
         return print_json(&collected);
