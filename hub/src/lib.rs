@@ -20,11 +20,13 @@ pub mod keys;
 pub mod manifests;
 pub mod patch;
 pub mod prepare;
+pub mod proposal;
 pub mod publish;
 pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod trust;
 
 pub use error::{Error, Result, exit};
 
@@ -108,6 +110,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => commands::promote(&store, &from, &to, generation, require_healthy, &sign).await,
         Command::Env { action } => commands::env(action).await,
         Command::Flag { action } => commands::flag(action).await,
+        Command::Trust(args) => commands::trust::run(args).await,
+        Command::Sign(args) => commands::sign::run(args).await,
         Command::Gc {
             store,
             keep,

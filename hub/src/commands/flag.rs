@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use cairn_state_format::{Origin, Resource, ResourceId, to_canonical_bytes};
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use crate::channel::Channel;
 use crate::cli::{FlagAction, FlagArgs, Output};
 use crate::error::{Error, Result};
@@ -95,7 +95,9 @@ pub async fn flag(action: FlagAction) -> Result<()> {
             if at.store.output == Output::Json {
                 return print_json(&published);
             }
-            if published.unchanged {
+            if let Some(notice) = proposal_notice(&published) {
+                println!("{notice}");
+            } else if published.unchanged {
                 println!("channel {name}: flag {flag} is already {value}; nothing published");
             } else {
                 println!(

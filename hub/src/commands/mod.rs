@@ -1,6 +1,6 @@
 //! One module per command; each prints text or JSON as asked.
 
-mod common;
+pub(crate) mod common;
 mod diff;
 mod env;
 mod flag;
@@ -12,7 +12,9 @@ pub mod publish;
 mod revert;
 pub mod rollout;
 mod show;
+pub mod sign;
 pub mod status;
+pub mod trust;
 
 pub use diff::diff;
 pub use env::env;

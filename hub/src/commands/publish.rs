@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
+use super::common::{
+    bytes, channel_name, load_keys, open_store, print_json, proposal_notice, settings,
+};
 use crate::cli::{Output, SignArgs, StoreArgs};
 use crate::error::Result;
 use crate::manifests::{Policy, validate};
@@ -66,11 +68,15 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
     let published = publish_to(&store, publication, &settings).await?;
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
-    if let Err(e) = scan.save_cache(published.snapshot) {
+    if published.proposal.is_none()
+        && let Err(e) = scan.save_cache(published.snapshot)
+    {
         tracing::warn!(error = %e, "could not write the publish cache");
     }
     if request.store.output == Output::Json {
         print_json(&published)?;
+    } else if let Some(notice) = proposal_notice(&published) {
+        println!("{notice}");
     } else if published.unchanged {
         println!(
             "channel {channel}: content unchanged since generation {} ({}); nothing published",
