@@ -19,10 +19,10 @@ use crate::trust::{self, Chain};
 #[derive(Args, Debug)]
 #[command(
     after_help = "The flow, for a channel whose delegation needs 2 signatures:\n  \
-cairn publish --channel prod --key alice.key --propose deploy/   # uploads, leaves the head as a proposal\n  \
-cairn sign --channel prod --list                                  # what waits, and who signed it\n  \
-cairn diff --channel prod <previous> <snapshot>                  # review the change\n  \
-cairn sign --channel prod --key bob.key                           # the second signature publishes it\n\
+cairn publish --channel prod --key alice.key --propose deploy/   # the head waits, unseen\n  \
+cairn sign --channel prod --list              # what waits, who signed it\n  \
+cairn diff PREVIOUS_SNAPSHOT SNAPSHOT         # review the change\n  \
+cairn sign --channel prod --key bob.key       # the second signature publishes it\n\
 A proposal is for one generation: if another head takes that generation first, it is stale and must be \
 proposed again."
 )]

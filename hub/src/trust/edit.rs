@@ -443,3 +443,85 @@ pub fn sign_next(chain: &Chain, next: &TrustRoot, keys: &[SecretKey]) -> Result<
         })?;
     Ok(signed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn key(seed: u8) -> NamedKey {
+        NamedKey {
+            public: SecretKey::from_seed([seed; 32]).public(),
+            label: None,
+        }
+    }
+
+    fn delegate_edit(name: &str, pattern: &str, seed: u8) -> RootEdit {
+        RootEdit::Delegate {
+            name: name.into(),
+            channels: vec![pattern.parse().unwrap()],
+            keys: vec![key(seed)],
+            threshold: 1,
+        }
+    }
+
+    fn root() -> TrustRoot {
+        let at = |s: i64| Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
+        let first = TrustRoot::first(&[(key(1).public, None)], 1, at(0), at(100));
+        first.successor(cairn_state_format::Digest::of(b"v1"), at(1), at(100))
+    }
+
+    fn names(root: &TrustRoot) -> Vec<&str> {
+        root.delegations.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_new_delegation_goes_before_the_first_that_covers_it() {
+        let mut r = root();
+        delegate_edit("platform", "*", 2).apply(&mut r).unwrap();
+        delegate_edit("team-a", "team-a-*", 3)
+            .apply(&mut r)
+            .unwrap();
+        delegate_edit("teams", "team-*", 4).apply(&mut r).unwrap();
+        delegate_edit("team-a-web", "team-a-web", 5)
+            .apply(&mut r)
+            .unwrap();
+        assert_eq!(names(&r), ["team-a-web", "team-a", "teams", "platform"]);
+        assert!(shadowed(&r).is_empty());
+        // Replacing keeps the place, so a shadowed pattern is possible and said.
+        let outcome = delegate_edit("team-a-web", "*", 5).apply(&mut r).unwrap();
+        assert_eq!(outcome.warnings.len(), 3, "{:?}", outcome.warnings);
+    }
+
+    #[test]
+    fn removing_a_key_says_what_it_leaves_and_refuses_to_break_the_root() {
+        let mut r = root();
+        delegate_edit("team-a", "team-a-*", 3)
+            .apply(&mut r)
+            .unwrap();
+        let id = key(3).public.id();
+        let outcome = RootEdit::RemoveKey {
+            id: id.clone(),
+            replace: None,
+            root_threshold: None,
+        }
+        .apply(&mut r)
+        .unwrap();
+        assert!(outcome.warnings[0].contains("nobody can sign team-a-*"));
+        assert!(!r.keys.contains_key(&id), "unused keys leave the root");
+        let last_root_key = RootEdit::RemoveKey {
+            id: key(1).public.id(),
+            replace: None,
+            root_threshold: None,
+        };
+        let err = last_root_key.apply(&mut r.clone()).unwrap_err().to_string();
+        assert!(err.contains("fewer than the threshold"), "{err}");
+        let unknown = RootEdit::RemoveKey {
+            id: "0123456789abcdef".into(),
+            replace: None,
+            root_threshold: None,
+        };
+        let err = unknown.apply(&mut r).unwrap_err().to_string();
+        assert!(err.contains("is not in trust root version 1"), "{err}");
+    }
+}

@@ -10,12 +10,12 @@ use crate::trust::{RootEdit, load_public};
 
 /// Arguments of `cairn trust delegate`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  cairn trust delegate team-a --channel 'team-a-*' --signer team-a.key.pub --key root.key\n  \
-cairn trust delegate prod --channel prod --signer a.pub --signer b.pub --signer c.pub --threshold 2 --key root.key\n\
-A new delegation goes before the first one that matches every channel it names (so `team-a-*` goes before \
-`*`); for a channel, the first delegation whose pattern matches decides."
-)]
+#[command(after_help = "Examples:\n  \
+cairn trust delegate team-a --channel 'team-a-*' --signer team-a.key.pub --key root.key\n  \
+cairn trust delegate prod --channel prod --signer a.pub --signer b.pub --signer c.pub \\\n      \
+--threshold 2 --key root.key\n\
+A new delegation goes before the first one that matches every channel it names (so `team-a-*` \
+goes before `*`); for a channel, the first delegation whose pattern matches decides.")]
 pub struct DelegateArgs {
     /// Store options.
     #[command(flatten)]

@@ -13,9 +13,11 @@ use crate::trust::{self, NamedKey, TrustError, load_public};
 /// Arguments of `cairn trust init`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example: a root of three admins' keys, two of which must sign every change, that \
-starts by letting the CI key sign every channel (what `cairn-agent --trust ci.key.pub` meant):\n  \
-cairn trust init --key alice.key,bob.key --root-key carol.key.pub --threshold 2 --delegate-all ci.key.pub"
+    after_help = "Example: a root of three admins' keys, two of which must sign every change, \
+that starts by letting the CI key sign every channel (what `cairn-agent --trust ci.key.pub` \
+meant):\n  \
+cairn trust init --key alice.key,bob.key --root-key carol.key.pub --threshold 2 \\\n      \
+--delegate-all ci.key.pub"
 )]
 pub struct InitArgs {
     /// Store options.

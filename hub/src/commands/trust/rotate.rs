@@ -9,12 +9,11 @@ use crate::trust::{RootEdit, load_public};
 
 /// Arguments of `cairn trust rotate`.
 #[derive(Args, Debug)]
-#[command(
-    after_help = "Examples:\n  cairn trust rotate --key alice.key          # renew the expiry only\n  \
-cairn trust rotate --root-key bob.key.pub --root-key carol.key.pub --root-key dave.key.pub --threshold 2 \\\n    \
---key bob.key,carol.key,dave.key          # replace a leaked root key (alice): a threshold of the old root keys \
-and of the new ones sign"
-)]
+#[command(after_help = "Examples:\n  \
+cairn trust rotate --key alice.key      # renew the expiry only\n\
+Replace a leaked root key (alice); a threshold of the old root keys and of the new ones sign:\n  \
+cairn trust rotate --root-key bob.key.pub --root-key carol.key.pub --root-key dave.key.pub \\\n      \
+--threshold 2 --key bob.key,carol.key,dave.key")]
 pub struct RotateArgs {
     /// Store options.
     #[command(flatten)]
