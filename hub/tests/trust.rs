@@ -592,6 +592,41 @@ async fn a_forged_version_stops_every_command_with_the_reason() {
 }
 
 #[tokio::test]
+async fn a_first_version_of_another_number_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for p in places(&tmp) {
+        // A self-signed document claiming to be version 7, stored as version 1.
+        let expires = Utc::now() + chrono::Duration::days(1);
+        let mut root = cairn_state_format::TrustRoot::first(
+            &[(p.key("r1").public(), None)],
+            1,
+            Utc::now(),
+            expires,
+        );
+        root.version = 7;
+        root.previous = Some(cairn_state_format::Digest::of(b"elsewhere"));
+        let bytes = SignedRoot::sign(&root, &[&p.key("r1")]).encode();
+        p.store.put(&layout::root_key(1), bytes).await.unwrap();
+        let refused = refusal(p.cairn(&["trust", "show"]).await);
+        assert!(
+            matches!(
+                refused,
+                TrustError::Chain {
+                    version: 1,
+                    refusal: cairn_state_format::RootRefusal::NotNext {
+                        expected: 1,
+                        found: 7
+                    },
+                    ..
+                }
+            ),
+            "{}: {refused}",
+            p.name
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_commands_racing_for_a_version_cannot_both_write_it() {
     let tmp = tempfile::tempdir().unwrap();
     for p in places(&tmp).into_iter().filter(|p| !p.single) {

@@ -10,7 +10,7 @@ mod error;
 mod gate;
 mod keys;
 
-use cairn_state_format::{Digest, SignedRoot, TrustedRoot, layout};
+use cairn_state_format::{Digest, RootRefusal, SignedRoot, TrustedRoot, layout};
 use cairn_store::{Created, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -76,7 +76,7 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
         };
         if version != i as u64 + 1 {
             let expected = i as u64 + 1;
-            return Err(broken(cairn_state_format::RootRefusal::NotNext {
+            return Err(broken(RootRefusal::NotNext {
                 expected,
                 found: version,
             }));
@@ -93,6 +93,13 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
             Some(chain) => chain.trusted.advance(&fetched.bytes),
         }
         .map_err(broken)?;
+        if trusted.version() != version {
+            let found = trusted.version();
+            return Err(broken(RootRefusal::NotNext {
+                expected: version,
+                found,
+            }));
+        }
         // Invariant: `advance` and `anchor` accepted these bytes, so they decode.
         let latest = SignedRoot::decode(&fetched.bytes).map_err(Error::Format)?;
         let mut versions = chain.map(|c| c.versions).unwrap_or_default();
