@@ -722,3 +722,39 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
         );
     }
 }
+
+/// What the check costs every command that signs a head: one LIST, and one GET per version.
+#[tokio::test]
+async fn reading_the_chain_costs_a_list_and_a_get_per_version() {
+    let (store, counter) = common::counting_memory();
+    let before = counter.counts();
+    assert!(trust::load(&store).await.unwrap().is_none());
+    let none = counter.counts();
+    assert_eq!((none.lists - before.lists, none.gets - before.gets), (1, 0));
+
+    let root_key = SecretKey::from_seed([9; 32]);
+    let expires = Utc::now() + chrono::Duration::days(1);
+    let first =
+        cairn_state_format::TrustRoot::first(&[(root_key.public(), None)], 1, Utc::now(), expires);
+    trust::append(&store, &SignedRoot::sign(&first, &[&root_key]), false)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let chain = trust::require(&store).await.unwrap();
+        let next = chain
+            .latest
+            .root
+            .successor(chain.trusted.digest(), Utc::now(), expires);
+        trust::append(
+            &store,
+            &trust::sign_next(&chain, &next, &[SecretKey::from_seed([9; 32])]).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    }
+    let start = counter.counts();
+    assert_eq!(trust::require(&store).await.unwrap().trusted.version(), 3);
+    let end = counter.counts();
+    assert_eq!((end.lists - start.lists, end.gets - start.gets), (1, 3));
+}

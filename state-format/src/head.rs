@@ -213,7 +213,7 @@ pub enum Refusal {
     /// No signature is by a key the channel's delegation names (a key revoked, never trusted,
     /// or delegated other channels only).
     #[error(
-        "the head is signed only by keys {keys:?}, which delegation {delegation:?} does not name"
+        "the head is signed only by untrusted keys {keys:?}: delegation {delegation:?} does not name them"
     )]
     UnknownKey {
         /// Ids of the keys that signed.

@@ -74,8 +74,9 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
                 refusal,
             })
         };
-        if version != i as u64 + 1 {
-            let expected = i as u64 + 1;
+        // A gap: the version after the last one read is missing, a later one is there.
+        let expected = i as u64 + 1;
+        if version != expected {
             return Err(broken(RootRefusal::NotNext {
                 expected,
                 found: version,
@@ -88,35 +89,39 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
                 layout::root_key(version)
             )));
         };
-        let trusted = match &chain {
-            None => TrustedRoot::anchor(&fetched.bytes, None),
-            Some(chain) => chain.trusted.advance(&fetched.bytes),
-        }
-        .map_err(broken)?;
-        if trusted.version() != version {
-            let found = trusted.version();
-            return Err(broken(RootRefusal::NotNext {
-                expected: version,
-                found,
-            }));
-        }
-        // Invariant: `advance` and `anchor` accepted these bytes, so they decode.
-        let latest = SignedRoot::decode(&fetched.bytes).map_err(Error::Format)?;
-        let mut versions = chain.map(|c| c.versions).unwrap_or_default();
-        versions.push(VersionInfo {
-            version,
-            digest: trusted.digest(),
-            published_at: latest.root.published_at,
-            expires_at: latest.root.expires_at,
-            signed_by: latest.signatures.iter().map(|s| s.key.clone()).collect(),
-        });
-        chain = Some(Chain {
-            versions,
-            trusted,
-            latest,
-        });
+        chain = Some(extend(chain, version, &fetched.bytes).map_err(broken)?);
     }
     Ok(chain)
+}
+
+/// The chain with the version stored under `version`'s key accepted, or why not.
+fn extend(chain: Option<Chain>, version: u64, bytes: &[u8]) -> Result<Chain, RootRefusal> {
+    let trusted = match &chain {
+        None => TrustedRoot::anchor(bytes, None),
+        Some(chain) => chain.trusted.advance(bytes),
+    }?;
+    if trusted.version() != version {
+        let found = trusted.version();
+        return Err(RootRefusal::NotNext {
+            expected: version,
+            found,
+        });
+    }
+    // Accepted bytes decode; the error is only for form's sake.
+    let latest = SignedRoot::decode(bytes).map_err(|e| RootRefusal::Malformed(e.to_string()))?;
+    let mut versions = chain.map(|c| c.versions).unwrap_or_default();
+    versions.push(VersionInfo {
+        version,
+        digest: trusted.digest(),
+        published_at: latest.root.published_at,
+        expires_at: latest.root.expires_at,
+        signed_by: latest.signatures.iter().map(|s| s.key.clone()).collect(),
+    });
+    Ok(Chain {
+        versions,
+        trusted,
+        latest,
+    })
 }
 
 /// Reads the chain, or says how to create one.
