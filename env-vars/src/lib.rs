@@ -87,7 +87,12 @@ env_vars! {
     CAIRN_SINGLE_PUBLISHER: Hub;
     /// A YAML file of named rollout policies.
     CAIRN_ROLLOUT_POLICIES: Hub;
-    /// Crash tests only (builds with the `failpoints` feature): abort at this publish step.
+    /// `true`: when the trust root asks for more signatures than the given keys make, leave the
+    /// head as a proposal for `cairn sign` instead of refusing.
+    CAIRN_PROPOSE: Hub;
+    /// Root key file(s) that sign a new version of the trust root (comma-separated).
+    CAIRN_ROOT_KEY: Hub;
+    /// Crash tests only (debug builds): abort at this publish step.
     CAIRN_FAILPOINT: Hub;
     /// `true`: one reconcile pass, then exit with a code that says how it went.
     CAIRN_ONCE: Agent;

@@ -9,7 +9,8 @@ use cairn_env_vars::EnvVars;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    diff, env, flag, gc, history, keygen, promote, publish, revert, rollout, show, status,
+    diff, env, flag, gc, history, keygen, promote, publish, revert, rollout, show, sign, status,
+    trust,
 };
 
 /// cairn publishes signed, content-addressed snapshots of Kubernetes manifests to object storage,
@@ -24,7 +25,8 @@ pub struct Cli {
 
 const EXIT_CODES: &str = "Exit codes: 0 success (also when nothing changed), 1 store or I/O failure, 2 bad usage \
 or configuration, 3 invalid manifests or input (nothing published), 4 lost to concurrent publishers or unsafe \
-store, 5 channel, generation or object not found, 6 a health gate refused a promotion or aborted a watched rollout.";
+store, 5 channel, generation or object not found, 6 a health gate refused a promotion or aborted a watched rollout, \
+7 the store's trust root refused (key not delegated the channel, too few signatures, not a root key, root expired).";
 
 /// Options every store-using command takes.
 #[derive(Args, Debug, Clone)]
@@ -78,6 +80,12 @@ pub struct SignArgs {
     /// that ignore conditional writes (cairn detects them and says so).
     #[arg(long, env = EnvVars::CAIRN_SINGLE_PUBLISHER)]
     pub single_publisher: bool,
+
+    /// When the store's trust root asks for more signatures on this channel than these keys give,
+    /// upload the content and leave the head as a proposal for other key holders to complete with
+    /// `cairn sign`, instead of refusing. Agents never see a proposal.
+    #[arg(long, env = EnvVars::CAIRN_PROPOSE)]
+    pub propose: bool,
 }
 
 /// Options of commands that read manifest files.
@@ -165,6 +173,10 @@ pub enum Command {
     /// Feature flags: set, list, stale.
     #[command(subcommand)]
     Flag(flag::FlagAction),
+    /// The trust root: which keys sign which channels, rotated and revoked over the wire.
+    Trust(trust::TrustArgs),
+    /// Add signatures to a proposed head (`--propose`); publish it once enough keys signed.
+    Sign(sign::SignHeadArgs),
     /// Delete objects no kept generation of any channel reaches.
     Gc(gc::GcArgs),
 }

@@ -24,11 +24,13 @@ pub mod object_meta;
 pub mod patch;
 pub mod placement;
 pub mod prepare;
+pub mod proposal;
 pub mod publish;
 pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod trust;
 pub mod validate;
 
 pub use error::{Error, Result, exit};
@@ -37,19 +39,21 @@ use cli::{Cli, Command};
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<()> {
-    match &cli.command {
-        Command::Keygen(args) => commands::keygen::run(args),
-        Command::Publish(args) => commands::publish::run(args).await,
-        Command::History(args) => commands::history::run(args).await,
-        Command::Show(args) => commands::show::run(args).await,
-        Command::Diff(args) => commands::diff::run(args).await,
-        Command::Revert(args) => commands::revert::revert(args).await,
-        Command::Refresh(args) => commands::revert::refresh(args).await,
-        Command::Status(args) => commands::status::run(args).await,
-        Command::Rollout(action) => commands::rollout::run(action).await,
-        Command::Promote(args) => commands::promote::run(args).await,
-        Command::Env(action) => commands::env::run(action).await,
-        Command::Flag(action) => commands::flag::run(action).await,
-        Command::Gc(args) => commands::gc::run(args).await,
+    match cli.command {
+        Command::Keygen(args) => commands::keygen::run(&args),
+        Command::Publish(args) => commands::publish::run(&args).await,
+        Command::History(args) => commands::history::run(&args).await,
+        Command::Show(args) => commands::show::run(&args).await,
+        Command::Diff(args) => commands::diff::run(&args).await,
+        Command::Revert(args) => commands::revert::revert(&args).await,
+        Command::Refresh(args) => commands::revert::refresh(&args).await,
+        Command::Status(args) => commands::status::run(&args).await,
+        Command::Rollout(action) => commands::rollout::run(&action).await,
+        Command::Promote(args) => commands::promote::run(&args).await,
+        Command::Env(action) => commands::env::run(&action).await,
+        Command::Flag(action) => commands::flag::run(&action).await,
+        Command::Trust(args) => commands::trust::run(args).await,
+        Command::Sign(args) => commands::sign::run(args).await,
+        Command::Gc(args) => commands::gc::run(&args).await,
     }
 }

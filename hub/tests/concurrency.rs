@@ -64,6 +64,7 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
         delta_depth: 8,
         single_publisher: false,
         progress: false,
+        propose: false,
     };
     let refused = publish(
         &store,

@@ -103,6 +103,13 @@ async fn up(args: &UpArgs) -> Result<()> {
 
 async fn down(store_args: &StoreArgs, name: &str, sign: &SignArgs) -> Result<()> {
     let name = channel_name(name)?;
+    if sign.propose {
+        return Err(Error::Usage(
+            "`env down` removes the channel right after its final generation, so that generation cannot wait \
+             for signatures: sign it with enough keys (repeat --key)"
+                .into(),
+        ));
+    }
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let channel = Channel::new(&store, name);

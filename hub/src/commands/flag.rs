@@ -8,7 +8,7 @@ use cairn_state_format::{Origin, Resource, ResourceId, to_canonical_bytes};
 use cairn_env_vars::EnvVars;
 use chrono::{DateTime, Utc};
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use crate::channel::Channel;
 use crate::cli::{Output, SignArgs, StoreArgs};
 use crate::error::{Error, Result};
@@ -175,7 +175,9 @@ fn report_set(
     if at.store.output == Output::Json {
         return print_json(published);
     }
-    if published.unchanged {
+    if let Some(notice) = proposal_notice(published) {
+        println!("{notice}");
+    } else if published.unchanged {
         println!("channel {channel}: flag {flag} is already {value}; nothing published");
     } else {
         println!(

@@ -2,7 +2,7 @@
 //! and a `run` that resolves the flags into settings, does the work, and prints text or JSON as
 //! asked.
 
-mod common;
+pub(crate) mod common;
 pub mod diff;
 pub mod env;
 pub mod flag;
@@ -14,4 +14,6 @@ pub mod publish;
 pub mod revert;
 pub mod rollout;
 pub mod show;
+pub mod sign;
 pub mod status;
+pub mod trust;

@@ -4,7 +4,7 @@
 use cairn_state_format::Phase;
 use cairn_store::Store;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use super::status::read_records;
 use crate::channel::{Channel, Logged};
 use crate::cli::{Output, SignArgs, StoreArgs, parse_percent};
@@ -67,7 +67,9 @@ pub async fn run(args: &PromoteArgs) -> Result<()> {
     if store_args.output == Output::Json {
         return print_json(&published);
     }
-    if published.unchanged {
+    if let Some(notice) = proposal_notice(&published) {
+        println!("{notice}");
+    } else if published.unchanged {
         println!(
             "channel {to}: already at {} (generation {}); nothing published",
             published.snapshot, published.generation

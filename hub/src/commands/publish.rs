@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use cairn_env_vars::EnvVars;
 use chrono::{DateTime, Utc};
 
-use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
+use super::common::{
+    bytes, channel_name, load_keys, open_store, print_json, proposal_notice, settings,
+};
 use crate::cli::{ChannelArgs, ManifestArgs, Output, SignArgs, StoreArgs, parse_key_value};
 use crate::error::Result;
 use crate::manifests::ReadOptions;
@@ -102,7 +104,9 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
     let published = publish_to(&store, publication, &settings).await?;
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
-    if let Err(e) = scan.save_cache(published.snapshot) {
+    if published.proposal.is_none()
+        && let Err(e) = scan.save_cache(published.snapshot)
+    {
         tracing::warn!(error = %e, "could not write the publish cache");
     }
     report(&published, channel, request.store.output)?;
@@ -142,6 +146,8 @@ fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Resul
 fn report(published: &Published, channel: &str, output: Output) -> Result<()> {
     if output == Output::Json {
         print_json(published)?;
+    } else if let Some(notice) = proposal_notice(published) {
+        println!("{notice}");
     } else if published.unchanged {
         println!(
             "channel {channel}: content unchanged since generation {} ({}); nothing published",

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use crate::channel::Channel;
 use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs};
 use crate::error::Result;
@@ -106,6 +106,10 @@ fn republish(
 fn report(store_args: &StoreArgs, published: &Published, what: &str) -> Result<()> {
     if store_args.output == Output::Json {
         return print_json(published);
+    }
+    if let Some(notice) = proposal_notice(published) {
+        println!("{notice}");
+        return Ok(());
     }
     println!(
         "channel {}: published generation {} ({}): {what}",

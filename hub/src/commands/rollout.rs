@@ -7,7 +7,7 @@ use cairn_state_format::{Digest, Phase, Rollout, StatusRecord, cohort_position};
 use cairn_store::Store;
 use serde::Serialize;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use super::status::read_records;
 use crate::channel::{Channel, Logged};
 use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs, parse_percent};
@@ -340,6 +340,9 @@ async fn apply(
         allow_unchanged: true,
     };
     let published = publish(store, publication, &settings(&c.sign, keys)).await?;
+    if let Some(notice) = proposal_notice(&published) {
+        return Ok(notice);
+    }
     Ok(match action {
         Action::Abort => format!(
             "aborted generation {}: generation {} rolls everyone forward to the earlier content {}",

@@ -120,6 +120,7 @@ pub async fn publish_yaml(
         delta_depth: 8,
         single_publisher,
         progress: false,
+        propose: false,
     };
     publish(store, publication(channel, local_content(yaml)), &settings)
         .await
