@@ -227,6 +227,15 @@ pub enum Command {
         /// Agents silent for longer than this are reported stale.
         #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
         stale_after: Duration,
+        /// Keep looking: refresh in place (reading only what changed) until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch refreshes.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        every: Duration,
+        /// Status cache options.
+        #[command(flatten)]
+        reads: crate::commands::status::StatusReadArgs,
     },
     /// Progressive rollouts: status, advance, pause, resume, abort, watch.
     Rollout {
@@ -251,6 +260,9 @@ pub enum Command {
         /// Refuse unless at least this share of --from's clusters report that content healthy.
         #[arg(long, value_parser = parse_percent)]
         require_healthy: Option<f64>,
+        /// Status cache options (for --require-healthy).
+        #[command(flatten)]
+        reads: crate::commands::status::StatusReadArgs,
         /// Signing options.
         #[command(flatten)]
         sign: SignArgs,
@@ -283,6 +295,10 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Serve a read-only web view of the store's fleet on 127.0.0.1 (channels, rollouts, clusters).
+    Ui(crate::commands::ui::UiArgs),
+    /// Print a shell completion script for cairn.
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 /// Progressive rollout controls. Every action is a new signed generation; nothing moves back.
@@ -296,6 +312,9 @@ pub enum RolloutAction {
         /// The channel.
         #[arg(long, env = "CAIRN_CHANNEL")]
         channel: String,
+        /// Status cache options.
+        #[command(flatten)]
+        reads: crate::commands::status::StatusReadArgs,
     },
     /// Open the next closed step now.
     Advance(RolloutControl),
@@ -322,6 +341,9 @@ pub enum RolloutAction {
         /// Give up watching (leaving the rollout as it is) after this long.
         #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
         timeout: Duration,
+        /// Status cache options.
+        #[command(flatten)]
+        reads: crate::commands::status::StatusReadArgs,
     },
 }
 

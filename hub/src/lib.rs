@@ -25,6 +25,8 @@ pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod status_cache;
+pub mod status_read;
 
 pub use error::{Error, Result, exit};
 
@@ -96,7 +98,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             store,
             channel,
             stale_after,
-        } => commands::status(&store, channel.as_deref(), stale_after).await,
+            watch,
+            every,
+            reads,
+        } => {
+            let request = commands::status::StatusRequest {
+                channel,
+                stale_after,
+                watch,
+                every,
+                reads,
+            };
+            commands::status(&store, &request).await
+        }
         Command::Rollout { action } => commands::rollout(action).await,
         Command::Promote {
             store,
@@ -104,8 +118,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             to,
             generation,
             require_healthy,
+            reads,
             sign,
-        } => commands::promote(&store, &from, &to, generation, require_healthy, &sign).await,
+        } => {
+            let gate = commands::promote::Gate {
+                require_healthy,
+                status_cache: reads.dir(),
+            };
+            commands::promote(&store, &from, &to, generation, &gate, &sign).await
+        }
         Command::Env { action } => commands::env(action).await,
         Command::Flag { action } => commands::flag(action).await,
         Command::Gc {
@@ -114,5 +135,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             grace,
             dry_run,
         } => commands::gc(&store, keep, grace, dry_run).await,
+        Command::Ui(args) => commands::ui(args).await,
+        Command::Completion(args) => commands::completion(&args),
     }
 }

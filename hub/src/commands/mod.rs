@@ -1,19 +1,22 @@
 //! One module per command; each prints text or JSON as asked.
 
 mod common;
-mod diff;
+pub mod completion;
+pub mod diff;
 mod env;
-mod flag;
+pub mod flag;
 pub mod gc;
-mod history;
+pub mod history;
 mod keygen;
-mod promote;
+pub mod promote;
 pub mod publish;
 mod revert;
 pub mod rollout;
 mod show;
 pub mod status;
+pub mod ui;
 
+pub use completion::completion;
 pub use diff::diff;
 pub use env::env;
 pub use flag::flag;
@@ -26,3 +29,4 @@ pub use revert::{refresh, revert};
 pub use rollout::rollout;
 pub use show::show;
 pub use status::status;
+pub use ui::ui;
