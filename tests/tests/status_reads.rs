@@ -150,9 +150,9 @@ fn completion_scripts_name_the_real_commands() {
         for word in [
             "publish",
             "rollout",
-            "--require-healthy",
+            "require-healthy",
             "ui",
-            "--stale-after",
+            "stale-after",
         ] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }

@@ -16,7 +16,7 @@ table{border-collapse:collapse;background:#fff;width:100%}
 th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #e3e6ea;vertical-align:top}
 th{background:#eef0f3;font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-.bars{display:grid;grid-template-columns:11em 1fr 5em;gap:.25em .6em;align-items:center;max-width:720px}
+.bars{display:grid;grid-template-columns:14em 1fr 5em;gap:.25em .6em;align-items:center;max-width:720px}
 .bar{height:1.1em;background:#3b82f6;border-radius:2px;min-width:1px}.bar.newest{background:#16a34a}
 .pill{display:inline-block;padding:0 .5em;border-radius:1em;background:#e5e7eb;margin-right:.3em}
 .converged{background:#dcfce7}.failed,.degraded{background:#fee2e2}.frozen{background:#e0e7ff}
