@@ -122,6 +122,7 @@ pub struct Fleet {
     only: Option<String>,
     cache_dir: Option<PathBuf>,
     readers: BTreeMap<String, StatusReader>,
+    fetched: usize,
 }
 
 impl Fleet {
@@ -132,6 +133,7 @@ impl Fleet {
             only: only.map(str::to_owned),
             cache_dir,
             readers: BTreeMap::new(),
+            fetched: 0,
         }
     }
 
@@ -149,6 +151,7 @@ impl Fleet {
             None => list_by_channel(&self.store).await?,
         };
         self.readers.retain(|name, _| listings.contains_key(name));
+        self.fetched = 0;
         for (name, listed) in listings {
             let (store, dir) = (&self.store, self.cache_dir.as_deref());
             let reader = self
@@ -156,9 +159,15 @@ impl Fleet {
                 .entry(name.clone())
                 .or_insert_with(|| StatusReader::new(store, &name, dir));
             let stats = reader.refresh_from(listed).await?;
+            self.fetched += stats.fetched;
             tracing::debug!(channel = name, ?stats, "status records read");
         }
         Ok(())
+    }
+
+    /// Records fetched by the last refresh (new or changed since the one before).
+    pub fn last_fetched(&self) -> usize {
+        self.fetched
     }
 
     /// The readers, by channel.
