@@ -35,13 +35,15 @@ fn registered() -> &'static BTreeSet<String> {
         let good = Agent::start(dir, &store, "prod", &dir.join("hub.key.pub"), "good", "1s");
         let refused = Agent::start(dir, &store, "prod", &dir.join("other.key.pub"), "refused", "1s");
         let mut names = BTreeSet::new();
-        wait_until(Duration::from_secs(30), "a converged and a frozen agent", || {
+        wait_until(Duration::from_secs(60), "a converged and a frozen agent", || {
             let up = |a: &Agent| std::net::TcpStream::connect(a.metrics).is_ok();
             if !up(&good) || !up(&refused) {
                 return false;
             }
             let (g, r) = (good.metrics(), refused.metrics());
+            // A second poll of the converged agent is answered 304 (that family appears then).
             let done = value(&g, "cairn_agent_applied_generation{channel=\"prod\"}") >= 1.0
+                && value(&g, "cairn_agent_not_modified_total{channel=\"prod\"}") >= 1.0
                 && value(&r, "cairn_agent_phase{channel=\"prod\",phase=\"frozen\"}") == 1.0;
             names = g.keys().chain(r.keys()).filter_map(|k| k.split('{').next()).map(str::to_owned).collect();
             done
@@ -99,7 +101,7 @@ fn every_dashboard_panel_queries_real_agent_metrics() {
         assert!(!targets.is_empty(), "panel {title} has no query");
         for target in targets {
             let expr = target["expr"].as_str().unwrap();
-            check(&format!("panel {title:?}"), expr, &known);
+            check(&format!("panel {title:?}"), expr, known);
             seen.extend(metrics_of(title, expr));
         }
     }
@@ -135,7 +137,7 @@ fn every_alert_queries_real_agent_metrics_and_both_rule_files_agree() {
             check(
                 &format!("alert {name}"),
                 rule["expr"].as_str().unwrap(),
-                &known,
+                known,
             );
             assert!(
                 rule["labels"]["severity"].is_string(),
@@ -154,8 +156,7 @@ fn every_alert_queries_real_agent_metrics_and_both_rule_files_agree() {
 #[test]
 fn a_misspelt_metric_is_caught() {
     let known = registered();
-    let caught = std::panic::catch_unwind(|| {
-        check("probe", "sum(rate(cairn_agent_poll_total[5m]))", &known)
-    });
+    let caught =
+        std::panic::catch_unwind(|| check("probe", "sum(rate(cairn_agent_poll_total[5m]))", known));
     assert!(caught.is_err(), "the check would miss a wrong name");
 }

@@ -147,13 +147,7 @@ fn completion_scripts_name_the_real_commands() {
     for shell in ["bash", "zsh", "fish"] {
         let out = cairn(tmp.path(), &["completion", shell]);
         let script = String::from_utf8(out.stdout).unwrap();
-        for word in [
-            "publish",
-            "rollout",
-            "require-healthy",
-            "ui",
-            "stale-after",
-        ] {
+        for word in ["publish", "rollout", "require-healthy", "ui", "stale-after"] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
