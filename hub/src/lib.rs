@@ -30,6 +30,8 @@ pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod status_cache;
+pub mod status_read;
 pub mod trust;
 pub mod validate;
 
@@ -55,5 +57,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Trust(args) => commands::trust::run(args).await,
         Command::Sign(args) => commands::sign::run(args).await,
         Command::Gc(args) => commands::gc::run(&args).await,
+        Command::Ui(args) => commands::ui::run(args).await,
+        Command::Completion(args) => commands::completion::run(&args),
     }
 }

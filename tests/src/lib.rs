@@ -3,6 +3,9 @@
 //! The tests live in `tests/`; they start `cairn` and `cairn-agent` as processes against a local
 //! store and, when the test command has started it, an S3 server on loopback.
 
+pub mod browser;
+pub mod simulated;
+
 use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -3,6 +3,7 @@
 //! asked.
 
 pub(crate) mod common;
+pub mod completion;
 pub mod diff;
 pub mod env;
 pub mod flag;
@@ -17,3 +18,4 @@ pub mod show;
 pub mod sign;
 pub mod status;
 pub mod trust;
+pub mod ui;
