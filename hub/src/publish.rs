@@ -23,6 +23,7 @@ use crate::failpoint;
 use crate::prepare::{self, Prepared};
 use crate::remote::{CONCURRENCY, RemoteNodes, fetch_blobs};
 use crate::scan::Scan;
+use crate::trust::{self, Signing};
 
 /// The content of a new generation.
 pub enum Content<'a> {
@@ -67,6 +68,9 @@ pub struct Settings<'a> {
     pub single_publisher: bool,
     /// Show a progress bar on stderr for long uploads.
     pub progress: bool,
+    /// When the keys are fewer than the channel's delegation asks for, propose the head (for
+    /// `cairn sign`) instead of refusing.
+    pub propose: bool,
 }
 
 /// What a publish did.
@@ -95,86 +99,175 @@ pub struct Published {
     pub deltas_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// Set when the head was proposed rather than published: the channel's delegation needs more
+    /// signatures (`cairn sign`). `generation` is then the generation it is proposed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposed>,
+}
+
+/// A head left for others to sign.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Proposed {
+    /// Where it waits in the store.
+    pub folder: String,
+    /// The delegation that decides for the channel.
+    pub delegation: String,
+    /// Signatures it needs.
+    pub threshold: u32,
+    /// The keys that signed it so far.
+    pub signers: Vec<String>,
+    /// The keys that may sign it.
+    pub allowed: Vec<String>,
+}
+
+impl Published {
+    fn start(channel: &str, latest: Option<&Logged>, snapshot: Digest) -> Published {
+        Published {
+            channel: channel.to_owned(),
+            generation: latest.map_or(0, |l| l.head.generation),
+            snapshot,
+            unchanged: false,
+            entries: 0,
+            changes: 0,
+            incremental: false,
+            blobs_uploaded: 0,
+            nodes_uploaded: 0,
+            deltas_uploaded: 0,
+            bytes_uploaded: 0,
+            proposal: None,
+        }
+    }
 }
 
 /// Most attempts at committing when other publishers keep winning.
 const MAX_ATTEMPTS: usize = 16;
 
 /// Publishes `publication` to `store`.
+///
+/// Before anything is uploaded, the keys are checked against the store's trust root (if it has
+/// one): a head agents would refuse is never published. Keys that are delegated the channel but
+/// fewer than its threshold publish a proposal instead, when `settings.propose` allows it.
 pub async fn publish(
     store: &Store,
     mut publication: Publication<'_>,
     settings: &Settings<'_>,
 ) -> Result<Published> {
     let abilities = safe_abilities(store, settings.single_publisher).await?;
+    let signing = check_trust(store, &publication.channel, settings).await?;
     let channel = Channel::new(store, &publication.channel);
     let mut nodes = RemoteNodes::new(store);
-    let mut latest = channel.latest().await?;
+    let latest = channel.latest().await?;
     if let Some(l) = &latest {
         channel.catch_up_head(l, abilities).await?;
     }
-
     let previous = latest.as_ref().map(|l| l.head.snapshot);
-    let prepared = match &mut publication.content {
-        Content::Local { entries, blobs } => {
-            Some(prepare::from_entries(&mut nodes, entries, blobs, previous.as_ref()).await?)
-        }
-        Content::Scanned(scan) => {
-            Some(prepare::from_scan(&mut nodes, scan, previous.as_ref()).await?)
-        }
-        Content::Existing(_) => None,
-    };
-    let snapshot_digest = match (&prepared, &publication.content) {
-        (Some(p), _) => p.snapshot.digest(),
-        (None, Content::Existing(digest)) => *digest,
-        // Invariant: only `Existing` content has nothing to prepare.
-        (None, _) => unreachable!("local content is always prepared"),
-    };
-    let mut published = Published {
-        channel: publication.channel.clone(),
-        generation: latest.as_ref().map_or(0, |l| l.head.generation),
-        snapshot: snapshot_digest,
-        unchanged: false,
-        entries: 0,
-        changes: 0,
-        incremental: prepared.as_ref().is_some_and(|p| p.incremental),
-        blobs_uploaded: 0,
-        nodes_uploaded: 0,
-        deltas_uploaded: 0,
-        bytes_uploaded: 0,
-    };
-    if !publication.allow_unchanged
-        && latest
-            .as_ref()
-            .is_some_and(|l| l.head.snapshot == snapshot_digest)
-    {
+    let prepared = prepare_content(&mut nodes, &mut publication.content, previous).await?;
+    let snapshot = snapshot_of(prepared.as_ref(), &publication.content);
+    let mut published = Published::start(&publication.channel, latest.as_ref(), snapshot);
+    published.incremental = prepared.as_ref().is_some_and(|p| p.incremental);
+    if !publication.allow_unchanged && previous == Some(snapshot) {
         published.unchanged = true;
         published.entries = prepared.as_ref().map_or(0, |p| p.snapshot.entries);
         return Ok(published);
     }
 
     let empty = HashMap::new();
-    let mut deltas = DeltaWriter::new(
-        store,
-        snapshot_digest,
-        prepared.as_ref().map(|p| p.snapshot.index),
-        prepared.as_ref().map_or(&empty, |p| &p.blobs),
-    );
-    if let Some(prepared) = &prepared {
-        published.entries = prepared.snapshot.entries;
-        published.changes = prepared.changes.len();
-        if let Some(previous) = previous {
-            deltas.remember(previous, prepared.changes.clone());
+    let mut deltas = DeltaWriter::new(store, snapshot, prepared.as_ref(), &empty);
+    published.entries = match &prepared {
+        Some(prepared) => {
+            if let Some(previous) = previous {
+                deltas.remember(previous, prepared.changes.clone());
+            }
+            upload_content(store, prepared, settings, &mut published).await?;
+            prepared.snapshot.entries
         }
-        upload_content(store, prepared, settings, &mut published).await?;
-    } else {
-        published.entries = nodes.snapshot(&snapshot_digest).await?.entries;
-    }
-
-    // Delta packs from the channel's recent snapshots, newest first.
+        None => nodes.snapshot(&snapshot).await?.entries,
+    };
     let recent = recent_snapshots(&channel, latest.as_ref(), settings.delta_depth).await?;
+    write_deltas(&mut deltas, &mut nodes, recent, &mut published).await?;
+    failpoint::hit("after-deltas");
+
+    let committer = Committer {
+        channel,
+        abilities,
+        publication: &publication,
+        settings,
+        nodes,
+        deltas,
+        now: now(),
+    };
+    match signing {
+        Signing::Partial { .. } => {
+            committer
+                .propose(signing, latest, snapshot, published)
+                .await
+        }
+        Signing::Unchecked | Signing::Complete => {
+            committer.commit(latest, snapshot, published).await
+        }
+    }
+}
+
+/// Checks the signing keys against the store's trust root, before anything is uploaded.
+async fn check_trust(store: &Store, channel: &str, settings: &Settings<'_>) -> Result<Signing> {
+    let chain = trust::load(store).await?;
+    let signing = trust::gate(chain.as_ref(), channel, settings.keys, now())?;
+    match signing {
+        Signing::Partial {
+            delegation,
+            threshold,
+            allowed,
+        } if !settings.propose => Err(trust::TrustError::BelowThreshold {
+            channel: channel.to_owned(),
+            delegation,
+            threshold,
+            signers: settings.keys.iter().map(|k| k.public().id()).collect(),
+            allowed,
+        }
+        .into()),
+        Signing::Unchecked if settings.propose => Err(Error::Usage(format!(
+            "--propose leaves a head for others to sign, but {} has no trust root that asks for more \
+             than one signature (`cairn trust init`, `cairn trust delegate --threshold`)",
+            store.url()
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// Builds the new snapshot, unless the content is one the store already has.
+async fn prepare_content(
+    nodes: &mut RemoteNodes<'_>,
+    content: &mut Content<'_>,
+    previous: Option<Digest>,
+) -> Result<Option<Prepared>> {
+    Ok(match content {
+        Content::Local { entries, blobs } => {
+            Some(prepare::from_entries(nodes, entries, blobs, previous.as_ref()).await?)
+        }
+        Content::Scanned(scan) => Some(prepare::from_scan(nodes, scan, previous.as_ref()).await?),
+        Content::Existing(_) => None,
+    })
+}
+
+/// The new generation's snapshot: the one prepared, or the existing one named.
+fn snapshot_of(prepared: Option<&Prepared>, content: &Content<'_>) -> Digest {
+    match (prepared, content) {
+        (Some(p), _) => p.snapshot.digest(),
+        (None, Content::Existing(digest)) => *digest,
+        // Invariant: only `Existing` content has nothing to prepare.
+        (None, _) => unreachable!("local content is always prepared"),
+    }
+}
+
+/// Writes delta packs from the channel's recent snapshots, newest first.
+async fn write_deltas(
+    deltas: &mut DeltaWriter<'_, '_>,
+    nodes: &mut RemoteNodes<'_>,
+    recent: Vec<Digest>,
+    published: &mut Published,
+) -> Result<()> {
     for from in recent {
-        match deltas.write(&mut nodes, from).await {
+        match deltas.write(nodes, from).await {
             Ok(Some(uploaded)) => {
                 published.deltas_uploaded += 1;
                 published.bytes_uploaded += uploaded;
@@ -188,54 +281,122 @@ pub async fn publish(
             Err(e) => return Err(e),
         }
     }
-    failpoint::hit("after-deltas");
+    Ok(())
+}
 
-    let now = now();
-    for _attempt in 0..MAX_ATTEMPTS {
-        let generation = latest.as_ref().map_or(1, |l| l.head.generation + 1);
+/// Signs and commits the new head, retrying on the next generation when others win.
+struct Committer<'s, 'p> {
+    channel: Channel<'s>,
+    abilities: Abilities,
+    publication: &'p Publication<'p>,
+    settings: &'p Settings<'p>,
+    nodes: RemoteNodes<'s>,
+    deltas: DeltaWriter<'s, 'p>,
+    now: DateTime<Utc>,
+}
+
+impl Committer<'_, '_> {
+    /// The head of the generation after `latest`.
+    fn head(&self, latest: Option<&Logged>, snapshot: Digest) -> Head {
+        let publication = self.publication;
+        let generation = latest.map_or(1, |l| l.head.generation + 1);
+        let expires_at = self.now + publication.expires_in;
         let mut head = Head::new(
             &publication.channel,
             generation,
-            snapshot_digest,
-            now,
-            now + publication.expires_in,
+            snapshot,
+            self.now,
+            expires_at,
         );
-        head.previous_snapshot = latest.as_ref().map(|l| l.head.snapshot);
+        head.previous_snapshot = latest.map(|l| l.head.snapshot);
         head.source = publication.source.clone();
         head.retire_at = publication.retire_at;
-        head.rollout = publication.rollout.as_ref().map(|plan| plan.at(now));
-        let keys: Vec<&SecretKey> = settings.keys.iter().collect();
-        let signed = SignedHead::sign(&head, &keys);
-        match channel.commit(generation, &signed, abilities).await? {
-            Commit::Committed => {
-                published.generation = generation;
+        head.rollout = publication.rollout.as_ref().map(|plan| plan.at(self.now));
+        head
+    }
+
+    fn sign(&self, head: &Head) -> Vec<u8> {
+        let keys: Vec<&SecretKey> = self.settings.keys.iter().collect();
+        SignedHead::sign(head, &keys)
+    }
+
+    /// Leaves the head for `cairn sign`: the channel's delegation needs more signatures.
+    async fn propose(
+        self,
+        signing: Signing,
+        latest: Option<Logged>,
+        snapshot: Digest,
+        mut published: Published,
+    ) -> Result<Published> {
+        let Signing::Partial {
+            delegation,
+            threshold,
+            allowed,
+        } = signing
+        else {
+            return Ok(published);
+        };
+        let head = self.head(latest.as_ref(), snapshot);
+        let signed = self.sign(&head);
+        let store = self.channel.store();
+        let folder = crate::proposal::create(store, &signed, self.abilities).await?;
+        published.generation = head.generation;
+        published.proposal = Some(Proposed {
+            folder,
+            delegation,
+            threshold,
+            signers: self.settings.keys.iter().map(|k| k.public().id()).collect(),
+            allowed,
+        });
+        Ok(published)
+    }
+
+    async fn commit(
+        mut self,
+        mut latest: Option<Logged>,
+        snapshot: Digest,
+        mut published: Published,
+    ) -> Result<Published> {
+        for _attempt in 0..MAX_ATTEMPTS {
+            let head = self.head(latest.as_ref(), snapshot);
+            let signed = self.sign(&head);
+            if self
+                .channel
+                .commit(head.generation, &signed, self.abilities)
+                .await?
+                == Commit::Committed
+            {
+                published.generation = head.generation;
                 return Ok(published);
             }
-            Commit::Lost => {
-                tracing::info!(
-                    channel = channel.name(),
-                    generation,
-                    "another publisher logged this generation first; retrying"
-                );
-                latest = channel.latest().await?;
-                if let Some(l) = latest.as_ref() {
-                    if !publication.allow_unchanged && l.head.snapshot == snapshot_digest {
-                        published.generation = l.head.generation;
-                        published.unchanged = true;
-                        return Ok(published);
-                    }
-                    if deltas.write(&mut nodes, l.head.snapshot).await?.is_some() {
-                        published.deltas_uploaded += 1;
-                    }
+            tracing::info!(
+                channel = self.channel.name(),
+                generation = head.generation,
+                "another publisher logged this generation first; retrying"
+            );
+            latest = self.channel.latest().await?;
+            if let Some(l) = latest.as_ref() {
+                if !self.publication.allow_unchanged && l.head.snapshot == snapshot {
+                    published.generation = l.head.generation;
+                    published.unchanged = true;
+                    return Ok(published);
+                }
+                if self
+                    .deltas
+                    .write(&mut self.nodes, l.head.snapshot)
+                    .await?
+                    .is_some()
+                {
+                    published.deltas_uploaded += 1;
                 }
             }
         }
+        Err(Error::Conflict(format!(
+            "channel {:?}: other publishers logged {MAX_ATTEMPTS} generations in a row before this one could; nothing \
+             was published (the uploaded content stays for the next attempt)",
+            self.publication.channel
+        )))
     }
-    Err(Error::Conflict(format!(
-        "channel {:?}: other publishers logged {MAX_ATTEMPTS} generations in a row before this one could; nothing \
-         was published (the uploaded content stays for the next attempt)",
-        publication.channel
-    )))
 }
 
 /// Probes the store and refuses to go on where concurrent publishers could lose updates, unless
@@ -272,6 +433,7 @@ async fn upload_content(
         .iter()
         .map(|(d, bytes)| (layout::blob_key(d), bytes.clone()))
         .collect();
+    published.changes = prepared.changes.len();
     published.blobs_uploaded = blob_items.len();
     published.bytes_uploaded += upload_all(store, blob_items, &bar).await?;
     failpoint::hit("after-blobs");
@@ -363,17 +525,19 @@ struct DeltaWriter<'s, 'l> {
 }
 
 impl<'s, 'l> DeltaWriter<'s, 'l> {
+    /// A writer of packs to `to`, using the prepared snapshot's index root and blobs when this
+    /// publish built it (`none` is an empty map for when it did not).
     fn new(
         store: &'s Store,
         to: Digest,
-        to_root: Option<Digest>,
-        local: &'l HashMap<Digest, Bytes>,
+        prepared: Option<&'l Prepared>,
+        none: &'l HashMap<Digest, Bytes>,
     ) -> Self {
         DeltaWriter {
             store,
             to,
-            to_root,
-            local,
+            to_root: prepared.map(|p| p.snapshot.index),
+            local: prepared.map_or(none, |p| &p.blobs),
             known_changes: HashMap::new(),
             written: Vec::new(),
         }

@@ -16,6 +16,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::keys::{PublicKey, SecretKey};
 use crate::rollout::Rollout;
+use crate::trust::{HeadCheck, TrustedRoot, verify_head_under};
 use crate::{FORMAT_VERSION, MAX_HEAD_BYTES, check_format};
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-head-v1\0";
@@ -51,7 +52,7 @@ pub struct Head {
     pub retire_at: Option<DateTime<Utc>>,
 }
 
-/// One signature in the envelope.
+/// One signature in an envelope (of a head or of a trust root).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadSignature {
@@ -130,26 +131,41 @@ impl SignedHead {
         })
     }
 
-    /// Whether one of `keys` signed this head; returns that key's id.
-    fn check_signatures(&self, keys: &[PublicKey]) -> Result<String, Refusal> {
-        if self.signatures.is_empty() {
-            return Err(Refusal::Unsigned);
-        }
-        let mut unknown = Vec::new();
-        for sig in &self.signatures {
-            match keys.iter().find(|k| k.id() == sig.key) {
-                Some(key) if key.verifies(&self.signed_bytes, &sig.signature) => {
-                    return Ok(sig.key.clone());
-                }
-                Some(_) => {
-                    return Err(Refusal::BadSignature {
-                        key: sig.key.clone(),
-                    });
-                }
-                None => unknown.push(sig.key.clone()),
+    /// What each signature signs: `cairn-head-v1` NUL and the canonical bytes of the head as
+    /// received.
+    pub fn signing_message(&self) -> &[u8] {
+        &self.signed_bytes
+    }
+
+    /// The digest of the head's canonical bytes (without signatures): names a proposed head
+    /// while it collects signatures.
+    pub fn head_digest(&self) -> Digest {
+        Digest::of(&self.signed_bytes[SIGNING_CONTEXT.len()..])
+    }
+
+    /// Adds a signature by each key that has not signed yet (collecting signatures for a head
+    /// whose channel needs several).
+    pub fn add_signatures(&mut self, keys: &[&SecretKey]) {
+        for key in keys {
+            let id = key.public().id();
+            if !self.signatures.iter().any(|s| s.key == id) {
+                let signature = key.sign(&self.signed_bytes);
+                self.signatures.push(HeadSignature { key: id, signature });
             }
         }
-        Err(Refusal::UnknownKey { keys: unknown })
+    }
+
+    /// The bytes to store: the head exactly as received (or signed) and the signatures.
+    pub fn encode(&self) -> Vec<u8> {
+        let head = &self.signed_bytes[SIGNING_CONTEXT.len()..];
+        [
+            b"{\"head\":".as_slice(),
+            head,
+            b",\"signatures\":",
+            &canonical_bytes_of(&self.signatures),
+            b"}",
+        ]
+        .concat()
     }
 }
 
@@ -194,13 +210,46 @@ pub enum Refusal {
     /// The head carries no signature.
     #[error("the head is unsigned")]
     Unsigned,
-    /// No signature is by a trusted key.
-    #[error("the head is signed only by untrusted keys {keys:?}")]
+    /// No signature is by a key the channel's delegation names (a key revoked, never trusted,
+    /// or delegated other channels only).
+    #[error(
+        "the head is signed only by untrusted keys {keys:?}: delegation {delegation:?} does not name them"
+    )]
     UnknownKey {
         /// Ids of the keys that signed.
         keys: Vec<String>,
+        /// The delegation that decides for the channel.
+        delegation: String,
     },
-    /// A trusted key's signature does not verify: the head was tampered with.
+    /// The trust root delegates the channel to no one.
+    #[error("trust root version {root_version} delegates channel {channel:?} to no key")]
+    NotDelegated {
+        /// The channel.
+        channel: String,
+        /// The root's version.
+        root_version: u64,
+    },
+    /// Fewer of the delegation's keys signed than its threshold asks for.
+    #[error(
+        "delegation {delegation:?} needs signatures by {threshold} of its keys; only {signers:?} signed"
+    )]
+    BelowThreshold {
+        /// The delegation that decides for the channel.
+        delegation: String,
+        /// Signatures it needs.
+        threshold: u32,
+        /// Its keys that signed validly.
+        signers: Vec<String>,
+    },
+    /// The trust root expired: every head is refused until a newer root is published.
+    #[error("trust root version {root_version} expired at {expires_at}")]
+    RootExpired {
+        /// The root's version.
+        root_version: u64,
+        /// Its expiry.
+        expires_at: DateTime<Utc>,
+    },
+    /// A delegated key's signature does not verify, and none does: the head was tampered with.
     #[error("the signature by trusted key {key} does not verify: the head was altered")]
     BadSignature {
         /// Id of the key.
@@ -230,38 +279,21 @@ pub enum Refusal {
     },
 }
 
-/// Decodes and checks a head: signature by a trusted key, channel, generation newer than applied,
-/// not expired, in that order. Returns the head and the id of the key that vouched for it.
+/// Decodes and checks a head against a flat list of keys: the simple mode, a root that delegates
+/// every channel to `trust.keys` with a threshold of 1 ([`TrustedRoot::simple`]), checked by
+/// [`verify_head_under`]. Returns the head and the id of the first key that vouched for it.
 pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Refusal> {
-    let signed = SignedHead::decode(bytes).map_err(|e| match e {
-        Error::UnsupportedFormat {
-            found, supported, ..
-        } => Refusal::UnsupportedFormat { found, supported },
-        other => Refusal::Malformed(other.to_string()),
-    })?;
-    let key = signed.check_signatures(trust.keys)?;
-    let head = signed.head;
-    if head.channel != trust.channel {
-        return Err(Refusal::WrongChannel {
-            expected: trust.channel.to_owned(),
-            found: head.channel,
-        });
-    }
-    if let Some(applied) = trust
-        .applied_generation
-        .filter(|applied| head.generation <= *applied)
-    {
-        return Err(Refusal::NotNewer {
-            applied,
-            found: head.generation,
-        });
-    }
-    if trust.now >= head.expires_at {
-        return Err(Refusal::Expired {
-            expires_at: head.expires_at,
-        });
-    }
-    Ok((head, key))
+    let root = TrustedRoot::simple(trust.keys);
+    let check = HeadCheck {
+        root: &root,
+        channel: trust.channel,
+        applied_generation: trust.applied_generation,
+        now: trust.now,
+    };
+    let verified = verify_head_under(bytes, &check)?;
+    // Invariant: an accepted head has at least one (threshold 1) valid signer.
+    let key = verified.signers.into_iter().next().unwrap_or_default();
+    Ok((verified.head, key))
 }
 
 /// Channel names: 1 to 63 characters of `a-z 0-9 - _ .`, starting and ending with a letter or

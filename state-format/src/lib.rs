@@ -1,5 +1,8 @@
 //! cairn's wire format, version 1: everything hubs and agents exchange through object storage.
 //!
+//! A trust root ([`TrustRoot`], walked by [`TrustedRoot`]) decides who may sign which channel;
+//! agents check heads with [`verify_head_under`].
+//!
 //! This crate is pure: no I/O, no clock, no randomness. Callers pass in bytes, times and seeds.
 //!
 //! ```
@@ -28,11 +31,13 @@ mod index;
 mod keys;
 pub mod layout;
 pub mod names;
+mod pattern;
 mod resource;
 mod rollout;
 mod selector;
 mod snapshot;
 mod status;
+mod trust;
 mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
@@ -51,6 +56,7 @@ pub use index::{
     collect_entries, diff_entries, diff_indexes, slot,
 };
 pub use keys::{PublicKey, SecretKey};
+pub use pattern::ChannelPattern;
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
@@ -59,6 +65,10 @@ pub use status::{
     AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,
     MAX_PASS_OBJECTS, MAX_REASON_CHARS, MAX_UNHEALTHY, PassObject, PassOutcome, Phase,
     STATUS_FORMAT, StatusError, StatusRecord, truncate,
+};
+pub use trust::{
+    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootRefusal,
+    SIMPLE_DELEGATION, SignedRoot, TrustRoot, TrustedRoot, Verified, Walked, verify_head_under,
 };
 pub use update::{MissingNodes, Updated, update_index};
 
@@ -72,6 +82,8 @@ pub const MAX_NODE_BYTES: usize = 1024 * 1024;
 pub const MAX_SNAPSHOT_BYTES: usize = 4 * 1024;
 /// Largest signed head.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Largest trust root envelope.
+pub const MAX_ROOT_BYTES: usize = 512 * 1024;
 /// Largest status record.
 pub const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// Most entries a snapshot or delta pack may hold.
