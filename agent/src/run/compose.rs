@@ -22,6 +22,10 @@ use crate::serve::metrics::Metrics;
 use crate::state::{ConfigMapState, StateBackend, StateDir};
 use crate::targets::{DirTarget, KubeTarget, Target};
 
+/// The election's own request budget: a renewal per retry period, a few acquisition attempts.
+const LEASE_QPS: f64 = 5.0;
+const LEASE_BURST: u32 = 10;
+
 /// An agent's parts, ready to run.
 pub(super) struct Parts {
     pub ctx: Ctx,
@@ -145,9 +149,18 @@ fn place_in_cluster(config: &Config) -> Placement {
             &kube.namespace,
             &kube.field_manager,
         ))),
-        campaign: kube.election.clone().map(|election| Campaign {
-            lock: Arc::new(KubeLease::new(cluster, &kube.namespace, &election.lease)),
-            election,
+        campaign: kube.election.clone().map(|election| {
+            // The Lease gets a connection of its own: renewals must never queue behind a large
+            // apply in the target's token bucket (they are a few requests per retry period).
+            let cluster = Arc::new(Cluster::new(
+                kube.kubeconfig.clone(),
+                LEASE_QPS,
+                LEASE_BURST,
+            ));
+            Campaign {
+                lock: Arc::new(KubeLease::new(cluster, &kube.namespace, &election.lease)),
+                election,
+            }
         }),
     }
 }

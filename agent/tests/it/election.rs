@@ -44,7 +44,8 @@ pub fn holder(fake: &FakeApi) -> Option<String> {
     lease["spec"]["holderIdentity"].as_str().map(str::to_owned)
 }
 
-/// When `door` took the Lease (its successful replace or create), the last time it did.
+/// When `door` first took the Lease (its first successful replace or create: later ones are
+/// renewals), as the index of that request among all requests and its time.
 pub fn took_lease_at(fake: &FakeApi, door: &str) -> Option<(usize, DateTime<Utc>)> {
     fake.seen()
         .iter()
@@ -56,7 +57,7 @@ pub fn took_lease_at(fake: &FakeApi, door: &str) -> Option<(usize, DateTime<Utc>
                 && s.code < 300
         })
         .map(|(i, s)| (i, s.at))
-        .next_back()
+        .next()
 }
 
 struct Candidate {
