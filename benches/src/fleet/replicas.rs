@@ -117,6 +117,8 @@ pub struct ReplicasRow {
     pub takeover: Option<Spread>,
     /// Objects written to the clusters per cluster for the change (all replicas together).
     pub writes_per_cluster: f64,
+    /// Replicas per cluster that ever polled the store, before the takeover (only leaders: 1).
+    pub readers_per_cluster: f64,
 }
 
 /// One simulated cluster: its lease, its recorded state, its target, its replicas.
@@ -324,6 +326,12 @@ impl Bench {
         row.change_bytes_per_cluster = ratio(tally.bytes_out as f64, n as f64);
         row.writes_per_cluster = ratio((written_after - written_before) as f64, n as f64);
         row.propagation = Spread::of(&propagation);
+        let readers = clusters
+            .iter()
+            .flat_map(|c| &c.agents)
+            .filter(|a| a.metrics.polls(CHANNEL) > 0)
+            .count();
+        row.readers_per_cluster = ratio(readers as f64, n as f64);
         if r > 1 {
             let killed = kill_leaders(&clusters, self.config.takeovers.min(n)).await;
             let (_, seen) = self.change(&clusters, &killed, report).await?;
@@ -434,8 +442,8 @@ pub fn markdown(report: &ReplicasReport) -> String {
     let base = report.rows.first();
     let mut out = format!(
         "N = {} clusters, M = {} objects, T = {} s, lease duration {} s\n\n\
-         | R | agents | idle origin req / cluster / T | vs R = {} | change: origin req / cluster | change: bytes / cluster | vs R = {} | writes / cluster | propagation p50 / p99 s | takeover p50 / max s (missed) |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         | R | agents | store readers / cluster | idle origin req / cluster / T | vs R = {} | change: origin req / cluster | change: bytes / cluster | vs R = {} | writes / cluster | propagation p50 / p99 s | takeover p50 / max s (missed) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
         report.clusters,
         report.objects,
         report.interval_s,
@@ -459,9 +467,10 @@ pub fn markdown(report: &ReplicasReport) -> String {
             format!("{:.1} / {:.1} ({})", t.p50_s, t.max_s, t.missed)
         });
         out.push_str(&format!(
-            "| {} | {} | {:.3} | {} | {:.3} | {:.0} | {} | {:.2} | {:.1} / {:.1} | {} |\n",
+            "| {} | {} | {:.2} | {:.3} | {} | {:.3} | {:.0} | {} | {:.2} | {:.1} / {:.1} | {} |\n",
             row.replicas,
             row.agents,
+            row.readers_per_cluster,
             row.idle_origin_per_cluster_interval,
             idle_vs,
             row.change_origin_per_cluster,
