@@ -84,6 +84,13 @@ pub(crate) async fn discover(
         return;
     }
     loop {
+        // Only the leader reads the store; a replica standing by waits for its turn.
+        if !ctx.leads() {
+            tokio::select! {
+                _ = ctx.leader.lead() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         let delay = match ctx.remote.list_channels().await {
             Ok(names) => {
                 offer(names);
