@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn patterns_pick_matching_channels_except_named_ones() {
-        let patterns = [ChannelSpec::Pattern("pr-*".into())];
+        let patterns = [ChannelSpec::parse("pr-*").unwrap()];
         let named = HashSet::from(["pr-1".to_owned()]);
         let got = matching(
             &patterns,
