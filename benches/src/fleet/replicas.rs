@@ -353,10 +353,9 @@ impl Bench {
     ) -> Result<(Tally, Vec<Option<f64>>)> {
         self.revision += 1;
         let m = self.config.objects;
-        let changed = spread(m, 1)
-            .into_iter()
-            .map(|i| (i + self.revision as usize) % m)
-            .collect::<Vec<_>>();
+        // The same object at a new revision each time: anything else also sets the object the
+        // previous change touched back to revision 0, a second changed object.
+        let changed = spread(m, 1);
         write_manifests(&self.manifests, m, &changed, self.revision)?;
         let before = self.front.counters.tally();
         self.cairn.publish(&self.manifests, true)?;
