@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+pub mod atomic_file;
 pub mod channel;
 pub mod cli;
 pub mod commands;

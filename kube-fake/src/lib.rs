@@ -1,5 +1,5 @@
 //! An in-process fake of the Kubernetes API server, enough for kube's client and for what cairn
-//! relies on, shared by the agent's tests and the `kube-apply` benchmark:
+//! relies on, shared by the agent's tests and the `kube-requests` benchmark:
 //!
 //! - discovery, legacy (`/api`, `/apis`, per group-version) and aggregated
 //!   (`apidiscovery.k8s.io/v2`);
@@ -17,7 +17,10 @@
 //!   status is written as if its controller rolled it out (or stalls, as on a cluster without
 //!   nodes);
 //! - missing namespaces refuse writes into them; faults (a status, or a request that never
-//!   answers) can be injected per method and name; every request is recorded with its API verb.
+//!   answers) can be injected per method and name; every request is recorded with its API verb,
+//!   the entry point it came through and its answer's status;
+//! - more entry points to the same server (one per agent replica), each of which can be cut off
+//!   ([`FakeApi::partition`]).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -29,6 +32,7 @@
 //! ```
 
 mod discovery;
+mod doors;
 mod fields;
 mod ops;
 mod rbac;
@@ -72,26 +76,33 @@ impl FakeApi {
     /// Starts a fake serving the built-in kinds, allowing everything.
     pub async fn start() -> FakeApi {
         let world = Arc::new(Mutex::new(World::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        let served = world.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let world = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let world = world.clone();
-                        async move { Ok::<_, Infallible>(serve(&world, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let addr = listen(world.clone(), String::new()).await;
         FakeApi { world, addr }
+    }
+
+    /// Another entry point to the same server, whose requests are recorded with `name` and can
+    /// be cut off alone ([`FakeApi::partition`]).
+    pub async fn door(&self, name: &str) -> FakeApi {
+        let addr = listen(self.world.clone(), name.to_owned()).await;
+        FakeApi {
+            world: self.world.clone(),
+            addr,
+        }
+    }
+
+    /// Cuts `door` off from the server: its requests (only those for resource `only`, a
+    /// plural, when given) fail with 503, at once or after hanging until healed (`hang`).
+    pub fn partition(&self, door: &str, hang: bool, only: Option<&str>) {
+        let cut = doors::Cut {
+            hang,
+            only: only.map(str::to_owned),
+        };
+        self.world().cuts.insert(door.to_owned(), cut);
+    }
+
+    /// Ends the partition of `door`.
+    pub fn heal(&self, door: &str) {
+        self.world().cuts.remove(door);
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -271,8 +282,31 @@ impl FakeApi {
     }
 }
 
-/// Serves one request.
-async fn serve(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<Body> {
+/// Serves `world` on a new loopback port, recording requests as coming through `door`.
+async fn listen(world: Arc<Mutex<World>>, door: String) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (world, door) = (world.clone(), door.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (world, door) = (world.clone(), door.clone());
+                    async move { Ok::<_, Infallible>(serve(&world, &door, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Serves one request that came through `door`.
+async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) -> Response<Body> {
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -297,33 +331,39 @@ async fn serve(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<Bo
         accept,
         body,
     };
+    if doors::cut_off(world, door, &call.path).await {
+        let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "ServiceUnavailable", "message": "cut off from the API server", "code": 503});
+        return json_response(503, &body, None);
+    }
     let reply = {
         let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
-        route::handle(&mut world, &call)
-    };
-    match reply {
-        Reply::Json {
-            code,
-            body,
-            retry_after,
-        } => {
-            let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
-            *response.status_mut() = hyper::StatusCode::from_u16(code)
-                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-            let headers = response.headers_mut();
-            headers.insert(
-                "content-type",
-                hyper::header::HeaderValue::from_static("application/json"),
-            );
-            if let Some(secs) = retry_after {
-                headers.insert("retry-after", secs.into());
-            }
-            response
+        let reply = route::handle(&mut world, &call, door);
+        if let Some(seen) = world.seen.last_mut() {
+            seen.code = match &reply {
+                Reply::Json { code, .. } => *code,
+                Reply::Stream { .. } => 200,
+                Reply::Hang => 0,
+            };
         }
+        reply
+    };
+    let held = (world.clone(), door.to_owned(), call.path.clone());
+    respond_held(reply, held).await
+}
+
+/// The response to `reply`; a watch's lines are held while its door is cut off.
+async fn respond_held(reply: Reply, held: (Arc<Mutex<World>>, String, String)) -> Response<Body> {
+    match reply {
         Reply::Stream { lines, timeout } => {
             let ended = tokio::time::sleep(timeout);
-            let stream = futures::stream::unfold(lines, |mut lines| async move {
-                lines.recv().await.map(|line| (line, lines))
+            let stream = futures::stream::unfold(lines, move |mut lines| {
+                let (world, door, path) = held.clone();
+                async move {
+                    let line = lines.recv().await?;
+                    doors::wait_healed(&world, &door, &path, timeout).await;
+                    Some((line, lines))
+                }
             })
             .take_until(ended)
             .map(|line| Ok::<_, Infallible>(Frame::data(line)));
@@ -334,6 +374,27 @@ async fn serve(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<Bo
             );
             response
         }
+        Reply::Json {
+            code,
+            body,
+            retry_after,
+        } => json_response(code, &body, retry_after),
         Reply::Hang => std::future::pending().await,
     }
+}
+
+/// The response to a JSON answer.
+fn json_response(code: u16, body: &serde_json::Value, retry_after: Option<u64>) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Some(secs) = retry_after {
+        headers.insert("retry-after", secs.into());
+    }
+    response
 }

@@ -99,7 +99,7 @@ fn verb(method: &str, target: &Target, watch: bool) -> &'static str {
 }
 
 /// Handles one request against the world.
-pub fn handle(world: &mut World, call: &Call) -> Reply {
+pub fn handle(world: &mut World, call: &Call, door: &str) -> Reply {
     let params = params(&call.query);
     let watch = matches!(param(&params, "watch"), Some("true" | "1"));
     let dry_run = param(&params, "dryRun") == Some("All");
@@ -120,6 +120,9 @@ pub fn handle(world: &mut World, call: &Call) -> Reply {
         content_type: call.content_type.clone(),
         verb: verb.to_owned(),
         dry_run,
+        door: door.to_owned(),
+        code: 0,
+        at: chrono::Utc::now(),
     });
     if let Some(reply) = fault(world, call) {
         return reply;

@@ -139,6 +139,12 @@ pub struct Seen {
     pub verb: String,
     /// A `dryRun=All` request (it changes nothing).
     pub dry_run: bool,
+    /// The entry point it came through (`""` for the main one; see [`crate::FakeApi::door`]).
+    pub door: String,
+    /// The status it was answered with (200 for a watch, 0 for a request never answered).
+    pub code: u16,
+    /// When it was processed.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Seen {
@@ -209,6 +215,8 @@ pub struct World {
     pub rbac: Rbac,
     pub watchers: Vec<Watcher>,
     pub events: Vec<Event>,
+    /// Entry points cut off from the server, by door (see [`crate::FakeApi::partition`]).
+    pub cuts: BTreeMap<String, crate::doors::Cut>,
 }
 
 /// Most events kept for watches that start from an older version.

@@ -2,8 +2,6 @@
 //! directory, moto (conditional writes exactly as AWS S3), Garage (no conditional writes) and
 //! Azurite (Microsoft's Azure Blob emulator, for `az://`).
 
-mod common;
-
 use cairn_state_format::{Digest, layout};
 use cairn_store::{Abilities, Conditional, Created, Store, Swapped};
 use object_store::{Attribute, ObjectStoreExt};
@@ -31,7 +29,7 @@ fn expected(name: &str) -> Abilities {
 #[tokio::test]
 async fn every_store_behaves_as_documented() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, store) in common::stores(&dir) {
+    for (name, store) in cairn_test_support::stores(dir.path(), cairn_test_support::ALL_SERVERS) {
         basic_operations(name, &store).await;
         conditional_reads(name, &store).await;
         listed_versions(name, &store).await;

@@ -13,6 +13,7 @@ mod outcome;
 mod phases;
 pub(crate) mod plan;
 mod poll;
+mod standby;
 
 use cairn_state_format::{
     AppliedRef, EntrySet, Phase, Refusal, SignedHead, Snapshot, StatusError, StatusRecord, layout,
@@ -24,10 +25,7 @@ pub use decide::{Decision, Facts, decide};
 use phases::{HeadSeen, Holding, Role, VerifiedHead};
 
 use crate::error::{Error, Retry};
-use crate::fetch::fetch_entries;
 use crate::run::{AGENT, Ctx};
-use crate::state::Applied;
-use plan::select;
 
 /// How a pass ended, for scheduling the next one.
 #[derive(Debug)]
@@ -88,7 +86,7 @@ impl Channel {
             discovered,
             holding,
             head,
-            role: Role::Leading,
+            role: Role::Loaded,
             check_target: true,
             status,
         }
@@ -131,14 +129,6 @@ impl Channel {
     }
 
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
-        if !ctx.leads() {
-            return self.stand_by(ctx).await;
-        }
-        if matches!(self.role, Role::Standby { .. }) {
-            // Another replica led until now: what it applied is the truth.
-            tracing::info!("leading now: reloading the applied state");
-            *self = Channel::load(ctx, &self.name, self.discovered).await;
-        }
         if let Holding::Broken(e) = &self.holding {
             let (reason, retry) = (e.to_string(), e.retry());
             self.status.phase = Phase::Failed;
@@ -238,42 +228,6 @@ impl Channel {
         } else {
             (Phase::Converged, None)
         }
-    }
-
-    /// A pass while another replica leads: poll and verify, and fetch what a new head needs so
-    /// the cache is warm for a takeover; write nothing.
-    async fn stand_by(&mut self, ctx: &Ctx) -> PassResult {
-        let warmed = match self.role {
-            Role::Standby { warmed } => warmed,
-            Role::Leading => None,
-        };
-        self.role = Role::Standby { warmed };
-        if let Err(e) = self.poll(ctx).await {
-            return PassResult::Failed(e.retry());
-        }
-        if let Some(pending) = self.pending().cloned()
-            && warmed != Some(pending.head.snapshot)
-        {
-            let base = self.holding.applied().map(Applied::tree);
-            let warm = async {
-                let fetched =
-                    fetch_entries(ctx.fetcher(&self.name), base, &pending.head.snapshot).await?;
-                let blobs = select(fetched.tree.entries(), &ctx.labels)
-                    .values()
-                    .map(|e| e.blob)
-                    .collect::<Vec<_>>();
-                crate::fetch::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await
-            };
-            if let Err(e) = warm.await {
-                return PassResult::Failed(e.retry());
-            }
-            self.role = Role::Standby {
-                warmed: Some(pending.head.snapshot),
-            };
-        }
-        self.status.phase = Phase::Pending;
-        self.status.reason = Some("standing by: another replica leads".to_owned());
-        PassResult::Ok
     }
 
     /// The error behind a held phase that is not fine: the refusal (or expiry) of a frozen

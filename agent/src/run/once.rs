@@ -70,7 +70,7 @@ impl Agent {
     /// drift only with `resync` (as the running agent's passes between resyncs do not). Channels
     /// are kept between calls, as in the running agent.
     pub async fn run_pass(&self, resync: bool) -> OnceReport {
-        self.leading.send_replace(true);
+        self.leading.send_replace(crate::election::Standing::ALWAYS);
         let mut report = OnceReport {
             outcome: Outcome::Converged,
             channels: Vec::new(),

@@ -13,13 +13,17 @@
 //! The agent creates its namespace when it is missing and RBAC allows.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::watch_object;
 use sha2::{Digest as _, Sha256};
 
 use super::{Applied, StateBackend, StateError};
@@ -376,4 +380,43 @@ impl StateBackend for ConfigMapState {
         channels.sort();
         Ok(channels)
     }
+
+    fn follow(&self, channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {
+        let (cluster, namespace, name) = (
+            self.cluster.clone(),
+            self.namespace.clone(),
+            configmap_name(channel),
+        );
+        let location = self.locate(channel);
+        let failed = {
+            let location = location.clone();
+            move |e: StateError| Error::state(&location, e)
+        };
+        futures::stream::once(async move { cluster.client().await })
+            .map_err(StateError::Connect)
+            .map_ok(move |client| {
+                let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
+                watch_object(api, &name)
+                    .default_backoff()
+                    .map_err(StateError::Watch)
+            })
+            .try_flatten()
+            .map_err(failed)
+            .and_then(move |map| {
+                let state = map.map_or(Ok(None), |map| state_file(&location, map));
+                futures::future::ready(state)
+            })
+            .boxed()
+    }
+}
+
+/// The state file a state ConfigMap delivered by a watch holds (`None`: only the ApplySet
+/// record of a first pass that did not complete).
+fn state_file(location: &Path, map: ConfigMap) -> Result<Option<Vec<u8>>> {
+    let Some(compressed) = map.binary_data.and_then(|mut d| d.remove(KEY)) else {
+        return Ok(None);
+    };
+    decompress(&compressed.0)
+        .map(Some)
+        .map_err(|e| Error::state(location, StateError::io("decompress")(e)))
 }

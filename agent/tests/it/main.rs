@@ -7,6 +7,7 @@
 
 mod binary;
 mod deploy;
+mod election;
 mod faults;
 mod http_store;
 mod kube_cluster;
@@ -17,6 +18,7 @@ mod kube_scenario;
 mod kube_target;
 mod patterns;
 mod reconcile;
+mod replicas;
 mod run_loop;
 mod supervision;
 mod support;

@@ -203,6 +203,12 @@ impl Target for KubeTarget {
         access::prepare(&self.inner, &client, channel, scope).await
     }
 
+    fn forget(&self, channel: &str) {
+        // Everything: the channel's state is loaded again next, which reads the ApplySet
+        // record and the fingerprints back from the state ConfigMap.
+        self.inner.ledger.books().remove(channel);
+    }
+
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
         let client = self.client().await?;
         Ok(apply::batch(self, &client, channel, writes).await)

@@ -1,0 +1,8 @@
+//! Smoke tests that keep the benchmarks and the fleet tool from rotting, as one test binary
+//! (`cargo test -p cairn-benches --test it`): small runs against the debug binaries, checking
+//! what was counted, never how long anything took.
+
+mod fleet_replicas_smoke;
+mod fleet_smoke;
+mod smoke;
+mod status_scale;
