@@ -29,7 +29,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile continuously (or once, with --once).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Print a shell completion script for cairn-agent.
+    #[command(after_help = "Install:\n  \
+        bash: cairn-agent completion bash > ~/.local/share/bash-completion/completions/cairn-agent\n  \
+        zsh:  cairn-agent completion zsh > \"${fpath[1]}/_cairn-agent\"\n  \
+        fish: cairn-agent completion fish > ~/.config/fish/completions/cairn-agent.fish")]
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Log output format.
@@ -404,7 +414,9 @@ mod tests {
             "5s",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert!(args.once);
         let config = args.to_config().unwrap();
         assert_eq!(config.channels.len(), 2);
@@ -438,7 +450,9 @@ mod tests {
             "kube",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         let config = args.to_config().unwrap();
         assert_eq!(config.target, TargetSpec::Kube);
         assert_eq!(config.kube, KubeOptions::default());
@@ -459,7 +473,9 @@ mod tests {
             "0",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         let err = args.to_config().unwrap_err().to_string();
         assert!(err.contains("--kube-concurrency"), "{err}");
     }

@@ -134,22 +134,22 @@ impl Drop for Agent {
     }
 }
 
+/// Runs `cairn args… --output json` in `dir` (it must succeed) and parses what it prints.
+pub fn cairn_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.extend(["--output", "json"]);
+    let out = cairn(dir, &args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("cairn {args:?}: not JSON: {e}"))
+}
+
+/// `cairn status` of one channel, as JSON.
+pub fn status_json(dir: &Path, store: &str, channel: &str) -> serde_json::Value {
+    cairn_json(dir, &["status", "--store", store, "--channel", channel])
+}
+
 /// How many clusters report `generation` as applied on `channel`, per `cairn status`.
 pub fn clusters_on(dir: &Path, store: &str, channel: &str, generation: u64) -> u64 {
-    let out = cairn(
-        dir,
-        &[
-            "status",
-            "--store",
-            store,
-            "--channel",
-            channel,
-            "--output",
-            "json",
-        ],
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-    status[0]["by_generation"][generation.to_string()]
+    status_json(dir, store, channel)[0]["by_generation"][generation.to_string()]
         .as_u64()
         .unwrap_or(0)
 }
@@ -207,7 +207,7 @@ pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
 
 /// The newest generation's snapshot digest of a channel.
 pub fn snapshot_of(dir: &Path, store: &str, channel: &str) -> String {
-    let out = cairn(
+    let rows = cairn_json(
         dir,
         &[
             "history",
@@ -217,30 +217,15 @@ pub fn snapshot_of(dir: &Path, store: &str, channel: &str) -> String {
             channel,
             "--limit",
             "1",
-            "--output",
-            "json",
         ],
     );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history JSON");
     rows[0]["snapshot"].as_str().expect("a snapshot").to_owned()
 }
 
 /// Per-cluster applied snapshot, from `cairn status`-readable records via the agents' state: the
 /// applied generation each cluster reports.
 pub fn applied_generations(dir: &Path, store: &str, channel: &str) -> BTreeMap<String, u64> {
-    let out = cairn(
-        dir,
-        &[
-            "status",
-            "--store",
-            store,
-            "--channel",
-            channel,
-            "--output",
-            "json",
-        ],
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let status = status_json(dir, store, channel);
     status[0]["by_generation"]
         .as_object()
         .map(|m| {

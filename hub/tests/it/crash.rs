@@ -132,20 +132,7 @@ fn invalid_manifests_publish_nothing_and_exit_3() {
     )
     .unwrap();
     std::fs::write(dir.path().join("m/b.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: ConfigMap\nmetadata: {name: b}\n").unwrap();
-    let out = cairn(
-        dir.path(),
-        &[
-            "publish",
-            "--store",
-            "store",
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-        None,
-    );
+    let out = cairn(dir.path(), &PUBLISH_TO_LOCAL_STORE, None);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -157,6 +144,18 @@ fn invalid_manifests_publish_nothing_and_exit_3() {
         "nothing was published"
     );
 }
+
+/// `cairn publish` of `m/` to channel `prod` of the store `store/`, signed with `hub.key`.
+const PUBLISH_TO_LOCAL_STORE: [&str; 8] = [
+    "publish",
+    "--store",
+    "store",
+    "--channel",
+    "prod",
+    "--key",
+    "hub.key",
+    "m",
+];
 
 #[test]
 fn keys_readable_by_others_are_refused() {
@@ -174,20 +173,7 @@ fn keys_readable_by_others_are_refused() {
     );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     write_manifests(dir.path(), 1);
-    let out = cairn(
-        dir.path(),
-        &[
-            "publish",
-            "--store",
-            "store",
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ],
-        None,
-    );
+    let out = cairn(dir.path(), &PUBLISH_TO_LOCAL_STORE, None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
 }

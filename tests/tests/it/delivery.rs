@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_tests::{
-    Agent, agent_once, applied_generations, cairn, cairn_unchecked, publish, snapshot_of, total,
+    Agent, agent_once, applied_generations, cairn, cairn_json, cairn_unchecked, publish, snapshot_of, total,
     wait_until,
 };
 
@@ -83,20 +83,7 @@ fn a_three_step_rollout_opens_in_cohorts() {
     );
     assert_eq!(third, CLUSTERS, "everyone at 100%");
     // Clusters not yet admitted kept (and reported) the previous content.
-    let status = cairn(
-        dir,
-        &[
-            "rollout",
-            "status",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--output",
-            "json",
-        ],
-    );
-    let progress: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let progress = cairn_json(dir, &["rollout", "status", "--store", store, "--channel", "prod"]);
     assert_eq!(progress["on_new"], CLUSTERS as u64);
 }
 
@@ -170,21 +157,10 @@ fn watch_aborts_a_failing_rollout_and_the_fleet_rolls_forward_to_the_old_content
 
     run_fleet_once(dir, store);
     let generations = applied_generations(dir, store, "prod");
-    let newest = cairn(
+    let newest = cairn_json(
         dir,
-        &[
-            "history",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--limit",
-            "1",
-            "--output",
-            "json",
-        ],
+        &["history", "--store", store, "--channel", "prod", "--limit", "1"],
     );
-    let newest: serde_json::Value = serde_json::from_slice(&newest.stdout).unwrap();
     let newest_generation = newest[0]["generation"].as_u64().unwrap();
     assert_eq!(
         newest[0]["snapshot"].as_str().unwrap(),
@@ -207,22 +183,20 @@ fn promote_carries_the_identical_snapshot() {
     let store = store.to_str().unwrap();
     setup(dir, "blue");
     publish(dir, store, "staging", &[]);
-    let refused = cairn_unchecked(
-        dir,
-        &[
-            "promote",
-            "--store",
-            store,
-            "--from",
-            "staging",
-            "--to",
-            "prod",
-            "--key",
-            "hub.key",
-            "--require-healthy",
-            "90%",
-        ],
-    );
+    let gated = [
+        "promote",
+        "--store",
+        store,
+        "--from",
+        "staging",
+        "--to",
+        "prod",
+        "--key",
+        "hub.key",
+        "--require-healthy",
+        "90%",
+    ];
+    let refused = cairn_unchecked(dir, &gated);
     assert_eq!(refused.status.code(), Some(6), "no cluster reports yet");
     let missing = cairn_unchecked(
         dir,
@@ -234,22 +208,7 @@ fn promote_carries_the_identical_snapshot() {
     for i in 0..3 {
         agent_once(dir, store, "staging", &format!("s{i}"));
     }
-    cairn(
-        dir,
-        &[
-            "promote",
-            "--store",
-            store,
-            "--from",
-            "staging",
-            "--to",
-            "prod",
-            "--key",
-            "hub.key",
-            "--require-healthy",
-            "90%",
-        ],
-    );
+    cairn(dir, &gated);
     assert_eq!(
         snapshot_of(dir, store, "prod"),
         snapshot_of(dir, store, "staging")

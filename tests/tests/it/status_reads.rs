@@ -11,20 +11,12 @@ use std::time::Duration;
 
 use cairn_state_format::{Phase, StatusRecord, layout};
 use cairn_tests::simulated::write_mid_rollout;
-use cairn_tests::{binary, cairn, cairn_unchecked};
+use cairn_tests::{binary, cairn, cairn_json, cairn_unchecked};
 
-fn status_json(dir: &Path, store: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "status",
-        "--store",
-        store,
-        "--channel",
-        "prod",
-        "--output",
-        "json",
-    ];
+fn prod_status(dir: &Path, store: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["status", "--store", store, "--channel", "prod"];
     args.extend_from_slice(extra);
-    serde_json::from_slice(&cairn(dir, &args).stdout).expect("status JSON")
+    cairn_json(dir, &args)
 }
 
 fn fail_cluster(store: &Path, cluster: &str) {
@@ -45,7 +37,7 @@ fn status_reads_through_its_cache_and_sees_every_change() {
     let generation = |g: u64| (g, cairn_state_format::Digest::of(g.to_string().as_bytes()));
     let expected = write_mid_rollout(&store_dir, "prod", 120, 50, (generation(1), generation(2)));
 
-    let first = status_json(dir, store, &[]);
+    let first = prod_status(dir, store, &[]);
     assert_eq!(first[0]["clusters"], 120);
     assert_eq!(
         first[0]["problems"].as_array().unwrap().len(),
@@ -64,7 +56,7 @@ fn status_reads_through_its_cache_and_sees_every_change() {
         .find(|c| !expected.problems.contains_key(c))
         .unwrap();
     fail_cluster(&store_dir, &healthy);
-    let second = status_json(dir, store, &[]);
+    let second = prod_status(dir, store, &[]);
     assert_eq!(
         second[0]["problems"].as_array().unwrap().len(),
         expected.problems.len() + 1
@@ -92,7 +84,7 @@ fn status_reads_through_its_cache_and_sees_every_change() {
     let repaired: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(repaired[0]["problems"], second[0]["problems"]);
     assert_eq!(
-        status_json(dir, store, &["--no-cache"])[0]["by_phase"],
+        prod_status(dir, store, &["--no-cache"])[0]["by_phase"],
         second[0]["by_phase"]
     );
 }
@@ -150,6 +142,17 @@ fn completion_scripts_name_the_real_commands() {
         let script = String::from_utf8(out.stdout).unwrap();
         for word in ["publish", "rollout", "require-healthy", "ui", "stale-after"] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(binary("cairn-agent"))
+            .args(["completion", shell])
+            .output()
+            .expect("cairn-agent runs");
+        assert!(out.status.success(), "cairn-agent completion {shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["run", "trust", "leader-elect", "kube-qps", "once"] {
+            assert!(script.contains(word), "{shell} agent completion lacks {word}");
         }
     }
     let out = cairn_unchecked(tmp.path(), &["completion", "tcsh"]);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cairn_tests::browser::Browser;
 use cairn_tests::simulated::{Expected, write_mid_rollout};
-use cairn_tests::{binary, cairn, free_port, wait_until};
+use cairn_tests::{binary, cairn_json, free_port, wait_until};
 
 const CLUSTERS: usize = 300;
 
@@ -82,19 +82,7 @@ impl Ui {
 }
 
 fn generations(dir: &Path, store: &str) -> Vec<(u64, cairn_state_format::Digest)> {
-    let out = cairn(
-        dir,
-        &[
-            "history",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--output",
-            "json",
-        ],
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history JSON");
+    let rows = cairn_json(dir, &["history", "--store", store, "--channel", "prod"]);
     rows.as_array()
         .expect("rows")
         .iter()
