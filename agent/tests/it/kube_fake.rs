@@ -1,4 +1,4 @@
-//! The in-process fake API server (crate `cairn-kube-fake`, shared with the `kube-apply`
+//! The in-process fake API server (crate `cairn-kube-fake`, shared with the `kube-requests`
 //! benchmark), and a connection to it as the agent makes one.
 
 pub use cairn_kube_fake::{FakeApi, Grant, Seen};

@@ -4,5 +4,6 @@
 
 mod fleet_replicas_smoke;
 mod fleet_smoke;
+mod kube_requests;
 mod smoke;
 mod status_scale;
