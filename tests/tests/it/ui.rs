@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cairn_tests::browser::Browser;
 use cairn_tests::simulated::{Expected, write_mid_rollout};
-use cairn_tests::{binary, cairn_json, free_port, wait_until};
+use cairn_tests::{binary, cairn, cairn_json, free_port, wait_until};
 
 const CLUSTERS: usize = 300;
 

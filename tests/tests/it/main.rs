@@ -1,0 +1,10 @@
+//! The end-to-end tests of the real `cairn` and `cairn-agent` binaries, as one test binary
+//! (`cargo test -p cairn-tests --test it`).
+
+mod delivery;
+mod fleet;
+mod input;
+mod monitoring;
+mod status_reads;
+mod trust;
+mod ui;
