@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_tests::{
-    Agent, agent_once, applied_generations, cairn, cairn_json, cairn_unchecked, publish, snapshot_of, total,
-    wait_until,
+    Agent, agent_once, applied_generations, cairn, cairn_json, cairn_unchecked, publish,
+    snapshot_of, total, wait_until,
 };
 
 const CLUSTERS: usize = 40;
@@ -83,7 +83,10 @@ fn a_three_step_rollout_opens_in_cohorts() {
     );
     assert_eq!(third, CLUSTERS, "everyone at 100%");
     // Clusters not yet admitted kept (and reported) the previous content.
-    let progress = cairn_json(dir, &["rollout", "status", "--store", store, "--channel", "prod"]);
+    let progress = cairn_json(
+        dir,
+        &["rollout", "status", "--store", store, "--channel", "prod"],
+    );
     assert_eq!(progress["on_new"], CLUSTERS as u64);
 }
 
@@ -159,7 +162,15 @@ fn watch_aborts_a_failing_rollout_and_the_fleet_rolls_forward_to_the_old_content
     let generations = applied_generations(dir, store, "prod");
     let newest = cairn_json(
         dir,
-        &["history", "--store", store, "--channel", "prod", "--limit", "1"],
+        &[
+            "history",
+            "--store",
+            store,
+            "--channel",
+            "prod",
+            "--limit",
+            "1",
+        ],
     );
     let newest_generation = newest[0]["generation"].as_u64().unwrap();
     assert_eq!(

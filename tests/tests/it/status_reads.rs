@@ -152,7 +152,10 @@ fn completion_scripts_name_the_real_commands() {
         assert!(out.status.success(), "cairn-agent completion {shell}");
         let script = String::from_utf8(out.stdout).unwrap();
         for word in ["run", "trust", "leader-elect", "kube-qps", "once"] {
-            assert!(script.contains(word), "{shell} agent completion lacks {word}");
+            assert!(
+                script.contains(word),
+                "{shell} agent completion lacks {word}"
+            );
         }
     }
     let out = cairn_unchecked(tmp.path(), &["completion", "tcsh"]);
