@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::{FORMAT_VERSION, MAX_STATUS_BYTES, check_format};
+use crate::{MAX_STATUS_BYTES, STATUS_FORMAT, check_format};
 
 /// Most errors a record keeps (the newest).
 pub const MAX_ERRORS: usize = 10;
@@ -131,7 +131,7 @@ impl StatusRecord {
     /// A fresh record for an agent that has applied nothing yet.
     pub fn new(cluster: &str, channel: &str, agent: &str, now: DateTime<Utc>) -> StatusRecord {
         StatusRecord {
-            format: FORMAT_VERSION.into(),
+            format: STATUS_FORMAT.into(),
             cluster: cluster.to_owned(),
             channel: channel.to_owned(),
             labels: BTreeMap::new(),
@@ -185,7 +185,7 @@ impl StatusRecord {
         };
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-        check_format(&value, what)?;
+        check_format(&value, what, STATUS_FORMAT, STATUS_FORMAT)?;
         let record: StatusRecord =
             serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         if record.errors.len() > MAX_ERRORS || record.unhealthy.len() > MAX_UNHEALTHY {

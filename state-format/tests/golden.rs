@@ -1,8 +1,10 @@
-//! Golden fixtures: the exact bytes of every wire type of format version 1.
+//! Golden fixtures: the exact bytes of every wire type of format version 2, and proof that the
+//! fixtures of version 1 are still read.
 //!
 //! Each test builds an object from fixed inputs (YAML text, seeds, timestamps), compares its bytes
 //! with the file committed under `tests/golden/v<FORMAT_VERSION>/`, and decodes the committed file
-//! back. Hubs and agents of different builds exchange these bytes through object storage, and
+//! back. The folders of older versions stay: a build must read every format it may meet in a
+//! bucket, and the types a version left unchanged keep their bytes (and so their digests). Hubs and agents of different builds exchange these bytes through object storage, and
 //! digests name them, so a fixture that changes is a format change: it must come with a bump of
 //! `FORMAT_VERSION` (and a new fixture folder), never alone.
 //!
@@ -19,8 +21,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_state_format::{
-    AppliedRef, Counts, Digest, Entry, EntrySet, FORMAT_VERSION, Head, Index, Node, Phase,
-    Resource, ResourceId, Rollout, RolloutStep, SecretKey, SignedHead, Snapshot, StatusError,
+    AppliedRef, Counts, DeltaRef, Digest, Entry, EntrySet, Epoch, FORMAT_VERSION, Head, Index,
+    Node, PackRef, Phase, Resource, ResourceId, Rollout, RolloutStep, SecretKey, SignedHead,
+    Snapshot, SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter, StatusError,
     StatusRecord, Trust, apply_delta, diff_entries, encode_delta, parse_documents, verify_head,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -112,9 +115,13 @@ fn bless() -> bool {
 }
 
 fn fixture_path(name: &str) -> PathBuf {
+    fixture_of(FORMAT_VERSION, name)
+}
+
+fn fixture_of(version: u32, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
-        .join(format!("v{FORMAT_VERSION}"))
+        .join(format!("v{version}"))
         .join(name)
 }
 
@@ -299,9 +306,24 @@ fn delta_pack() {
     }
 }
 
+/// The epoch of the fixtures' channel.
+const EPOCH: Epoch = Epoch::from_bytes(*b"cairn golden epo");
+
 fn head(base: Digest, target: Digest) -> Head {
-    let mut head = Head::new("prod", 7, target, at(0), at(3_600));
+    let mut head = Head::new("prod", EPOCH, 7, target, at(0), at(3_600));
     head.previous_snapshot = Some(base);
+    head.packs.deltas = vec![DeltaRef {
+        from: base,
+        bytes: 555,
+        digest: Digest::of(b"delta pack"),
+    }];
+    head.packs.snapshot = Some(SnapshotPackRef {
+        snapshot: Digest::of(b"packed"),
+        shards: vec![PackRef {
+            bytes: 120_000,
+            digest: Digest::of(b"snapshot pack"),
+        }],
+    });
     head.rollout = Some(Rollout {
         steps: vec![
             RolloutStep {
@@ -355,6 +377,9 @@ fn signed_head() {
             keys: &trusted,
             channel: "prod",
             applied_generation: Some(6),
+            accept_applied: false,
+            epoch: Some(EPOCH),
+            accept_epochs: &[],
             now: at(60),
         };
         let (verified, by) = verify_head(&bytes, &trust).unwrap();
@@ -407,4 +432,83 @@ fn status_record() {
         StatusRecord::decode(&bytes, "status/prod/eu-west-1a").unwrap(),
         record
     );
+}
+
+#[test]
+fn snapshot_pack() {
+    let resources = parse_documents("target.yaml", TARGET_YAML).unwrap();
+    let (set, blobs) = (entries(&resources), blobs(&resources));
+    let snapshot = Snapshot::build(&set).0.digest();
+    let mut writer = SnapshotPackWriter::new(snapshot, 1 << 20);
+    for entry in set.values() {
+        assert!(writer.push(entry, &blobs[&entry.blob]).unwrap().is_none());
+    }
+    let pack = writer.finish().unwrap().unwrap();
+    let lines = golden("snapshot-pack.lines", &zstd::decode_all(pack.as_slice()).unwrap());
+    let stored = compressed("snapshot-pack.zst", &pack);
+    for pack in [zstd::encode_all(lines.as_slice(), 3).unwrap(), stored] {
+        let mut assembler = SnapshotPackAssembler::new(snapshot);
+        let mut carried = BTreeMap::new();
+        assembler
+            .shard(pack.as_slice(), &mut |digest, blob| {
+                carried.insert(digest, blob);
+                Ok(())
+            })
+            .unwrap();
+        let (root, _, read) = assembler.finish().unwrap();
+        assert_eq!((root.digest(), &read, &carried), (snapshot, &set, &blobs));
+    }
+}
+
+/// Version 1 fixtures: the types version 2 left unchanged have the same bytes in both folders,
+/// and a version 1 head is still read and verified (it carries no epoch and names no packs).
+#[test]
+fn version_1_is_still_read() {
+    let unchanged = [
+        "resource.json",
+        "resource.digest",
+        "node-leaf.json",
+        "node-leaf.digest",
+        "node-branch.json",
+        "node-branch.digest",
+        "snapshot.json",
+        "snapshot.digest",
+        "delta.lines",
+        "delta-from.digest",
+        "delta-to.digest",
+        "keys.txt",
+        "status.json",
+    ];
+    for name in unchanged {
+        let read = |v| std::fs::read(fixture_of(v, name)).unwrap();
+        assert!(read(1) == read(FORMAT_VERSION), "{name} changed between format 1 and 2");
+    }
+    let v1 = std::fs::read(fixture_of(1, "head.json")).unwrap();
+    let decoded = SignedHead::decode(&v1).unwrap().head;
+    assert_eq!((decoded.format, decoded.epoch), (1, None));
+    assert!(decoded.packs.is_empty());
+    let one = SecretKey::from_seed([1; 32]);
+    let trusted = [one.public()];
+    let trust = Trust {
+        keys: &trusted,
+        channel: "prod",
+        applied_generation: Some(6),
+        accept_applied: false,
+        // An agent that applied from a version 2 head of this channel is another matter: a
+        // version 1 head carries no epoch, so it reads as a re-created channel (see head.rs).
+        epoch: None,
+        accept_epochs: &[],
+        now: at(60),
+    };
+    assert_eq!(verify_head(&v1, &trust).unwrap().0, decoded);
+
+    let from: Digest = String::from_utf8(std::fs::read(fixture_of(1, "delta-from.digest")).unwrap())
+        .unwrap()
+        .trim_end()
+        .parse()
+        .unwrap();
+    let base = entries(&parse_documents("base.yaml", BASE_YAML).unwrap());
+    let stored = std::fs::read(fixture_of(1, "delta.zst")).unwrap();
+    let applied = apply_delta(&base, &from, stored.as_slice()).unwrap();
+    assert_eq!(applied.entries, entries(&parse_documents("t.yaml", TARGET_YAML).unwrap()));
 }
