@@ -292,6 +292,16 @@ pub enum Command {
         #[command(subcommand)]
         action: FlagAction,
     },
+    /// Write a channel's signed generations and newest content to one portable file, for a
+    /// store that cannot be reached from here (an air-gapped site): see `cairn import`.
+    #[command(
+        after_help = "Example:\n  cairn export --channel prod --out prod.cairn\n  # carry prod.cairn across, then:\n  cairn import prod.cairn --store /srv/cairn --trust hub.key.pub"
+    )]
+    Export(ExportArgs),
+    /// Write a file from `cairn export` into a store, with the same signatures, so that agents
+    /// there verify exactly as at the origin. The whole file is checked first and refused whole
+    /// if damaged or foreign; importing twice or out of order never moves a channel back.
+    Import(ImportArgs),
     /// Delete objects no kept generation of any channel reaches.
     Gc {
         /// Store options.
@@ -308,6 +318,46 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// Flags of `cairn export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Store options (the store to export from).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel to export.
+    #[arg(long, env = "CAIRN_CHANNEL")]
+    pub channel: String,
+    /// The oldest generation whose signed head goes in the file (default: every generation).
+    /// The content is always the newest generation's, whole: one snapshot pack and the delta
+    /// packs the newest head names, so any bundle imports into an empty store.
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// The file to write (replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Flags of `cairn import`.
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// Store options (the store to import into).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file written by `cairn export`.
+    pub file: PathBuf,
+    /// Refuse the file unless it holds this channel.
+    #[arg(long, env = "CAIRN_CHANNEL")]
+    pub channel: Option<String>,
+    /// Refuse the file unless every head in it is signed by one of these public keys (key text
+    /// or a file holding it); repeatable.
+    #[arg(long, value_delimiter = ',')]
+    pub trust: Vec<String>,
+    /// Promise that no other publisher writes to this channel concurrently. Needed only on
+    /// stores that ignore conditional writes (cairn detects them and says so).
+    #[arg(long, env = "CAIRN_SINGLE_PUBLISHER")]
+    pub single_publisher: bool,
 }
 
 /// Progressive rollout controls. Every action is a new signed generation; nothing moves back.

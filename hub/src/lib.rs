@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+pub mod bundle;
 pub mod channel;
 pub mod cli;
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod kinds;
 pub mod manifests;
 pub mod object_meta;
+pub mod packs;
 pub mod patch;
 pub mod placement;
 pub mod prepare;
@@ -115,6 +117,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => commands::promote(&store, &from, &to, generation, require_healthy, &sign).await,
         Command::Env { action } => commands::env(action).await,
         Command::Flag { action } => commands::flag(action).await,
+        Command::Export(args) => commands::export(&args).await,
+        Command::Import(args) => commands::import(&args).await,
         Command::Gc {
             store,
             keep,

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_state_format::{
-    Change, Digest, EntrySet, Head, Rollout, SecretKey, SignedHead, encode_delta, layout,
-};
+use cairn_state_format::{Digest, Epoch, EntrySet, Head, Packs, Rollout, SecretKey, SignedHead, layout};
 use cairn_store::{Abilities, Store};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -20,8 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::channel::{Channel, Commit, Logged};
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::packs::{Blobs, PackWriter};
 use crate::prepare::{self, Prepared};
-use crate::remote::{CONCURRENCY, RemoteNodes, fetch_blobs};
+use crate::remote::{CONCURRENCY, RemoteNodes};
 use crate::scan::Scan;
 
 /// The content of a new generation.
@@ -93,6 +92,8 @@ pub struct Published {
     pub nodes_uploaded: usize,
     /// Delta packs uploaded.
     pub deltas_uploaded: usize,
+    /// Snapshot pack shards uploaded (a new snapshot pack; 0 when the newest one still serves).
+    pub snapshot_pack_shards_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
 }
@@ -141,6 +142,7 @@ pub async fn publish(
         blobs_uploaded: 0,
         nodes_uploaded: 0,
         deltas_uploaded: 0,
+        snapshot_pack_shards_uploaded: 0,
         bytes_uploaded: 0,
     };
     if !publication.allow_unchanged
@@ -154,7 +156,7 @@ pub async fn publish(
     }
 
     let empty = HashMap::new();
-    let mut deltas = DeltaWriter::new(
+    let mut packs = PackWriter::new(
         store,
         snapshot_digest,
         prepared.as_ref().map(|p| p.snapshot.index),
@@ -164,37 +166,26 @@ pub async fn publish(
         published.entries = prepared.snapshot.entries;
         published.changes = prepared.changes.len();
         if let Some(previous) = previous {
-            deltas.remember(previous, prepared.changes.clone());
+            packs.remember(previous, prepared.changes.clone());
         }
         upload_content(store, prepared, settings, &mut published).await?;
     } else {
         published.entries = nodes.snapshot(&snapshot_digest).await?.entries;
     }
 
-    // Delta packs from the channel's recent snapshots, newest first.
-    let recent = recent_snapshots(&channel, latest.as_ref(), settings.delta_depth).await?;
-    for from in recent {
-        match deltas.write(&mut nodes, from).await {
-            Ok(Some(uploaded)) => {
-                published.deltas_uploaded += 1;
-                published.bytes_uploaded += uploaded;
-            }
-            Ok(None) => {}
-            // An older generation's content may have been garbage-collected: agents still on it
-            // fall back to walking the index.
-            Err(Error::Missing { what, digest }) => {
-                tracing::info!(%from, what, %digest, "no delta pack from a collected snapshot");
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let content_bytes = published.bytes_uploaded;
+    let epoch = channel_epoch(latest.as_ref())?;
+    let offered = offer(&mut packs, &mut nodes, &channel, latest.as_ref(), settings, &mut publication.content).await?;
+    note_packs(&mut published, &packs, content_bytes);
     failpoint::hit("after-deltas");
 
     let now = now();
+    let mut offered = offered;
     for _attempt in 0..MAX_ATTEMPTS {
         let generation = latest.as_ref().map_or(1, |l| l.head.generation + 1);
         let mut head = Head::new(
             &publication.channel,
+            epoch,
             generation,
             snapshot_digest,
             now,
@@ -204,6 +195,7 @@ pub async fn publish(
         head.source = publication.source.clone();
         head.retire_at = publication.retire_at;
         head.rollout = publication.rollout.as_ref().map(|plan| plan.at(now));
+        head.packs = offered.clone();
         let keys: Vec<&SecretKey> = settings.keys.iter().collect();
         let signed = SignedHead::sign(&head, &keys);
         match channel.commit(generation, &signed, abilities).await? {
@@ -224,9 +216,9 @@ pub async fn publish(
                         published.unchanged = true;
                         return Ok(published);
                     }
-                    if deltas.write(&mut nodes, l.head.snapshot).await?.is_some() {
-                        published.deltas_uploaded += 1;
-                    }
+                    // The packs now lead from the new newest generation too.
+                    offered = offer(&mut packs, &mut nodes, &channel, latest.as_ref(), settings, &mut publication.content).await?;
+                    note_packs(&mut published, &packs, content_bytes);
                 }
             }
         }
@@ -350,81 +342,42 @@ async fn recent_snapshots(
     Ok(out)
 }
 
-/// Writes delta packs to one target snapshot from any number of source snapshots.
-struct DeltaWriter<'s, 'l> {
-    store: &'s Store,
-    to: Digest,
-    /// The target's index root: known when this publish built it, else read once.
-    to_root: Option<Digest>,
-    /// Blobs this publish has in memory (others are fetched from the store).
-    local: &'l HashMap<Digest, Bytes>,
-    known_changes: HashMap<Digest, Vec<Change>>,
-    written: Vec<Digest>,
+/// The epoch of the channel's next head: the newest head's, or a fresh one for a new channel (or
+/// one whose heads are of format 1, which carry none).
+fn channel_epoch(latest: Option<&Logged>) -> Result<Epoch> {
+    if let Some(epoch) = latest.and_then(|l| l.head.epoch) {
+        return Ok(epoch);
+    }
+    let mut bytes = [0; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| Error::Usage(format!("no randomness for a new channel epoch: {e}")))?;
+    Ok(Epoch::from_bytes(bytes))
 }
 
-impl<'s, 'l> DeltaWriter<'s, 'l> {
-    fn new(
-        store: &'s Store,
-        to: Digest,
-        to_root: Option<Digest>,
-        local: &'l HashMap<Digest, Bytes>,
-    ) -> Self {
-        DeltaWriter {
-            store,
-            to,
-            to_root,
-            local,
-            known_changes: HashMap::new(),
-            written: Vec::new(),
-        }
-    }
+/// Writes the packs a head of `packs`'s target offers after `latest`: delta packs from the
+/// channel's recent snapshots, and a snapshot pack.
+async fn offer(
+    packs: &mut PackWriter<'_, '_>,
+    nodes: &mut RemoteNodes<'_>,
+    channel: &Channel<'_>,
+    latest: Option<&Logged>,
+    settings: &Settings<'_>,
+    content: &mut Content<'_>,
+) -> Result<Packs> {
+    let recent = recent_snapshots(channel, latest, settings.delta_depth).await?;
+    let previous = latest.and_then(|l| l.head.packs.snapshot.as_ref());
+    let blobs = match content {
+        Content::Local { blobs, .. } => Blobs::Local(blobs),
+        Content::Scanned(scan) => Blobs::Scan(scan),
+        Content::Existing(_) => Blobs::Store,
+    };
+    packs.offer(nodes, &recent, previous, blobs).await
+}
 
-    fn remember(&mut self, from: Digest, changes: Vec<Change>) {
-        self.known_changes.insert(from, changes);
-    }
-
-    /// Writes the pack `from → to`; returns its size, or `None` if there was nothing to write.
-    async fn write(&mut self, nodes: &mut RemoteNodes<'_>, from: Digest) -> Result<Option<u64>> {
-        if from == self.to || self.written.contains(&from) {
-            return Ok(None);
-        }
-        let changes = match self.known_changes.remove(&from) {
-            Some(changes) => changes,
-            None => {
-                // The new index's nodes are known to `nodes` (prepared or fetched).
-                let from_root = nodes.snapshot(&from).await?.index;
-                let to_root = match self.to_root {
-                    Some(root) => root,
-                    None => *self.to_root.insert(nodes.snapshot(&self.to).await?.index),
-                };
-                nodes.diff(&from_root, &to_root).await?
-            }
-        };
-        let needed = changes.iter().filter_map(|c| match c {
-            Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
-            Change::Removed(_) => None,
-        });
-        let mut blobs: HashMap<Digest, Bytes> = HashMap::new();
-        let mut missing = Vec::new();
-        for digest in needed {
-            match self.local.get(&digest) {
-                Some(bytes) => {
-                    blobs.insert(digest, bytes.clone());
-                }
-                None => missing.push(digest),
-            }
-        }
-        blobs.extend(fetch_blobs(self.store, missing).await?);
-        let pack = encode_delta(&from, &self.to, &changes, |d| {
-            blobs.get(d).map(|b| b.to_vec())
-        })?;
-        let size = pack.len() as u64;
-        self.store
-            .put(&layout::delta_key(&from, &self.to), pack)
-            .await?;
-        self.written.push(from);
-        Ok(Some(size))
-    }
+fn note_packs(published: &mut Published, packs: &PackWriter<'_, '_>, content_bytes: u64) {
+    published.deltas_uploaded = packs.written.deltas;
+    published.snapshot_pack_shards_uploaded = packs.written.shards;
+    published.bytes_uploaded = content_bytes + packs.written.bytes;
 }
 
 /// A rollout for a new head.

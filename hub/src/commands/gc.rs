@@ -56,7 +56,8 @@ pub async fn gc(store_args: &StoreArgs, keep: usize, grace: Duration, dry_run: b
 ///
 /// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
 /// (its successor is younger than `grace`): a publish that started from it may still be uploading
-/// and relies on its blobs being there.
+/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
+/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
 pub async fn collect(
     store: &Store,
     keep: usize,
@@ -76,6 +77,7 @@ pub async fn collect_at(
 ) -> Result<Collected> {
     let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
+    let mut reachable: HashSet<String> = HashSet::new();
     for name in super::common::names_under(store, "channels/").await? {
         let channel = Channel::new(store, &name);
         let generations = channel.log_generations().await?;
@@ -86,11 +88,11 @@ pub async fn collect_at(
                 successor_published.is_none_or(|t| t > cutoff) || head.published_at > cutoff;
             if i < keep.max(1) || recent {
                 kept.insert(head.snapshot);
+                reachable.extend(head.packs.objects().map(|p| layout::pack_key(&p.digest)));
             }
             successor_published = Some(head.published_at);
         }
     }
-    let mut reachable: HashSet<String> = HashSet::new();
     let mut nodes = RemoteNodes::new(store);
     for snapshot in &kept {
         reachable.insert(layout::snapshot_key(snapshot));
@@ -107,7 +109,14 @@ pub async fn collect_at(
         reachable: reachable.len(),
         ..Default::default()
     };
-    for prefix in ["blobs/", "index/", "snapshots/", "deltas/", "_cairn/probe/"] {
+    for prefix in [
+        "blobs/",
+        "index/",
+        "snapshots/",
+        "deltas/",
+        "packs/",
+        "_cairn/probe/",
+    ] {
         for listed in store.list(prefix).await? {
             if reachable.contains(&listed.key) || delta_to_kept(&listed.key, &kept) {
                 continue;

@@ -3,9 +3,11 @@
 mod common;
 mod diff;
 mod env;
+mod export;
 mod flag;
 pub mod gc;
 mod history;
+mod import;
 mod keygen;
 mod promote;
 pub mod publish;
@@ -16,9 +18,11 @@ pub mod status;
 
 pub use diff::diff;
 pub use env::env;
+pub use export::export;
 pub use flag::flag;
 pub use gc::gc;
 pub use history::history;
+pub use import::import;
 pub use keygen::keygen;
 pub use promote::promote;
 pub use publish::publish;
