@@ -1,6 +1,7 @@
 //! The command line: every flag also reads a `CAIRN_*` environment variable, since agents are
 //! configured in a DaemonSet spec.
 
+use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,23 +45,23 @@ pub enum LogFormat {
 pub struct RunArgs {
     /// Do one reconcile pass, then exit: 0 converged, 1 failed or refused, 2 bad configuration,
     /// 3 waiting (rollout step not open, nothing published yet).
-    #[arg(long, env = "CAIRN_ONCE")]
+    #[arg(long, env = EnvVars::CAIRN_ONCE)]
     pub once: bool,
 
     /// Store URL: file:///path, s3://bucket/prefix, gs://…, az://…, or a read-only https://
     /// base URL served by a web server or CDN.
-    #[arg(long, env = "CAIRN_STORE")]
+    #[arg(long, env = EnvVars::CAIRN_STORE)]
     pub store: String,
 
     /// Where status records are written (default: the store, unless it is an HTTP store).
-    #[arg(long, env = "CAIRN_STATUS_STORE")]
+    #[arg(long, env = EnvVars::CAIRN_STATUS_STORE)]
     pub status_store: Option<String>,
 
     /// Channel to follow; repeatable. A pattern such as `pr-*` follows channels as they appear
     /// and tears them down when they go away.
     #[arg(
         long = "channel",
-        env = "CAIRN_CHANNEL",
+        env = EnvVars::CAIRN_CHANNEL,
         value_delimiter = ',',
         required = true
     )]
@@ -69,7 +70,7 @@ pub struct RunArgs {
     /// Trusted public key: `cairn-ed25519-public <base64>` or a file holding it; repeatable.
     #[arg(
         long = "trust",
-        env = "CAIRN_TRUST",
+        env = EnvVars::CAIRN_TRUST,
         value_delimiter = ',',
         required = true
     )]
@@ -81,66 +82,66 @@ pub struct RunArgs {
     /// and a replayed old head stays refused as a rollback either way.
     #[arg(
         long = "accept-new-epoch",
-        env = "CAIRN_ACCEPT_NEW_EPOCH",
+        env = EnvVars::CAIRN_ACCEPT_NEW_EPOCH,
         value_delimiter = ',',
         value_name = "EPOCH"
     )]
     pub accept_new_epoch: Vec<String>,
 
     /// This cluster's id (names its status records; places it in rollout cohorts).
-    #[arg(long, env = "CAIRN_CLUSTER_ID")]
+    #[arg(long, env = EnvVars::CAIRN_CLUSTER_ID)]
     pub cluster_id: String,
 
     /// A label of this cluster, `key=value`, matched by cluster selectors; repeatable.
     #[arg(
         long = "cluster-label",
-        env = "CAIRN_CLUSTER_LABEL",
+        env = EnvVars::CAIRN_CLUSTER_LABEL,
         value_delimiter = ','
     )]
     pub cluster_labels: Vec<String>,
 
     /// What to reconcile: `dir:PATH` (a YAML file per object) or `kube`.
-    #[arg(long, env = "CAIRN_TARGET")]
+    #[arg(long, env = EnvVars::CAIRN_TARGET)]
     pub target: String,
 
     /// Where applied state, the blob cache and ownership records persist.
-    #[arg(long, env = "CAIRN_STATE_DIR", default_value = "/var/lib/cairn-agent")]
+    #[arg(long, env = EnvVars::CAIRN_STATE_DIR, default_value = "/var/lib/cairn-agent")]
     pub state_dir: PathBuf,
 
     /// Poll interval.
-    #[arg(long, env = "CAIRN_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_INTERVAL, default_value = "30s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
 
     /// Spread of each poll around the interval: `20%` or `0.2`.
-    #[arg(long, env = "CAIRN_JITTER", default_value = "20%", value_parser = parse_fraction)]
+    #[arg(long, env = EnvVars::CAIRN_JITTER, default_value = "20%", value_parser = parse_fraction)]
     pub jitter: f64,
 
     /// How often the target is checked for drift and corrected.
-    #[arg(long, env = "CAIRN_RESYNC", default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_RESYNC, default_value = "10m", value_parser = humantime::parse_duration)]
     pub resync: Duration,
 
     /// How often a status record is written when nothing changes.
-    #[arg(long, env = "CAIRN_HEARTBEAT", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_HEARTBEAT, default_value = "5m", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,
 
     /// Longest wait between retries after failures.
-    #[arg(long, env = "CAIRN_BACKOFF_CAP", default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_BACKOFF_CAP, default_value = "5m", value_parser = humantime::parse_duration)]
     pub backoff_cap: Duration,
 
     /// Timeout of one store request.
-    #[arg(long, env = "CAIRN_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_REQUEST_TIMEOUT, default_value = "15s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
 
     /// How long shutdown waits for in-flight work.
-    #[arg(long, env = "CAIRN_DRAIN", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_DRAIN, default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
 
     /// Address for /metrics, /healthz and /readyz, e.g. `0.0.0.0:9464`.
-    #[arg(long, env = "CAIRN_METRICS_ADDR")]
+    #[arg(long, env = EnvVars::CAIRN_METRICS_ADDR)]
     pub metrics_addr: Option<SocketAddr>,
 
     /// Log format.
-    #[arg(long, env = "CAIRN_LOG_FORMAT", value_enum, default_value_t)]
+    #[arg(long, env = EnvVars::CAIRN_LOG_FORMAT, value_enum, default_value_t)]
     pub log_format: LogFormat,
 
     /// With --target kube, the flags of the Kubernetes target.
@@ -152,61 +153,61 @@ pub struct RunArgs {
 #[derive(Debug, clap::Args)]
 pub struct KubeArgs {
     /// Kubeconfig file (default: the in-cluster service account, else ~/.kube/config).
-    #[arg(long, env = "CAIRN_KUBECONFIG")]
+    #[arg(long, env = EnvVars::CAIRN_KUBECONFIG)]
     pub kubeconfig: Option<PathBuf>,
 
     /// The agent's own namespace, where its state ConfigMaps and Lease live.
-    #[arg(long, env = "CAIRN_AGENT_NAMESPACE", default_value = "cairn-system")]
+    #[arg(long, env = EnvVars::CAIRN_AGENT_NAMESPACE, default_value = "cairn-system")]
     pub agent_namespace: String,
 
     /// Server-side apply field manager.
-    #[arg(long, env = "CAIRN_FIELD_MANAGER", default_value = "cairn")]
+    #[arg(long, env = EnvVars::CAIRN_FIELD_MANAGER, default_value = "cairn")]
     pub field_manager: String,
 
     /// Take over fields other field managers own when applying (`--force-conflicts=false`
     /// reports conflicts instead).
-    #[arg(long, env = "CAIRN_FORCE_CONFLICTS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = EnvVars::CAIRN_FORCE_CONFLICTS, default_value_t = true, action = clap::ArgAction::Set)]
     pub force_conflicts: bool,
 
     /// Take over existing objects cairn did not create (by default they are refused).
-    #[arg(long, env = "CAIRN_KUBE_ADOPT")]
+    #[arg(long, env = EnvVars::CAIRN_KUBE_ADOPT)]
     pub kube_adopt: bool,
 
     /// Deletion propagation for pruned objects: background, foreground or orphan.
-    #[arg(long, env = "CAIRN_PRUNE_PROPAGATION", default_value = "background", value_parser = Propagation::parse)]
+    #[arg(long, env = EnvVars::CAIRN_PRUNE_PROPAGATION, default_value = "background", value_parser = Propagation::parse)]
     pub prune_propagation: Propagation,
 
     /// API requests in flight at once.
-    #[arg(long, env = "CAIRN_KUBE_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = EnvVars::CAIRN_KUBE_CONCURRENCY, default_value_t = 8)]
     pub kube_concurrency: usize,
 
     /// Sustained API requests per second (0: no limit).
-    #[arg(long, env = "CAIRN_KUBE_QPS", default_value_t = 20.0)]
+    #[arg(long, env = EnvVars::CAIRN_KUBE_QPS, default_value_t = 20.0)]
     pub kube_qps: f64,
 
     /// API requests allowed in a burst above --kube-qps.
-    #[arg(long, env = "CAIRN_KUBE_BURST", default_value_t = 40)]
+    #[arg(long, env = EnvVars::CAIRN_KUBE_BURST, default_value_t = 40)]
     pub kube_burst: u32,
 
     /// How long to wait for a CustomResourceDefinition to be Established.
-    #[arg(long, env = "CAIRN_CRD_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_CRD_TIMEOUT, default_value = "60s", value_parser = humantime::parse_duration)]
     pub crd_timeout: Duration,
 
     /// Compete for a coordination.k8s.io Lease: only the leader applies and reports (for a
     /// DaemonSet or several replicas).
-    #[arg(long, env = "CAIRN_LEADER_ELECT")]
+    #[arg(long, env = EnvVars::CAIRN_LEADER_ELECT)]
     pub leader_elect: bool,
 
     /// The Lease's name, in --agent-namespace.
-    #[arg(long, env = "CAIRN_LEASE_NAME", default_value = "cairn-agent")]
+    #[arg(long, env = EnvVars::CAIRN_LEASE_NAME, default_value = "cairn-agent")]
     pub lease_name: String,
 
     /// How long a leader holds the Lease without renewing it.
-    #[arg(long, env = "CAIRN_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = EnvVars::CAIRN_LEASE_DURATION, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
 
     /// This replica's identity in the election (default: $HOSTNAME, the pod name in a pod).
-    #[arg(long, env = "CAIRN_IDENTITY")]
+    #[arg(long, env = EnvVars::CAIRN_IDENTITY)]
     pub identity: Option<String>,
 }
 

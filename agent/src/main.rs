@@ -1,5 +1,6 @@
 //! `cairn-agent`: parses flags, sets up logging, and runs the agent library.
 
+use cairn_env_vars::EnvVars;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -11,7 +12,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let Command::Run(args) = Cli::parse().command;
     // CAIRN_LOG sets the filter, as for `cairn` (e.g. CAIRN_LOG=cairn_agent=debug).
-    let filter = EnvFilter::try_from_env("CAIRN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env(EnvVars::CAIRN_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

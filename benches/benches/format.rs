@@ -10,6 +10,7 @@
 //! Inputs are generated once per size, outside the timed loops; every group takes 10 samples so
 //! that the 200,000-object cases stay feasible on a small machine.
 
+use cairn_env_vars::EnvVars;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement:
 
 /// Snapshot sizes, overridable with `CAIRN_BENCH_SIZES=1000,20000`.
 fn sizes() -> Vec<usize> {
-    match std::env::var("CAIRN_BENCH_SIZES") {
+    match std::env::var(EnvVars::CAIRN_BENCH_SIZES) {
         Ok(text) => text
             .split(',')
             .map(|s| {

@@ -2,6 +2,7 @@
 //! (and the rest of the scenarios at that size) and the Git baseline with 3 clients, against the
 //! debug binaries. It checks what was counted, never how long anything took.
 
+use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -110,7 +111,7 @@ async fn a_small_fleet_and_the_git_baseline_count_correctly() {
 /// (Garage has no conditional writes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_fleet_on_an_s3_server_counts_correctly() {
-    let Ok(garage) = std::env::var("CAIRN_TEST_S3_GARAGE") else {
+    let Ok(garage) = std::env::var(EnvVars::CAIRN_TEST_S3_GARAGE) else {
         eprintln!("skipped: CAIRN_TEST_S3_GARAGE is not set (run the suite with scripts/test)");
         return;
     };

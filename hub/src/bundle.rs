@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 use cairn_state_format::{
-    Digest, Entry, EntrySet, Epoch, Head, PackRef, PublicKey, SignedHead, SnapshotPackAssembler,
-    apply_delta, layout,
+    Digest, Entry, EntrySet, Epoch, Head, Lineage, PackRef, PublicKey, SignedHead,
+    SnapshotPackAssembler, apply_delta, layout,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +94,8 @@ impl Bundle {
     /// Reads a bundle, checking each object's length and digest against the manifest; `file`
     /// names the input in errors.
     pub fn read(input: impl Read, file: &str) -> Result<Bundle> {
-        let damaged = |why: String| Error::Input(format!("{file}: not a usable cairn bundle: {why}"));
+        let damaged =
+            |why: String| Error::Input(format!("{file}: not a usable cairn bundle: {why}"));
         let mut archive = tar::Archive::new(input);
         let mut entries = archive.entries().map_err(|e| damaged(e.to_string()))?;
         let mut first = entries
@@ -104,8 +105,9 @@ impl Bundle {
         if first.path_bytes().as_ref() != MANIFEST.as_bytes() {
             return Err(damaged(format!("the first entry is not {MANIFEST}")));
         }
-        let manifest: Manifest = serde_json::from_slice(&read_entry(&mut first, MAX_MANIFEST_BYTES).map_err(&damaged)?)
-            .map_err(|e| damaged(format!("{MANIFEST}: {e}")))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&read_entry(&mut first, MAX_MANIFEST_BYTES).map_err(&damaged)?)
+                .map_err(|e| damaged(format!("{MANIFEST}: {e}")))?;
         if manifest.format != BUNDLE_FORMAT {
             return Err(damaged(format!(
                 "bundle format {} (this build reads {BUNDLE_FORMAT}; upgrade cairn)",
@@ -124,12 +126,17 @@ impl Bundle {
             }
             let bytes = read_entry(&mut entry, listed.bytes).map_err(&damaged)?;
             if bytes.len() as u64 != listed.bytes || Digest::of(&bytes) != listed.digest {
-                return Err(damaged(format!("{} does not match its length and digest", listed.key)));
+                return Err(damaged(format!(
+                    "{} does not match its length and digest",
+                    listed.key
+                )));
             }
             objects.insert(listed.key.clone(), bytes);
         }
         if entries.next().is_some() {
-            return Err(damaged("it holds entries the manifest does not list".into()));
+            return Err(damaged(
+                "it holds entries the manifest does not list".into(),
+            ));
         }
         Ok(Bundle { manifest, objects })
     }
@@ -139,7 +146,8 @@ impl Bundle {
     /// snapshot. Returns its heads and that snapshot's entries and blobs.
     pub fn verify(&self, keys: &[PublicKey]) -> Result<Verified> {
         let m = &self.manifest;
-        let foreign = |why: String| Error::Input(format!("bundle of channel {:?}: {why}", m.channel));
+        let foreign =
+            |why: String| Error::Input(format!("bundle of channel {:?}: {why}", m.channel));
         let mut log = BTreeMap::new();
         for generation in m.from..=m.to {
             let key = layout::log_key(&m.channel, generation);
@@ -149,28 +157,43 @@ impl Bundle {
                 .ok_or_else(|| foreign(format!("generation {generation} is missing")))?;
             let signed = SignedHead::decode(bytes).map_err(|e| foreign(format!("{key}: {e}")))?;
             let head = &signed.head;
-            if head.channel != m.channel || head.generation != generation || head.epoch != Some(m.epoch) {
+            if head.channel != m.channel
+                || head.generation != generation
+                || head.epoch != Some(m.epoch)
+            {
                 return Err(foreign(format!(
                     "{key} is generation {} of channel {:?} epoch {:?}, not of this bundle",
-                    head.generation, head.channel, head.epoch.map(|e| e.to_string())
+                    head.generation,
+                    head.channel,
+                    head.epoch.map(|e| e.to_string())
                 )));
             }
             if !keys.is_empty() {
-                check_signature(&signed, bytes, keys).map_err(|e| foreign(format!("{key}: {e}")))?;
+                check_signature(&signed, bytes, keys)
+                    .map_err(|e| foreign(format!("{key}: {e}")))?;
             }
             log.insert(generation, (signed.head, bytes.clone()));
         }
-        let newest = &log.get(&m.to).ok_or_else(|| foreign("no generation".into()))?.0;
+        let newest = &log
+            .get(&m.to)
+            .ok_or_else(|| foreign("no generation".into()))?
+            .0;
         let (entries, blobs) = self.content(newest).map_err(|e| foreign(e.to_string()))?;
-        Ok(Verified { log, entries, blobs })
+        Ok(Verified {
+            log,
+            entries,
+            blobs,
+        })
     }
 
     /// The newest head's snapshot from its snapshot pack and the delta pack from that pack's
     /// snapshot, checked against the head's snapshot digest.
     fn content(&self, head: &Head) -> Result<(EntrySet, BTreeMap<Digest, Vec<u8>>)> {
-        let pack = head.packs.snapshot.as_ref().ok_or_else(|| {
-            Error::Input("the newest head offers no snapshot pack".into())
-        })?;
+        let pack = head
+            .packs
+            .snapshot
+            .as_ref()
+            .ok_or_else(|| Error::Input("the newest head offers no snapshot pack".into()))?;
         let mut blobs = BTreeMap::new();
         let mut assembler = SnapshotPackAssembler::new(pack.snapshot);
         for shard in &pack.shards {
@@ -184,7 +207,8 @@ impl Bundle {
             let delta = head.packs.delta_from(&pack.snapshot).ok_or_else(|| {
                 Error::Input("the newest head names no delta pack from its snapshot pack".into())
             })?;
-            let applied = apply_delta(&entries, &snapshot.digest(), &self.pack(&delta.pack())?[..])?;
+            let applied =
+                apply_delta(&entries, &snapshot.digest(), &self.pack(&delta.pack())?[..])?;
             entries = applied.entries;
             blobs.extend(applied.blobs);
         }
@@ -208,9 +232,7 @@ fn check_signature(signed: &SignedHead, bytes: &[u8], keys: &[PublicKey]) -> Res
         keys,
         channel: &signed.head.channel,
         applied_generation: None,
-        accept_applied: false,
-        epoch: None,
-        accept_epochs: &[],
+        lineage: Lineage::default(),
         // Expiry is for agents deciding what to apply; an old generation is still genuine.
         now: signed.head.published_at,
     };
@@ -231,7 +253,11 @@ fn read_entry(entry: &mut impl Read, limit: u64) -> std::result::Result<Vec<u8>,
     Ok(bytes)
 }
 
-fn append<W: std::io::Write>(archive: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+fn append<W: std::io::Write>(
+    archive: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(bytes.len() as u64);
     header.set_mode(0o644);

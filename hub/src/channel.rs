@@ -51,6 +51,11 @@ impl<'a> Channel<'a> {
         &self.name
     }
 
+    /// The store it lives in.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
     /// The head object as stored, if any (it may lag the log after a crash).
     pub async fn head(&self) -> Result<Option<Logged>> {
         self.read(&layout::head_key(&self.name)).await

@@ -18,6 +18,9 @@ pub mod exit {
     pub const NOT_FOUND: i32 = 5;
     /// A health gate said no: a promotion refused, or a watched rollout aborted.
     pub const UNHEALTHY: i32 = 6;
+    /// The store's trust root refuses: a key not delegated the channel, too few signatures, a
+    /// key that is not a root key, an expired or broken root.
+    pub const UNTRUSTED: i32 = 7;
 }
 
 /// Everything the hub's commands can fail with.
@@ -73,6 +76,9 @@ pub enum Error {
     /// A health gate refused (promotion) or aborted (rollout watch).
     #[error("{0}")]
     Unhealthy(String),
+    /// The store's trust root refuses what was asked.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
 }
 
 impl Error {
@@ -86,6 +92,7 @@ impl Error {
             }
             Error::Usage(_) => exit::USAGE,
             Error::Unhealthy(_) => exit::UNHEALTHY,
+            Error::Trust(_) => exit::UNTRUSTED,
             Error::Io { .. } | Error::Store(_) | Error::Format(_) => exit::FAILURE,
         }
     }

@@ -47,6 +47,13 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 /// Loads a secret key file, refusing one that others can read (as ssh does).
 pub fn load_secret(path: &Path) -> Result<SecretKey> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path.display()))?;
+    if text.parse::<cairn_state_format::PublicKey>().is_ok() {
+        return Err(Error::Usage(format!(
+            "{} holds a public key; give the secret key file (the one without .pub)",
+            path.display()
+        )));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -63,7 +70,6 @@ pub fn load_secret(path: &Path) -> Result<SecretKey> {
             )));
         }
     }
-    let text = std::fs::read_to_string(path).map_err(Error::io(path.display()))?;
     text.parse()
         .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }

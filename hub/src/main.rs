@@ -1,5 +1,6 @@
 //! `cairn`: the hub CLI. Parses flags, sets up logging, runs the command, maps errors to exit codes.
 
+use cairn_env_vars::EnvVars;
 use clap::Parser;
 
 #[tokio::main]
@@ -7,7 +8,7 @@ async fn main() {
     let cli = cairn_hub::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+            tracing_subscriber::EnvFilter::try_from_env(EnvVars::CAIRN_LOG)
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)

@@ -296,27 +296,33 @@ impl<'s, 'l> PackWriter<'s, 'l> {
             let bytes = self.read_pack(shard).await?;
             let mut reader = SnapshotPackReader::new(&bytes[..])?;
             while let Some((entry, blob)) = reader.next_entry()? {
-                let before: Vec<ResourceId> =
-                    changes.range(..&entry.id).map(|(id, _)| id.clone()).collect();
+                let before: Vec<ResourceId> = changes
+                    .range(..&entry.id)
+                    .map(|(id, _)| id.clone())
+                    .collect();
                 for id in before {
                     if let Some(Some((new, blob))) = changes.remove(&id) {
-                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob).await?;
+                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                            .await?;
                     }
                 }
                 match changes.remove(&entry.id) {
                     Some(Some((new, blob))) => {
-                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob).await?
+                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                            .await?
                     }
                     Some(None) => {}
                     None => {
-                        self.push(&mut writer, &mut shards, &mut entries, &entry, &blob).await?
+                        self.push(&mut writer, &mut shards, &mut entries, &entry, &blob)
+                            .await?
                     }
                 }
             }
         }
         for (_, change) in std::mem::take(&mut changes) {
             if let Some((new, blob)) = change {
-                self.push(&mut writer, &mut shards, &mut entries, &new, &blob).await?;
+                self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                    .await?;
             }
         }
         let actual = Snapshot::build(&entries).0.digest();

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_state_format::{Digest, Epoch, EntrySet, Head, Packs, Rollout, SecretKey, SignedHead, layout};
+use cairn_state_format::{
+    Digest, EntrySet, Epoch, Head, Packs, Rollout, SecretKey, SignedHead, layout,
+};
 use cairn_store::{Abilities, Store};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -22,6 +24,7 @@ use crate::packs::{Blobs, PackWriter};
 use crate::prepare::{self, Prepared};
 use crate::remote::{CONCURRENCY, RemoteNodes};
 use crate::scan::Scan;
+use crate::trust::{self, Signing};
 
 /// The content of a new generation.
 pub enum Content<'a> {
@@ -66,6 +69,9 @@ pub struct Settings<'a> {
     pub single_publisher: bool,
     /// Show a progress bar on stderr for long uploads.
     pub progress: bool,
+    /// When the keys are fewer than the channel's delegation asks for, propose the head (for
+    /// `cairn sign`) instead of refusing.
+    pub propose: bool,
 }
 
 /// What a publish did.
@@ -96,60 +102,74 @@ pub struct Published {
     pub snapshot_pack_shards_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// Set when the head was proposed rather than published: the channel's delegation needs more
+    /// signatures (`cairn sign`). `generation` is then the generation it is proposed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposed>,
+}
+
+/// A head left for others to sign.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Proposed {
+    /// Where it waits in the store.
+    pub folder: String,
+    /// The delegation that decides for the channel.
+    pub delegation: String,
+    /// Signatures it needs.
+    pub threshold: u32,
+    /// The keys that signed it so far.
+    pub signers: Vec<String>,
+    /// The keys that may sign it.
+    pub allowed: Vec<String>,
+}
+
+impl Published {
+    fn start(channel: &str, latest: Option<&Logged>, snapshot: Digest) -> Published {
+        Published {
+            channel: channel.to_owned(),
+            generation: latest.map_or(0, |l| l.head.generation),
+            snapshot,
+            unchanged: false,
+            entries: 0,
+            changes: 0,
+            incremental: false,
+            blobs_uploaded: 0,
+            nodes_uploaded: 0,
+            deltas_uploaded: 0,
+            snapshot_pack_shards_uploaded: 0,
+            bytes_uploaded: 0,
+            proposal: None,
+        }
+    }
 }
 
 /// Most attempts at committing when other publishers keep winning.
 const MAX_ATTEMPTS: usize = 16;
 
 /// Publishes `publication` to `store`.
+///
+/// Before anything is uploaded, the keys are checked against the store's trust root (if it has
+/// one): a head agents would refuse is never published. Keys that are delegated the channel but
+/// fewer than its threshold publish a proposal instead, when `settings.propose` allows it.
 pub async fn publish(
     store: &Store,
     mut publication: Publication<'_>,
     settings: &Settings<'_>,
 ) -> Result<Published> {
     let abilities = safe_abilities(store, settings.single_publisher).await?;
+    let signing = check_trust(store, &publication.channel, settings).await?;
     let channel = Channel::new(store, &publication.channel);
     let mut nodes = RemoteNodes::new(store);
-    let mut latest = channel.latest().await?;
+    let latest = channel.latest().await?;
     if let Some(l) = &latest {
         channel.catch_up_head(l, abilities).await?;
     }
-
     let previous = latest.as_ref().map(|l| l.head.snapshot);
-    let prepared = match &mut publication.content {
-        Content::Local { entries, blobs } => {
-            Some(prepare::from_entries(&mut nodes, entries, blobs, previous.as_ref()).await?)
-        }
-        Content::Scanned(scan) => {
-            Some(prepare::from_scan(&mut nodes, scan, previous.as_ref()).await?)
-        }
-        Content::Existing(_) => None,
-    };
-    let snapshot_digest = match (&prepared, &publication.content) {
-        (Some(p), _) => p.snapshot.digest(),
-        (None, Content::Existing(digest)) => *digest,
-        // Invariant: only `Existing` content has nothing to prepare.
-        (None, _) => unreachable!("local content is always prepared"),
-    };
-    let mut published = Published {
-        channel: publication.channel.clone(),
-        generation: latest.as_ref().map_or(0, |l| l.head.generation),
-        snapshot: snapshot_digest,
-        unchanged: false,
-        entries: 0,
-        changes: 0,
-        incremental: prepared.as_ref().is_some_and(|p| p.incremental),
-        blobs_uploaded: 0,
-        nodes_uploaded: 0,
-        deltas_uploaded: 0,
-        snapshot_pack_shards_uploaded: 0,
-        bytes_uploaded: 0,
-    };
-    if !publication.allow_unchanged
-        && latest
-            .as_ref()
-            .is_some_and(|l| l.head.snapshot == snapshot_digest)
-    {
+    let prepared = prepare_content(&mut nodes, &mut publication.content, previous).await?;
+    let snapshot = snapshot_of(prepared.as_ref(), &publication.content);
+    let mut published = Published::start(&publication.channel, latest.as_ref(), snapshot);
+    published.incremental = prepared.as_ref().is_some_and(|p| p.incremental);
+    if !publication.allow_unchanged && previous == Some(snapshot) {
         published.unchanged = true;
         published.entries = prepared.as_ref().map_or(0, |p| p.snapshot.entries);
         return Ok(published);
@@ -158,76 +178,235 @@ pub async fn publish(
     let empty = HashMap::new();
     let mut packs = PackWriter::new(
         store,
-        snapshot_digest,
+        snapshot,
         prepared.as_ref().map(|p| p.snapshot.index),
         prepared.as_ref().map_or(&empty, |p| &p.blobs),
     );
-    if let Some(prepared) = &prepared {
-        published.entries = prepared.snapshot.entries;
-        published.changes = prepared.changes.len();
-        if let Some(previous) = previous {
-            packs.remember(previous, prepared.changes.clone());
+    published.entries = match &prepared {
+        Some(prepared) => {
+            published.changes = prepared.changes.len();
+            if let Some(previous) = previous {
+                packs.remember(previous, prepared.changes.clone());
+            }
+            upload_content(store, prepared, settings, &mut published).await?;
+            prepared.snapshot.entries
         }
-        upload_content(store, prepared, settings, &mut published).await?;
-    } else {
-        published.entries = nodes.snapshot(&snapshot_digest).await?.entries;
-    }
-
+        None => nodes.snapshot(&snapshot).await?.entries,
+    };
     let content_bytes = published.bytes_uploaded;
-    let epoch = channel_epoch(latest.as_ref())?;
-    let offered = offer(&mut packs, &mut nodes, &channel, latest.as_ref(), settings, &mut publication.content).await?;
+    let blobs = blobs_of(&mut publication.content);
+    let offered = offer(
+        &mut packs,
+        &mut nodes,
+        &channel,
+        latest.as_ref(),
+        settings,
+        blobs,
+    )
+    .await?;
     note_packs(&mut published, &packs, content_bytes);
     failpoint::hit("after-deltas");
 
-    let now = now();
-    let mut offered = offered;
-    for _attempt in 0..MAX_ATTEMPTS {
-        let generation = latest.as_ref().map_or(1, |l| l.head.generation + 1);
-        let mut head = Head::new(
-            &publication.channel,
-            epoch,
-            generation,
-            snapshot_digest,
-            now,
-            now + publication.expires_in,
-        );
-        head.previous_snapshot = latest.as_ref().map(|l| l.head.snapshot);
-        head.source = publication.source.clone();
-        head.retire_at = publication.retire_at;
-        head.rollout = publication.rollout.as_ref().map(|plan| plan.at(now));
-        head.packs = offered.clone();
-        let keys: Vec<&SecretKey> = settings.keys.iter().collect();
-        let signed = SignedHead::sign(&head, &keys);
-        match channel.commit(generation, &signed, abilities).await? {
-            Commit::Committed => {
-                published.generation = generation;
-                return Ok(published);
-            }
-            Commit::Lost => {
-                tracing::info!(
-                    channel = channel.name(),
-                    generation,
-                    "another publisher logged this generation first; retrying"
-                );
-                latest = channel.latest().await?;
-                if let Some(l) = latest.as_ref() {
-                    if !publication.allow_unchanged && l.head.snapshot == snapshot_digest {
-                        published.generation = l.head.generation;
-                        published.unchanged = true;
-                        return Ok(published);
-                    }
-                    // The packs now lead from the new newest generation too.
-                    offered = offer(&mut packs, &mut nodes, &channel, latest.as_ref(), settings, &mut publication.content).await?;
-                    note_packs(&mut published, &packs, content_bytes);
-                }
-            }
+    let committer = Committer {
+        channel,
+        abilities,
+        epoch: channel_epoch(latest.as_ref())?,
+        publication: &publication,
+        settings,
+        nodes,
+        packs,
+        offered,
+        content_bytes,
+        now: now(),
+    };
+    match signing {
+        Signing::Partial { .. } => {
+            committer
+                .propose(signing, latest, snapshot, published)
+                .await
+        }
+        Signing::Unchecked | Signing::Complete => {
+            committer.commit(latest, snapshot, published).await
         }
     }
-    Err(Error::Conflict(format!(
-        "channel {:?}: other publishers logged {MAX_ATTEMPTS} generations in a row before this one could; nothing \
-         was published (the uploaded content stays for the next attempt)",
-        publication.channel
-    )))
+}
+
+/// Checks the signing keys against the store's trust root, before anything is uploaded.
+async fn check_trust(store: &Store, channel: &str, settings: &Settings<'_>) -> Result<Signing> {
+    let chain = trust::load(store).await?;
+    let signing = trust::gate(chain.as_ref(), channel, settings.keys, now())?;
+    match signing {
+        Signing::Partial {
+            delegation,
+            threshold,
+            allowed,
+        } if !settings.propose => Err(trust::TrustError::BelowThreshold {
+            channel: channel.to_owned(),
+            delegation,
+            threshold,
+            signers: settings.keys.iter().map(|k| k.public().id()).collect(),
+            allowed,
+        }
+        .into()),
+        Signing::Unchecked if settings.propose => Err(Error::Usage(format!(
+            "--propose leaves a head for others to sign, but {} has no trust root that asks for more \
+             than one signature (`cairn trust init`, `cairn trust delegate --threshold`)",
+            store.url()
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// Builds the new snapshot, unless the content is one the store already has.
+async fn prepare_content(
+    nodes: &mut RemoteNodes<'_>,
+    content: &mut Content<'_>,
+    previous: Option<Digest>,
+) -> Result<Option<Prepared>> {
+    Ok(match content {
+        Content::Local { entries, blobs } => {
+            Some(prepare::from_entries(nodes, entries, blobs, previous.as_ref()).await?)
+        }
+        Content::Scanned(scan) => Some(prepare::from_scan(nodes, scan, previous.as_ref()).await?),
+        Content::Existing(_) => None,
+    })
+}
+
+/// The new generation's snapshot: the one prepared, or the existing one named.
+fn snapshot_of(prepared: Option<&Prepared>, content: &Content<'_>) -> Digest {
+    match (prepared, content) {
+        (Some(p), _) => p.snapshot.digest(),
+        (None, Content::Existing(digest)) => *digest,
+        // Invariant: only `Existing` content has nothing to prepare.
+        (None, _) => unreachable!("local content is always prepared"),
+    }
+}
+
+/// Signs and commits the new head, retrying on the next generation when others win.
+struct Committer<'s, 'p> {
+    channel: Channel<'s>,
+    abilities: Abilities,
+    publication: &'p Publication<'p>,
+    settings: &'p Settings<'p>,
+    nodes: RemoteNodes<'s>,
+    /// The channel's epoch: the newest head's, or a fresh one for a new channel.
+    epoch: Epoch,
+    packs: PackWriter<'s, 'p>,
+    /// The packs the head offers.
+    offered: Packs,
+    /// Bytes of the content uploaded before the packs.
+    content_bytes: u64,
+    now: DateTime<Utc>,
+}
+
+impl Committer<'_, '_> {
+    /// The head of the generation after `latest`.
+    fn head(&self, latest: Option<&Logged>, snapshot: Digest) -> Head {
+        let publication = self.publication;
+        let generation = latest.map_or(1, |l| l.head.generation + 1);
+        let expires_at = self.now + publication.expires_in;
+        let mut head = Head::new(
+            &publication.channel,
+            self.epoch,
+            generation,
+            snapshot,
+            self.now,
+            expires_at,
+        );
+        head.previous_snapshot = latest.map(|l| l.head.snapshot);
+        head.source = publication.source.clone();
+        head.retire_at = publication.retire_at;
+        head.rollout = publication.rollout.as_ref().map(|plan| plan.at(self.now));
+        head.packs = self.offered.clone();
+        head
+    }
+
+    fn sign(&self, head: &Head) -> Vec<u8> {
+        let keys: Vec<&SecretKey> = self.settings.keys.iter().collect();
+        SignedHead::sign(head, &keys)
+    }
+
+    /// Leaves the head for `cairn sign`: the channel's delegation needs more signatures.
+    async fn propose(
+        self,
+        signing: Signing,
+        latest: Option<Logged>,
+        snapshot: Digest,
+        mut published: Published,
+    ) -> Result<Published> {
+        let Signing::Partial {
+            delegation,
+            threshold,
+            allowed,
+        } = signing
+        else {
+            return Ok(published);
+        };
+        let head = self.head(latest.as_ref(), snapshot);
+        let signed = self.sign(&head);
+        let store = self.channel.store();
+        let folder = crate::proposal::create(store, &signed, self.abilities).await?;
+        published.generation = head.generation;
+        published.proposal = Some(Proposed {
+            folder,
+            delegation,
+            threshold,
+            signers: self.settings.keys.iter().map(|k| k.public().id()).collect(),
+            allowed,
+        });
+        Ok(published)
+    }
+
+    async fn commit(
+        mut self,
+        mut latest: Option<Logged>,
+        snapshot: Digest,
+        mut published: Published,
+    ) -> Result<Published> {
+        for _attempt in 0..MAX_ATTEMPTS {
+            let head = self.head(latest.as_ref(), snapshot);
+            let signed = self.sign(&head);
+            if self
+                .channel
+                .commit(head.generation, &signed, self.abilities)
+                .await?
+                == Commit::Committed
+            {
+                published.generation = head.generation;
+                return Ok(published);
+            }
+            tracing::info!(
+                channel = self.channel.name(),
+                generation = head.generation,
+                "another publisher logged this generation first; retrying"
+            );
+            latest = self.channel.latest().await?;
+            if let Some(l) = latest.as_ref() {
+                if !self.publication.allow_unchanged && l.head.snapshot == snapshot {
+                    published.generation = l.head.generation;
+                    published.unchanged = true;
+                    return Ok(published);
+                }
+                // The packs now lead from the new newest generation too; the content is in the
+                // store by now, so a snapshot pack is written from there.
+                self.offered = offer(
+                    &mut self.packs,
+                    &mut self.nodes,
+                    &self.channel,
+                    latest.as_ref(),
+                    self.settings,
+                    Blobs::Store,
+                )
+                .await?;
+                note_packs(&mut published, &self.packs, self.content_bytes);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "channel {:?}: other publishers logged {MAX_ATTEMPTS} generations in a row before this one could; nothing \
+             was published (the uploaded content stays for the next attempt)",
+            self.publication.channel
+        )))
+    }
 }
 
 /// Probes the store and refuses to go on where concurrent publishers could lose updates, unless
@@ -264,6 +443,7 @@ async fn upload_content(
         .iter()
         .map(|(d, bytes)| (layout::blob_key(d), bytes.clone()))
         .collect();
+    published.changes = prepared.changes.len();
     published.blobs_uploaded = blob_items.len();
     published.bytes_uploaded += upload_all(store, blob_items, &bar).await?;
     failpoint::hit("after-blobs");
@@ -362,16 +542,20 @@ async fn offer(
     channel: &Channel<'_>,
     latest: Option<&Logged>,
     settings: &Settings<'_>,
-    content: &mut Content<'_>,
+    blobs: Blobs<'_>,
 ) -> Result<Packs> {
     let recent = recent_snapshots(channel, latest, settings.delta_depth).await?;
     let previous = latest.and_then(|l| l.head.packs.snapshot.as_ref());
-    let blobs = match content {
+    packs.offer(nodes, &recent, previous, blobs).await
+}
+
+/// Where the blobs of a snapshot pack written from scratch come from.
+fn blobs_of<'a>(content: &'a mut Content<'_>) -> Blobs<'a> {
+    match content {
         Content::Local { blobs, .. } => Blobs::Local(blobs),
         Content::Scanned(scan) => Blobs::Scan(scan),
         Content::Existing(_) => Blobs::Store,
-    };
-    packs.offer(nodes, &recent, previous, blobs).await
+    }
 }
 
 fn note_packs(published: &mut Published, packs: &PackWriter<'_, '_>, content_bytes: u64) {

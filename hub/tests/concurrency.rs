@@ -3,6 +3,7 @@
 
 mod common;
 
+use cairn_env_vars::EnvVars;
 use cairn_hub::Error;
 use cairn_hub::publish::{Settings, publish};
 
@@ -52,7 +53,7 @@ async fn racing_publishers_lose_nothing() {
 
 #[tokio::test]
 async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
-    let Ok(url) = std::env::var("CAIRN_TEST_S3_GARAGE") else {
+    let Ok(url) = std::env::var(EnvVars::CAIRN_TEST_S3_GARAGE) else {
         eprintln!("skipped: CAIRN_TEST_S3_GARAGE is not set (run the suite with scripts/test)");
         return;
     };
@@ -63,6 +64,7 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
         delta_depth: 8,
         single_publisher: false,
         progress: false,
+        propose: false,
     };
     let refused = publish(
         &store,

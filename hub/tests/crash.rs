@@ -3,6 +3,7 @@
 
 mod common;
 
+use cairn_env_vars::EnvVars;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,10 +14,10 @@ fn cairn(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
     command
         .current_dir(dir)
         .args(args)
-        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
-        .env_remove("CAIRN_FAILPOINT");
+        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
+        .env_remove(EnvVars::CAIRN_FAILPOINT);
     if let Some(point) = failpoint {
-        command.env("CAIRN_FAILPOINT", point);
+        command.env(EnvVars::CAIRN_FAILPOINT, point);
     }
     command.output().unwrap()
 }

@@ -2,6 +2,7 @@
 //! the snapshot a publish without it gives; unchanged files are not parsed again; and the new
 //! index is computed from the changed files only when the cache describes the channel's head.
 
+use cairn_env_vars::EnvVars;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -30,8 +31,8 @@ impl Tree {
         Command::new(env!("CARGO_BIN_EXE_cairn"))
             .current_dir(self.path())
             .args(args)
-            .env("CAIRN_CACHE_DIR", self.path().join("cache"))
-            .env("CAIRN_LOG", "cairn_hub=debug")
+            .env(EnvVars::CAIRN_CACHE_DIR, self.path().join("cache"))
+            .env(EnvVars::CAIRN_LOG, "cairn_hub=debug")
             .envs(env.iter().copied())
             .output()
             .unwrap()

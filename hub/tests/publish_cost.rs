@@ -88,6 +88,7 @@ async fn publish_dir(
         delta_depth: 8,
         single_publisher: false,
         progress: false,
+        propose: false,
     };
     let read = scan.parsed_and_reused();
     let published = publish(

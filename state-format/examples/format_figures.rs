@@ -450,4 +450,3 @@ fn group(n: usize) -> String {
     }
     out
 }
-

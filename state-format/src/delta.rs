@@ -210,11 +210,9 @@ impl<R: Read> DeltaReader<R> {
         if self.finished {
             return Ok(None);
         }
-        let line = self.record_line()?.ok_or_else(|| {
-            Error::Truncated {
-                what: self.what.clone(),
-                detail: "the end record is missing".to_owned(),
-            }
+        let line = self.record_line()?.ok_or_else(|| Error::Truncated {
+            what: self.what.clone(),
+            detail: "the end record is missing".to_owned(),
         })?;
         match serde_json::from_slice::<Record>(&line).map_err(|e| malformed(&self.what, e))? {
             Record::Put(entry) => {

@@ -77,7 +77,12 @@ mod tests {
         let epoch = Epoch::from_bytes([0xab; 16]);
         assert_eq!(epoch.to_string(), "ab".repeat(16));
         assert_eq!(epoch.to_string().parse::<Epoch>().unwrap(), epoch);
-        for bad in ["AB".repeat(16), "ab".repeat(15), "zz".repeat(16), String::new()] {
+        for bad in [
+            "AB".repeat(16),
+            "ab".repeat(15),
+            "zz".repeat(16),
+            String::new(),
+        ] {
             assert!(bad.parse::<Epoch>().is_err(), "{bad:?}");
         }
     }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::keys::{PublicKey, SecretKey};
 use crate::packs::Packs;
 use crate::rollout::Rollout;
+use crate::trust::{HeadCheck, TrustedRoot, verify_head_under};
 use crate::{HEAD_FORMAT, MAX_HEAD_BYTES, check_format};
 
 /// The oldest head format this build reads.
@@ -68,7 +69,7 @@ pub struct Head {
     pub packs: Packs,
 }
 
-/// One signature in the envelope.
+/// One signature in an envelope (of a head or of a trust root).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadSignature {
@@ -148,26 +149,41 @@ impl SignedHead {
         })
     }
 
-    /// Whether one of `keys` signed this head; returns that key's id.
-    fn check_signatures(&self, keys: &[PublicKey]) -> Result<String, Refusal> {
-        if self.signatures.is_empty() {
-            return Err(Refusal::Unsigned);
-        }
-        let mut unknown = Vec::new();
-        for sig in &self.signatures {
-            match keys.iter().find(|k| k.id() == sig.key) {
-                Some(key) if key.verifies(&self.signed_bytes, &sig.signature) => {
-                    return Ok(sig.key.clone());
-                }
-                Some(_) => {
-                    return Err(Refusal::BadSignature {
-                        key: sig.key.clone(),
-                    });
-                }
-                None => unknown.push(sig.key.clone()),
+    /// What each signature signs: `cairn-head-v1` NUL and the canonical bytes of the head as
+    /// received.
+    pub fn signing_message(&self) -> &[u8] {
+        &self.signed_bytes
+    }
+
+    /// The digest of the head's canonical bytes (without signatures): names a proposed head
+    /// while it collects signatures.
+    pub fn head_digest(&self) -> Digest {
+        Digest::of(&self.signed_bytes[SIGNING_CONTEXT.len()..])
+    }
+
+    /// Adds a signature by each key that has not signed yet (collecting signatures for a head
+    /// whose channel needs several).
+    pub fn add_signatures(&mut self, keys: &[&SecretKey]) {
+        for key in keys {
+            let id = key.public().id();
+            if !self.signatures.iter().any(|s| s.key == id) {
+                let signature = key.sign(&self.signed_bytes);
+                self.signatures.push(HeadSignature { key: id, signature });
             }
         }
-        Err(Refusal::UnknownKey { keys: unknown })
+    }
+
+    /// The bytes to store: the head exactly as received (or signed) and the signatures.
+    pub fn encode(&self) -> Vec<u8> {
+        let head = &self.signed_bytes[SIGNING_CONTEXT.len()..];
+        [
+            b"{\"head\":".as_slice(),
+            head,
+            b",\"signatures\":",
+            &canonical_bytes_of(&self.signatures),
+            b"}",
+        ]
+        .concat()
     }
 }
 
@@ -214,6 +230,15 @@ pub struct Trust<'a> {
     pub channel: &'a str,
     /// The generation the agent has applied, if any; the head must be newer.
     pub applied_generation: Option<u64>,
+    /// What else the agent knows of the channel it applied from.
+    pub lineage: Lineage<'a>,
+    /// The agent's clock.
+    pub now: DateTime<Utc>,
+}
+
+/// What an agent knows of the channel it applied from, beyond the applied generation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lineage<'a> {
     /// Accept a head of exactly the applied generation too (the applied head read again after a
     /// restart, or signed again with a fresh expiry). Older generations are always refused.
     pub accept_applied: bool,
@@ -222,16 +247,41 @@ pub struct Trust<'a> {
     pub epoch: Option<Epoch>,
     /// Epochs the operator said to follow although the channel was re-created.
     pub accept_epochs: &'a [Epoch],
-    /// The agent's clock.
-    pub now: DateTime<Utc>,
 }
 
-impl Trust<'_> {
-    /// Whether a head of epoch `found` belongs to another channel than the one applied from.
-    fn recreated(&self, found: Option<&Epoch>) -> bool {
-        self.applied_generation.is_some()
-            && self.epoch.is_some()
-            && self.epoch.as_ref() != found
+/// Checks a head against what was applied: its epoch (a re-created channel is refused in words
+/// unless its epoch is accepted), then its generation (older is a rollback; the same only when
+/// `accept_applied`). A head of an accepted new epoch is not compared with the applied
+/// generation: the new channel counts its generations afresh.
+pub(crate) fn check_lineage(
+    head: &Head,
+    applied: Option<u64>,
+    lineage: &Lineage<'_>,
+) -> Result<(), Refusal> {
+    let recreated = applied.is_some() && lineage.epoch.is_some() && lineage.epoch != head.epoch;
+    if recreated {
+        if head
+            .epoch
+            .is_some_and(|e| lineage.accept_epochs.contains(&e))
+        {
+            return Ok(());
+        }
+        return Err(Refusal::NewEpoch {
+            channel: head.channel.clone(),
+            recorded: lineage.epoch,
+            found: head.epoch,
+            applied: applied.unwrap_or(0),
+        });
+    }
+    let stale = |applied: &u64| {
+        head.generation < *applied || (head.generation == *applied && !lineage.accept_applied)
+    };
+    match applied.filter(stale) {
+        Some(applied) => Err(Refusal::NotNewer {
+            applied,
+            found: head.generation,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -252,13 +302,46 @@ pub enum Refusal {
     /// The head carries no signature.
     #[error("the head is unsigned")]
     Unsigned,
-    /// No signature is by a trusted key.
-    #[error("the head is signed only by untrusted keys {keys:?}")]
+    /// No signature is by a key the channel's delegation names (a key revoked, never trusted,
+    /// or delegated other channels only).
+    #[error(
+        "the head is signed only by untrusted keys {keys:?}: delegation {delegation:?} does not name them"
+    )]
     UnknownKey {
         /// Ids of the keys that signed.
         keys: Vec<String>,
+        /// The delegation that decides for the channel.
+        delegation: String,
     },
-    /// A trusted key's signature does not verify: the head was tampered with.
+    /// The trust root delegates the channel to no one.
+    #[error("trust root version {root_version} delegates channel {channel:?} to no key")]
+    NotDelegated {
+        /// The channel.
+        channel: String,
+        /// The root's version.
+        root_version: u64,
+    },
+    /// Fewer of the delegation's keys signed than its threshold asks for.
+    #[error(
+        "delegation {delegation:?} needs signatures by {threshold} of its keys; only {signers:?} signed"
+    )]
+    BelowThreshold {
+        /// The delegation that decides for the channel.
+        delegation: String,
+        /// Signatures it needs.
+        threshold: u32,
+        /// Its keys that signed validly.
+        signers: Vec<String>,
+    },
+    /// The trust root expired: every head is refused until a newer root is published.
+    #[error("trust root version {root_version} expired at {expires_at}")]
+    RootExpired {
+        /// The root's version.
+        root_version: u64,
+        /// Its expiry.
+        expires_at: DateTime<Utc>,
+    },
+    /// A delegated key's signature does not verify, and none does: the head was tampered with.
     #[error("the signature by trusted key {key} does not verify: the head was altered")]
     BadSignature {
         /// Id of the key.
@@ -308,51 +391,22 @@ fn epoch_text(epoch: &Option<Epoch>) -> String {
     epoch.map_or_else(|| "none (a format 1 head)".to_owned(), |e| e.to_string())
 }
 
-/// Decodes and checks a head: signature by a trusted key, channel, epoch, generation newer than
-/// applied, not expired, in that order. Returns the head and the id of the key that vouched for
-/// it. A head of an accepted new epoch is not compared with the applied generation: the new
-/// channel counts its generations afresh.
+/// Decodes and checks a head against a flat list of keys: the simple mode, a root that delegates
+/// every channel to `trust.keys` with a threshold of 1 ([`TrustedRoot::simple`]), checked by
+/// [`verify_head_under`]. Returns the head and the id of the first key that vouched for it.
 pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Refusal> {
-    let signed = SignedHead::decode(bytes).map_err(|e| match e {
-        Error::UnsupportedFormat {
-            found, supported, ..
-        } => Refusal::UnsupportedFormat { found, supported },
-        other => Refusal::Malformed(other.to_string()),
-    })?;
-    let key = signed.check_signatures(trust.keys)?;
-    let head = signed.head;
-    if head.channel != trust.channel {
-        return Err(Refusal::WrongChannel {
-            expected: trust.channel.to_owned(),
-            found: head.channel,
-        });
-    }
-    let recreated = trust.recreated(head.epoch.as_ref());
-    if recreated && !head.epoch.is_some_and(|e| trust.accept_epochs.contains(&e)) {
-        return Err(Refusal::NewEpoch {
-            channel: head.channel,
-            recorded: trust.epoch,
-            found: head.epoch,
-            applied: trust.applied_generation.unwrap_or(0),
-        });
-    }
-    let stale = |applied: &u64| {
-        head.generation < *applied || (head.generation == *applied && !trust.accept_applied)
+    let root = TrustedRoot::simple(trust.keys);
+    let check = HeadCheck {
+        root: &root,
+        channel: trust.channel,
+        applied_generation: trust.applied_generation,
+        lineage: trust.lineage,
+        now: trust.now,
     };
-    if let Some(applied) = trust.applied_generation.filter(stale)
-        && !recreated
-    {
-        return Err(Refusal::NotNewer {
-            applied,
-            found: head.generation,
-        });
-    }
-    if trust.now >= head.expires_at {
-        return Err(Refusal::Expired {
-            expires_at: head.expires_at,
-        });
-    }
-    Ok((head, key))
+    let verified = verify_head_under(bytes, &check)?;
+    // Invariant: an accepted head has at least one (threshold 1) valid signer.
+    let key = verified.signers.into_iter().next().unwrap_or_default();
+    Ok((verified.head, key))
 }
 
 /// Channel names: 1 to 63 characters of `a-z 0-9 - _ .`, starting and ending with a letter or
@@ -438,9 +492,11 @@ mod tests {
             keys,
             channel: "prod",
             applied_generation: applied,
-            accept_applied: false,
-            epoch: applied.map(|_| OLD),
-            accept_epochs: &[],
+            lineage: Lineage {
+                accept_applied: false,
+                epoch: applied.map(|_| OLD),
+                accept_epochs: &[],
+            },
             now: at(10),
         }
     }
@@ -502,8 +558,11 @@ mod tests {
         let key = SecretKey::from_seed([1; 32]);
         let keys = [key.public()];
         let mut trust = trust(&keys, Some(2));
-        trust.accept_applied = true;
-        assert_eq!(verify_head(&signed(2, &key), &trust).unwrap().0.generation, 2);
+        trust.lineage.accept_applied = true;
+        assert_eq!(
+            verify_head(&signed(2, &key), &trust).unwrap().0.generation,
+            2
+        );
         let refusal = verify_head(&signed(1, &key), &trust).unwrap_err();
         assert_eq!(
             refusal.to_string(),
@@ -529,11 +588,12 @@ mod tests {
         );
         let text = refusal.to_string();
         assert!(text.contains(&format!("epoch {OLD} → {NEW}")), "{text}");
-        assert!(text.contains("applied generation 7 of the old channel"), "{text}");
-        let told = Trust {
-            accept_epochs: &[NEW],
-            ..trust.clone()
-        };
+        assert!(
+            text.contains("applied generation 7 of the old channel"),
+            "{text}"
+        );
+        let mut told = trust.clone();
+        told.lineage.accept_epochs = &[NEW];
         assert_eq!(verify_head(&fresh, &told).unwrap().0.generation, 1);
         // A replayed head of the applied channel stays a rollback, told or not.
         assert!(matches!(
@@ -542,16 +602,11 @@ mod tests {
         ));
         // Nothing applied: any epoch is taken. Applied from a format 1 head (no epoch): the
         // head is taken as the same channel's, so generations are compared.
-        let nothing = Trust {
-            applied_generation: None,
-            epoch: None,
-            ..trust.clone()
-        };
+        let mut nothing = trust.clone();
+        (nothing.applied_generation, nothing.lineage.epoch) = (None, None);
         assert!(verify_head(&fresh, &nothing).is_ok());
-        let legacy = Trust {
-            epoch: None,
-            ..trust.clone()
-        };
+        let mut legacy = trust.clone();
+        legacy.lineage.epoch = None;
         assert!(matches!(
             verify_head(&fresh, &legacy),
             Err(Refusal::NotNewer { .. })

@@ -106,6 +106,25 @@ impl FromStr for PublicKey {
     }
 }
 
+/// Written as its one-line text form (`cairn-ed25519-public <base64>`), as in trust roots.
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 fn decode_tagged(text: &str, tag: &str) -> Result<[u8; 32]> {
     let text = text.trim();
     let body = text

@@ -10,12 +10,14 @@
 //! channels/<name>/head              the signed head (mutable)
 //! channels/<name>/log/<generation>  every signed head ever published (immutable, zero-padded)
 //! status/<channel>/<cluster id>     an agent's status record (mutable)
+//! trust/root/<version>              every version of the trust root (immutable, zero-padded)
+//! proposals/<channel>/<generation>-<head hex>/…   a head collecting signatures (hub only)
 //! ```
 
 use crate::digest::Digest;
 use crate::{
-    MAX_BLOB_BYTES, MAX_HEAD_BYTES, MAX_PACK_BYTES, MAX_SNAPSHOT_BYTES, MAX_STATUS_BYTES,
-    MAX_STORED_NODE_BYTES, MAX_UNNAMED_DELTA_BYTES,
+    MAX_BLOB_BYTES, MAX_HEAD_BYTES, MAX_PACK_BYTES, MAX_ROOT_BYTES, MAX_SNAPSHOT_BYTES,
+    MAX_STATUS_BYTES, MAX_STORED_NODE_BYTES, MAX_UNNAMED_DELTA_BYTES,
 };
 
 /// The limit of a read of a key no kind of this format names (a store probe, an unknown object).
@@ -98,9 +100,55 @@ pub fn read_limit(key: &str) -> u64 {
         (Some("packs"), ..) => return MAX_PACK_BYTES,
         (Some("channels"), Some(_), Some("head" | "log")) => MAX_HEAD_BYTES,
         (Some("status"), ..) => MAX_STATUS_BYTES,
+        (Some("trust"), Some("root"), _) => MAX_ROOT_BYTES,
+        (Some("proposals"), ..) => MAX_HEAD_BYTES,
         _ => return MAX_OTHER_BYTES,
     };
     limit as u64
+}
+
+/// Prefix under which the trust root's versions live.
+pub const ROOT_PREFIX: &str = "trust/root/";
+
+/// Key of one version of the trust root, zero-padded to 20 digits like log entries.
+pub fn root_key(version: u64) -> String {
+    format!("{ROOT_PREFIX}{version:020}")
+}
+
+/// Parses the version out of a trust root key.
+pub fn version_of_root_key(key: &str) -> Option<u64> {
+    let last = key.strip_prefix(ROOT_PREFIX)?;
+    (last.len() == 20).then(|| last.parse().ok()).flatten()
+}
+
+/// Prefix under which a channel's proposed heads (heads collecting signatures) live.
+pub fn proposal_prefix(channel: &str) -> String {
+    format!("proposals/{channel}/")
+}
+
+/// Folder of one proposed head: its generation and the digest of its canonical head bytes.
+pub fn proposal_folder(channel: &str, generation: u64, head: &Digest) -> String {
+    format!("proposals/{channel}/{generation:020}-{}/", head.hex())
+}
+
+/// Key of a proposed head's envelope, as its proposer signed it.
+pub fn proposal_head_key(folder: &str) -> String {
+    format!("{folder}head")
+}
+
+/// Key of a signature added to a proposed head by the key `key_id`.
+pub fn proposal_signature_key(folder: &str, key_id: &str) -> String {
+    format!("{folder}sig/{key_id}")
+}
+
+/// The generation and head digest a proposal folder (or a key under it) is named by.
+pub fn proposal_of_key(key: &str) -> Option<(u64, Digest)> {
+    let name = key.strip_prefix("proposals/")?.split('/').nth(1)?;
+    let (generation, hex) = name.split_once('-')?;
+    if generation.len() != 20 {
+        return None;
+    }
+    Some((generation.parse().ok()?, Digest::from_hex(hex).ok()?))
 }
 
 /// Whether the object at `key` never changes once written: everything named by digest (blobs,
@@ -111,6 +159,9 @@ pub fn is_immutable(key: &str) -> bool {
     match parts.next() {
         Some("blobs" | "index" | "snapshots" | "deltas" | "packs") => true,
         Some("channels") => parts.nth(1) == Some("log"),
+        // Written create-only, never rewritten (proposals are deleted once decided).
+        Some("trust") => parts.next() == Some("root"),
+        Some("proposals") => true,
         _ => false,
     }
 }
@@ -151,6 +202,10 @@ mod tests {
             assert_eq!(cache_control(&key), "public, max-age=31536000, immutable");
         }
         assert!(is_immutable(&log_key("prod", 7)));
+        assert!(is_immutable(&root_key(3)));
+        let folder = proposal_folder("prod", 7, &d);
+        assert!(is_immutable(&proposal_signature_key(&folder, "ab")));
+        assert!(!is_immutable("trust/other"));
         for key in [head_key("prod"), head_key("log"), status_key("prod", "c1")] {
             assert!(!is_immutable(&key), "{key}");
             assert_eq!(cache_control(&key), "no-cache");
@@ -166,7 +221,23 @@ mod tests {
         assert_eq!(read_limit(&snapshot_key(&d)), MAX_SNAPSHOT_BYTES as u64);
         assert_eq!(read_limit(&pack_key(&d)), MAX_PACK_BYTES);
         assert_eq!(read_limit(&delta_key(&d, &d)), MAX_UNNAMED_DELTA_BYTES);
+        assert_eq!(read_limit(&root_key(2)), MAX_ROOT_BYTES as u64);
         assert_eq!(read_limit("_cairn/probe/1"), MAX_OTHER_BYTES);
+    }
+
+    #[test]
+    fn trust_and_proposal_keys_parse_back() {
+        assert!(root_key(9) < root_key(10));
+        assert_eq!(version_of_root_key(&root_key(42)), Some(42));
+        assert_eq!(version_of_root_key("trust/root/42"), None);
+        let d = Digest::of(b"h");
+        let folder = proposal_folder("prod", 8, &d);
+        assert_eq!(proposal_of_key(&proposal_head_key(&folder)), Some((8, d)));
+        assert_eq!(
+            proposal_of_key(&proposal_signature_key(&folder, "k")),
+            Some((8, d))
+        );
+        assert_eq!(proposal_of_key("proposals/prod/8-abc/head"), None);
     }
 
     #[test]

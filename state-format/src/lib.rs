@@ -1,5 +1,8 @@
 //! cairn's wire format, version 2: everything hubs and agents exchange through object storage.
 //!
+//! A trust root ([`TrustRoot`], walked by [`TrustedRoot`]) decides who may sign which channel;
+//! agents check heads with [`verify_head_under`].
+//!
 //! This crate is pure: no I/O, no clock, no randomness. Callers pass in bytes, times and seeds.
 //!
 //! ```
@@ -31,12 +34,14 @@ pub mod layout;
 mod lines;
 pub mod names;
 mod packs;
+mod pattern;
 mod resource;
 mod rollout;
 mod selector;
 mod snapshot;
 mod snapshot_pack;
 mod status;
+mod trust;
 mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
@@ -49,7 +54,7 @@ pub use documents::{Document, parse_documents, parse_objects};
 pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use head::{
-    Head, HeadSignature, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
+    Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
 };
 pub use index::{
     Change, Child, Entry, EntrySet, FANOUT, Index, LEAF_CAPACITY, Node, NodeSource,
@@ -57,6 +62,7 @@ pub use index::{
 };
 pub use keys::{PublicKey, SecretKey};
 pub use packs::{DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef};
+pub use pattern::ChannelPattern;
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
@@ -67,6 +73,10 @@ pub use snapshot_pack::{
 pub use status::{
     AppliedRef, Counts, MAX_ERRORS, MAX_MESSAGE_CHARS, MAX_UNHEALTHY, Phase, StatusError,
     StatusRecord,
+};
+pub use trust::{
+    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootRefusal,
+    SIMPLE_DELEGATION, SignedRoot, TrustRoot, TrustedRoot, Verified, Walked, verify_head_under,
 };
 pub use update::{MissingNodes, Updated, update_index};
 
@@ -83,6 +93,8 @@ pub const CONTENT_FORMAT: u32 = 1;
 pub const SNAPSHOT_PACK_FORMAT: u32 = 2;
 /// The format of status records: unchanged since version 1.
 pub const STATUS_FORMAT: u32 = 1;
+/// The format of trust root versions: unchanged since version 1.
+pub const TRUST_ROOT_FORMAT: u32 = 1;
 /// Largest canonical resource (a blob).
 pub const MAX_BLOB_BYTES: usize = 1024 * 1024;
 /// Largest decompressed index node.
@@ -94,6 +106,8 @@ pub const MAX_STORED_NODE_BYTES: usize = MAX_NODE_BYTES + 64 * 1024;
 pub const MAX_SNAPSHOT_BYTES: usize = 4 * 1024;
 /// Largest signed head (and log entry).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Largest trust root envelope.
+pub const MAX_ROOT_BYTES: usize = 512 * 1024;
 /// Largest status record.
 pub const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// Most entries a snapshot or delta pack may hold.

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
 use crate::MAX_PACK_BYTES;
+use crate::digest::Digest;
 
 /// Most delta packs a head may name.
 pub const MAX_NAMED_DELTAS: usize = 32;
@@ -105,7 +105,10 @@ impl Packs {
         }
         for (i, delta) in self.deltas.iter().enumerate() {
             if delta.from == *to || self.deltas[..i].iter().any(|d| d.from == delta.from) {
-                return Err(format!("delta pack from {} is named twice or leads nowhere", delta.from));
+                return Err(format!(
+                    "delta pack from {} is named twice or leads nowhere",
+                    delta.from
+                ));
             }
         }
         if let Some(pack) = &self.snapshot
@@ -116,7 +119,10 @@ impl Packs {
                 pack.shards.len()
             ));
         }
-        match self.objects().find(|p| !(1..=MAX_PACK_BYTES).contains(&p.bytes)) {
+        match self
+            .objects()
+            .find(|p| !(1..=MAX_PACK_BYTES).contains(&p.bytes))
+        {
             Some(p) => Err(format!(
                 "pack {} is {} bytes, expected 1 to {MAX_PACK_BYTES}",
                 p.digest, p.bytes

@@ -338,7 +338,11 @@ mod tests {
         (entries, blobs)
     }
 
-    fn write(entries: &EntrySet, blobs: &std::collections::HashMap<Digest, Vec<u8>>, shard_bytes: u64) -> (Digest, Vec<Vec<u8>>) {
+    fn write(
+        entries: &EntrySet,
+        blobs: &std::collections::HashMap<Digest, Vec<u8>>,
+        shard_bytes: u64,
+    ) -> (Digest, Vec<Vec<u8>>) {
         let snapshot = Snapshot::build(entries).0.digest();
         let mut writer = SnapshotPackWriter::new(snapshot, shard_bytes);
         let mut shards = Vec::new();
@@ -409,6 +413,9 @@ mod tests {
             writer.push(a, &blobs[&a.blob]).unwrap();
             writer.push(b, &blobs[&b.blob]).map(|_| ())
         };
-        assert!(writer_order.is_err(), "a writer refuses entries out of order");
+        assert!(
+            writer_order.is_err(),
+            "a writer refuses entries out of order"
+        );
     }
 }

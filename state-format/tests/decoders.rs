@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use cairn_state_format::{
-    Change, Digest, Entry, EntrySet, Epoch, Error, Head, Index, MAX_BLOB_BYTES,
+    Change, Digest, Entry, EntrySet, Epoch, Error, Head, Index, Lineage, MAX_BLOB_BYTES,
     MAX_ENTRIES, MAX_HEAD_BYTES, MAX_NODE_BYTES, MAX_SNAPSHOT_BYTES, MAX_STATUS_BYTES, Node,
     ResourceId, SecretKey, SignedHead, Snapshot, StatusRecord, Trust, apply_delta, diff_entries,
     encode_delta, verify_head,
@@ -337,9 +337,7 @@ mod newer_formats {
                 keys: &keys,
                 channel: "prod",
                 applied_generation: None,
-                accept_applied: false,
-                epoch: None,
-                accept_epochs: &[],
+                lineage: Lineage::default(),
                 now: at(10),
             };
             // An agent refuses it, saying to upgrade.

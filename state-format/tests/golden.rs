@@ -17,14 +17,16 @@
 //! Fixtures are byte-exact; `tests/golden/.gitattributes` keeps git from touching line endings.
 //! Compressed files (`*.zst`) depend on the zstd version, so they are only decoded, never compared.
 
+use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_state_format::{
-    AppliedRef, Counts, DeltaRef, Digest, Entry, EntrySet, Epoch, FORMAT_VERSION, Head, Index,
-    Node, PackRef, Phase, Resource, ResourceId, Rollout, RolloutStep, SecretKey, SignedHead,
-    Snapshot, SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter, StatusError,
-    StatusRecord, Trust, apply_delta, diff_entries, encode_delta, parse_documents, verify_head,
+    AppliedRef, Counts, Delegation, DeltaRef, Digest, Entry, EntrySet, Epoch, FORMAT_VERSION, Head,
+    HeadCheck, Index, KeyEntry, Lineage, Node, PackRef, Phase, Resource, ResourceId, Rollout,
+    RolloutStep, SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler,
+    SnapshotPackRef, SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
+    apply_delta, diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -111,7 +113,7 @@ spec: {ports: [{port: 80}]}
 "#;
 
 fn bless() -> bool {
-    std::env::var_os("CAIRN_BLESS").is_some_and(|v| v == "1")
+    std::env::var_os(EnvVars::CAIRN_BLESS).is_some_and(|v| v == "1")
 }
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -377,9 +379,10 @@ fn signed_head() {
             keys: &trusted,
             channel: "prod",
             applied_generation: Some(6),
-            accept_applied: false,
-            epoch: Some(EPOCH),
-            accept_epochs: &[],
+            lineage: Lineage {
+                epoch: Some(EPOCH),
+                ..Lineage::default()
+            },
             now: at(60),
         };
         let (verified, by) = verify_head(&bytes, &trust).unwrap();
@@ -444,7 +447,10 @@ fn snapshot_pack() {
         assert!(writer.push(entry, &blobs[&entry.blob]).unwrap().is_none());
     }
     let pack = writer.finish().unwrap().unwrap();
-    let lines = golden("snapshot-pack.lines", &zstd::decode_all(pack.as_slice()).unwrap());
+    let lines = golden(
+        "snapshot-pack.lines",
+        &zstd::decode_all(pack.as_slice()).unwrap(),
+    );
     let stored = compressed("snapshot-pack.zst", &pack);
     for pack in [zstd::encode_all(lines.as_slice(), 3).unwrap(), stored] {
         let mut assembler = SnapshotPackAssembler::new(snapshot);
@@ -478,10 +484,17 @@ fn version_1_is_still_read() {
         "delta-to.digest",
         "keys.txt",
         "status.json",
+        "root-1.json",
+        "root-1.digest",
+        "root-2.json",
+        "root-2.digest",
     ];
     for name in unchanged {
         let read = |v| std::fs::read(fixture_of(v, name)).unwrap();
-        assert!(read(1) == read(FORMAT_VERSION), "{name} changed between format 1 and 2");
+        assert!(
+            read(1) == read(FORMAT_VERSION),
+            "{name} changed between format 1 and 2"
+        );
     }
     let v1 = std::fs::read(fixture_of(1, "head.json")).unwrap();
     let decoded = SignedHead::decode(&v1).unwrap().head;
@@ -493,22 +506,93 @@ fn version_1_is_still_read() {
         keys: &trusted,
         channel: "prod",
         applied_generation: Some(6),
-        accept_applied: false,
         // An agent that applied from a version 2 head of this channel is another matter: a
         // version 1 head carries no epoch, so it reads as a re-created channel (see head.rs).
-        epoch: None,
-        accept_epochs: &[],
+        lineage: Lineage::default(),
         now: at(60),
     };
     assert_eq!(verify_head(&v1, &trust).unwrap().0, decoded);
 
-    let from: Digest = String::from_utf8(std::fs::read(fixture_of(1, "delta-from.digest")).unwrap())
-        .unwrap()
-        .trim_end()
-        .parse()
-        .unwrap();
+    let from: Digest =
+        String::from_utf8(std::fs::read(fixture_of(1, "delta-from.digest")).unwrap())
+            .unwrap()
+            .trim_end()
+            .parse()
+            .unwrap();
     let base = entries(&parse_documents("base.yaml", BASE_YAML).unwrap());
     let stored = std::fs::read(fixture_of(1, "delta.zst")).unwrap();
     let applied = apply_delta(&base, &from, stored.as_slice()).unwrap();
-    assert_eq!(applied.entries, entries(&parse_documents("t.yaml", TARGET_YAML).unwrap()));
+    assert_eq!(
+        applied.entries,
+        entries(&parse_documents("t.yaml", TARGET_YAML).unwrap())
+    );
+}
+
+/// The trust root of a platform: version 1 names three root keys (two must sign the next
+/// version); version 2 delegates `prod` to two of three keys and `team-a-*` to one.
+#[test]
+fn trust_root_chain() {
+    let seeds = |range: std::ops::Range<u8>| -> Vec<SecretKey> {
+        range.map(|s| SecretKey::from_seed([s; 32])).collect()
+    };
+    let (roots, prod, team_a) = (seeds(1..4), seeds(10..13), SecretKey::from_seed([20; 32]));
+    let labelled: Vec<_> = roots
+        .iter()
+        .zip(["alice", "bob", "carol"])
+        .map(|(k, name)| (k.public(), Some(name.to_owned())))
+        .collect();
+    let v1 = TrustRoot::first(&labelled, 2, at(0), at(365 * 86_400));
+    let v1 = SignedRoot::sign(&v1, &[&roots[0], &roots[1]]);
+    let mut v2 = v1.root.successor(v1.digest(), at(60), at(365 * 86_400));
+    let mut delegate = |name: &str, channel: &str, keys: &[&SecretKey], threshold: u32| {
+        let mut ids: Vec<String> = keys.iter().map(|k| k.public().id()).collect();
+        ids.sort();
+        for k in keys {
+            let entry = KeyEntry {
+                public: k.public(),
+                label: None,
+            };
+            v2.keys.insert(k.public().id(), entry);
+        }
+        v2.delegations.push(Delegation {
+            name: name.to_owned(),
+            channels: vec![channel.parse().unwrap()],
+            keys: ids,
+            threshold,
+        });
+    };
+    delegate("prod", "prod", &[&prod[0], &prod[1], &prod[2]], 2);
+    delegate("team-a", "team-a-*", &[&team_a], 1);
+    let v2 = SignedRoot::sign(&v2, &[&roots[0], &roots[2]]);
+
+    let one = golden("root-1.json", &v1.encode());
+    let two = golden("root-2.json", &v2.encode());
+    let digest = golden_digest("root-1", &v1.digest());
+    golden_digest("root-2", &v2.digest());
+    assert_eq!(SignedRoot::decode(&one).unwrap(), v1);
+    assert_eq!(SignedRoot::decode(&two).unwrap(), v2);
+
+    // An agent pinned to version 1's digest walks to version 2 and takes prod heads signed by two
+    // of prod's keys.
+    let walked = TrustedRoot::anchor(&one, Some(&digest))
+        .unwrap()
+        .walk([two.as_slice()]);
+    assert_eq!((walked.root.version(), walked.refused), (2, None));
+    let head = Head::new(
+        "prod",
+        Epoch::from_bytes([7; 16]),
+        1,
+        Digest::of(b"s"),
+        at(100),
+        at(200),
+    );
+    let bytes = SignedHead::sign(&head, &[&prod[2], &prod[0]]);
+    let check = HeadCheck {
+        root: &walked.root,
+        channel: "prod",
+        applied_generation: None,
+        lineage: Lineage::default(),
+        now: at(150),
+    };
+    assert_eq!(verify_head_under(&bytes, &check).unwrap().head, head);
 }

@@ -156,17 +156,26 @@ mod tests {
         at_most.finish().unwrap();
         assert_eq!(
             at_most.take(1),
-            Err(Refused::TooLarge { limit: 10, read: 11 })
+            Err(Refused::TooLarge {
+                limit: 10,
+                read: 11
+            })
         );
         let mut exact = Limiter::new(Bound::Exactly(5));
         exact.take(3).unwrap();
         assert_eq!(
             exact.finish(),
-            Err(Refused::Shorter { declared: 5, read: 3 })
+            Err(Refused::Shorter {
+                declared: 5,
+                read: 3
+            })
         );
         assert_eq!(
             exact.take(3),
-            Err(Refused::Longer { declared: 5, read: 6 })
+            Err(Refused::Longer {
+                declared: 5,
+                read: 6
+            })
         );
         assert_eq!(Bound::Exactly(5).range(), Some(0..6));
         assert_eq!(Bound::AtMost(5).range(), None);

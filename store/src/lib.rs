@@ -180,7 +180,10 @@ impl Store {
 
     /// The bound of a read of `key` by the policy in force.
     pub fn bound_of(&self, key: &str) -> Bound {
-        Bound::AtMost(self.read_limits.map_or(DEFAULT_READ_LIMIT, |policy| policy(key)))
+        Bound::AtMost(
+            self.read_limits
+                .map_or(DEFAULT_READ_LIMIT, |policy| policy(key)),
+        )
     }
 
     /// Every write under a key carries the `Cache-Control` that `policy` gives for it, so that a

@@ -3,6 +3,7 @@
 //! The tests live in `tests/`; they start `cairn` and `cairn-agent` as processes against a local
 //! store and, when the test command has started it, an S3 server on loopback.
 
+use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -42,7 +43,7 @@ pub fn cairn(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(binary("cairn"))
         .current_dir(dir)
         .args(args)
-        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
+        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
         .output()
         .expect("cairn runs");
     assert!(
@@ -233,7 +234,7 @@ pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary("cairn"))
         .current_dir(dir)
         .args(args)
-        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
+        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
         .output()
         .expect("cairn runs")
 }

@@ -2,6 +2,7 @@
 //! command started it) on an S3 server on loopback: agents converge, a 1-object change travels
 //! as one delta pack, a removal is pruned, an idle poll is one request answered 304.
 
+use cairn_env_vars::EnvVars;
 use std::path::Path;
 use std::time::Duration;
 
@@ -148,7 +149,7 @@ fn fleet_on_a_local_store() {
 
 #[test]
 fn fleet_on_s3() {
-    let Ok(url) = std::env::var("CAIRN_TEST_S3_MOTO") else {
+    let Ok(url) = std::env::var(EnvVars::CAIRN_TEST_S3_MOTO) else {
         eprintln!("skipped: CAIRN_TEST_S3_MOTO is not set (run the suite with scripts/test)");
         return;
     };

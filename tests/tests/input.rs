@@ -3,6 +3,7 @@
 //! reached twice, and names the API server would refuse, refused before anything is stored.
 //! Fixtures: `tests/fixtures/input/`.
 
+use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 
 use cairn_tests::{agent_once, cairn, cairn_unchecked};
@@ -112,8 +113,8 @@ fn an_install_manifest_with_crds_lists_and_namespace_lands_where_kubectl_would_p
     let out = std::process::Command::new(cairn_tests::binary("cairn"))
         .current_dir(dir)
         .args(publish_args(&["m"]))
-        .env("CAIRN_NAMESPACE", "shop")
-        .env("CAIRN_CACHE_DIR", dir.join(".cairn-cache"))
+        .env(EnvVars::CAIRN_NAMESPACE, "shop")
+        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
         .output()
         .unwrap();
     assert!(

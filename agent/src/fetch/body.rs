@@ -15,7 +15,9 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use crate::error::{Error, Result};
 use crate::fetch::source::Body;
 
-type Bridge = SyncIoBridge<StreamReader<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, bytes::Bytes>>;
+type Bridge = SyncIoBridge<
+    StreamReader<futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>, bytes::Bytes>,
+>;
 
 /// A body read synchronously, hashed as it goes.
 pub struct BodyReader {
@@ -58,7 +60,10 @@ impl BodyReader {
 
     /// The store's failure behind a read error, if one happened.
     pub fn take_failure(&self) -> Option<Error> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 

@@ -53,10 +53,9 @@ pub async fn fetch(at: Fetcher<'_>, pack: &SnapshotPackRef) -> Result<Arc<Tree>>
     }
     let what = format!("snapshot pack of {}", pack.snapshot);
     let tree = blocking("building a snapshot", move || {
-        let (snapshot, index, entries) = assembler.finish().map_err(|source| Error::Corrupt {
-            what,
-            source,
-        })?;
+        let (snapshot, index, entries) = assembler
+            .finish()
+            .map_err(|source| Error::Corrupt { what, source })?;
         Ok(Tree::from_parts(snapshot, &index, entries))
     })
     .await?;

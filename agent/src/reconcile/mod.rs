@@ -181,7 +181,8 @@ impl Channel {
         let Holding::Broken(e) = &self.holding else {
             return PassResult::Ok;
         };
-        let (reason, retry, class, error) = (e.to_string(), e.retry(), e.class(), status_error(e, None));
+        let (reason, retry, class, error) =
+            (e.to_string(), e.retry(), e.class(), status_error(e, None));
         self.status.phase = Phase::Failed;
         self.status.reason = Some(reason);
         ctx.metrics.set_phase(&self.name, phase_name(Phase::Failed));
@@ -300,8 +301,7 @@ impl Channel {
         {
             let base = self.holding.applied().map(Applied::tree);
             let warm = async {
-                let fetched =
-                    fetch_entries(ctx.fetcher(&self.name), base, &pending.head).await?;
+                let fetched = fetch_entries(ctx.fetcher(&self.name), base, &pending.head).await?;
                 let blobs = select(fetched.tree.entries(), &ctx.labels)
                     .values()
                     .map(|e| e.blob)

@@ -1,7 +1,7 @@
 //! Steps 1 and 2 of a pass: poll the head with `If-None-Match`, verify what changed.
 
 use bytes::Bytes;
-use cairn_state_format::{Refusal, Trust, layout, verify_head};
+use cairn_state_format::{Lineage, Refusal, Trust, layout, verify_head};
 use chrono::Utc;
 
 use super::Channel;
@@ -43,9 +43,11 @@ impl Channel {
             keys: &ctx.keys,
             channel: &self.name,
             applied_generation: applied.map(|a| a.generation),
-            accept_applied: true,
-            epoch: applied.and_then(|a| a.epoch),
-            accept_epochs: &ctx.accept_epochs,
+            lineage: Lineage {
+                accept_applied: true,
+                epoch: applied.and_then(|a| a.epoch),
+                accept_epochs: &ctx.accept_epochs,
+            },
             now: Utc::now(),
         };
         let refused = |refusal: Refusal, last| {

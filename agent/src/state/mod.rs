@@ -362,7 +362,13 @@ impl StateDir {
             .map_err(|e| Error::state(&head_file, StateError::io("write")(e)))
     }
 
-    fn save_files(&self, channel: &str, path: &Path, applied: &Applied, step: Step<'_>) -> Result<()> {
+    fn save_files(
+        &self,
+        channel: &str,
+        path: &Path,
+        applied: &Applied,
+        step: Step<'_>,
+    ) -> Result<()> {
         let journal = journal::path_of(path);
         if let (Step::From { from, changes }, Ok(base)) = (step, std::fs::metadata(path)) {
             let line = record(applied, from, changes).map_err(|e| Error::state(path, e))?;

@@ -1,5 +1,6 @@
 //! The real `cairn-agent` binary: flags and environment, exit codes, SIGTERM.
 
+use cairn_env_vars::EnvVars;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,12 +20,12 @@ fn agent(url: &str, dirs: &Dirs) -> Command {
     let mut command = Command::new(BIN);
     command
         .arg("run")
-        .env("CAIRN_STORE", url)
-        .env("CAIRN_CHANNEL", "prod")
-        .env("CAIRN_TRUST", key().public().to_string())
-        .env("CAIRN_CLUSTER_ID", "cluster-1")
-        .env("CAIRN_TARGET", format!("dir:{}", dirs.out.display()))
-        .env("CAIRN_STATE_DIR", &dirs.state)
+        .env(EnvVars::CAIRN_STORE, url)
+        .env(EnvVars::CAIRN_CHANNEL, "prod")
+        .env(EnvVars::CAIRN_TRUST, key().public().to_string())
+        .env(EnvVars::CAIRN_CLUSTER_ID, "cluster-1")
+        .env(EnvVars::CAIRN_TARGET, format!("dir:{}", dirs.out.display()))
+        .env(EnvVars::CAIRN_STATE_DIR, &dirs.state)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     command
@@ -47,8 +48,8 @@ async fn once_exits_with_the_outcome() {
     std::fs::write(&key_file, crate::support::key().public().to_string()).unwrap();
     let out = agent(&url, &dirs)
         .arg("--once")
-        .env("CAIRN_TRUST", &key_file)
-        .env("CAIRN_CHANNEL", "staging")
+        .env(EnvVars::CAIRN_TRUST, &key_file)
+        .env(EnvVars::CAIRN_CHANNEL, "staging")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "no head yet: waiting");
@@ -60,8 +61,8 @@ async fn bad_configuration_exits_2_with_one_line() {
     let dirs = dirs();
     let out = agent(&url, &dirs)
         .arg("--once")
-        .env("CAIRN_TARGET", "kube")
-        .env("CAIRN_KUBECONFIG", "/nonexistent/kubeconfig")
+        .env(EnvVars::CAIRN_TARGET, "kube")
+        .env(EnvVars::CAIRN_KUBECONFIG, "/nonexistent/kubeconfig")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -69,7 +70,7 @@ async fn bad_configuration_exits_2_with_one_line() {
     assert!(stderr.contains("--kubeconfig"), "{stderr}");
     let out = agent(&url, &dirs)
         .arg("--once")
-        .env("CAIRN_TRUST", "cairn-ed25519-public nonsense")
+        .env(EnvVars::CAIRN_TRUST, "cairn-ed25519-public nonsense")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

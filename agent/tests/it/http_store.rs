@@ -143,7 +143,13 @@ async fn retry_after_is_read_from_throttling_answers() {
         .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     s.server.set(Mode::Ok);
-    assert!(source.get("channels/nope/head", Bound::AtMost(65536)).await.unwrap().is_none());
+    assert!(
+        source
+            .get("channels/nope/head", Bound::AtMost(65536))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

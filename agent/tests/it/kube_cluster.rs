@@ -5,9 +5,11 @@
 //! CAIRN_TEST_KUBECONFIG=$HOME/.kube/config cargo test -p cairn-agent --test it kube_cluster -- --nocapture
 //! ```
 
+use cairn_env_vars::EnvVars;
+
 #[tokio::test]
 async fn the_agent_reconciles_a_real_cluster() {
-    let Some(path) = std::env::var_os("CAIRN_TEST_KUBECONFIG") else {
+    let Some(path) = std::env::var_os(EnvVars::CAIRN_TEST_KUBECONFIG) else {
         println!(
             "skipped: set CAIRN_TEST_KUBECONFIG to a kubeconfig to run against a real cluster"
         );

@@ -1,6 +1,7 @@
 //! The run: set-up, the cairn scenarios on one fleet, the cold start, the Git baseline and the
 //! RSS of one real agent process.
 
+use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -332,7 +333,7 @@ impl Bench {
             .arg(&self.cairn.key)
             .arg("--store")
             .arg(&self.cairn.store)
-            .env_remove("CAIRN_LOG")
+            .env_remove(EnvVars::CAIRN_LOG)
             .output()
             .map_err(|e| Error::Command {
                 command: "cairn flag set".to_owned(),

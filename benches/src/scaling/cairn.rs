@@ -1,5 +1,6 @@
 //! Driving the real `cairn` binary: a key, and measured publishes to a local store.
 
+use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -69,7 +70,7 @@ impl Cairn {
     pub fn command(&self) -> Command {
         let mut command = Command::new(&self.binary);
         if self.single_publisher {
-            command.env("CAIRN_SINGLE_PUBLISHER", "true");
+            command.env(EnvVars::CAIRN_SINGLE_PUBLISHER, "true");
         }
         command
     }
@@ -107,9 +108,9 @@ impl Cairn {
             .arg(&self.store)
             .arg("--key")
             .arg(&self.key)
-            .env("CAIRN_CACHE_DIR", &self.cache)
-            .env_remove("CAIRN_NO_CACHE")
-            .env_remove("CAIRN_LOG");
+            .env(EnvVars::CAIRN_CACHE_DIR, &self.cache)
+            .env_remove(EnvVars::CAIRN_NO_CACHE)
+            .env_remove(EnvVars::CAIRN_LOG);
         if !cached {
             command.arg("--no-cache");
         }

@@ -27,7 +27,12 @@ pub fn channel_name(name: &str) -> Result<&str> {
 
 /// Loads the signing keys.
 pub fn load_keys(sign: &SignArgs) -> Result<Vec<SecretKey>> {
-    sign.keys.iter().map(|p| load_secret(p)).collect()
+    load_secret_keys(&sign.keys)
+}
+
+/// Loads secret key files.
+pub fn load_secret_keys(paths: &[std::path::PathBuf]) -> Result<Vec<SecretKey>> {
+    paths.iter().map(|p| load_secret(p)).collect()
 }
 
 /// Publishing settings from the signing flags.
@@ -37,7 +42,25 @@ pub fn settings<'a>(sign: &SignArgs, keys: &'a [SecretKey]) -> Settings<'a> {
         delta_depth: sign.delta_depth.max(1),
         single_publisher: sign.single_publisher,
         progress: std::io::stderr().is_terminal(),
+        propose: sign.propose,
     }
+}
+
+/// What to tell people when a head was proposed rather than published (the store's trust root
+/// asks for more signatures than were given); `None` when it was published.
+pub fn proposal_notice(published: &crate::publish::Published) -> Option<String> {
+    let proposal = published.proposal.as_ref()?;
+    Some(format!(
+        "channel {c}: proposed generation {g} ({s}), signed by {signers}; delegation {d:?} needs {t} of {allowed}: \
+         review with `cairn sign --channel {c} --list`, complete with `cairn sign --channel {c} --key KEY`",
+        c = published.channel,
+        g = published.generation,
+        s = published.snapshot,
+        signers = proposal.signers.join(", "),
+        d = proposal.delegation,
+        t = proposal.threshold,
+        allowed = proposal.allowed.join(", "),
+    ))
 }
 
 /// Prints a JSON document on stdout.

@@ -3,11 +3,31 @@
 use serde::Serialize;
 use similar::TextDiff;
 
+use cairn_env_vars::EnvVars;
+use cairn_state_format::Change;
+
 use super::common::{open_store, print_json, resolve};
 use crate::cli::{Output, StoreArgs};
 use crate::error::Result;
 use crate::remote::{RemoteNodes, fetch_blobs};
-use cairn_state_format::Change;
+
+/// Flags of `cairn diff`.
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel (needed for generation numbers).
+    #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
+    pub channel: Option<String>,
+    /// The older side: generation number or snapshot digest.
+    pub from: String,
+    /// The newer side: generation number or snapshot digest.
+    pub to: String,
+    /// List entries only, without the object diffs.
+    #[arg(long)]
+    pub summary: bool,
+}
 
 #[derive(Serialize)]
 struct Row {
@@ -18,13 +38,9 @@ struct Row {
 }
 
 /// Compares two generations or snapshots.
-pub async fn diff(
-    store_args: &StoreArgs,
-    channel: Option<&str>,
-    from: &str,
-    to: &str,
-    summary: bool,
-) -> Result<()> {
+pub async fn run(args: &DiffArgs) -> Result<()> {
+    let (store_args, channel) = (&args.store, args.channel.as_deref());
+    let (from, to, summary) = (args.from.as_str(), args.to.as_str(), args.summary);
     let store = open_store(store_args)?;
     let (a, _) = resolve(&store, channel, Some(from)).await?;
     let (b, _) = resolve(&store, channel, Some(to)).await?;

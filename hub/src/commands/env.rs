@@ -2,7 +2,6 @@
 //! such as `pr-*` apply them, and remove everything of one when it is torn down or its time is
 //! up, whether or not the hub ever says so.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_state_format::{EntrySet, layout};
@@ -11,54 +10,73 @@ use serde::Serialize;
 use super::common::{channel_name, load_keys, open_store, print_json, settings};
 use super::publish::{Request, publish as publish_manifests};
 use crate::channel::Channel;
-use crate::cli::{EnvAction, Output, SignArgs, StoreArgs};
+use crate::cli::{ManifestArgs, Output, SignArgs, StoreArgs};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, now, publish};
 
+/// Ephemeral environments: channels with a time to live.
+#[derive(clap::Subcommand, Debug)]
+pub enum EnvAction {
+    /// Create (or update) an environment: publish manifests to channel NAME, retiring after --ttl.
+    Up(UpArgs),
+    /// Tear an environment down: a final empty generation, then the channel is removed.
+    Down(DownArgs),
+    /// List environments with their age and time left.
+    List(ListArgs),
+}
+
+/// Flags of `cairn env up`.
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The environment's channel name, e.g. pr-123.
+    pub name: String,
+    /// How long the environment lives; agents remove it on their own once it passes.
+    #[arg(long, default_value = "48h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+    /// What to publish.
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// Flags of `cairn env down`.
+#[derive(clap::Args, Debug)]
+pub struct DownArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The environment's channel name.
+    pub name: String,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// Flags of `cairn env list`.
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 /// Runs one env action.
-pub async fn env(action: EnvAction) -> Result<()> {
+pub async fn run(action: &EnvAction) -> Result<()> {
     match action {
-        EnvAction::Up {
-            store,
-            name,
-            ttl,
-            paths,
-            filename,
-            allow_secrets,
-            namespace,
-            cache,
-            sign,
-        } => {
-            let inputs: Vec<PathBuf> = paths.into_iter().chain(filename).collect();
-            let manifests = Manifests {
-                inputs: &inputs,
-                allow_secrets,
-                namespace: namespace.namespace,
-                cache_dir: cache.dir(),
-            };
-            up(&store, &name, ttl, manifests, &sign).await
-        }
-        EnvAction::Down { store, name, sign } => down(&store, &name, &sign).await,
-        EnvAction::List { store } => list(&store).await,
+        EnvAction::Up(args) => up(args).await,
+        EnvAction::Down(args) => down(&args.store, &args.name, &args.sign).await,
+        EnvAction::List(args) => list(&args.store).await,
     }
 }
 
-/// The manifests of `env up`.
-struct Manifests<'a> {
-    inputs: &'a [PathBuf],
-    allow_secrets: bool,
-    namespace: Option<String>,
-    cache_dir: Option<PathBuf>,
-}
-
-async fn up(
-    store: &StoreArgs,
-    name: &str,
-    ttl: Duration,
-    manifests: Manifests<'_>,
-    sign: &SignArgs,
-) -> Result<()> {
-    let name = channel_name(name)?;
+async fn up(args: &UpArgs) -> Result<()> {
+    let (store, ttl) = (&args.store, args.ttl);
+    let name = channel_name(&args.name)?;
     let retire_at = now()
         + chrono::Duration::from_std(ttl)
             .map_err(|_| Error::Usage(format!("--ttl {ttl:?} is too long")))?;
@@ -70,12 +88,9 @@ async fn up(
     publish_manifests(Request {
         store,
         channel: name,
-        sign,
-        inputs: manifests.inputs,
+        sign: &args.sign,
+        manifests: &args.manifests,
         source,
-        allow_secrets: manifests.allow_secrets,
-        namespace: manifests.namespace,
-        cache_dir: manifests.cache_dir,
         rollout: None,
         retire_at: Some(retire_at),
     })
@@ -88,6 +103,13 @@ async fn up(
 
 async fn down(store_args: &StoreArgs, name: &str, sign: &SignArgs) -> Result<()> {
     let name = channel_name(name)?;
+    if sign.propose {
+        return Err(Error::Usage(
+            "`env down` removes the channel right after its final generation, so that generation cannot wait \
+             for signatures: sign it with enough keys (repeat --key)"
+                .into(),
+        ));
+    }
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let channel = Channel::new(&store, name);

@@ -1,16 +1,37 @@
 //! `cairn export`: a channel's signed heads and newest content in one portable file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use cairn_env_vars::EnvVars;
 use cairn_state_format::{PackRef, layout};
 use cairn_store::{Bound, Store};
+use clap::Args;
 use serde::Serialize;
 
 use super::common::{bytes, channel_name, open_store, print_json};
 use crate::bundle::{BUNDLE_FORMAT, Bundle, Listed, Manifest};
 use crate::channel::Channel;
-use crate::cli::{ExportArgs, Output};
+use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
+
+/// Flags of `cairn export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// Store options (the store to export from).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel to export.
+    #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
+    pub channel: String,
+    /// The oldest generation whose signed head goes in the file (default: every generation).
+    /// The content is always the newest generation's, whole: one snapshot pack and the delta
+    /// packs the newest head names, so any bundle imports into an empty store.
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// The file to write (replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
 /// What an export wrote.
 #[derive(Serialize)]
@@ -25,7 +46,7 @@ struct Exported {
 }
 
 /// Writes the bundle of a channel to `--out`.
-pub async fn export(args: &ExportArgs) -> Result<()> {
+pub async fn run(args: &ExportArgs) -> Result<()> {
     let store = open_store(&args.store)?;
     let channel = Channel::new(&store, channel_name(&args.channel)?);
     let latest = channel.require_latest().await?;
@@ -57,7 +78,11 @@ pub async fn export(args: &ExportArgs) -> Result<()> {
     };
     for generation in from..=head.generation {
         let logged = channel.require_generation(generation).await?;
-        add(&mut bundle, layout::log_key(&args.channel, generation), logged.bytes);
+        add(
+            &mut bundle,
+            layout::log_key(&args.channel, generation),
+            logged.bytes,
+        );
     }
     for pack in head.packs.objects() {
         let bytes = read_pack(&store, &pack).await?;
@@ -126,7 +151,9 @@ fn write(bundle: &Bundle, out: &Path) -> Result<()> {
     bundle
         .write(std::io::BufWriter::new(file.as_file_mut()))
         .map_err(Error::io(out.display()))?;
-    file.as_file().sync_all().map_err(Error::io(out.display()))?;
+    file.as_file()
+        .sync_all()
+        .map_err(Error::io(out.display()))?;
     file.persist(out)
         .map_err(|e| Error::io(out.display())(e.error))?;
     Ok(())

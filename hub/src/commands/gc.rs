@@ -30,9 +30,29 @@ pub struct Collected {
     pub spared_young: usize,
 }
 
+/// Flags of `cairn gc`.
+#[derive(clap::Args, Debug)]
+pub struct GcArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Generations to keep per channel (the newest ones).
+    #[arg(long, default_value_t = 10)]
+    pub keep: usize,
+    /// Never delete objects younger than this, nor what a generation that was the head within it
+    /// reaches, so in-flight publishes are never broken.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// Runs a collection.
-pub async fn gc(store_args: &StoreArgs, keep: usize, grace: Duration, dry_run: bool) -> Result<()> {
+pub async fn run(args: &GcArgs) -> Result<()> {
+    let (store_args, dry_run) = (&args.store, args.dry_run);
     let store = open_store(store_args)?;
+    let (keep, grace) = (args.keep, args.grace);
     let collected = collect(&store, keep, grace, dry_run).await?;
     if store_args.output == Output::Json {
         return print_json(&collected);
@@ -93,6 +113,12 @@ pub async fn collect_at(
             successor_published = Some(head.published_at);
         }
     }
+    let open_proposals = open_proposals(store).await?;
+    for proposal in &open_proposals {
+        kept.insert(proposal.signed.head.snapshot);
+        let packs = proposal.signed.head.packs.objects();
+        reachable.extend(packs.map(|p| layout::pack_key(&p.digest)));
+    }
     let mut nodes = RemoteNodes::new(store);
     for snapshot in &kept {
         reachable.insert(layout::snapshot_key(snapshot));
@@ -109,6 +135,24 @@ pub async fn collect_at(
         reachable: reachable.len(),
         ..Default::default()
     };
+    let keep = |key: &str| {
+        reachable.contains(key)
+            || delta_to_kept(key, &kept)
+            || open_proposals.iter().any(|p| key.starts_with(&p.folder))
+    };
+    sweep(store, keep, cutoff, dry_run, &mut collected).await?;
+    Ok(collected)
+}
+
+/// Deletes every object under the collected prefixes that `keep` does not keep and that is older
+/// than `cutoff`.
+async fn sweep(
+    store: &Store,
+    keep: impl Fn(&str) -> bool,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+    collected: &mut Collected,
+) -> Result<()> {
     for prefix in [
         "blobs/",
         "index/",
@@ -116,9 +160,10 @@ pub async fn collect_at(
         "deltas/",
         "packs/",
         "_cairn/probe/",
+        "proposals/",
     ] {
         for listed in store.list(prefix).await? {
-            if reachable.contains(&listed.key) || delta_to_kept(&listed.key, &kept) {
+            if keep(&listed.key) {
                 continue;
             }
             if listed.last_modified > cutoff {
@@ -132,7 +177,22 @@ pub async fn collect_at(
             collected.deleted.push(listed.key);
         }
     }
-    Ok(collected)
+    Ok(())
+}
+
+/// Proposals still waiting for signatures (for the generation after their channel's newest):
+/// their content is kept, their objects too. Stale ones are swept like unreachable objects.
+async fn open_proposals(store: &Store) -> Result<Vec<crate::proposal::Proposal>> {
+    let mut open = Vec::new();
+    for name in super::common::names_under(store, "proposals/").await? {
+        let next = Channel::new(store, &name)
+            .latest()
+            .await?
+            .map_or(1, |l| l.head.generation + 1);
+        let proposals = crate::proposal::list(store, &name).await?;
+        open.extend(proposals.into_iter().filter(|p| p.generation >= next));
+    }
+    Ok(open)
 }
 
 async fn collect_tree(

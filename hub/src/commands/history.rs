@@ -4,8 +4,22 @@ use serde::Serialize;
 
 use super::common::{channel_name, open_store, print_json};
 use crate::channel::Channel;
-use crate::cli::{Output, StoreArgs};
+use crate::cli::{ChannelArgs, Output, StoreArgs};
 use crate::error::{Error, Result};
+
+/// Flags of `cairn history`.
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// Show at most this many generations.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
 
 #[derive(Serialize)]
 struct Row {
@@ -18,7 +32,8 @@ struct Row {
 }
 
 /// Lists the newest `limit` generations of a channel.
-pub async fn history(store_args: &StoreArgs, channel: &str, limit: usize) -> Result<()> {
+pub async fn run(args: &HistoryArgs) -> Result<()> {
+    let (store_args, channel, limit) = (&args.store, args.channel.channel.as_str(), args.limit);
     let store = open_store(store_args)?;
     let channel = Channel::new(&store, channel_name(channel)?);
     let generations = channel.log_generations().await?;

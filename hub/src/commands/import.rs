@@ -7,21 +7,44 @@
 //! safe.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use cairn_env_vars::EnvVars;
 use cairn_state_format::{Node, PublicKey, Snapshot, layout};
 use cairn_store::{Created, Store};
+use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::common::{open_store, print_json};
 use crate::bundle::{Bundle, Verified};
 use crate::channel::Channel;
-use crate::cli::{ImportArgs, Output};
+use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
 use crate::publish::safe_abilities;
 use crate::remote::CONCURRENCY;
+
+/// Flags of `cairn import`.
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// Store options (the store to import into).
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file written by `cairn export`.
+    pub file: PathBuf,
+    /// Refuse the file unless it holds this channel.
+    #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
+    pub channel: Option<String>,
+    /// Refuse the file unless every head in it is signed by one of these public keys (key text
+    /// or a file holding it); repeatable.
+    #[arg(long, value_delimiter = ',')]
+    pub trust: Vec<String>,
+    /// Promise that no other publisher writes to this channel concurrently. Needed only on
+    /// stores that ignore conditional writes (cairn detects them and says so).
+    #[arg(long, env = EnvVars::CAIRN_SINGLE_PUBLISHER)]
+    pub single_publisher: bool,
+}
 
 /// What an import did.
 #[derive(Serialize, Default)]
@@ -35,7 +58,7 @@ struct Imported {
 }
 
 /// Imports the bundle `args.file` into `args.store`.
-pub async fn import(args: &ImportArgs) -> Result<()> {
+pub async fn run(args: &ImportArgs) -> Result<()> {
     let keys = args
         .trust
         .iter()
@@ -100,7 +123,10 @@ async fn check_target(
             "channel {:?} in the target store is another channel (epoch {}) than the bundle's (epoch {}); nothing was \
              imported",
             m.channel,
-            latest.head.epoch.map_or("none".to_owned(), |e| e.to_string()),
+            latest
+                .head
+                .epoch
+                .map_or("none".to_owned(), |e| e.to_string()),
             m.epoch
         )));
     }
@@ -136,7 +162,11 @@ async fn write_content(store: &Store, bundle: &Bundle, verified: &Verified) -> R
         .iter()
         .filter(|(k, _)| k.starts_with("packs/"))
         .collect();
-    items.extend(packs.iter().map(|(k, b)| ((*k).clone(), Bytes::from((*b).clone()))));
+    items.extend(
+        packs
+            .iter()
+            .map(|(k, b)| ((*k).clone(), Bytes::from((*b).clone()))),
+    );
     let count = items.len() + 1;
     futures::stream::iter(items)
         .map(|(key, bytes)| async move { store.put(&key, bytes).await.map(|_| ()) })

@@ -1,32 +1,21 @@
-//! One module per command; each prints text or JSON as asked.
+//! One module per command: its flags (an `*Args` struct, or a subcommand enum) next to its code,
+//! and a `run` that resolves the flags into settings, does the work, and prints text or JSON as
+//! asked.
 
-mod common;
-mod diff;
-mod env;
-mod export;
-mod flag;
+pub(crate) mod common;
+pub mod diff;
+pub mod env;
+pub mod export;
+pub mod flag;
 pub mod gc;
-mod history;
-mod import;
-mod keygen;
-mod promote;
+pub mod history;
+pub mod import;
+pub mod keygen;
+pub mod promote;
 pub mod publish;
-mod revert;
+pub mod revert;
 pub mod rollout;
-mod show;
+pub mod show;
+pub mod sign;
 pub mod status;
-
-pub use diff::diff;
-pub use env::env;
-pub use export::export;
-pub use flag::flag;
-pub use gc::gc;
-pub use history::history;
-pub use import::import;
-pub use keygen::keygen;
-pub use promote::promote;
-pub use publish::publish;
-pub use revert::{refresh, revert};
-pub use rollout::rollout;
-pub use show::show;
-pub use status::status;
+pub mod trust;

@@ -2,59 +2,51 @@
 //! channel's exact snapshot (same digest, no re-render), with a record of where it came from.
 
 use cairn_state_format::Phase;
+use cairn_store::Store;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use super::status::read_records;
-use crate::channel::Channel;
-use crate::cli::{Output, SignArgs, StoreArgs};
+use crate::channel::{Channel, Logged};
+use crate::cli::{Output, SignArgs, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, publish};
 
+/// Flags of `cairn promote`.
+#[derive(clap::Args, Debug)]
+pub struct PromoteArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel to promote from.
+    #[arg(long)]
+    pub from: String,
+    /// The channel to promote to.
+    #[arg(long)]
+    pub to: String,
+    /// The generation of --from to promote (default: its newest).
+    #[arg(long)]
+    pub generation: Option<u64>,
+    /// Refuse unless at least this share of --from's clusters report that content healthy.
+    #[arg(long, value_parser = parse_percent)]
+    pub require_healthy: Option<f64>,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
 /// Promotes `from`'s generation (default newest) to `to`.
-pub async fn promote(
-    store_args: &StoreArgs,
-    from: &str,
-    to: &str,
-    generation: Option<u64>,
-    require_healthy: Option<f64>,
-    sign: &SignArgs,
-) -> Result<()> {
-    let (from, to) = (channel_name(from)?, channel_name(to)?);
+pub async fn run(args: &PromoteArgs) -> Result<()> {
+    let (store_args, sign) = (&args.store, &args.sign);
+    let (from, to) = (channel_name(&args.from)?, channel_name(&args.to)?);
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let source_channel = Channel::new(&store, from);
-    let source = match generation {
+    let source = match args.generation {
         Some(g) => source_channel.require_generation(g).await?,
         None => source_channel.require_latest().await?,
     };
-    if let Some(required) = require_healthy {
-        let records = read_records(&store, from).await?;
-        if records.is_empty() {
-            return Err(Error::Unhealthy(format!(
-                "no cluster reports on channel {from:?}: cannot tell whether generation {} is healthy; nothing published",
-                source.head.generation
-            )));
-        }
-        let healthy = records
-            .iter()
-            .filter(|r| {
-                r.phase == Phase::Converged
-                    && r.applied
-                        .as_ref()
-                        .is_some_and(|a| a.snapshot == source.head.snapshot)
-            })
-            .count();
-        let share = healthy as f64 / records.len() as f64;
-        if share < required {
-            return Err(Error::Unhealthy(format!(
-                "only {healthy} of {} clusters of channel {from:?} ({:.1}%) run generation {}'s content healthy; \
-                 --require-healthy asks for {:.1}%; nothing published",
-                records.len(),
-                share * 100.0,
-                source.head.generation,
-                required * 100.0
-            )));
-        }
+    if let Some(required) = args.require_healthy {
+        health_gate(&store, from, &source, required).await?;
     }
     let mut provenance = source.head.source.clone();
     provenance.insert("promoted_from".to_owned(), from.to_owned());
@@ -75,7 +67,9 @@ pub async fn promote(
     if store_args.output == Output::Json {
         return print_json(&published);
     }
-    if published.unchanged {
+    if let Some(notice) = proposal_notice(&published) {
+        println!("{notice}");
+    } else if published.unchanged {
         println!(
             "channel {to}: already at {} (generation {}); nothing published",
             published.snapshot, published.generation
@@ -85,6 +79,39 @@ pub async fn promote(
             "channel {to}: published generation {} with {from}'s generation {} ({})",
             published.generation, source.head.generation, published.snapshot
         );
+    }
+    Ok(())
+}
+
+/// Refuses unless at least `required` of `from`'s reporting clusters run `source`'s content
+/// converged.
+async fn health_gate(store: &Store, from: &str, source: &Logged, required: f64) -> Result<()> {
+    let records = read_records(store, from).await?;
+    if records.is_empty() {
+        return Err(Error::Unhealthy(format!(
+            "no cluster reports on channel {from:?}: cannot tell whether generation {} is healthy; nothing published",
+            source.head.generation
+        )));
+    }
+    let healthy = records
+        .iter()
+        .filter(|r| {
+            r.phase == Phase::Converged
+                && r.applied
+                    .as_ref()
+                    .is_some_and(|a| a.snapshot == source.head.snapshot)
+        })
+        .count();
+    let share = healthy as f64 / records.len() as f64;
+    if share < required {
+        return Err(Error::Unhealthy(format!(
+            "only {healthy} of {} clusters of channel {from:?} ({:.1}%) run generation {}'s content healthy; \
+             --require-healthy asks for {:.1}%; nothing published",
+            records.len(),
+            share * 100.0,
+            source.head.generation,
+            required * 100.0
+        )));
     }
     Ok(())
 }

@@ -3,18 +3,69 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use cairn_env_vars::EnvVars;
 use chrono::{DateTime, Utc};
 
-use super::common::{bytes, channel_name, load_keys, open_store, print_json, settings};
-use crate::cli::{Output, SignArgs, StoreArgs};
+use super::common::{
+    bytes, channel_name, load_keys, open_store, print_json, proposal_notice, settings,
+};
+use crate::cli::{ChannelArgs, ManifestArgs, Output, SignArgs, StoreArgs, parse_key_value};
 use crate::error::Result;
 use crate::manifests::ReadOptions;
 use crate::publish::{Content, Publication, Published, RolloutPlan, publish as publish_to};
+use crate::rollout_spec;
 use crate::scan::Scan;
 use crate::scan_cache::CacheFile;
 use crate::validate::{Policy, validate};
 
-/// What to publish from the command line.
+/// Flags of `cairn publish`.
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel to publish to.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// What to publish.
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+    /// Provenance recorded in the head, as KEY=VALUE (e.g. commit=abc123, pipeline=https://…); repeatable.
+    #[arg(long, value_parser = parse_key_value)]
+    pub source: Vec<(String, String)>,
+    /// Roll out progressively: steps of PERCENT%:DELAY (e.g. 1%:0s,10%:10m,50%:30m,100%:1h),
+    /// or the name of a policy in --rollout-policies.
+    #[arg(long)]
+    pub rollout: Option<String>,
+    /// A YAML file of named rollout policies (`canary: 1%:0s,10%:10m,100%:1h`).
+    #[arg(long, env = EnvVars::CAIRN_ROLLOUT_POLICIES)]
+    pub rollout_policies: Option<PathBuf>,
+}
+
+/// `cairn publish`: the flags resolved into a request, published.
+pub async fn run(args: &PublishArgs) -> Result<()> {
+    let rollout = args
+        .rollout
+        .as_deref()
+        .map(|spec| rollout_spec::resolve(spec, args.rollout_policies.as_deref()))
+        .transpose()?
+        .map(RolloutPlan::Relative);
+    let request = Request {
+        store: &args.store,
+        channel: &args.channel.channel,
+        sign: &args.sign,
+        manifests: &args.manifests,
+        source: args.source.iter().cloned().collect(),
+        rollout,
+        retire_at: None,
+    };
+    publish(request).await.map(|_| ())
+}
+
+/// What to publish, as settings resolved from the command line.
 pub struct Request<'a> {
     /// Store options.
     pub store: &'a StoreArgs,
@@ -22,16 +73,10 @@ pub struct Request<'a> {
     pub channel: &'a str,
     /// Signing options.
     pub sign: &'a SignArgs,
-    /// Manifest paths (`-` for stdin).
-    pub inputs: &'a [PathBuf],
+    /// The manifests and how to read them.
+    pub manifests: &'a ManifestArgs,
     /// Provenance.
     pub source: BTreeMap<String, String>,
-    /// Let plain Secrets through.
-    pub allow_secrets: bool,
-    /// `--namespace`: where objects of namespaced kinds that name none go.
-    pub namespace: Option<String>,
-    /// The publish cache directory (`None`: no cache).
-    pub cache_dir: Option<PathBuf>,
     /// A progressive rollout.
     pub rollout: Option<RolloutPlan>,
     /// When an ephemeral channel retires.
@@ -59,7 +104,9 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
     let published = publish_to(&store, publication, &settings).await?;
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
-    if let Err(e) = scan.save_cache(published.snapshot) {
+    if published.proposal.is_none()
+        && let Err(e) = scan.save_cache(published.snapshot)
+    {
         tracing::warn!(error = %e, "could not write the publish cache");
     }
     report(&published, channel, request.store.output)?;
@@ -68,18 +115,20 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
 
 /// Reads the inputs (with the publish cache) and checks them across files.
 fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Result<Scan> {
+    let manifests = request.manifests;
     let options = ReadOptions {
-        namespace: request.namespace.clone(),
+        namespace: manifests.namespace.namespace.clone(),
     };
     let namespace = options.namespace.as_deref();
     let store = &request.store.store;
-    let cache = request
-        .cache_dir
-        .as_deref()
-        .map(|dir| CacheFile::new(dir, store, channel, request.inputs, namespace));
-    let scan = Scan::run(request.inputs, cache, progress, options)?;
+    let inputs = manifests.inputs();
+    let cache = manifests
+        .cache
+        .dir()
+        .map(|dir| CacheFile::new(&dir, store, channel, &inputs, namespace));
+    let scan = Scan::run(&inputs, cache, progress, options)?;
     let policy = Policy {
-        allow_secrets: request.allow_secrets,
+        allow_secrets: manifests.allow_secrets,
     };
     let checked = validate(scan.files(), policy, scan.problems())?;
     if checked.without_namespace > 0 {
@@ -97,6 +146,8 @@ fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Resul
 fn report(published: &Published, channel: &str, output: Output) -> Result<()> {
     if output == Output::Json {
         print_json(published)?;
+    } else if let Some(notice) = proposal_notice(published) {
+        println!("{notice}");
     } else if published.unchanged {
         println!(
             "channel {channel}: content unchanged since generation {} ({}); nothing published",

@@ -2,15 +2,47 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use crate::channel::Channel;
-use crate::cli::{Output, SignArgs, StoreArgs};
+use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs};
 use crate::error::Result;
 use crate::publish::{Content, Publication, Published, publish};
 
+/// Flags of `cairn revert`.
+#[derive(clap::Args, Debug)]
+pub struct RevertArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// The generation whose content to restore.
+    #[arg(long)]
+    pub to: u64,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// Flags of `cairn refresh`.
+#[derive(clap::Args, Debug)]
+pub struct RefreshArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
 /// Publishes generation `to`'s snapshot as the channel's next generation.
-pub async fn revert(store_args: &StoreArgs, channel: &str, to: u64, sign: &SignArgs) -> Result<()> {
-    let name = channel_name(channel)?;
+pub async fn revert(args: &RevertArgs) -> Result<()> {
+    let (store_args, sign, to) = (&args.store, &args.sign, args.to);
+    let name = channel_name(&args.channel.channel)?;
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let target = Channel::new(&store, name).require_generation(to).await?;
@@ -32,8 +64,9 @@ pub async fn revert(store_args: &StoreArgs, channel: &str, to: u64, sign: &SignA
 }
 
 /// Re-signs the newest generation's content with a fresh expiry, as a new generation.
-pub async fn refresh(store_args: &StoreArgs, channel: &str, sign: &SignArgs) -> Result<()> {
-    let name = channel_name(channel)?;
+pub async fn refresh(args: &RefreshArgs) -> Result<()> {
+    let (store_args, sign) = (&args.store, &args.sign);
+    let name = channel_name(&args.channel.channel)?;
     let keys = load_keys(sign)?;
     let store = open_store(store_args)?;
     let latest = Channel::new(&store, name).require_latest().await?;
@@ -73,6 +106,10 @@ fn republish(
 fn report(store_args: &StoreArgs, published: &Published, what: &str) -> Result<()> {
     if store_args.output == Output::Json {
         return print_json(published);
+    }
+    if let Some(notice) = proposal_notice(published) {
+        println!("{notice}");
+        return Ok(());
     }
     println!(
         "channel {}: published generation {} ({}): {what}",

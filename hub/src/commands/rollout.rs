@@ -7,28 +7,84 @@ use cairn_state_format::{Digest, Phase, Rollout, StatusRecord, cohort_position};
 use cairn_store::Store;
 use serde::Serialize;
 
-use super::common::{channel_name, load_keys, open_store, print_json, settings};
+use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use super::status::read_records;
 use crate::channel::{Channel, Logged};
-use crate::cli::{Output, RolloutAction, RolloutControl, StoreArgs};
+use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, RolloutPlan, now, publish};
 
+/// Progressive rollout controls. Every action is a new signed generation; nothing moves back.
+#[derive(clap::Subcommand, Debug)]
+pub enum RolloutAction {
+    /// Show the newest generation's rollout: steps, and clusters on the new content.
+    Status(StatusArgs),
+    /// Open the next closed step now.
+    Advance(RolloutControl),
+    /// Freeze the steps: closed steps stay closed until `resume`.
+    Pause(RolloutControl),
+    /// Unfreeze the steps, shifting the closed ones by the time spent paused.
+    Resume(RolloutControl),
+    /// Roll forward to a new generation with the content from before the rollout, for everyone.
+    Abort(RolloutControl),
+    /// Follow the rollout: advance steps early while healthy, abort when too many fail.
+    Watch(WatchArgs),
+}
+
+/// Flags of `cairn rollout status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+}
+
+/// Flags of the rollout actions that publish.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RolloutControl {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
+/// Flags of `cairn rollout watch`.
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    /// The channel and signing options.
+    #[command(flatten)]
+    pub control: RolloutControl,
+    /// Abort when more than this share of the clusters on the new content fail.
+    #[arg(long, default_value = "2%", value_parser = parse_percent)]
+    pub max_failed: f64,
+    /// Advance early once this share of the open cohort reports the new content healthy.
+    #[arg(long, default_value = "90%", value_parser = parse_percent)]
+    pub min_reporting: f64,
+    /// How often to read the status records.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub every: Duration,
+    /// Give up watching (leaving the rollout as it is) after this long.
+    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
 /// Runs one rollout action.
-pub async fn rollout(action: RolloutAction) -> Result<()> {
+pub async fn run(action: &RolloutAction) -> Result<()> {
     match action {
-        RolloutAction::Status { store, channel } => status(&store, &channel).await,
-        RolloutAction::Advance(c) => control(&c, Action::Advance).await,
-        RolloutAction::Pause(c) => control(&c, Action::Pause).await,
-        RolloutAction::Resume(c) => control(&c, Action::Resume).await,
-        RolloutAction::Abort(c) => control(&c, Action::Abort).await,
-        RolloutAction::Watch {
-            control,
-            max_failed,
-            min_reporting,
-            every,
-            timeout,
-        } => watch(&control, max_failed, min_reporting, every, timeout).await,
+        RolloutAction::Status(args) => status(&args.store, &args.channel.channel).await,
+        RolloutAction::Advance(c) => control(c, Action::Advance).await,
+        RolloutAction::Pause(c) => control(c, Action::Pause).await,
+        RolloutAction::Resume(c) => control(c, Action::Resume).await,
+        RolloutAction::Abort(c) => control(c, Action::Abort).await,
+        RolloutAction::Watch(args) => watch(args).await,
     }
 }
 
@@ -228,7 +284,7 @@ fn next_rollout(action: Action, rollout: &Rollout) -> Result<Rollout> {
 }
 
 async fn control(c: &RolloutControl, action: Action) -> Result<()> {
-    let name = channel_name(&c.channel)?;
+    let name = channel_name(&c.channel.channel)?;
     let keys = load_keys(&c.sign)?;
     let store = open_store(&c.store)?;
     let channel = Channel::new(&store, name);
@@ -284,6 +340,9 @@ async fn apply(
         allow_unchanged: true,
     };
     let published = publish(store, publication, &settings(&c.sign, keys)).await?;
+    if let Some(notice) = proposal_notice(&published) {
+        return Ok(notice);
+    }
     Ok(match action {
         Action::Abort => format!(
             "aborted generation {}: generation {} rolls everyone forward to the earlier content {}",
@@ -293,14 +352,11 @@ async fn apply(
     })
 }
 
-async fn watch(
-    c: &RolloutControl,
-    max_failed: f64,
-    min_reporting: f64,
-    every: Duration,
-    timeout: Duration,
-) -> Result<()> {
-    let name = channel_name(&c.channel)?;
+async fn watch(args: &WatchArgs) -> Result<()> {
+    let c = &args.control;
+    let (max_failed, min_reporting) = (args.max_failed, args.min_reporting);
+    let (every, timeout) = (args.every, args.timeout);
+    let name = channel_name(&c.channel.channel)?;
     let keys = load_keys(&c.sign)?;
     let store = open_store(&c.store)?;
     let channel = Channel::new(&store, name);

@@ -3,9 +3,24 @@
 use serde::Serialize;
 
 use super::common::{bytes, open_store, print_json, resolve};
+use cairn_env_vars::EnvVars;
+
 use crate::cli::{Output, StoreArgs};
 use crate::error::Result;
 use crate::remote::RemoteNodes;
+
+/// Flags of `cairn show`.
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel (needed for generation numbers).
+    #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
+    pub channel: Option<String>,
+    /// A generation number or a snapshot digest (sha256:…).
+    pub what: Option<String>,
+}
 
 #[derive(Serialize)]
 struct Shown {
@@ -16,7 +31,8 @@ struct Shown {
 }
 
 /// Shows a generation or a snapshot with its entries.
-pub async fn show(store_args: &StoreArgs, channel: Option<&str>, what: Option<&str>) -> Result<()> {
+pub async fn run(args: &ShowArgs) -> Result<()> {
+    let (store_args, channel, what) = (&args.store, args.channel.as_deref(), args.what.as_deref());
     let store = open_store(store_args)?;
     let (digest, logged) = resolve(&store, channel, what).await?;
     let mut nodes = RemoteNodes::new(&store);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use cairn_env_vars::EnvVars;
 use cairn_state_format::{Phase, StatusRecord, layout};
 use cairn_store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -49,14 +50,25 @@ pub struct Problem {
     pub last_error: Option<String>,
 }
 
+/// Flags of `cairn status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this channel (default: every channel with status records).
+    #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
+    pub channel: Option<String>,
+    /// Agents silent for longer than this are reported stale.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub stale_after: Duration,
+}
+
 /// Reads every status record of one channel (or all) and summarizes them.
-pub async fn status(
-    store_args: &StoreArgs,
-    channel: Option<&str>,
-    stale_after: Duration,
-) -> Result<()> {
+pub async fn run(args: &StatusArgs) -> Result<()> {
+    let (store_args, stale_after) = (&args.store, args.stale_after);
     let store = open_store(store_args)?;
-    let channels = match channel {
+    let channels = match args.channel.as_deref() {
         Some(name) => vec![channel_name(name)?.to_owned()],
         None => super::common::names_under(&store, "status/").await?,
     };

@@ -1,6 +1,7 @@
 //! Helpers shared by the hub's integration tests.
 #![allow(dead_code)]
 
+use cairn_env_vars::EnvVars;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +32,8 @@ pub fn stores(dir: &tempfile::TempDir) -> Vec<(&'static str, Store)> {
         ),
     ];
     for (name, var) in [
-        ("moto", "CAIRN_TEST_S3_MOTO"),
-        ("garage", "CAIRN_TEST_S3_GARAGE"),
+        ("moto", EnvVars::CAIRN_TEST_S3_MOTO),
+        ("garage", EnvVars::CAIRN_TEST_S3_GARAGE),
     ] {
         match std::env::var(var) {
             Ok(url) => out.push((name, s3_store(&url))),
@@ -119,6 +120,7 @@ pub async fn publish_yaml(
         delta_depth: 8,
         single_publisher,
         progress: false,
+        propose: false,
     };
     publish(store, publication(channel, local_content(yaml)), &settings)
         .await

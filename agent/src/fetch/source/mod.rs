@@ -127,9 +127,9 @@ pub fn open(
             url,
             &store_options(timeout),
         )?)),
-        StoreLocation::Opened(store) => Arc::new(ObjectSource::new(
-            store.clone().with_read_timeout(timeout),
-        )),
+        StoreLocation::Opened(store) => {
+            Arc::new(ObjectSource::new(store.clone().with_read_timeout(timeout)))
+        }
     })
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use cairn_agent::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
 use cairn_state_format::{
-    DeltaRef, Digest, EntrySet, Epoch, Head, Node, PackRef, Packs, Rollout, SecretKey,
-    SignedHead, Snapshot, SnapshotPackRef, SnapshotPackWriter, diff_entries, encode_delta, layout,
+    DeltaRef, Digest, EntrySet, Epoch, Head, Node, PackRef, Packs, Rollout, SecretKey, SignedHead,
+    Snapshot, SnapshotPackRef, SnapshotPackWriter, diff_entries, encode_delta, layout,
     parse_documents,
 };
 use cairn_store::{CountingStore, RequestCounts, Store};
@@ -123,7 +123,14 @@ impl Publisher {
         let mut head = if self.format_1 {
             Head::format_1(&self.channel, self.generation, digest, published, expires)
         } else {
-            Head::new(&self.channel, self.epoch, self.generation, digest, published, expires)
+            Head::new(
+                &self.channel,
+                self.epoch,
+                self.generation,
+                digest,
+                published,
+                expires,
+            )
         };
         self.last_packs = (!self.format_1).then(|| packs.clone());
         head.packs = packs;
