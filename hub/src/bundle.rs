@@ -197,7 +197,7 @@ impl Bundle {
         let mut blobs = BTreeMap::new();
         let mut assembler = SnapshotPackAssembler::new(pack.snapshot);
         for shard in &pack.shards {
-            assembler.shard(&self.pack(shard)?[..], &mut |digest, blob| {
+            assembler.shard(self.pack(shard)?, &mut |digest, blob| {
                 blobs.insert(digest, blob);
                 Ok(())
             })?;
@@ -207,8 +207,7 @@ impl Bundle {
             let delta = head.packs.delta_from(&pack.snapshot).ok_or_else(|| {
                 Error::Input("the newest head names no delta pack from its snapshot pack".into())
             })?;
-            let applied =
-                apply_delta(&entries, &snapshot.digest(), &self.pack(&delta.pack())?[..])?;
+            let applied = apply_delta(&entries, &snapshot.digest(), self.pack(&delta.pack())?)?;
             entries = applied.entries;
             blobs.extend(applied.blobs);
         }

@@ -233,20 +233,20 @@ impl<'s, 'l> PackWriter<'s, 'l> {
                         Ok(pack) => pack,
                         Err(error) => {
                             tracing::warn!(%error, "the previous snapshot pack is unusable; writing a new one from the snapshot");
-                            self.from_scratch(nodes, blobs).await?
+                            self.write_whole(nodes, blobs).await?
                         }
                     }
                 }
-                Ok(None) | Err(Error::Missing { .. }) => self.from_scratch(nodes, blobs).await?,
+                Ok(None) | Err(Error::Missing { .. }) => self.write_whole(nodes, blobs).await?,
                 Err(e) => return Err(e),
             },
-            None => self.from_scratch(nodes, blobs).await?,
+            None => self.write_whole(nodes, blobs).await?,
         };
         Ok(self.snapshot_pack.insert(pack).clone())
     }
 
     /// A snapshot pack of the target written from its entries and their blobs.
-    async fn from_scratch(
+    async fn write_whole(
         &mut self,
         nodes: &mut RemoteNodes<'_>,
         mut blobs: Blobs<'_>,
