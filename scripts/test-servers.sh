@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs (once) and starts the S3-compatible servers the test suite runs against, on loopback:
-#   moto   - a test double whose conditional GETs and PUTs behave exactly as AWS S3's;
-#   Garage - a real production object store with conditional GETs and WITHOUT conditional PUTs.
-# Source this file: it exports CAIRN_TEST_S3_MOTO and CAIRN_TEST_S3_GARAGE (store URLs) and the
-# AWS_* credentials, and registers a trap that stops the servers when the calling shell exits.
+# Installs (once) and starts the object-store servers the test suite runs against, on loopback:
+#   moto    - a test double whose conditional GETs and PUTs behave exactly as AWS S3's;
+#   Garage  - a real production object store with conditional GETs and WITHOUT conditional PUTs;
+#   Azurite - Microsoft's Azure Storage emulator (npm), for the az:// path.
+# Source this file: it exports CAIRN_TEST_S3_MOTO, CAIRN_TEST_S3_GARAGE and CAIRN_TEST_AZURITE
+# (store URLs), and registers a trap that stops the servers when the calling shell exits.
 set -euo pipefail
 
 GARAGE_VERSION=2.5.0
 MOTO_VERSION=5.2.5
+AZURITE_VERSION=3.37.0
+# Azurite's single development account; its key is public (Microsoft's documentation prints it).
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 TOOLS_DIR="${CAIRN_TOOLS_DIR:-$HOME/.cache/cairn-test-tools}"
 RUN_DIR="$(mktemp -d -t cairn-test-servers.XXXXXX)"
 mkdir -p "$TOOLS_DIR/bin"
@@ -26,6 +31,16 @@ install_garage() {
     CARGO_TARGET_DIR="$TOOLS_DIR/garage-target" cargo install garage --version "$GARAGE_VERSION" --locked \
       --no-default-features --features bundled-libs,lmdb --root "$TOOLS_DIR" --quiet >&2
     rm -rf "$TOOLS_DIR/garage-target"
+  fi
+}
+
+install_azurite() {
+  local dir="$TOOLS_DIR/azurite"
+  if [ "$(cat "$dir/node_modules/azurite/package.json" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+    command -v npm >/dev/null || { echo "test-servers: installing nodejs and npm" >&2; apt-get install -y -qq nodejs npm >&2; }
+    echo "test-servers: installing azurite@$AZURITE_VERSION" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2
   fi
 }
 
@@ -93,6 +108,37 @@ TOML
   export CAIRN_TEST_S3_GARAGE="s3://$bucket/?endpoint=http://127.0.0.1:$s3_port&region=garage&access_key_id=$key_id&secret_access_key=$secret"
 }
 
+start_azurite() {
+  local port; port=$(free_port)
+  mkdir -p "$RUN_DIR/azurite"
+  # --skipApiVersionCheck: object_store may speak a newer API version than this Azurite knows.
+  "$TOOLS_DIR/azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
+    --location "$RUN_DIR/azurite" --silent --skipApiVersionCheck --loose >"$RUN_DIR/azurite.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+  wait_for_port "$port" azurite
+  # A container must exist before use; creating one takes a SharedKey-signed request.
+  python3 - "$port" "$AZURITE_ACCOUNT" "$AZURITE_KEY" cairn-test <<'PY'
+import base64, hashlib, hmac, sys, urllib.error, urllib.request
+from email.utils import formatdate
+port, account, key, container = sys.argv[1:]
+headers = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
+signed = "PUT\n" + "\n" * 11 + "".join(f"{k}:{v}\n" for k, v in sorted(headers.items())) \
+    + f"/{account}/{account}/{container}\nrestype:container"
+signature = base64.b64encode(hmac.new(base64.b64decode(key), signed.encode(), hashlib.sha256).digest()).decode()
+headers.update({"Authorization": f"SharedKey {account}:{signature}", "Content-Length": "0"})
+url = f"http://127.0.0.1:{port}/{account}/{container}?restype=container"
+try:
+    urllib.request.urlopen(urllib.request.Request(url, method="PUT", headers=headers), timeout=10).read()
+except urllib.error.HTTPError as e:
+    if e.code != 409:  # 409: it exists already
+        sys.exit(f"test-servers: creating Azurite container {container}: {e.code} {e.read().decode()}")
+PY
+  # The account's endpoint as an ordinary Azure endpoint (path style), so the URL alone says
+  # where the emulator is (object_store's emulator mode reads the address from the environment).
+  local key_param; key_param=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$AZURITE_KEY")
+  export CAIRN_TEST_AZURITE="az://cairn-test/?account_name=$AZURITE_ACCOUNT&access_key=$key_param&endpoint=http://127.0.0.1:$port/$AZURITE_ACCOUNT"
+}
+
 stop_servers() {
   if [ -f "$RUN_DIR/pids" ]; then
     while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$RUN_DIR/pids"
@@ -103,6 +149,8 @@ stop_servers() {
 trap stop_servers EXIT
 install_moto
 install_garage
+install_azurite
 start_moto
 start_garage
-echo "test-servers: moto and garage are up" >&2
+start_azurite
+echo "test-servers: moto, garage and azurite are up" >&2

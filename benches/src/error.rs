@@ -24,6 +24,9 @@ pub enum Error {
     /// An agent of the fleet could not be built: its configuration was refused.
     #[error("agent: {0}")]
     Agent(#[from] cairn_agent::Error),
+    /// A cairn command failed.
+    #[error("cairn: {0}")]
+    Hub(#[from] cairn_hub::Error),
     /// A store could not be opened.
     #[error("store: {0}")]
     Store(#[from] cairn_store::Error),

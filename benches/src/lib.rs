@@ -17,6 +17,9 @@ pub mod fleet;
 pub mod git_command;
 pub mod manifests;
 pub mod measure;
+pub mod request_proxy;
 pub mod scaling;
+pub mod sizing;
+pub mod status_scale;
 
 pub use error::{Error, Result};

@@ -94,6 +94,8 @@ env_vars! {
     CAIRN_ROOT_KEY: Hub;
     /// Crash tests only (debug builds): abort at this publish step.
     CAIRN_FAILPOINT: Hub;
+    /// Address `cairn ui` serves its web view on (default `127.0.0.1:8080`).
+    CAIRN_UI_ADDR: Hub;
     /// `true`: one reconcile pass, then exit with a code that says how it went.
     CAIRN_ONCE: Agent;
     /// Where status records are written (default: the store, unless it is an HTTP store).
@@ -165,6 +167,10 @@ env_vars! {
     CAIRN_TEST_S3_GARAGE: Tests;
     /// Where `scripts/test` installs the servers it builds (default `~/.cache/cairn-test-tools`).
     CAIRN_TOOLS_DIR: Tests;
+    /// The Azurite Azure Blob server the store tests use (`scripts/test` starts it and sets this).
+    CAIRN_TEST_AZURITE: Tests;
+    /// The headless Chromium the web view's browser test drives (default `/usr/bin/chromium`).
+    CAIRN_TEST_CHROMIUM: Tests;
     /// `1`: rewrite golden fixtures and generated tables instead of comparing with them.
     CAIRN_BLESS: Tests;
     /// Snapshot sizes the micro benchmarks run at (comma-separated).

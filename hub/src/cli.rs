@@ -189,6 +189,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Delete objects no kept generation of any channel reaches.
     Gc(gc::GcArgs),
+    /// Serve a read-only web view of the store's fleet on 127.0.0.1 (channels, rollouts, clusters).
+    Ui(crate::commands::ui::UiArgs),
+    /// Print a shell completion script for cairn.
+    Completion(crate::commands::completion::CompletionArgs),
 }
 
 /// The channel a command works on.

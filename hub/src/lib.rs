@@ -32,6 +32,8 @@ pub mod remote;
 pub mod rollout_spec;
 pub mod scan;
 pub mod scan_cache;
+pub mod status_cache;
+pub mod status_read;
 pub mod trust;
 pub mod validate;
 
@@ -59,5 +61,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => commands::export::run(&args).await,
         Command::Import(args) => commands::import::run(&args).await,
         Command::Gc(args) => commands::gc::run(&args).await,
+        Command::Ui(args) => commands::ui::run(args).await,
+        Command::Completion(args) => commands::completion::run(&args),
     }
 }

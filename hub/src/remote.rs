@@ -188,8 +188,13 @@ impl<'a> RemoteNodes<'a> {
         let mut frontier = vec![(Some(*old_root), Some(*new_root))];
         while !frontier.is_empty() {
             frontier.retain(|(a, b)| a != b);
-            self.fetch_all(frontier.iter().flat_map(|(a, b)| [*a, *b]).flatten())
-                .await?;
+            // A Vec, not a borrowing iterator, so the future stays Send (the web view spawns it).
+            let wanted: Vec<Digest> = frontier
+                .iter()
+                .flat_map(|(a, b)| [*a, *b])
+                .flatten()
+                .collect();
+            self.fetch_all(wanted).await?;
             let mut next = Vec::new();
             for (a, b) in frontier {
                 if a == b {

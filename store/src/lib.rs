@@ -145,6 +145,10 @@ pub struct Listed {
     pub size: u64,
     /// Last modification time.
     pub last_modified: DateTime<Utc>,
+    /// Its version tag as the listing gives it: every store cairn supports gives an ETag (a
+    /// local directory one made of inode, modification time and size), so a reader can tell a
+    /// rewritten object from an unchanged one without reading it.
+    pub version: Version,
 }
 
 /// An empty body, left behind once a read ended (dropping the real one closes the connection).
@@ -479,6 +483,10 @@ impl Store {
                     key: m.location.to_string(),
                     size: m.size,
                     last_modified: m.last_modified,
+                    version: Version {
+                        etag: m.e_tag,
+                        version: m.version,
+                    },
                 })
                 .collect())
         })

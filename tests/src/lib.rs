@@ -3,40 +3,18 @@
 //! The tests live in `tests/`; they start `cairn` and `cairn-agent` as processes against a local
 //! store and, when the test command has started it, an S3 server on loopback.
 
+pub mod browser;
+pub mod simulated;
+
 use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Path of a workspace binary (`cairn` or `cairn-agent`), built once per test process so it is
-/// never stale: running only this package's tests would otherwise exercise whatever binary an
-/// earlier build left behind.
-pub fn binary(name: &str) -> PathBuf {
-    static HUB: std::sync::Once = std::sync::Once::new();
-    static AGENT: std::sync::Once = std::sync::Once::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace");
-    let (once, package) = if name == "cairn" {
-        (&HUB, "cairn-hub")
-    } else {
-        (&AGENT, "cairn-agent")
-    };
-    once.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", package])
-            .current_dir(root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building {package} failed");
-    });
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("debug").join(name)
-}
+pub use cairn_test_support::{binary, wait_until};
 
 /// Runs `cairn` with `args` in `dir`; panics with its stderr if it fails.
 pub fn cairn(dir: &Path, args: &[&str]) -> Output {
@@ -153,18 +131,6 @@ impl Drop for Agent {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits until `check` holds, for at most `limit`; panics with `what` otherwise.
-pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -1,7 +1,6 @@
 //! The Git baseline scenario: the same manifests in a bare repository, clients polling it with
 //! `ls-remote` through a counting proxy, idle and then one one-object change.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -11,13 +10,12 @@ use super::stats::{Spread, ratio};
 use super::{Change, Config, GitRow, Rate};
 
 /// Runs the baseline against one server kind (`daemon` or `http`).
-pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crate::Result<GitRow> {
+pub async fn git_baseline(config: &Config, kind: &str) -> crate::Result<GitRow> {
     let dir = config.work.join(format!("git-{kind}"));
     let _ = std::fs::remove_dir_all(&dir);
     let work = dir.join("work");
     // The same manifests as the fleet's initial snapshot.
     write_manifests(&work, config.objects, &[], 0)?;
-    let _ = manifests;
     let repo = Repo::init(&work, &dir.join("served"))?;
     let server = match kind {
         "daemon" => Server::daemon(&repo.root).await?,
@@ -34,18 +32,8 @@ pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crat
     // Let the first polls spread out, as for the fleet, then measure an idle window.
     tokio::time::sleep(config.t()).await;
     let window = config.t().mul_f64(f64::from(config.idle_intervals));
-    let (polls0, req0, (_, in0, out0), cpu0) = (
-        clients.counts.polls.load(Ordering::Relaxed),
-        server.requests(),
-        server.proxy.tally(),
-        server.cpu_s(),
-    );
-    tokio::time::sleep(window).await;
-    let polls = clients.counts.polls.load(Ordering::Relaxed) - polls0;
-    let requests = server.requests() - req0;
-    let (_, in1, out1) = server.proxy.tally();
-    let cpu = server.cpu_s() - cpu0;
-    let per_poll = |x: u64| ratio(x as f64, polls as f64);
+    let idle = IdleWindow::measure(&server, &clients, window).await;
+    let per_poll = |x: u64| ratio(x as f64, idle.polls as f64);
     // One object changes.
     let revision = 1;
     write_manifests(&work, config.objects, &[0], revision)?;
@@ -62,13 +50,13 @@ pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crat
     let row = GitRow {
         server: server.kind.to_owned(),
         clients: n,
-        polls,
-        requests_per_poll: per_poll(requests),
-        bytes_in_per_poll: per_poll(in1 - in0),
-        bytes_out_per_poll: per_poll(out1 - out0),
-        server_cpu_s_per_1000: ratio(cpu * 1000.0, polls as f64),
+        polls: idle.polls,
+        requests_per_poll: per_poll(idle.requests),
+        bytes_in_per_poll: per_poll(idle.bytes_in),
+        bytes_out_per_poll: per_poll(idle.bytes_out),
+        server_cpu_s_per_1000: ratio(idle.cpu_s * 1000.0, idle.polls as f64),
         rate: Rate {
-            mean_rps: ratio(polls as f64, secs),
+            mean_rps: ratio(idle.polls as f64, secs),
             peak_rps: 0,
             expected_rps: n as f64 / config.interval,
             seconds: secs as usize,
@@ -93,4 +81,31 @@ pub async fn git_baseline(config: &Config, kind: &str, manifests: &Path) -> crat
     let _ = std::fs::remove_dir_all(dir.join("clients"));
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(row)
+}
+
+/// What the Git server saw while its clients polled with nothing to fetch.
+struct IdleWindow {
+    polls: u64,
+    requests: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    cpu_s: f64,
+}
+
+impl IdleWindow {
+    /// Counts over `window`, from the counters' values before and after it.
+    async fn measure(server: &Server, clients: &Clients, window: Duration) -> IdleWindow {
+        let polls0 = clients.counts.polls.load(Ordering::Relaxed);
+        let (requests0, (_, in0, out0), cpu0) =
+            (server.requests(), server.proxy.tally(), server.cpu_s());
+        tokio::time::sleep(window).await;
+        let (_, in1, out1) = server.proxy.tally();
+        IdleWindow {
+            polls: clients.counts.polls.load(Ordering::Relaxed) - polls0,
+            requests: server.requests() - requests0,
+            bytes_in: in1 - in0,
+            bytes_out: out1 - out0,
+            cpu_s: server.cpu_s() - cpu0,
+        }
+    }
 }

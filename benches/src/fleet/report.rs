@@ -51,6 +51,30 @@ pub fn markdown(r: &Report) -> String {
         r.store,
         r.machine
     );
+    idle_table(w, r);
+    changes_table(w, r);
+    publish_table(w, r);
+    git_table(w, r);
+    let _ = writeln!(w, "\nerrors: {} {:?}", r.errors, r.error_notes);
+    if let Some(rss) = r.agent_rss_bytes {
+        let _ = writeln!(
+            w,
+            "one `cairn-agent` process idle with {} objects: VmRSS {:.1} MiB",
+            r.rss_objects,
+            rss as f64 / 1048576.0
+        );
+    }
+    let _ = writeln!(
+        w,
+        "this process (all {} agents and the front): peak RSS {:.0} MiB",
+        r.agents,
+        r.fleet_peak_rss_bytes as f64 / 1048576.0
+    );
+    out
+}
+
+/// Idle polling: requests, bytes and rates per poll.
+fn idle_table(w: &mut String, r: &Report) {
     let i = &r.idle;
     let _ = writeln!(w, "| idle polling | cairn |");
     let _ = writeln!(w, "|---|---|");
@@ -82,6 +106,10 @@ pub fn markdown(r: &Report) -> String {
             format!("{s:.4}")
         });
     let _ = writeln!(w, "| server CPU s per 1,000 polls | {cpu} |\n");
+}
+
+/// One row per change (and cold start): propagation and what it cost.
+fn changes_table(w: &mut String, r: &Report) {
     let _ = writeln!(
         w,
         "| change | objects | agents | p50 s | p99 s | max s | missed | requests/agent (origin) | bytes/agent in / out | front req/s mean / peak | origin req/s mean / peak |"
@@ -90,6 +118,10 @@ pub fn markdown(r: &Report) -> String {
     for c in r.changes.iter().chain(r.cold.iter()) {
         change_row(w, c);
     }
+}
+
+/// One row per publish: wall, CPU and PUTs.
+fn publish_table(w: &mut String, r: &Report) {
     let _ = writeln!(w, "\n| publish | changes | wall s | CPU s | PUTs |");
     let _ = writeln!(w, "|---|---|---|---|---|");
     for p in &r.publishes {
@@ -104,23 +136,6 @@ pub fn markdown(r: &Report) -> String {
             p.label, p.changes, p.wall_s, p.cpu_s, puts
         );
     }
-    git_table(w, r);
-    let _ = writeln!(w, "\nerrors: {} {:?}", r.errors, r.error_notes);
-    if let Some(rss) = r.agent_rss_bytes {
-        let _ = writeln!(
-            w,
-            "one `cairn-agent` process idle with {} objects: VmRSS {:.1} MiB",
-            r.rss_objects,
-            rss as f64 / 1048576.0
-        );
-    }
-    let _ = writeln!(
-        w,
-        "this process (all {} agents and the front): peak RSS {:.0} MiB",
-        r.agents,
-        r.fleet_peak_rss_bytes as f64 / 1048576.0
-    );
-    out
 }
 
 fn git_table(w: &mut String, r: &Report) {

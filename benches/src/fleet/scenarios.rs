@@ -78,7 +78,7 @@ pub async fn run(config: &Config) -> Result<Report> {
     report.cold = Some(bench.cold_start(&mut report).await?);
     if config.git_clients > 0 {
         for kind in ["daemon", "http"] {
-            let row = super::baseline::git_baseline(&bench.config, kind, &bench.manifests).await?;
+            let row = super::baseline::git_baseline(&bench.config, kind).await?;
             if row.errors > 0 {
                 report
                     .error_notes

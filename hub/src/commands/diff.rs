@@ -4,12 +4,13 @@ use serde::Serialize;
 use similar::TextDiff;
 
 use cairn_env_vars::EnvVars;
-use cairn_state_format::Change;
+use cairn_state_format::{Change, Digest};
 
 use super::common::{open_store, print_json, resolve};
 use crate::cli::{Output, StoreArgs};
 use crate::error::Result;
 use crate::remote::{RemoteNodes, fetch_blobs};
+use cairn_store::Store;
 
 /// Flags of `cairn diff`.
 #[derive(clap::Args, Debug)]
@@ -29,12 +30,16 @@ pub struct DiffArgs {
     pub summary: bool,
 }
 
-#[derive(Serialize)]
-struct Row {
-    change: &'static str,
-    object: String,
+/// One changed entry between two snapshots.
+#[derive(Serialize, Debug, Clone)]
+pub struct Row {
+    /// `added`, `changed` or `removed`.
+    pub change: &'static str,
+    /// The object's identity.
+    pub object: String,
+    /// A unified diff of its YAML, for a changed object (unless only a summary was asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
-    diff: Option<String>,
+    pub diff: Option<String>,
 }
 
 /// Compares two generations or snapshots.
@@ -44,20 +49,55 @@ pub async fn run(args: &DiffArgs) -> Result<()> {
     let store = open_store(store_args)?;
     let (a, _) = resolve(&store, channel, Some(from)).await?;
     let (b, _) = resolve(&store, channel, Some(to)).await?;
-    let mut nodes = RemoteNodes::new(&store);
+    let rows = compare(&store, (&a, from), (&b, to), summary).await?;
+    if store_args.output == Output::Json {
+        return print_json(&rows);
+    }
+    for row in &rows {
+        let mark = match row.change {
+            "added" => '+',
+            "removed" => '-',
+            _ => '~',
+        };
+        println!("{mark} {}", row.object);
+    }
+    for row in rows.iter().filter_map(|r| r.diff.as_ref()) {
+        print!("\n{row}");
+    }
+    if rows.is_empty() {
+        println!("no differences");
+    }
+    Ok(())
+}
+
+/// The entries that differ from snapshot `a` to snapshot `b` (each with the label its diff
+/// header shows), fetching only the index paths that differ and, unless `summary`, the blobs
+/// of changed objects.
+pub async fn compare(
+    store: &Store,
+    (a, from): (&Digest, &str),
+    (b, to): (&Digest, &str),
+    summary: bool,
+) -> Result<Vec<Row>> {
+    let mut nodes = RemoteNodes::new(store);
     let (ra, rb) = (
-        nodes.snapshot(&a).await?.index,
-        nodes.snapshot(&b).await?.index,
+        nodes.snapshot(a).await?.index,
+        nodes.snapshot(b).await?.index,
     );
     let changes = nodes.diff(&ra, &rb).await?;
     let blobs = if summary {
         Default::default()
     } else {
-        let wanted = changes.iter().flat_map(|c| match c {
-            Change::Changed { old, new } => vec![old.blob, new.blob],
-            _ => Vec::new(),
-        });
-        fetch_blobs(&store, wanted).await?
+        // Collected before the await: a borrowing closure held across it would keep the
+        // future from being Send (the web view runs this on a spawned task).
+        let wanted: Vec<Digest> = changes
+            .iter()
+            .flat_map(|c| match c {
+                Change::Changed { old, new } => vec![old.blob, new.blob],
+                _ => Vec::new(),
+            })
+            .collect();
+        fetch_blobs(store, wanted).await?
     };
     let rows: Vec<Row> = changes
         .iter()
@@ -85,24 +125,7 @@ pub async fn run(args: &DiffArgs) -> Result<()> {
             },
         })
         .collect();
-    if store_args.output == Output::Json {
-        return print_json(&rows);
-    }
-    for row in &rows {
-        let mark = match row.change {
-            "added" => '+',
-            "removed" => '-',
-            _ => '~',
-        };
-        println!("{mark} {}", row.object);
-    }
-    for row in rows.iter().filter_map(|r| r.diff.as_ref()) {
-        print!("\n{row}");
-    }
-    if rows.is_empty() {
-        println!("no differences");
-    }
-    Ok(())
+    Ok(rows)
 }
 
 /// A blob as YAML, the form people read manifests in.

@@ -245,9 +245,18 @@ async fn current_flags(at: &FlagArgs) -> Result<Vec<crate::flags::FlagInfo>> {
     let name = channel_name(&at.channel)?;
     let store = open_store(&at.store)?;
     let latest = Channel::new(&store, name).require_latest().await?;
-    let mut nodes = RemoteNodes::new(&store);
-    let base = nodes.snapshot(&latest.head.snapshot).await?;
-    Ok(read_document(&store, &mut nodes, &base.index, at)
+    snapshot_flags(&store, &latest.head.snapshot, at).await
+}
+
+/// The flags in `snapshot`'s flag document (none if it has no such document).
+pub async fn snapshot_flags(
+    store: &cairn_store::Store,
+    snapshot: &cairn_state_format::Digest,
+    at: &FlagArgs,
+) -> Result<Vec<crate::flags::FlagInfo>> {
+    let mut nodes = RemoteNodes::new(store);
+    let base = nodes.snapshot(snapshot).await?;
+    Ok(read_document(store, &mut nodes, &base.index, at)
         .await?
         .0
         .list())

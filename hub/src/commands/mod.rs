@@ -3,6 +3,7 @@
 //! asked.
 
 pub(crate) mod common;
+pub mod completion;
 pub mod diff;
 pub mod env;
 pub mod export;
@@ -19,3 +20,4 @@ pub mod show;
 pub mod sign;
 pub mod status;
 pub mod trust;
+pub mod ui;

@@ -5,11 +5,12 @@ use cairn_state_format::Phase;
 use cairn_store::Store;
 
 use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
-use super::status::read_records;
+use super::status::StatusReadArgs;
 use crate::channel::{Channel, Logged};
 use crate::cli::{Output, SignArgs, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, publish};
+use crate::status_read::StatusReader;
 
 /// Flags of `cairn promote`.
 #[derive(clap::Args, Debug)]
@@ -29,6 +30,9 @@ pub struct PromoteArgs {
     /// Refuse unless at least this share of --from's clusters report that content healthy.
     #[arg(long, value_parser = parse_percent)]
     pub require_healthy: Option<f64>,
+    /// Status cache options (for --require-healthy).
+    #[command(flatten)]
+    pub reads: StatusReadArgs,
     /// Signing options.
     #[command(flatten)]
     pub sign: SignArgs,
@@ -46,7 +50,7 @@ pub async fn run(args: &PromoteArgs) -> Result<()> {
         None => source_channel.require_latest().await?,
     };
     if let Some(required) = args.require_healthy {
-        health_gate(&store, from, &source, required).await?;
+        health_gate(&store, from, &source, required, &args.reads).await?;
     }
     let mut provenance = source.head.source.clone();
     provenance.insert("promoted_from".to_owned(), from.to_owned());
@@ -85,16 +89,23 @@ pub async fn run(args: &PromoteArgs) -> Result<()> {
 
 /// Refuses unless at least `required` of `from`'s reporting clusters run `source`'s content
 /// converged.
-async fn health_gate(store: &Store, from: &str, source: &Logged, required: f64) -> Result<()> {
-    let records = read_records(store, from).await?;
-    if records.is_empty() {
+async fn health_gate(
+    store: &Store,
+    from: &str,
+    source: &Logged,
+    required: f64,
+    reads: &StatusReadArgs,
+) -> Result<()> {
+    let mut reader = StatusReader::new(store, from, reads.dir().as_deref());
+    reader.refresh().await?;
+    if reader.is_empty() {
         return Err(Error::Unhealthy(format!(
             "no cluster reports on channel {from:?}: cannot tell whether generation {} is healthy; nothing published",
             source.head.generation
         )));
     }
-    let healthy = records
-        .iter()
+    let healthy = reader
+        .records()
         .filter(|r| {
             r.phase == Phase::Converged
                 && r.applied
@@ -102,12 +113,12 @@ async fn health_gate(store: &Store, from: &str, source: &Logged, required: f64) 
                     .is_some_and(|a| a.snapshot == source.head.snapshot)
         })
         .count();
-    let share = healthy as f64 / records.len() as f64;
+    let share = healthy as f64 / reader.len() as f64;
     if share < required {
         return Err(Error::Unhealthy(format!(
             "only {healthy} of {} clusters of channel {from:?} ({:.1}%) run generation {}'s content healthy; \
              --require-healthy asks for {:.1}%; nothing published",
-            records.len(),
+            reader.len(),
             share * 100.0,
             source.head.generation,
             required * 100.0

@@ -3,16 +3,17 @@
 
 use std::time::Duration;
 
-use cairn_state_format::{Digest, Phase, Rollout, StatusRecord, cohort_position};
+use cairn_state_format::{Digest, Head, Phase, Rollout, StatusRecord, cohort_position};
 use cairn_store::Store;
 use serde::Serialize;
 
 use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
-use super::status::read_records;
+use super::status::StatusReadArgs;
 use crate::channel::{Channel, Logged};
 use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, RolloutPlan, now, publish};
+use crate::status_read::StatusReader;
 
 /// Progressive rollout controls. Every action is a new signed generation; nothing moves back.
 #[derive(clap::Subcommand, Debug)]
@@ -40,6 +41,9 @@ pub struct StatusArgs {
     /// The channel.
     #[command(flatten)]
     pub channel: ChannelArgs,
+    /// Status cache options.
+    #[command(flatten)]
+    pub reads: StatusReadArgs,
 }
 
 /// Flags of the rollout actions that publish.
@@ -74,12 +78,15 @@ pub struct WatchArgs {
     /// Give up watching (leaving the rollout as it is) after this long.
     #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Status cache options.
+    #[command(flatten)]
+    pub reads: StatusReadArgs,
 }
 
 /// Runs one rollout action.
 pub async fn run(action: &RolloutAction) -> Result<()> {
     match action {
-        RolloutAction::Status(args) => status(&args.store, &args.channel.channel).await,
+        RolloutAction::Status(args) => status(args).await,
         RolloutAction::Advance(c) => control(c, Action::Advance).await,
         RolloutAction::Pause(c) => control(c, Action::Pause).await,
         RolloutAction::Resume(c) => control(c, Action::Resume).await,
@@ -97,7 +104,7 @@ enum Action {
 }
 
 /// Where a rollout stands, from the newest head and the agents' status records.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, Clone)]
 pub struct Progress {
     /// The channel.
     pub channel: String,
@@ -125,55 +132,68 @@ async fn latest(store: &Store, channel: &str) -> Result<Logged> {
     Channel::new(store, channel).require_latest().await
 }
 
-async fn progress(store: &Store, channel: &str) -> Result<(Logged, Progress)> {
-    let logged = latest(store, channel).await?;
-    let records = read_records(store, channel).await?;
-    let started = rollout_start(&Channel::new(store, channel), &logged).await?;
-    let head = &logged.head;
+/// Where the rollout of `reader`'s channel stands, after reading the records that changed.
+pub async fn progress(store: &Store, reader: &mut StatusReader) -> Result<(Logged, Progress)> {
+    let channel = reader.channel().to_owned();
+    let logged = latest(store, &channel).await?;
+    reader.refresh().await?;
+    let started = rollout_start(&Channel::new(store, &channel), &logged).await?;
+    let progress = measure(&channel, &logged.head, started, reader.records());
+    Ok((logged, progress))
+}
+
+/// Where a rollout of `head` (whose content first appeared in generation `started`) stands by
+/// `records`.
+pub fn measure<'a>(
+    channel: &str,
+    head: &Head,
+    started: u64,
+    records: impl Iterator<Item = &'a StatusRecord>,
+) -> Progress {
     let open = head
         .rollout
         .as_ref()
         .map_or(cairn_state_format::POSITIONS, |r| r.open_positions(now()));
-    let failing = |r: &StatusRecord| matches!(r.phase, Phase::Failed | Phase::Degraded);
-    // A cluster is on the new content once it applied it, or once it saw a generation carrying
-    // it and failed (the attempt is what the failure rate is about).
-    let on_new: Vec<&StatusRecord> = records
-        .iter()
-        .filter(|r| {
-            r.applied
-                .as_ref()
-                .is_some_and(|a| a.snapshot == head.snapshot)
-                || (failing(r) && r.observed_generation.is_some_and(|g| g >= started))
-        })
-        .collect();
-    let progress = Progress {
+    let mut p = Progress {
         channel: channel.to_owned(),
         generation: head.generation,
         snapshot: head.snapshot,
         rollout: head.rollout.clone(),
         open: f64::from(open) / f64::from(cairn_state_format::POSITIONS),
-        clusters: records.len(),
-        admitted: records
-            .iter()
-            .filter(|r| cohort_position(&r.cluster, channel) < open)
-            .count(),
-        on_new: on_new.len(),
-        healthy_on_new: on_new
-            .iter()
-            .filter(|r| {
-                r.phase == Phase::Converged
-                    && r.applied
-                        .as_ref()
-                        .is_some_and(|a| a.snapshot == head.snapshot)
-            })
-            .count(),
-        failed_on_new: on_new.iter().filter(|r| failing(r)).count(),
+        clusters: 0,
+        admitted: 0,
+        on_new: 0,
+        healthy_on_new: 0,
+        failed_on_new: 0,
     };
-    Ok((logged, progress))
+    for r in records {
+        p.clusters += 1;
+        if cohort_position(&r.cluster, channel) < open {
+            p.admitted += 1;
+        }
+        let (on_new, healthy, failing) = standing(r, head, started);
+        p.on_new += usize::from(on_new);
+        p.healthy_on_new += usize::from(healthy);
+        p.failed_on_new += usize::from(on_new && failing);
+    }
+    p
+}
+
+/// Whether `r` is on `head`'s content, healthy on it, and failing. A cluster is on the new
+/// content once it applied it, or once it saw a generation carrying it and failed (the attempt
+/// is what the failure rate is about).
+pub fn standing(r: &StatusRecord, head: &Head, started: u64) -> (bool, bool, bool) {
+    let failing = matches!(r.phase, Phase::Failed | Phase::Degraded);
+    let applied_new = r
+        .applied
+        .as_ref()
+        .is_some_and(|a| a.snapshot == head.snapshot);
+    let on_new = applied_new || (failing && r.observed_generation.is_some_and(|g| g >= started));
+    (on_new, applied_new && r.phase == Phase::Converged, failing)
 }
 
 /// The first generation of the run of generations carrying the newest one's content.
-async fn rollout_start(channel: &Channel<'_>, logged: &Logged) -> Result<u64> {
+pub async fn rollout_start(channel: &Channel<'_>, logged: &Logged) -> Result<u64> {
     let mut first = logged.head.generation;
     while first > 1 {
         match channel.generation(first - 1).await? {
@@ -184,9 +204,12 @@ async fn rollout_start(channel: &Channel<'_>, logged: &Logged) -> Result<u64> {
     Ok(first)
 }
 
-async fn status(store_args: &StoreArgs, channel: &str) -> Result<()> {
+async fn status(args: &StatusArgs) -> Result<()> {
+    let store_args = &args.store;
     let store = open_store(store_args)?;
-    let (_, p) = progress(&store, channel_name(channel)?).await?;
+    let name = channel_name(&args.channel.channel)?;
+    let mut reader = StatusReader::new(&store, name, args.reads.dir().as_deref());
+    let (_, p) = progress(&store, &mut reader).await?;
     if store_args.output == Output::Json {
         return print_json(&p);
     }
@@ -360,9 +383,11 @@ async fn watch(args: &WatchArgs) -> Result<()> {
     let keys = load_keys(&c.sign)?;
     let store = open_store(&c.store)?;
     let channel = Channel::new(&store, name);
+    // One reader for the whole watch: each look fetches only the records that changed.
+    let mut reader = StatusReader::new(&store, name, args.reads.dir().as_deref());
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let (logged, p) = progress(&store, name).await?;
+        let (logged, p) = progress(&store, &mut reader).await?;
         let Some(rollout) = &p.rollout else {
             println!(
                 "channel {name}: generation {} has no rollout in progress",

@@ -1,17 +1,17 @@
 //! What a publish costs: PUTs counted through a counting store wrapper.
 
-mod common;
+use crate::support;
 
 use cairn_state_format::{FANOUT, LEAF_CAPACITY};
 
 #[tokio::test]
 async fn ten_changes_in_twenty_thousand_objects_cost_ten_blobs_and_a_few_nodes() {
-    let (store, counter) = common::counting_memory();
-    let keys = [common::key()];
-    let first = common::publish_yaml(
+    let (store, counter) = support::counting_memory();
+    let keys = [support::key()];
+    let first = support::publish_yaml(
         &store,
         "big",
-        &common::configmaps(20_000, 0, 0),
+        &support::configmaps(20_000, 0, 0),
         &keys,
         false,
     )
@@ -19,10 +19,10 @@ async fn ten_changes_in_twenty_thousand_objects_cost_ten_blobs_and_a_few_nodes()
     assert_eq!(first.blobs_uploaded, 20_000);
 
     let before = counter.counts();
-    let second = common::publish_yaml(
+    let second = support::publish_yaml(
         &store,
         "big",
-        &common::configmaps(20_000, 10, 1),
+        &support::configmaps(20_000, 10, 1),
         &keys,
         false,
     )
@@ -58,12 +58,12 @@ async fn ten_changes_in_twenty_thousand_objects_cost_ten_blobs_and_a_few_nodes()
 
 #[tokio::test]
 async fn identical_content_publishes_nothing() {
-    let (store, counter) = common::counting_memory();
-    let keys = [common::key()];
-    let yaml = common::configmaps(500, 0, 0);
-    common::publish_yaml(&store, "same", &yaml, &keys, false).await;
+    let (store, counter) = support::counting_memory();
+    let keys = [support::key()];
+    let yaml = support::configmaps(500, 0, 0);
+    support::publish_yaml(&store, "same", &yaml, &keys, false).await;
     let before = counter.counts().puts;
-    let again = common::publish_yaml(&store, "same", &yaml, &keys, false).await;
+    let again = support::publish_yaml(&store, "same", &yaml, &keys, false).await;
     assert!(again.unchanged);
     assert_eq!(again.generation, 1);
     assert_eq!(counter.counts().puts - before, 4, "only the probe writes");
@@ -82,7 +82,7 @@ async fn publish_dir(
     let inputs = [dir.to_path_buf()];
     let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
     let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
-    let keys = [common::key()];
+    let keys = [support::key()];
     let settings = Settings {
         keys: &keys,
         delta_depth: 8,
@@ -93,7 +93,7 @@ async fn publish_dir(
     let read = scan.parsed_and_reused();
     let published = publish(
         store,
-        common::publication("big", Content::Scanned(&mut scan)),
+        support::publication("big", Content::Scanned(&mut scan)),
         &settings,
     )
     .await
@@ -126,7 +126,7 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
             .unwrap();
         file.set_modified(old).unwrap();
     }
-    let (store, counter) = common::counting_memory();
+    let (store, counter) = support::counting_memory();
     let (first, read) = publish_dir(&store, &tree, &cache).await;
     assert_eq!((first.entries, read), (20_000, (400, 0)));
 
@@ -152,5 +152,5 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
     assert_eq!(puts as usize, expected, "PUTs of the second publish");
     let gets = counter.counts().gets - before.gets;
     assert!(gets < 100, "{gets} GETs: reads stay on the changed paths");
-    common::assert_readable(&store, &second.snapshot).await;
+    support::assert_readable(&store, &second.snapshot).await;
 }

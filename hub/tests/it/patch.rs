@@ -1,6 +1,6 @@
 //! Patching one entry of a stored snapshot gives exactly the snapshot a full build would.
 
-mod common;
+use crate::support;
 
 use cairn_hub::patch::upsert;
 use cairn_hub::remote::RemoteNodes;
@@ -15,7 +15,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let store = cairn_store::Store::open("memory://", &Default::default()).unwrap();
-            let published = common::publish_yaml(&store, "p", &common::configmaps(size, 0, 0), &[common::key()], false).await;
+            let published = support::publish_yaml(&store, "p", &support::configmaps(size, 0, 0), &[support::key()], false).await;
             let name = if new_entry { "brand-new".to_owned() } else { format!("cm-{}", pick % size) };
             let changed = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: team-{}}}\ndata: {{key: patched}}\n", (pick % size) % 7);
             let resource = parse_documents("patch.yaml", &changed).unwrap().remove(0);
@@ -24,7 +24,7 @@ proptest! {
             let base = nodes.snapshot(&published.snapshot).await.unwrap();
             let patched = upsert(&mut nodes, &base, resource.entry()).await.unwrap();
 
-            let mut expected: EntrySet = common::assert_readable(&store, &published.snapshot).await;
+            let mut expected: EntrySet = support::assert_readable(&store, &published.snapshot).await;
             let was_there = expected.insert(resource.id.clone(), resource.entry()).is_some();
             let (snapshot, index) = Snapshot::build(&expected);
             prop_assert_eq!(&patched.snapshot, &snapshot);

@@ -2,36 +2,17 @@
 //! debug `cairn` binary, and the test checks what was counted, never how long anything took.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use cairn_test_support::binary;
 
 use cairn_benches::manifests::{manifest, spread};
 use cairn_benches::scaling::{Config, run, table};
-
-/// The workspace's debug `cairn`, built first (a no-op when it is fresh: `cargo test -p
-/// cairn-benches` alone does not build other packages' binaries).
-fn debug_cairn() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| workspace.join(dir))
-        .unwrap_or_else(|| workspace.join("target"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "cairn-hub", "--bin", "cairn"])
-        .current_dir(&workspace)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p cairn-hub failed");
-    let cairn = target.join("debug").join("cairn");
-    assert!(cairn.is_file(), "{} is missing", cairn.display());
-    cairn
-}
 
 #[test]
 fn publish_scaling_counts_what_cairn_and_git_write() {
     let (m, changes) = (50, 2);
     let report = run(&Config {
-        cairn: debug_cairn(),
+        cairn: binary("cairn"),
         sizes: vec![m],
         changes,
         repeat: 1,

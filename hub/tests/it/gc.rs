@@ -1,7 +1,7 @@
 //! Garbage collection never deletes what a kept generation reaches, over random histories, and
 //! a publish racing a collection stays readable.
 
-mod common;
+use crate::support;
 
 use std::time::Duration;
 
@@ -21,18 +21,18 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let store = cairn_store::Store::open("memory://", &Default::default()).unwrap();
-            let keys = [common::key()];
+            let keys = [support::key()];
             for (channel, variant) in &publishes {
-                let yaml = common::configmaps(30, (*variant as usize) * 3, *variant);
-                common::publish_yaml(&store, &format!("c{channel}"), &yaml, &keys, false).await;
+                let yaml = support::configmaps(30, (*variant as usize) * 3, *variant);
+                support::publish_yaml(&store, &format!("c{channel}"), &yaml, &keys, false).await;
             }
             // Collect as if a day had passed, so only reachability protects anything.
             let later = cairn_hub::publish::now() + chrono::Duration::days(1);
             let collected = collect_at(&store, keep, Duration::from_secs(3600), false, later).await.unwrap();
             for channel in 0..3u8 {
-                let log = common::log(&store, &format!("c{channel}")).await;
+                let log = support::log(&store, &format!("c{channel}")).await;
                 for (_, snapshot) in log.iter().rev().take(keep) {
-                    common::assert_readable(&store, snapshot).await;
+                    support::assert_readable(&store, snapshot).await;
                 }
             }
             let distinct: std::collections::HashSet<u32> = publishes.iter().map(|(_, v)| *v).collect();
@@ -47,15 +47,22 @@ proptest! {
 #[tokio::test]
 async fn a_publish_racing_a_collection_stays_readable() {
     let store = cairn_store::Store::open("memory://", &Default::default()).unwrap();
-    let keys = [common::key()];
+    let keys = [support::key()];
     let grace = Duration::from_secs(1);
-    common::publish_yaml(&store, "prod", &common::configmaps(200, 0, 0), &keys, false).await;
+    support::publish_yaml(
+        &store,
+        "prod",
+        &support::configmaps(200, 0, 0),
+        &keys,
+        false,
+    )
+    .await;
     let mut deleted = 0;
     for variant in 1..=4u32 {
         // Let what earlier rounds wrote age past the grace period, so collections delete for real.
         tokio::time::sleep(grace + Duration::from_millis(100)).await;
-        let yaml = common::configmaps(200, 20, variant);
-        let publish = common::publish_yaml(&store, "prod", &yaml, &keys, false);
+        let yaml = support::configmaps(200, 20, variant);
+        let publish = support::publish_yaml(&store, "prod", &yaml, &keys, false);
         let gc = async {
             let mut deleted = 0;
             for _ in 0..3 {
@@ -70,7 +77,7 @@ async fn a_publish_racing_a_collection_stays_readable() {
         };
         let (published, collected) = tokio::join!(publish, gc);
         deleted += collected;
-        common::assert_readable(&store, &published.snapshot).await;
+        support::assert_readable(&store, &published.snapshot).await;
     }
     assert!(deleted > 0, "the collections ran for real");
 }

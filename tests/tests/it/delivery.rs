@@ -55,13 +55,16 @@ fn a_three_step_rollout_opens_in_cohorts() {
     assert_eq!(count_with(dir, "blue"), CLUSTERS);
 
     setup(dir, "green");
-    publish(dir, store, "prod", &["--rollout", "25%:0s,50%:4s,100%:8s"]);
+    // Later steps are an hour away: `rollout advance` opens each one, so what the agents see
+    // depends on the steps alone, never on how long a fleet run took (step times are the
+    // state-format's unit tests' business).
+    publish(dir, store, "prod", &["--rollout", "25%:0s,50%:1h,100%:2h"]);
     run_fleet_once(dir, store);
     let first = count_with(dir, "green");
-    std::thread::sleep(Duration::from_secs(4));
+    advance(dir, store);
     run_fleet_once(dir, store);
     let second = count_with(dir, "green");
-    std::thread::sleep(Duration::from_secs(4));
+    advance(dir, store);
     run_fleet_once(dir, store);
     let third = count_with(dir, "green");
     // Cohorts are hashes of (cluster, channel): within three standard deviations of the share.
@@ -95,6 +98,23 @@ fn a_three_step_rollout_opens_in_cohorts() {
     );
     let progress: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(progress["on_new"], CLUSTERS as u64);
+}
+
+/// `cairn rollout advance` on `prod`: the next closed step opens now.
+fn advance(dir: &Path, store: &str) {
+    cairn(
+        dir,
+        &[
+            "rollout",
+            "advance",
+            "--store",
+            store,
+            "--channel",
+            "prod",
+            "--key",
+            "hub.key",
+        ],
+    );
 }
 
 #[test]
@@ -242,12 +262,16 @@ fn an_expired_environment_is_pruned_by_agents_on_their_own() {
     let (dir, store) = (tmp.path(), tmp.path().join("store"));
     let store = store.to_str().unwrap();
     setup(dir, "blue");
+    // The TTL leaves a loaded machine ample time for the first agent run; the second runs once
+    // it has passed for certain.
     cairn(
         dir,
         &[
-            "env", "up", "pr-42", "--store", store, "--ttl", "3s", "--key", "hub.key", "m",
+            "env", "up", "pr-42", "--store", store, "--ttl", "10s", "--key", "hub.key", "m",
         ],
     );
+    // The hub set the expiry before it returned: it has passed for certain by then.
+    let expires = std::time::Instant::now() + Duration::from_secs(10);
     let bad = cairn_unchecked(
         dir,
         &[
@@ -257,7 +281,9 @@ fn an_expired_environment_is_pruned_by_agents_on_their_own() {
     assert_eq!(bad.status.code(), Some(2));
     assert_eq!(agent_once(dir, store, "pr-*", "c0"), 0);
     assert_eq!(color_of(dir, "c0").as_deref(), Some("blue"));
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(
+        expires.saturating_duration_since(std::time::Instant::now()) + Duration::from_secs(1),
+    );
     agent_once(dir, store, "pr-*", "c0");
     assert_eq!(
         color_of(dir, "c0"),

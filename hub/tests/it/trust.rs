@@ -3,9 +3,8 @@
 //! the root would not accept the head, proposals completed by `cairn sign`, revocation and root
 //! rotation, an expired or forged root, and what agents see (the chain walked from version 1).
 
-mod common;
+use crate::support;
 
-use cairn_env_vars::EnvVars;
 use std::path::PathBuf;
 
 use cairn_hub::Error;
@@ -34,24 +33,9 @@ fn places(tmp: &tempfile::TempDir) -> Vec<Place> {
         format!("file://{}", tmp.path().join("store").display()),
     )];
     std::fs::create_dir_all(tmp.path().join("store")).unwrap();
-    for (name, var) in [
-        ("moto", EnvVars::CAIRN_TEST_S3_MOTO),
-        ("garage", EnvVars::CAIRN_TEST_S3_GARAGE),
-    ] {
-        match std::env::var(var) {
-            Ok(url) => {
-                let (base, query) = url.split_once('?').unwrap_or((&url, ""));
-                let prefix = format!("t{:016x}", common::rand_u64());
-                urls.push((
-                    name,
-                    format!("{}/{prefix}?{query}", base.trim_end_matches('/')),
-                ));
-            }
-            Err(_) => {
-                eprintln!("skipped {name}: {var} is not set (run the suite with scripts/test)")
-            }
-        }
-    }
+    urls.extend(cairn_test_support::server_urls(
+        cairn_test_support::S3_SERVERS,
+    ));
     urls.into_iter()
         .map(|(name, url)| {
             let dir = tmp.path().join(name);
@@ -132,7 +116,7 @@ impl Place {
     }
 
     async fn head_generation(&self, channel: &str) -> Option<u64> {
-        common::head_generation(&self.store, channel).await
+        support::head_generation(&self.store, channel).await
     }
 
     /// What an agent installed with version 1's digest trusts after walking the chain.
@@ -703,7 +687,7 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
             "{}: the proposal's content survived gc",
             p.name
         );
-        common::assert_readable(&p.store, &common::log(&p.store, "prod").await[0].1).await;
+        support::assert_readable(&p.store, &support::log(&p.store, "prod").await[0].1).await;
 
         p.publish("prod", "2", "a.key", &["--propose"])
             .await
@@ -730,7 +714,7 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
 /// What the check costs every command that signs a head: one LIST, and one GET per version.
 #[tokio::test]
 async fn reading_the_chain_costs_a_list_and_a_get_per_version() {
-    let (store, counter) = common::counting_memory();
+    let (store, counter) = support::counting_memory();
     let before = counter.counts();
     assert!(trust::load(&store).await.unwrap().is_none());
     let none = counter.counts();

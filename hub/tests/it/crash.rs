@@ -1,7 +1,7 @@
 //! Crash safety with the real binary: a publisher killed at every step leaves the channel as it
 //! was (agents see the same head), and the next publish works.
 
-mod common;
+use crate::support;
 
 use cairn_env_vars::EnvVars;
 use std::path::Path;
@@ -24,7 +24,7 @@ fn cairn(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
 
 fn write_manifests(dir: &Path, variant: u32) {
     std::fs::create_dir_all(dir.join("m")).unwrap();
-    std::fs::write(dir.join("m/app.yaml"), common::configmaps(40, 3, variant)).unwrap();
+    std::fs::write(dir.join("m/app.yaml"), support::configmaps(40, 3, variant)).unwrap();
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn a_publisher_killed_at_any_step_changes_nothing_agents_see() {
         );
 
         let store = Store::open(store_arg, &Default::default()).unwrap();
-        let logged = common::log(&store, "prod").await;
+        let logged = support::log(&store, "prod").await;
         if point == "after-log" {
             // The commit point was passed: generation 2 is logged, and the next publish moves the head to it.
             assert_eq!(logged.len(), 2, "{point}");
@@ -94,7 +94,7 @@ async fn a_publisher_killed_at_any_step_changes_nothing_agents_see() {
             cairn(dir.path(), &publish, None).status.success(),
             "{point}"
         );
-        let logged = common::log(&store, "prod").await;
+        let logged = support::log(&store, "prod").await;
         let generations: Vec<u64> = logged.iter().map(|(g, _)| *g).collect();
         assert_eq!(
             generations,
@@ -107,12 +107,12 @@ async fn a_publisher_killed_at_any_step_changes_nothing_agents_see() {
             "{point}: variants 1, 2 and 3, each once"
         );
         assert_eq!(
-            common::head_generation(&store, "prod").await,
+            support::head_generation(&store, "prod").await,
             Some(3),
             "{point}"
         );
         for (_, snapshot) in &logged {
-            common::assert_readable(&store, snapshot).await;
+            support::assert_readable(&store, snapshot).await;
         }
     }
 }

@@ -3,31 +3,14 @@
 //! debug binaries. It checks what was counted, never how long anything took.
 
 use cairn_env_vars::EnvVars;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use cairn_test_support::binary;
 
 use cairn_benches::fleet::{Config, TargetKind, markdown, run};
 
-/// The workspace's debug binaries, built first (a no-op when fresh).
-fn debug_binaries() -> (PathBuf, PathBuf) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| workspace.join(dir))
-        .unwrap_or_else(|| workspace.join("target"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "cairn-hub", "-p", "cairn-agent"])
-        .current_dir(&workspace)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build failed");
-    let debug = target.join("debug");
-    (debug.join("cairn"), debug.join("cairn-agent"))
-}
-
 /// 20 agents, 50 objects, T = 1 s through the front, with 3 Git clients, under `work`.
 fn small(work: &tempfile::TempDir) -> Config {
-    let (cairn, cairn_agent) = debug_binaries();
+    let (cairn, cairn_agent) = (binary("cairn"), binary("cairn-agent"));
     Config {
         agents: 20,
         objects: 50,

@@ -1,9 +1,9 @@
-//! Helpers shared by the hub's integration tests.
-#![allow(dead_code)]
+//! What the hub's tests share beyond `cairn-test-support`: publishing YAML in process, and
+//! reading a channel's log, head and snapshots back from the store.
 
-use cairn_env_vars::EnvVars;
+pub use cairn_test_support::{configmaps, counting_memory, key};
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,77 +11,7 @@ use cairn_hub::publish::{Content, Publication, Published, Settings, publish};
 use cairn_state_format::{
     Digest, EntrySet, Node, SecretKey, SignedHead, Snapshot, layout, parse_documents,
 };
-use cairn_store::{CountingStore, Store};
-
-/// The stores every store-level test runs on: in-memory, a local directory, and the S3 servers
-/// the test command starts (named by `CAIRN_TEST_S3_MOTO` / `CAIRN_TEST_S3_GARAGE`; a test says
-/// so and skips a server that is not configured).
-pub fn stores(dir: &tempfile::TempDir) -> Vec<(&'static str, Store)> {
-    let mut out = vec![
-        (
-            "memory",
-            Store::open("memory://", &Default::default()).unwrap(),
-        ),
-        (
-            "file",
-            Store::open(
-                &format!("file://{}", dir.path().display()),
-                &Default::default(),
-            )
-            .unwrap(),
-        ),
-    ];
-    for (name, var) in [
-        ("moto", EnvVars::CAIRN_TEST_S3_MOTO),
-        ("garage", EnvVars::CAIRN_TEST_S3_GARAGE),
-    ] {
-        match std::env::var(var) {
-            Ok(url) => out.push((name, s3_store(&url))),
-            Err(_) => {
-                eprintln!("skipped {name}: {var} is not set (run the suite with scripts/test)")
-            }
-        }
-    }
-    out
-}
-
-/// A fresh, uniquely prefixed store on the S3 server at `url`.
-pub fn s3_store(url: &str) -> Store {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let prefix = format!("t{:016x}", rand_u64());
-    let url = format!("{}/{prefix}?{query}", base.trim_end_matches('/'));
-    Store::open(&url, &Default::default()).unwrap()
-}
-
-/// A store that counts requests, over a fresh in-memory store.
-pub fn counting_memory() -> (Store, CountingStore) {
-    let counting = CountingStore::new(Arc::new(object_store::memory::InMemory::new()));
-    (
-        Store::from_object_store(Arc::new(counting.clone()), "memory://counted"),
-        counting,
-    )
-}
-
-pub fn rand_u64() -> u64 {
-    let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).unwrap();
-    u64::from_le_bytes(b)
-}
-
-pub fn key() -> SecretKey {
-    SecretKey::from_seed([42; 32])
-}
-
-/// `n` ConfigMaps; `variant` changes the data of the first `changed` of them.
-pub fn configmaps(n: usize, changed: usize, variant: u32) -> String {
-    (0..n)
-        .map(|i| {
-            let value = if i < changed { format!("v{variant}") } else { "v0".to_owned() };
-            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: team-{}}}\ndata: {{key: {value}, index: '{i}'}}\n", i % 7)
-        })
-        .collect::<Vec<_>>()
-        .join("---\n")
-}
+use cairn_store::Store;
 
 pub fn local_content(yaml: &str) -> Content<'static> {
     let resources = parse_documents("test.yaml", yaml).unwrap();

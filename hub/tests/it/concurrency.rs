@@ -1,7 +1,7 @@
 //! Concurrent publishers: every generation unique and gap-free in the log, the head at the
 //! highest, nothing lost; and on a store without conditional writes, a clear refusal.
 
-mod common;
+use crate::support;
 
 use cairn_env_vars::EnvVars;
 use cairn_hub::Error;
@@ -12,20 +12,20 @@ const PUBLISHERS: u32 = 8;
 #[tokio::test]
 async fn racing_publishers_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, store) in common::stores(&dir) {
+    for (name, store) in cairn_test_support::stores(dir.path(), cairn_test_support::S3_SERVERS) {
         if name == "garage" {
             continue;
         }
         // Publishers interleave at every await (every store request) within one task.
-        let keys = [common::key()];
+        let keys = [support::key()];
         let contents: Vec<String> = (0..PUBLISHERS)
-            .map(|i| common::configmaps(20, 1, i + 1))
+            .map(|i| support::configmaps(20, 1, i + 1))
             .collect();
         let tasks = contents
             .iter()
-            .map(|yaml| common::publish_yaml(&store, "race", yaml, &keys, false));
+            .map(|yaml| support::publish_yaml(&store, "race", yaml, &keys, false));
         let published = futures::future::join_all(tasks).await;
-        let log = common::log(&store, "race").await;
+        let log = support::log(&store, "race").await;
         let generations: Vec<u64> = log.iter().map(|(g, _)| *g).collect();
         assert_eq!(
             generations,
@@ -41,12 +41,12 @@ async fn racing_publishers_lose_nothing() {
             );
         }
         assert_eq!(
-            common::head_generation(&store, "race").await,
+            support::head_generation(&store, "race").await,
             Some(u64::from(PUBLISHERS)),
             "{name}: head at the highest"
         );
         for (_, snapshot) in &log {
-            common::assert_readable(&store, snapshot).await;
+            support::assert_readable(&store, snapshot).await;
         }
     }
 }
@@ -57,8 +57,8 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
         eprintln!("skipped: CAIRN_TEST_S3_GARAGE is not set (run the suite with scripts/test)");
         return;
     };
-    let store = common::s3_store(&url);
-    let keys = [common::key()];
+    let store = cairn_test_support::fresh_prefix(&url);
+    let keys = [support::key()];
     let settings = Settings {
         keys: &keys,
         delta_depth: 8,
@@ -68,7 +68,7 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
     };
     let refused = publish(
         &store,
-        common::publication("g", common::local_content(&common::configmaps(3, 0, 0))),
+        support::publication("g", support::local_content(&support::configmaps(3, 0, 0))),
         &settings,
     )
     .await;
@@ -85,12 +85,19 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
     );
 
     for variant in 1..=3 {
-        common::publish_yaml(&store, "g", &common::configmaps(3, 1, variant), &keys, true).await;
+        support::publish_yaml(
+            &store,
+            "g",
+            &support::configmaps(3, 1, variant),
+            &keys,
+            true,
+        )
+        .await;
     }
-    let log = common::log(&store, "g").await;
+    let log = support::log(&store, "g").await;
     assert_eq!(
         log.iter().map(|(g, _)| *g).collect::<Vec<_>>(),
         vec![1, 2, 3]
     );
-    assert_eq!(common::head_generation(&store, "g").await, Some(3));
+    assert_eq!(support::head_generation(&store, "g").await, Some(3));
 }

@@ -1,0 +1,7 @@
+//! Smoke tests that keep the benchmarks and the fleet tool from rotting, as one test binary
+//! (`cargo test -p cairn-benches --test it`): small runs against the debug binaries, checking
+//! what was counted, never how long anything took.
+
+mod fleet_smoke;
+mod smoke;
+mod status_scale;

@@ -1,0 +1,11 @@
+//! The hub's integration tests, as one test binary (`cargo test -p cairn-hub --test it`).
+
+mod cli;
+mod concurrency;
+mod crash;
+mod gc;
+mod patch;
+mod publish_cache;
+mod publish_cost;
+mod support;
+mod trust;
