@@ -27,7 +27,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile continuously (or once, with --once).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Print a shell completion script for cairn-agent.
+    #[command(after_help = "Install:\n  \
+        bash: cairn-agent completion bash > ~/.local/share/bash-completion/completions/cairn-agent\n  \
+        zsh:  cairn-agent completion zsh > \"${fpath[1]}/_cairn-agent\"\n  \
+        fish: cairn-agent completion fish > ~/.config/fish/completions/cairn-agent.fish")]
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Log output format.
@@ -193,8 +203,9 @@ pub struct KubeArgs {
     #[arg(long, env = EnvVars::CAIRN_CRD_TIMEOUT, default_value = "60s", value_parser = humantime::parse_duration)]
     pub crd_timeout: Duration,
 
-    /// Compete for a coordination.k8s.io Lease: only the leader applies and reports (for a
-    /// DaemonSet or several replicas).
+    /// Compete for a coordination.k8s.io Lease: only the leader reads the store, applies and
+    /// reports; the others follow it through the Lease and the state ConfigMaps, by watch (for
+    /// a DaemonSet or several replicas).
     #[arg(long, env = EnvVars::CAIRN_LEADER_ELECT)]
     pub leader_elect: bool,
 
@@ -202,9 +213,21 @@ pub struct KubeArgs {
     #[arg(long, env = EnvVars::CAIRN_LEASE_NAME, default_value = "cairn-agent")]
     pub lease_name: String,
 
-    /// How long a leader holds the Lease without renewing it.
+    /// How long a follower waits, after it last saw the Lease renewed, before it may take it
+    /// (whole seconds). Must be longer than --renew-deadline.
     #[arg(long, env = EnvVars::CAIRN_LEASE_DURATION, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
+
+    /// How long the leader keeps writing after the start of its last successful renewal: when
+    /// it cannot renew within this, it steps down (its work in flight is cancelled) before any
+    /// follower may take the Lease. Must be longer than --retry-period × 1.2.
+    #[arg(long, env = EnvVars::CAIRN_RENEW_DEADLINE, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub renew_deadline: Duration,
+
+    /// How often the leader renews the Lease (followers watch it and do not poll); also the
+    /// timeout of every Lease call.
+    #[arg(long, env = EnvVars::CAIRN_RETRY_PERIOD, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub retry_period: Duration,
 
     /// This replica's identity in the election (default: $HOSTNAME, the pod name in a pod).
     #[arg(long, env = EnvVars::CAIRN_IDENTITY)]
@@ -223,7 +246,8 @@ impl KubeArgs {
             Election {
                 lease: self.lease_name.clone(),
                 lease_duration: self.lease_duration,
-                retry_period: self.lease_duration / 3,
+                renew_deadline: self.renew_deadline,
+                retry_period: self.retry_period,
                 ..Election::new(&identity)
             }
         });
@@ -361,7 +385,9 @@ mod tests {
             "5s",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         assert!(args.once);
         let config = args.to_config().unwrap();
         assert_eq!(config.channels.len(), 2);
@@ -395,7 +421,9 @@ mod tests {
             "kube",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         let config = args.to_config().unwrap();
         assert_eq!(config.target, TargetSpec::Kube);
         assert_eq!(config.kube, KubeOptions::default());
@@ -416,7 +444,9 @@ mod tests {
             "0",
         ])
         .unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
         let err = args.to_config().unwrap_err().to_string();
         assert!(err.contains("--kube-concurrency"), "{err}");
     }

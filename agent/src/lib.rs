@@ -42,7 +42,7 @@
 //! | `state` | what each channel applied: a base file and journal, or a ConfigMap | never older than what was applied; damage is detected on load |
 //! | [`targets`] | the [`targets::Target`] trait; the directory and Kubernetes targets | a target changes only objects it wrote for that channel |
 //! | `cluster` | the connection to the API server, with its rate limit as a layer | no request bypasses the limit |
-//! | [`election`] | leader election with a Lease | only the leader writes to the target and reports |
+//! | [`election`] | leader election with a Lease (or a lease in memory); the write fence | only the leader reads the store, writes to the target and reports; its work is cancelled before another replica may lead |
 //! | `serve` | `/metrics`, `/healthz`, `/readyz` | ready only while every channel is followed |
 //! | [`error`] | [`Error`], [`Retry`], [`ErrorClass`] | errors keep their sources; retries are decided by variant and status code |
 
@@ -63,14 +63,15 @@ use std::future::Future;
 
 pub use cluster::Cluster;
 pub use config::{
-    ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing, validate_cluster_id,
+    ChannelSpec, Config, ConfigError, Replicas, StoreLocation, TargetSpec, Timing,
+    validate_cluster_id,
 };
 pub use error::{Error, ErrorClass, Result, Retry};
 pub use fetch::Shared;
 pub use fetch::source::{Body, Bound, Conditional, HttpSource, ObjectSource, Opened, Source};
 pub use run::{Agent, OnceReport, Outcome};
 pub use serve::metrics::{Metrics, RequestKind};
-pub use state::{Applied, ConfigMapState, StateBackend, StateError};
+pub use state::{Applied, ConfigMapState, MemoryState, StateBackend, StateError};
 
 /// Runs an agent until `shutdown` completes (see [`Agent::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {

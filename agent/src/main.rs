@@ -6,11 +6,18 @@ use std::process::ExitCode;
 
 use cairn_agent::cli::{Cli, Command, LogFormat};
 use cairn_agent::{Agent, OnceReport};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let Command::Run(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Run(args) => args,
+        Command::Completion { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "cairn-agent", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+    };
     // CAIRN_LOG sets the filter, as for `cairn` (e.g. CAIRN_LOG=cairn_agent=debug).
     let filter =
         EnvFilter::try_from_env(EnvVars::CAIRN_LOG).unwrap_or_else(|_| EnvFilter::new("info"));

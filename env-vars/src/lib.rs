@@ -157,6 +157,10 @@ env_vars! {
     CAIRN_LEASE_NAME: Agent;
     /// How long a leader holds the Lease without renewing it.
     CAIRN_LEASE_DURATION: Agent;
+    /// How long a leader keeps trying to renew the Lease before it stops writing and steps down.
+    CAIRN_RENEW_DEADLINE: Agent;
+    /// How often the Lease is tried (renewed by the leader, watched for by the others).
+    CAIRN_RETRY_PERIOD: Agent;
     /// This replica's identity in the election (default `$HOSTNAME`, the pod name).
     CAIRN_IDENTITY: Agent;
     /// A kubeconfig naming a real cluster for the tests that need one (skipped without it).

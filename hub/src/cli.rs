@@ -203,6 +203,21 @@ pub struct ChannelArgs {
     pub channel: String,
 }
 
+/// The flags of a command that publishes a new generation of one channel from what is already
+/// stored (`refresh`, the rollout actions): the store, the channel, the signing options.
+#[derive(Args, Debug, Clone)]
+pub struct ChannelWriteArgs {
+    /// Store options.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The channel.
+    #[command(flatten)]
+    pub channel: ChannelArgs,
+    /// Signing options.
+    #[command(flatten)]
+    pub sign: SignArgs,
+}
+
 /// Where manifests come from and how they are read (`publish`, `env up`).
 #[derive(Args, Debug, Clone)]
 pub struct ManifestArgs {

@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+pub mod atomic_file;
 pub mod bundle;
 pub mod channel;
 pub mod cli;

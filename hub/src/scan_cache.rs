@@ -10,14 +10,13 @@
 //! timestamp tick as the stat would otherwise go unnoticed: Git's "racily clean" entries).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_state_format::{Digest, Entry, ResourceId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kinds::{CustomKind, builtin};
 use crate::manifests::{FileManifests, Manifest};
 
@@ -189,15 +188,7 @@ impl CacheFile {
         let mut bytes = MAGIC.to_vec();
         // Invariant: plain data with no maps or untagged enums always serializes.
         bytes.extend(postcard::to_stdvec(&disk).expect("cache serializes"));
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(Error::io(dir.display()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir.display()))?;
-        temp.write_all(&bytes)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(Error::io(temp.path().display()))?;
-        temp.persist(&self.path)
-            .map_err(|e| Error::io(self.path.display())(e.error))?;
-        Ok(())
+        crate::atomic_file::write(&self.path, &bytes)
     }
 }
 

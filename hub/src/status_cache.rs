@@ -7,7 +7,6 @@
 //! fetched again, with a warning. Records are kept as the canonical bytes the agent wrote and
 //! checked again by [`StatusRecord::decode`] on load, so the cache never widens what is trusted.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -130,15 +129,7 @@ impl StatusCacheFile {
         bytes.extend(
             zstd::encode_all(&body[..], ZSTD_LEVEL).map_err(Error::io(self.path.display()))?,
         );
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(Error::io(dir.display()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir.display()))?;
-        temp.write_all(&bytes)
-            .and_then(|()| temp.as_file().sync_all())
-            .map_err(Error::io(temp.path().display()))?;
-        temp.persist(&self.path)
-            .map_err(|e| Error::io(self.path.display())(e.error))?;
-        Ok(())
+        crate::atomic_file::write(&self.path, &bytes)
     }
 }
 

@@ -13,6 +13,8 @@ use cairn_store::Store;
 
 pub use channels::ChannelSpec;
 
+use crate::election::{Election, LeaseLock};
+use crate::state::StateBackend;
 use crate::targets::kube::KubeOptions;
 
 /// Why a configuration cannot work. Every variant names the flag or file concerned.
@@ -181,6 +183,21 @@ impl Default for Timing {
     }
 }
 
+/// Replicas of one agent that meet somewhere other than a Kubernetes API server: a lease and a
+/// state backend the library caller shares between them (the fleet load tester simulates R
+/// replicas per cluster in memory with [`crate::election::MemoryLease`] and
+/// [`crate::MemoryState`]). With `--target kube`, `--leader-elect` does the same through the
+/// cluster's Lease and ConfigMaps.
+#[derive(Clone, Debug)]
+pub struct Replicas {
+    /// The election's settings.
+    pub election: Election,
+    /// The lease the replicas compete for.
+    pub lease: std::sync::Arc<dyn LeaseLock>,
+    /// Where the leader records what it applied, and followers follow it.
+    pub state: std::sync::Arc<dyn StateBackend>,
+}
+
 /// Everything one agent needs. Several agents may run in one process, each with its own config.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -212,6 +229,8 @@ pub struct Config {
     pub memory_cache_bytes: u64,
     /// How the Kubernetes target talks to the cluster (used with [`TargetSpec::Kube`]).
     pub kube: KubeOptions,
+    /// Replicas that elect a leader without the Kubernetes target (see [`Replicas`]).
+    pub replicas: Option<Replicas>,
 }
 
 impl Config {
@@ -238,6 +257,7 @@ impl Config {
             metrics_addr: None,
             memory_cache_bytes: 4 * 1024 * 1024,
             kube: KubeOptions::default(),
+            replicas: None,
         }
     }
 
@@ -269,6 +289,15 @@ impl Config {
         self.timing.validate()?;
         if self.target == TargetSpec::Kube {
             self.kube.validate()?;
+        }
+        if let Some(replicas) = &self.replicas {
+            if self.target == TargetSpec::Kube {
+                return Err(ConfigError::invalid(
+                    "--leader-elect",
+                    "with --target kube the replicas elect a leader through the cluster: use --leader-elect, not a library lease",
+                ));
+            }
+            replicas.election.validate()?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ mod execute;
 mod phases;
 pub(crate) mod plan;
 mod poll;
+mod standby;
 
 use cairn_state_format::{
     AppliedRef, EntrySet, Phase, Refusal, SignedHead, Snapshot, StatusError, StatusRecord, layout,
@@ -23,10 +24,8 @@ pub use decide::{Decision, Facts, decide};
 use phases::{HeadSeen, Holding, Role, VerifiedHead};
 
 use crate::error::{Error, Retry};
-use crate::fetch::fetch_entries;
 use crate::run::{AGENT, Ctx};
-use crate::state::{Applied, AppliedHead};
-use plan::select;
+use crate::state::AppliedHead;
 
 /// How a pass ended, for scheduling the next one.
 #[derive(Debug)]
@@ -73,7 +72,7 @@ impl Channel {
             discovered,
             holding,
             head,
-            role: Role::Leading,
+            role: Role::Loaded,
             check_target: true,
             status,
         }
@@ -145,14 +144,6 @@ impl Channel {
     }
 
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
-        if !ctx.leads() {
-            return self.stand_by(ctx).await;
-        }
-        if matches!(self.role, Role::Standby { .. }) {
-            // Another replica led until now: what it applied is the truth.
-            tracing::info!("leading now: reloading the applied state");
-            *self = Channel::load(ctx, &self.name, self.discovered).await;
-        }
         if matches!(self.holding, Holding::Resuming(_)) {
             // The first poll after a restart goes out before the entries are loaded.
             let polled = self.poll(ctx).await;
@@ -281,43 +272,6 @@ impl Channel {
         } else {
             (Phase::Converged, None)
         }
-    }
-
-    /// A pass while another replica leads: poll and verify, and fetch what a new head needs so
-    /// the cache is warm for a takeover; write nothing.
-    async fn stand_by(&mut self, ctx: &Ctx) -> PassResult {
-        let warmed = match self.role {
-            Role::Standby { warmed } => warmed,
-            Role::Leading => None,
-        };
-        self.role = Role::Standby { warmed };
-        let polled = self.poll(ctx).await;
-        self.finish_loading(ctx).await;
-        if let Err(e) = polled {
-            return PassResult::Failed(e.retry());
-        }
-        if let Some(pending) = self.pending().cloned()
-            && warmed != Some(pending.head.snapshot)
-        {
-            let base = self.holding.applied().map(Applied::tree);
-            let warm = async {
-                let fetched = fetch_entries(ctx.fetcher(&self.name), base, &pending.head).await?;
-                let blobs = select(fetched.tree.entries(), &ctx.labels)
-                    .values()
-                    .map(|e| e.blob)
-                    .collect::<Vec<_>>();
-                crate::fetch::blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, blobs).await
-            };
-            if let Err(e) = warm.await {
-                return PassResult::Failed(e.retry());
-            }
-            self.role = Role::Standby {
-                warmed: Some(pending.head.snapshot),
-            };
-        }
-        self.status.phase = Phase::Pending;
-        self.status.reason = Some("standing by: another replica leads".to_owned());
-        PassResult::Ok
     }
 
     /// The error behind a held phase that is not fine: the refusal (or expiry) of a frozen

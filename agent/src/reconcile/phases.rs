@@ -1,7 +1,7 @@
 //! What one followed channel knows, as enums whose variants are the phases the loop really has:
 //! what it holds in the target ([`Holding`]), what the last poll found ([`HeadSeen`]), and whether
 //! this replica leads ([`Role`]). Combinations that cannot happen (a pending head that was also
-//! refused, an ETag for a missing head, a warmed cache on the leader) cannot be written down.
+//! refused, an ETag for a missing head) cannot be written down.
 
 use bytes::Bytes;
 use cairn_state_format::{Digest, Epoch, Head, Refusal};
@@ -134,14 +134,16 @@ impl HeadSeen {
     }
 }
 
-/// Whether this replica writes to the target.
+/// Whether this replica writes to the target, and where what the channel holds came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// It leads (or there is no election).
-    Leading,
-    /// Another replica leads; this one has already fetched what snapshot `warmed` needs.
-    Standby {
-        /// The snapshot whose blobs are in the cache, if any.
-        warmed: Option<Digest>,
+    /// Just loaded from the recorded state; nothing followed since.
+    Loaded,
+    /// It leads in this term (0 without an election).
+    Leading {
+        /// The term.
+        term: u64,
     },
+    /// Another replica leads: the channel holds what the leader recorded, as followed.
+    Standby,
 }

@@ -12,7 +12,7 @@ use super::Ctx;
 use super::follower::sleep_or_shutdown;
 use crate::cluster::Cluster;
 use crate::config::{Config, TargetSpec};
-use crate::election::Campaign;
+use crate::election::{Campaign, KubeLease, Leadership, Standing};
 use crate::error::Result;
 use crate::fetch::Shared;
 use crate::fetch::cache::BlobCache;
@@ -22,10 +22,14 @@ use crate::serve::metrics::Metrics;
 use crate::state::{ConfigMapState, StateBackend, StateDir};
 use crate::targets::{DirTarget, KubeTarget, Target};
 
+/// The election's own request budget: a renewal per retry period, a few acquisition attempts.
+const LEASE_QPS: f64 = 5.0;
+const LEASE_BURST: u32 = 10;
+
 /// An agent's parts, ready to run.
 pub(super) struct Parts {
     pub ctx: Ctx,
-    pub leading: watch::Sender<bool>,
+    pub leading: watch::Sender<Standing>,
     pub campaign: Option<Campaign>,
 }
 
@@ -42,7 +46,11 @@ impl Parts {
         let (source, status) = stores(config, &shared)?;
         let placement = place(config)?;
         // Without an election this agent always leads.
-        let (leading, leader) = watch::channel(placement.campaign.is_none());
+        let standing = match placement.campaign {
+            None => Standing::ALWAYS,
+            Some(_) => Standing::Following,
+        };
+        let (leading, leader) = watch::channel(standing);
         let metrics = Arc::new(Metrics::new());
         let ctx = Ctx {
             cluster_id: config.cluster_id.clone(),
@@ -58,7 +66,7 @@ impl Parts {
             ),
             state: StateDir::with_backend(&config.state_dir, placement.backend, shared.clone()),
             target: placement.target,
-            leader,
+            leader: Leadership::new(leader),
             metrics,
             started_at: Utc::now(),
             shared,
@@ -102,38 +110,60 @@ fn stores(
 
 /// The target the configuration names; with `kube`, also the in-cluster state and the
 /// election, all through one connection. The directory target keeps its bookkeeping under the
-/// state dir.
+/// state dir. Other targets elect a leader when the library caller gives them [`Replicas`].
+///
+/// [`Replicas`]: crate::config::Replicas
 fn place(config: &Config) -> Result<Placement> {
-    let placement = match &config.target {
-        TargetSpec::Dir(root) => Placement {
-            target: Arc::new(DirTarget::open(root, &config.state_dir.join("dir-target"))?),
-            backend: None,
-            campaign: None,
-        },
-        TargetSpec::Kube => {
-            let kube = &config.kube;
-            let cluster = Arc::new(Cluster::new(kube.kubeconfig.clone(), kube.qps, kube.burst));
-            Placement {
-                target: Arc::new(KubeTarget::new(cluster.clone(), kube.clone())),
-                backend: Some(Arc::new(ConfigMapState::new(
-                    cluster.clone(),
-                    &kube.namespace,
-                    &kube.field_manager,
-                ))),
-                campaign: kube.election.clone().map(|election| Campaign {
-                    election,
-                    cluster,
-                    namespace: kube.namespace.clone(),
-                }),
-            }
+    let target: Arc<dyn Target> = match &config.target {
+        TargetSpec::Dir(root) => {
+            Arc::new(DirTarget::open(root, &config.state_dir.join("dir-target"))?)
         }
-        TargetSpec::Custom(target) => Placement {
-            target: target.clone(),
-            backend: None,
-            campaign: None,
-        },
+        TargetSpec::Kube => return Ok(place_in_cluster(config)),
+        TargetSpec::Custom(target) => target.clone(),
     };
-    Ok(placement)
+    let (backend, campaign) = match &config.replicas {
+        Some(replicas) => (
+            Some(replicas.state.clone()),
+            Some(Campaign {
+                election: replicas.election.clone(),
+                lock: replicas.lease.clone(),
+            }),
+        ),
+        None => (None, None),
+    };
+    Ok(Placement {
+        target,
+        backend,
+        campaign,
+    })
+}
+
+/// The Kubernetes target, its state in ConfigMaps and its election's Lease, through one
+/// connection.
+fn place_in_cluster(config: &Config) -> Placement {
+    let kube = &config.kube;
+    let cluster = Arc::new(Cluster::new(kube.kubeconfig.clone(), kube.qps, kube.burst));
+    Placement {
+        target: Arc::new(KubeTarget::new(cluster.clone(), kube.clone())),
+        backend: Some(Arc::new(ConfigMapState::new(
+            cluster.clone(),
+            &kube.namespace,
+            &kube.field_manager,
+        ))),
+        campaign: kube.election.clone().map(|election| {
+            // The Lease gets a connection of its own: renewals must never queue behind a large
+            // apply in the target's token bucket (they are a few requests per retry period).
+            let cluster = Arc::new(Cluster::new(
+                kube.kubeconfig.clone(),
+                LEASE_QPS,
+                LEASE_BURST,
+            ));
+            Campaign {
+                lock: Arc::new(KubeLease::new(cluster, &kube.namespace, &election.lease)),
+                election,
+            }
+        }),
+    }
 }
 
 /// Sweeps the blob cache every resync period until shutdown.

@@ -7,6 +7,7 @@ use cairn_state_format::{Epoch, PublicKey};
 use chrono::{DateTime, Utc};
 
 use crate::config::Timing;
+use crate::election::Leadership;
 use crate::fetch::Fetcher;
 use crate::fetch::Shared;
 use crate::fetch::cache::BlobCache;
@@ -33,8 +34,9 @@ pub(crate) struct Ctx {
     pub started_at: DateTime<Utc>,
     /// What this agent shares with others in the process (or keeps to itself).
     pub shared: Arc<Shared>,
-    /// Whether this agent leads: only the leader writes to the target and reports.
-    pub leader: tokio::sync::watch::Receiver<bool>,
+    /// Whether this agent leads: only the leader reads the store, writes to the target and
+    /// reports.
+    pub leader: Leadership,
 }
 
 impl Ctx {
@@ -51,7 +53,7 @@ impl Ctx {
 
     /// Whether this agent leads now.
     pub fn leads(&self) -> bool {
-        *self.leader.borrow()
+        self.leader.term().is_some()
     }
 }
 

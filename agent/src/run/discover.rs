@@ -84,6 +84,13 @@ pub(crate) async fn discover(
         return;
     }
     loop {
+        // Only the leader reads the store; a replica standing by waits for its turn.
+        if !ctx.leads() {
+            tokio::select! {
+                _ = ctx.leader.lead() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         let delay = match ctx.remote.list_channels().await {
             Ok(names) => {
                 offer(names);
@@ -106,7 +113,7 @@ mod tests {
 
     #[test]
     fn patterns_pick_matching_channels_except_named_ones() {
-        let patterns = [ChannelSpec::Pattern("pr-*".into())];
+        let patterns = [ChannelSpec::parse("pr-*").unwrap()];
         let named = HashSet::from(["pr-1".to_owned()]);
         let got = matching(
             &patterns,

@@ -26,14 +26,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 pub(crate) use crate::config::{ChannelSpec, Config, ConfigError};
-use crate::election::Campaign;
+use crate::election::{Campaign, Standing};
 use crate::error::Result;
 use crate::fetch::Shared;
 use crate::reconcile::Channel;
 use crate::serve::metrics::Metrics;
 pub(crate) use context::{AGENT, Ctx};
 use discover::{Membership, discover};
-pub(crate) use follower::sleep_or_shutdown;
 pub use once::{OnceReport, Outcome};
 use readiness::Readiness;
 use report::Reporter;
@@ -46,7 +45,7 @@ pub struct Agent {
     channels: Vec<ChannelSpec>,
     listener: Option<std::net::TcpListener>,
     /// Whether this agent leads (always, unless it campaigns in an election).
-    leading: watch::Sender<bool>,
+    leading: watch::Sender<Standing>,
     /// The election this replica campaigns in, if any.
     campaign: Option<Campaign>,
     /// Channels of `run_once` passes, kept between passes of the same agent.

@@ -63,7 +63,7 @@ impl Agent {
     /// One reconcile pass over every channel (checking the target for drift), then returns.
     /// A single pass takes part in no leader election: it leads.
     pub async fn run_once(&self) -> OnceReport {
-        self.leading.send_replace(true);
+        self.leading.send_replace(crate::election::Standing::ALWAYS);
         let mut report = OnceReport {
             outcome: Outcome::Converged,
             channels: Vec::new(),

@@ -7,13 +7,17 @@
 //! `applyset.kubernetes.io/id` label and the tooling, group-kinds and namespaces annotations.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::watch_object;
 use sha2::{Digest as _, Sha256};
 
 use super::{Applied, StateBackend, StateError};
@@ -108,18 +112,7 @@ impl StateBackend for ConfigMapState {
         else {
             return Ok(None);
         };
-        let compressed = map
-            .binary_data
-            .and_then(|mut d| d.remove(KEY))
-            .ok_or_else(|| {
-                Error::state(
-                    self.locate(channel),
-                    StateError::Damaged(format!("no {KEY} in it")),
-                )
-            })?;
-        zstd::decode_all(compressed.0.as_slice())
-            .map(Some)
-            .map_err(|e| Error::state(self.locate(channel), StateError::io("decompress")(e)))
+        state_file(&self.locate(channel), map).map(Some)
     }
 
     async fn write(&self, channel: &str, bytes: Vec<u8>, applied: &Applied) -> Result<()> {
@@ -205,4 +198,42 @@ impl StateBackend for ConfigMapState {
         channels.sort();
         Ok(channels)
     }
+
+    fn follow(&self, channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {
+        let (cluster, namespace, name) = (
+            self.cluster.clone(),
+            self.namespace.clone(),
+            configmap_name(channel),
+        );
+        let location = self.locate(channel);
+        let failed = {
+            let location = location.clone();
+            move |e: StateError| Error::state(&location, e)
+        };
+        futures::stream::once(async move { cluster.client().await })
+            .map_err(StateError::Connect)
+            .map_ok(move |client| {
+                let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
+                watch_object(api, &name)
+                    .default_backoff()
+                    .map_err(StateError::Watch)
+            })
+            .try_flatten()
+            .map_err(failed)
+            .and_then(move |map| {
+                let state = map.map(|map| state_file(&location, map)).transpose();
+                futures::future::ready(state)
+            })
+            .boxed()
+    }
+}
+
+/// The state file a state ConfigMap holds (read, or delivered by a watch).
+fn state_file(location: &Path, map: ConfigMap) -> Result<Vec<u8>> {
+    let compressed = map
+        .binary_data
+        .and_then(|mut d| d.remove(KEY))
+        .ok_or_else(|| Error::state(location, StateError::Damaged(format!("no {KEY} in it"))))?;
+    zstd::decode_all(compressed.0.as_slice())
+        .map_err(|e| Error::state(location, StateError::io("decompress")(e)))
 }

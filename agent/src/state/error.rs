@@ -34,6 +34,9 @@ pub enum StateError {
     /// No connection to the cluster could be set up.
     #[error(transparent)]
     Connect(#[from] ConfigError),
+    /// The watch of the state's ConfigMap failed (it is restarted).
+    #[error("cannot watch: {0}")]
+    Watch(#[source] kube::runtime::watcher::Error),
 }
 
 impl StateError {
@@ -50,6 +53,7 @@ impl StateError {
             | StateError::Encode(_)
             | StateError::Damaged(_)
             | StateError::Connect(_) => Retry::Permanent,
+            StateError::Watch(_) => Retry::Transient,
         }
     }
 }

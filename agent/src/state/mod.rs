@@ -23,6 +23,7 @@ mod configmap;
 mod error;
 mod file;
 pub(crate) mod journal;
+mod memory;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,9 +31,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_state_format::{Change, Digest, EntrySet, Epoch, SignedHead};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 pub use configmap::{ConfigMapState, configmap_name};
 pub use error::StateError;
+pub use memory::MemoryState;
 
 use crate::error::{Error, Result};
 use crate::fetch::Shared;
@@ -169,6 +173,12 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     async fn delete(&self, channel: &str) -> Result<()>;
     /// Channels with state.
     async fn list(&self) -> Result<Vec<String>>;
+    /// The state file of `channel` now and after every change (`None`: none), for replicas
+    /// that follow a leader; errors are reported and the stream goes on. By default nothing is
+    /// ever reported (such a backend's followers take the state when they lead).
+    fn follow(&self, _channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {
+        futures::stream::pending().boxed()
+    }
 }
 
 /// Where applied state persists: the state directory, or a [`StateBackend`].
@@ -292,15 +302,32 @@ impl StateDir {
                 Err(e) => return Err(Error::state(&path, StateError::io("read")(e))),
             },
         };
+        self.decode(channel, &path, &bytes, &lines).map(Some)
+    }
+
+    /// What `channel`'s state file `bytes` (as a backend keeps it) holds, checked as on load.
+    pub(crate) fn decode_recorded(&self, channel: &str, bytes: &[u8]) -> Result<Applied> {
+        self.decode(channel, &self.locate(channel), bytes, &[])
+    }
+
+    /// The state file `bytes` at `path` followed by journal `lines`, checked to rebuild to the
+    /// recorded snapshot.
+    fn decode(
+        &self,
+        channel: &str,
+        path: &Path,
+        bytes: &[u8],
+        lines: &[Vec<u8>],
+    ) -> Result<Applied> {
         let damaged = |reason: String| {
             Error::state(
-                &path,
+                path,
                 StateError::Damaged(format!(
                     "{reason}; the state is damaged: remove it to start this channel over"
                 )),
             )
         };
-        let mut state = decode(channel, &bytes).map_err(damaged)?;
+        let mut state = decode(channel, bytes).map_err(damaged)?;
         for (i, line) in lines.iter().enumerate() {
             replay(&mut state, line)
                 .map_err(|e| damaged(format!("journal line {}: {e}", i + 1)))?;
@@ -308,12 +335,21 @@ impl StateDir {
         let tree = self
             .verified(state.entries, &state.snapshot)
             .map_err(damaged)?;
-        Ok(Some(Applied::of(
+        Ok(Applied::of(
             state.generation,
             Bytes::from(state.head.into_bytes()),
             state.head_etag,
             tree,
-        )))
+        ))
+    }
+
+    /// `channel`'s state as the backend reports it, now and after every change (never, without
+    /// a backend that can tell).
+    pub(crate) fn follow(&self, channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {
+        match &self.backend {
+            Some(backend) => backend.follow(channel),
+            None => futures::stream::pending().boxed(),
+        }
     }
 
     /// The shared tree of `entries`, checked to be snapshot `snapshot`.

@@ -103,6 +103,11 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Forgets what this process remembers writing for `channel` (it took over from another
+    /// replica, whose recorded state is newer than that memory). By default there is nothing to
+    /// forget.
+    fn forget(&self, _channel: &str) {}
+
     /// Creates or updates objects for `channel`.
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport>;
 

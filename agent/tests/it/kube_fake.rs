@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -46,6 +47,12 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub content_type: String,
+    /// The entry point it came through ("" for the main one; see [`FakeApi::door`]).
+    pub door: String,
+    /// The status it was answered with.
+    pub code: u16,
+    /// When it was processed.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Clone, Debug)]
@@ -67,6 +74,10 @@ struct World {
     seen: Vec<Seen>,
     /// CRD name → reads left before it is Established.
     establishing: BTreeMap<String, u32>,
+    /// Every change, for watches.
+    events: Vec<Event>,
+    /// Entry points cut off from the server (see [`FakeApi::partition`]).
+    cuts: BTreeMap<String, Cut>,
 }
 
 /// The fake server; dropped with the test's runtime.
@@ -119,27 +130,19 @@ impl FakeApi {
             ..World::default()
         };
         let world = Arc::new(Mutex::new(world));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let served = world.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let world = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let world = world.clone();
-                        async move { Ok::<_, Infallible>(handle(&world, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let addr = serve(world.clone(), String::new()).await;
         FakeApi { world, addr }
+    }
+
+    /// Another entry point to the same server, whose requests are recorded with `name` and can
+    /// be cut off alone ([`FakeApi::partition`]): one per agent replica, as each reaches the
+    /// API server over its own network path.
+    pub async fn door(&self, name: &str) -> FakeApi {
+        let addr = serve(self.world.clone(), name.to_owned()).await;
+        FakeApi {
+            world: self.world.clone(),
+            addr,
+        }
     }
 
     /// A kube client for the fake.
@@ -223,16 +226,46 @@ impl FakeApi {
                 if meta.get("uid").is_none() {
                     meta["uid"] = format!("uid-{uid}").into();
                 }
-                world.objects.insert(k, object);
+                world.objects.insert(k.clone(), object.clone());
+                push_event(&mut world, "MODIFIED", &k, object);
             }
             None => {
-                world.objects.remove(&k);
+                if let Some(object) = world.objects.remove(&k) {
+                    world.rv += 1;
+                    push_event(&mut world, "DELETED", &k, object);
+                }
             }
         }
     }
 }
 
-async fn handle(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Serves `world` on a new loopback port, recording requests as coming through `door`.
+async fn serve(world: Arc<Mutex<World>>, door: String) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (world, door) = (world.clone(), door.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (world, door) = (world.clone(), door.clone());
+                    async move { Ok::<_, Infallible>(handle(&world, &door, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+async fn handle(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -248,13 +281,15 @@ async fn handle(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<F
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    if let Some(response) = cut_off(world, door, &path).await {
+        return response;
+    }
+    if method == "GET" && is_watch(&query) {
+        return watch(world, door, &path, &query);
+    }
     let mut world = world.lock().unwrap();
-    world.seen.push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        query: query.clone(),
-        content_type: content_type.clone(),
-    });
+    let deleted = deleted_object(&world, &method, &path);
+    let rv_before = world.rv;
     let name = path.rsplit('/').next().unwrap_or_default().to_owned();
     let mut retry_after = None;
     let injected = world
@@ -270,7 +305,17 @@ async fn handle(world: &Arc<Mutex<World>>, req: Request<Incoming>) -> Response<F
         Some(code) => status(code, "Injected", &format!("injected failure {code}")),
         None => route(&mut world, &method, &path, &query, &content_type, &body),
     };
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    world.seen.push(Seen {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+        door: door.to_owned(),
+        code,
+        at: chrono::Utc::now(),
+    });
+    record_event(&mut world, &method, &path, rv_before, &value, deleted);
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
     *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap();
     response
         .headers_mut()
@@ -470,6 +515,7 @@ fn list(world: &World, target: &Target, query: &str) -> (u16, Value) {
                 .iter()
                 .all(|(k, want)| v["metadata"]["labels"][k] == *want.as_str())
         })
+        .filter(|v| field_selected(query, v))
         .collect();
     (
         200,
@@ -644,4 +690,216 @@ fn delete(world: &mut World, target: &Target, name: &str, body: &Value) -> (u16,
         200,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),
     )
+}
+
+/// One change to an object, as a watch delivers it.
+#[derive(Clone, Debug)]
+struct Event {
+    rv: u64,
+    kind: &'static str,
+    key: String,
+    object: Value,
+}
+
+/// How an entry point is cut off from the server.
+#[derive(Clone, Debug)]
+struct Cut {
+    /// Requests hang (until healed, then are dropped unprocessed) instead of failing at once.
+    hang: bool,
+    /// Only requests for this resource (a plural, e.g. `leases`) are cut.
+    only: Option<String>,
+}
+
+impl FakeApi {
+    /// Cuts entry point `door` off: its requests (only those for resource `only`, if given)
+    /// hang, or fail with 503, and are never processed; its watches deliver nothing. A network
+    /// partition, or an API server that cannot serve one replica.
+    pub fn partition(&self, door: &str, hang: bool, only: Option<&str>) {
+        let cut = Cut {
+            hang,
+            only: only.map(str::to_owned),
+        };
+        self.world.lock().unwrap().cuts.insert(door.to_owned(), cut);
+    }
+
+    /// Ends the partition of `door`.
+    pub fn heal(&self, door: &str) {
+        self.world.lock().unwrap().cuts.remove(door);
+    }
+}
+
+/// Whether a request for `path` through `door` is cut off.
+fn is_cut(world: &World, door: &str, path: &str) -> bool {
+    world.cuts.get(door).is_some_and(|cut| {
+        cut.only
+            .as_ref()
+            .is_none_or(|only| path.split('/').any(|part| part == only))
+    })
+}
+
+/// The answer to a request that is cut off: after hanging until healed (at most 30 s), or at
+/// once, a 503; the request itself is never processed.
+async fn cut_off(world: &Arc<Mutex<World>>, door: &str, path: &str) -> Option<Response<Body>> {
+    let hang = {
+        let world = world.lock().unwrap();
+        if !is_cut(&world, door, path) {
+            return None;
+        }
+        world.cuts[door].hang
+    };
+    if hang {
+        for _ in 0..3000 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if !is_cut(&world.lock().unwrap(), door, path) {
+                break;
+            }
+        }
+    }
+    let (code, value) = status(503, "ServiceUnavailable", "cut off from the API server");
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
+    *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap();
+    Some(response)
+}
+
+fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn is_watch(query: &str) -> bool {
+    matches!(param(query, "watch"), Some("true" | "1"))
+}
+
+/// Whether `object` matches the query's `fieldSelector` (only `metadata.name=` is known).
+fn field_selected(query: &str, object: &Value) -> bool {
+    let Some(selector) = param(query, "fieldSelector") else {
+        return true;
+    };
+    let selector = selector.replace("%3D", "=");
+    match selector.strip_prefix("metadata.name=") {
+        Some(name) => object["metadata"]["name"] == name,
+        None => true,
+    }
+}
+
+/// The store key of the object a request for `path` names (`POST`: the name in `body`).
+fn event_key(world: &World, path: &str, body: &Value) -> Option<String> {
+    let target = parse(world, path)?;
+    let name = match target.name.clone() {
+        Some(name) => name,
+        None => body["metadata"]["name"].as_str()?.to_owned(),
+    };
+    Some(object_key(&target, &name))
+}
+
+/// The object a `DELETE` is about to remove.
+fn deleted_object(world: &World, method: &str, path: &str) -> Option<(String, Value)> {
+    if method != "DELETE" {
+        return None;
+    }
+    let key = event_key(world, path, &Value::Null)?;
+    world.objects.get(&key).map(|o| (key, o.clone()))
+}
+
+fn push_event(world: &mut World, kind: &'static str, key: &str, mut object: Value) {
+    object["metadata"]["resourceVersion"] = world.rv.to_string().into();
+    let rv = world.rv;
+    world.events.push(Event {
+        rv,
+        kind,
+        key: key.to_owned(),
+        object,
+    });
+}
+
+/// Records what a processed request changed, for watches.
+fn record_event(
+    world: &mut World,
+    method: &str,
+    path: &str,
+    rv_before: u64,
+    answer: &Value,
+    deleted: Option<(String, Value)>,
+) {
+    if let Some((key, object)) = deleted {
+        if !world.objects.contains_key(&key) {
+            world.rv += 1;
+            push_event(world, "DELETED", &key, object);
+        }
+        return;
+    }
+    if world.rv == rv_before || !matches!(method, "POST" | "PUT" | "PATCH") {
+        return;
+    }
+    if let Some(key) = event_key(world, path, answer) {
+        let kind = if method == "POST" {
+            "ADDED"
+        } else {
+            "MODIFIED"
+        };
+        push_event(world, kind, &key, answer.clone());
+    }
+}
+
+/// A watch: every change after the requested resourceVersion to objects under the path (and
+/// its field selector), as JSON lines, until `timeoutSeconds`. A cut-off entry point's watch
+/// delivers nothing while cut.
+fn watch(world: &Arc<Mutex<World>>, door: &str, path: &str, query: &str) -> Response<Body> {
+    let prefix = {
+        let world = world.lock().unwrap();
+        parse(&world, path).map(|t| format!("{}/{}/{}/", t.kind.group, t.kind.plural, t.namespace))
+    };
+    let Some(prefix) = prefix else {
+        let (_, value) = status(404, "NotFound", path);
+        let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
+        *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+        return response;
+    };
+    let from: u64 = param(query, "resourceVersion")
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0);
+    let seconds: u64 = param(query, "timeoutSeconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(290);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let (world, door, path, query) = (
+        world.clone(),
+        door.to_owned(),
+        path.to_owned(),
+        query.to_owned(),
+    );
+    let events = futures::stream::unfold(from, move |last| {
+        let (world, door, path, query, prefix) = (
+            world.clone(),
+            door.clone(),
+            path.clone(),
+            query.clone(),
+            prefix.clone(),
+        );
+        async move {
+            while tokio::time::Instant::now() < deadline {
+                let next = {
+                    let world = world.lock().unwrap();
+                    let open = !is_cut(&world, &door, &path);
+                    let mut events = world.events.iter().filter(|e| open && e.rv > last);
+                    events
+                        .find(|e| e.key.starts_with(&prefix) && field_selected(&query, &e.object))
+                        .cloned()
+                };
+                if let Some(event) = next {
+                    let line = json!({"type": event.kind, "object": event.object}).to_string();
+                    let frame = hyper::body::Frame::data(Bytes::from(line + "\n"));
+                    return Some((Ok::<_, Infallible>(frame), event.rv));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            None
+        }
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(events)));
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response
 }

@@ -1,21 +1,16 @@
 //! The Kubernetes target through kube's client against an in-process fake API server:
 //! server-side apply, discovery of CRDs applied in the same snapshot, ownership and prune,
 //! API errors (409, 404, 422, 429 with Retry-After, 500), drift, health, state in a ConfigMap,
-//! leader election, and the whole agent scenario.
-
-use std::time::Duration;
+//! and the whole agent scenario (leader election: `election.rs`, `replicas.rs`).
 
 use bytes::Bytes;
-use cairn_agent::election::{Campaign, Election};
 use cairn_agent::targets::kube::{KubeOptions, KubeTarget};
 use cairn_agent::targets::{Target, Write};
 use cairn_agent::{ConfigMapState, StateBackend};
 use cairn_state_format::{EntrySet, ResourceId, parse_documents};
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::kube_fake::FakeApi;
-use crate::support;
 
 fn writes(yaml: &str, generation: u64) -> Vec<Write> {
     parse_documents("t.yaml", yaml)
@@ -381,71 +376,6 @@ async fn state_lives_in_a_configmap_that_is_the_applyset_parent() {
     );
     backend.delete("prod").await.unwrap();
     assert_eq!(backend.read("prod").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn one_replica_leads_and_another_takes_over_within_a_lease_duration() {
-    let fake = FakeApi::start().await;
-    let target = KubeTarget::new(fake.cluster(), options());
-    target
-        .apply(
-            "x",
-            writes(
-                "apiVersion: v1\nkind: Namespace\nmetadata: {name: cairn-system}\n",
-                1,
-            ),
-        )
-        .await
-        .unwrap();
-    let elect = |identity: &str| {
-        let election = Election {
-            lease_duration: Duration::from_secs(2),
-            retry_period: Duration::from_millis(200),
-            ..Election::new(identity)
-        };
-        let campaign = Campaign {
-            election,
-            cluster: fake.cluster(),
-            namespace: "cairn-system".to_owned(),
-        };
-        let (leading, leads) = watch::channel(false);
-        let (stop, stopped) = watch::channel(false);
-        (tokio::spawn(campaign.run(leading, stopped)), leads, stop)
-    };
-    let (first, first_leads, stop_first) = elect("pod-a");
-    support::eventually("pod-a leads", || *first_leads.borrow()).await;
-    let (second, second_leads, stop_second) = elect("pod-b");
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert!(!*second_leads.borrow(), "one leader at a time");
-
-    // The leader dies without releasing: the follower waits out the lease, then leads.
-    first.abort();
-    let _ = first.await;
-    let _ = stop_first;
-    support::eventually("pod-b takes over", || *second_leads.borrow()).await;
-    let lease = fake
-        .get(
-            "coordination.k8s.io",
-            "leases",
-            "cairn-system",
-            "cairn-agent",
-        )
-        .unwrap();
-    assert_eq!(lease["spec"]["holderIdentity"], "pod-b");
-    assert_eq!(lease["spec"]["leaseTransitions"], 1);
-
-    // A leader that shuts down releases the lease at once.
-    stop_second.send(true).unwrap();
-    second.await.unwrap();
-    let lease = fake
-        .get(
-            "coordination.k8s.io",
-            "leases",
-            "cairn-system",
-            "cairn-agent",
-        )
-        .unwrap();
-    assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
 }
 
 #[tokio::test]

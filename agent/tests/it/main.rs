@@ -8,6 +8,7 @@
 
 mod binary;
 mod deploy;
+mod election;
 mod faults;
 mod hostile;
 mod http_store;
@@ -17,6 +18,7 @@ mod kube_scenario;
 mod kube_target;
 mod patterns;
 mod reconcile;
+mod replicas;
 mod run_loop;
 mod supervision;
 mod support;

@@ -64,6 +64,11 @@ impl Target for CountingTarget {
         })
     }
 
+    fn forget(&self, channel: &str) {
+        let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        overlay.remove(channel);
+    }
+
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> cairn_agent::Result<BatchReport> {
         let mut report = BatchReport::default();
         let mut overlay = self.overlay.lock().unwrap_or_else(|p| p.into_inner());

@@ -13,6 +13,7 @@ pub mod front;
 pub mod git;
 pub mod proxy;
 pub mod remote;
+pub mod replicas;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! (`cargo test -p cairn-benches --test it`): small runs against the debug binaries, checking
 //! what was counted, never how long anything took.
 
+mod fleet_replicas_smoke;
 mod fleet_smoke;
 mod smoke;
 mod status_scale;

@@ -26,18 +26,7 @@ pub struct RevertArgs {
 }
 
 /// Flags of `cairn refresh`.
-#[derive(clap::Args, Debug)]
-pub struct RefreshArgs {
-    /// Store options.
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// The channel.
-    #[command(flatten)]
-    pub channel: ChannelArgs,
-    /// Signing options.
-    #[command(flatten)]
-    pub sign: SignArgs,
-}
+pub type RefreshArgs = crate::cli::ChannelWriteArgs;
 
 /// Publishes generation `to`'s snapshot as the channel's next generation.
 pub async fn revert(args: &RevertArgs) -> Result<()> {

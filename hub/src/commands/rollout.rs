@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
 use super::status::StatusReadArgs;
 use crate::channel::{Channel, Logged};
-use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs, parse_percent};
+use crate::cli::{ChannelArgs, Output, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
 use crate::publish::{Content, Publication, RolloutPlan, now, publish};
 use crate::status_read::StatusReader;
@@ -47,18 +47,7 @@ pub struct StatusArgs {
 }
 
 /// Flags of the rollout actions that publish.
-#[derive(clap::Args, Debug, Clone)]
-pub struct RolloutControl {
-    /// Store options.
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// The channel.
-    #[command(flatten)]
-    pub channel: ChannelArgs,
-    /// Signing options.
-    #[command(flatten)]
-    pub sign: SignArgs,
-}
+pub type RolloutControl = crate::cli::ChannelWriteArgs;
 
 /// Flags of `cairn rollout watch`.
 #[derive(clap::Args, Debug)]

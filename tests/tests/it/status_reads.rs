@@ -152,6 +152,20 @@ fn completion_scripts_name_the_real_commands() {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(binary("cairn-agent"))
+            .args(["completion", shell])
+            .output()
+            .expect("cairn-agent runs");
+        assert!(out.status.success(), "cairn-agent completion {shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in ["run", "trust", "leader-elect", "kube-qps", "once"] {
+            assert!(
+                script.contains(word),
+                "{shell} agent completion lacks {word}"
+            );
+        }
+    }
     let out = cairn_unchecked(tmp.path(), &["completion", "tcsh"]);
     assert_eq!(
         out.status.code(),

@@ -170,6 +170,11 @@ impl Target for KubeTarget {
             })
     }
 
+    fn forget(&self, channel: &str) {
+        let mut overlay = self.inner.overlay.lock().unwrap_or_else(|p| p.into_inner());
+        overlay.remove(channel);
+    }
+
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
         let client = self.client().await?;
         let applyset = self.applyset(channel);

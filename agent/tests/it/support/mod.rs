@@ -3,9 +3,9 @@
 
 pub mod http;
 
+pub use cairn_test_support::{counting_memory, eventually};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_agent::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
@@ -14,9 +14,8 @@ use cairn_state_format::{
     Snapshot, SnapshotPackRef, SnapshotPackWriter, diff_entries, encode_delta, layout,
     parse_documents,
 };
-use cairn_store::{CountingStore, RequestCounts, Store};
+use cairn_store::{RequestCounts, Store};
 use chrono::{DateTime, Utc};
-use object_store::memory::InMemory;
 
 /// What the hub writes for one channel.
 pub struct Publisher {
@@ -264,13 +263,6 @@ impl Publisher {
     }
 }
 
-/// An in-memory store that counts requests.
-pub fn counting_memory() -> (Store, CountingStore) {
-    let counting = CountingStore::new(Arc::new(InMemory::new()));
-    let store = Store::from_object_store(Arc::new(counting.clone()), "memory://test");
-    (store, counting)
-}
-
 /// Timing for tests: short intervals, no random first offset, bounded backoff.
 pub fn fast_timing() -> Timing {
     Timing {
@@ -332,17 +324,6 @@ pub fn since(before: RequestCounts, after: RequestCounts) -> RequestCounts {
         lists: after.lists - before.lists,
         copies: after.copies - before.copies,
     }
-}
-
-/// Waits (bounded: about 20 s) until `check` holds.
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
 }
 
 pub fn read(path: &Path) -> Option<String> {
