@@ -88,6 +88,18 @@ pub struct RunArgs {
     )]
     pub trust: Vec<String>,
 
+    /// Follow a channel that was deleted and published afresh (a new epoch) although this cluster
+    /// applied generations of the old one: the epoch as the status names it ("re-created (epoch
+    /// A → B)"); repeatable. Without it such a channel is refused and reported, never followed,
+    /// and a replayed old head stays refused as a rollback either way.
+    #[arg(
+        long = "accept-new-epoch",
+        env = EnvVars::CAIRN_ACCEPT_NEW_EPOCH,
+        value_delimiter = ',',
+        value_name = "EPOCH"
+    )]
+    pub accept_new_epoch: Vec<String>,
+
     /// This cluster's id (names its status records; places it in rollout cohorts).
     #[arg(long, env = EnvVars::CAIRN_CLUSTER_ID)]
     pub cluster_id: String,
@@ -364,6 +376,18 @@ impl RunArgs {
             self.state_dir.clone(),
         );
         config.status_store = self.status_store.clone().map(StoreLocation::Url);
+        config.accept_epochs = self
+            .accept_new_epoch
+            .iter()
+            .map(|e| {
+                e.trim().parse().map_err(|_| {
+                    ConfigError::invalid(
+                        "--accept-new-epoch",
+                        format!("{e:?} is not an epoch: expected 32 lowercase hex digits"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
         config.labels = labels;
         config.metrics_addr = self.metrics_addr;
         config.timing = Timing {

@@ -134,6 +134,10 @@ pub enum HttpProblem {
     /// Anything else the HTTP client reported.
     #[error("{0}")]
     Request(#[source] reqwest::Error),
+    /// The read was cut off: the object is larger than its kind allows, not the length declared
+    /// for it, or the server took too long.
+    #[error("{0}")]
+    Refused(cairn_store::Refused),
 }
 
 impl From<reqwest::Error> for HttpProblem {
@@ -190,6 +194,16 @@ pub enum Error {
         source: cairn_state_format::Error,
     },
 
+    /// Reading a pack from the store failed, or was cut off at its bound.
+    #[error("{what}: {source}")]
+    Pack {
+        /// The pack (`delta pack packs/sha256/…`, `snapshot pack …`).
+        what: String,
+        /// The store's failure.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// An object the signed head refers to is not in the store.
     #[error("{key} is missing from the store (referenced by {referrer})")]
     Missing {
@@ -234,7 +248,14 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Config(_) | Error::Task { .. } => ErrorClass::Config,
+            // A read cut off at its bound is the data's fault, not the store's availability.
+            Error::Store(e) if e.refused().is_some_and(|r| !r.is_transient()) => ErrorClass::Fetch,
+            Error::Http {
+                problem: HttpProblem::Refused(r),
+                ..
+            } if !r.is_transient() => ErrorClass::Fetch,
             Error::Store(_) | Error::Http { .. } => ErrorClass::Store,
+            Error::Pack { source, .. } => source.class(),
             Error::Refused { .. } => ErrorClass::Verify,
             Error::Corrupt { .. } | Error::Missing { .. } => ErrorClass::Fetch,
             Error::Target { .. } => ErrorClass::Apply,
@@ -258,8 +279,11 @@ impl Error {
                 HttpProblem::Timeout(_) | HttpProblem::Connect(_) | HttpProblem::Request(_) => {
                     Retry::Transient
                 }
+                HttpProblem::Refused(refused) if refused.is_transient() => Retry::Transient,
+                HttpProblem::Refused(_) => Retry::Permanent,
             },
             Error::Target { problem, .. } => problem.retry(),
+            Error::Pack { source, .. } => source.retry(),
             Error::State { problem, .. } => problem.retry(),
             Error::Config(_)
             | Error::Task { .. }
@@ -289,6 +313,18 @@ impl Error {
         Error::Target {
             target: target.into(),
             problem: Box::new(problem),
+        }
+    }
+
+    /// `self`, said to be about the pack `what` when it is a failure of the store (other errors
+    /// name their object already).
+    pub(crate) fn in_pack(self, what: &str) -> Error {
+        match self {
+            Error::Store(_) | Error::Http { .. } => Error::Pack {
+                what: what.to_owned(),
+                source: Box::new(self),
+            },
+            other => other,
         }
     }
 

@@ -68,7 +68,7 @@ pub use config::{
 };
 pub use error::{Error, ErrorClass, Result, Retry};
 pub use fetch::Shared;
-pub use fetch::source::{Conditional, HttpSource, ObjectSource, Source};
+pub use fetch::source::{Body, Bound, Conditional, HttpSource, ObjectSource, Opened, Source};
 pub use run::{Agent, OnceReport, Outcome};
 pub use serve::metrics::{Metrics, RequestKind};
 pub use state::{Applied, ConfigMapState, MemoryState, StateBackend, StateError};

@@ -102,6 +102,9 @@ env_vars! {
     CAIRN_STATUS_STORE: Agent;
     /// Trusted public keys, as text or files (comma-separated).
     CAIRN_TRUST: Agent;
+    /// Epochs of re-created channels to follow although this cluster applied the old channel
+    /// (comma-separated, as the refusal names them).
+    CAIRN_ACCEPT_NEW_EPOCH: Agent;
     /// This cluster's id: names its status records, places it in rollout cohorts.
     CAIRN_CLUSTER_ID: Agent;
     /// This cluster's labels, `key=value` (comma-separated), matched by cluster selectors.

@@ -9,8 +9,8 @@ use cairn_env_vars::EnvVars;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    diff, env, flag, gc, history, keygen, promote, publish, revert, rollout, show, sign, status,
-    trust,
+    diff, env, export, flag, gc, history, import, keygen, promote, publish, revert, rollout, show,
+    sign, status, trust,
 };
 
 /// cairn publishes signed, content-addressed snapshots of Kubernetes manifests to object storage,
@@ -177,6 +177,16 @@ pub enum Command {
     Trust(trust::TrustArgs),
     /// Add signatures to a proposed head (`--propose`); publish it once enough keys signed.
     Sign(sign::SignHeadArgs),
+    /// Write a channel's signed generations and newest content to one portable file, for a
+    /// store that cannot be reached from here (an air-gapped site): see `cairn import`.
+    #[command(
+        after_help = "Example:\n  cairn export --channel prod --out prod.cairn\n  # carry prod.cairn across, then:\n  cairn import prod.cairn --store /srv/cairn --trust hub.key.pub"
+    )]
+    Export(export::ExportArgs),
+    /// Write a file from `cairn export` into a store, with the same signatures, so that agents
+    /// there verify exactly as at the origin. The whole file is checked first and refused whole
+    /// if damaged or foreign; importing twice or out of order never moves a channel back.
+    Import(import::ImportArgs),
     /// Delete objects no kept generation of any channel reaches.
     Gc(gc::GcArgs),
     /// Serve a read-only web view of the store's fleet on 127.0.0.1 (channels, rollouts, clusters).

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod atomic_file;
+pub mod bundle;
 pub mod channel;
 pub mod cli;
 pub mod commands;
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod kinds;
 pub mod manifests;
 pub mod object_meta;
+pub mod packs;
 pub mod patch;
 pub mod placement;
 pub mod prepare;
@@ -57,6 +59,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Flag(action) => commands::flag::run(&action).await,
         Command::Trust(args) => commands::trust::run(args).await,
         Command::Sign(args) => commands::sign::run(args).await,
+        Command::Export(args) => commands::export::run(&args).await,
+        Command::Import(args) => commands::import::run(&args).await,
         Command::Gc(args) => commands::gc::run(&args).await,
         Command::Ui(args) => commands::ui::run(args).await,
         Command::Completion(args) => commands::completion::run(&args),

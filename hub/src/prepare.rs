@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use cairn_state_format::{Change, Digest, EntrySet, FORMAT_VERSION, Snapshot};
+use cairn_state_format::{CONTENT_FORMAT, Change, Digest, EntrySet, Snapshot};
 
 use crate::error::{Error, Result};
 use crate::manifests::entry_set;
@@ -82,7 +82,7 @@ pub async fn from_scan(
             }
         }
         let snapshot = Snapshot {
-            format: FORMAT_VERSION.into(),
+            format: CONTENT_FORMAT.into(),
             index: updated.root,
             entries,
             bytes,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_state_format::{
-    Change, Digest, EntrySet, Head, Rollout, SecretKey, SignedHead, encode_delta, layout,
+    Digest, EntrySet, Epoch, Head, Packs, Rollout, SecretKey, SignedHead, layout,
 };
 use cairn_store::{Abilities, Store};
 use chrono::{DateTime, Utc};
@@ -20,8 +20,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::channel::{Channel, Commit, Logged};
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::packs::{Blobs, PackWriter};
 use crate::prepare::{self, Prepared};
-use crate::remote::{CONCURRENCY, RemoteNodes, fetch_blobs};
+use crate::remote::{CONCURRENCY, RemoteNodes};
 use crate::scan::Scan;
 use crate::trust::{self, Signing};
 
@@ -97,6 +98,8 @@ pub struct Published {
     pub nodes_uploaded: usize,
     /// Delta packs uploaded.
     pub deltas_uploaded: usize,
+    /// Snapshot pack shards uploaded (a new snapshot pack; 0 when the newest one still serves).
+    pub snapshot_pack_shards_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
     /// Set when the head was proposed rather than published: the channel's delegation needs more
@@ -133,6 +136,7 @@ impl Published {
             blobs_uploaded: 0,
             nodes_uploaded: 0,
             deltas_uploaded: 0,
+            snapshot_pack_shards_uploaded: 0,
             bytes_uploaded: 0,
             proposal: None,
         }
@@ -172,28 +176,47 @@ pub async fn publish(
     }
 
     let empty = HashMap::new();
-    let mut deltas = DeltaWriter::new(store, snapshot, prepared.as_ref(), &empty);
+    let mut packs = PackWriter::new(
+        store,
+        snapshot,
+        prepared.as_ref().map(|p| p.snapshot.index),
+        prepared.as_ref().map_or(&empty, |p| &p.blobs),
+    );
     published.entries = match &prepared {
         Some(prepared) => {
+            published.changes = prepared.changes.len();
             if let Some(previous) = previous {
-                deltas.remember(previous, prepared.changes.clone());
+                packs.remember(previous, prepared.changes.clone());
             }
             upload_content(store, prepared, settings, &mut published).await?;
             prepared.snapshot.entries
         }
         None => nodes.snapshot(&snapshot).await?.entries,
     };
-    let recent = recent_snapshots(&channel, latest.as_ref(), settings.delta_depth).await?;
-    write_deltas(&mut deltas, &mut nodes, recent, &mut published).await?;
+    let content_bytes = published.bytes_uploaded;
+    let blobs = blobs_of(&mut publication.content);
+    let offered = offer(
+        &mut packs,
+        &mut nodes,
+        &channel,
+        latest.as_ref(),
+        settings,
+        blobs,
+    )
+    .await?;
+    note_packs(&mut published, &packs, content_bytes);
     failpoint::hit("after-deltas");
 
     let committer = Committer {
         channel,
         abilities,
+        epoch: channel_epoch(latest.as_ref())?,
         publication: &publication,
         settings,
         nodes,
-        deltas,
+        packs,
+        offered,
+        content_bytes,
         now: now(),
     };
     match signing {
@@ -259,31 +282,6 @@ fn snapshot_of(prepared: Option<&Prepared>, content: &Content<'_>) -> Digest {
     }
 }
 
-/// Writes delta packs from the channel's recent snapshots, newest first.
-async fn write_deltas(
-    deltas: &mut DeltaWriter<'_, '_>,
-    nodes: &mut RemoteNodes<'_>,
-    recent: Vec<Digest>,
-    published: &mut Published,
-) -> Result<()> {
-    for from in recent {
-        match deltas.write(nodes, from).await {
-            Ok(Some(uploaded)) => {
-                published.deltas_uploaded += 1;
-                published.bytes_uploaded += uploaded;
-            }
-            Ok(None) => {}
-            // An older generation's content may have been garbage-collected: agents still on it
-            // fall back to walking the index.
-            Err(Error::Missing { what, digest }) => {
-                tracing::info!(%from, what, %digest, "no delta pack from a collected snapshot");
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Signs and commits the new head, retrying on the next generation when others win.
 struct Committer<'s, 'p> {
     channel: Channel<'s>,
@@ -291,7 +289,13 @@ struct Committer<'s, 'p> {
     publication: &'p Publication<'p>,
     settings: &'p Settings<'p>,
     nodes: RemoteNodes<'s>,
-    deltas: DeltaWriter<'s, 'p>,
+    /// The channel's epoch: the newest head's, or a fresh one for a new channel.
+    epoch: Epoch,
+    packs: PackWriter<'s, 'p>,
+    /// The packs the head offers.
+    offered: Packs,
+    /// Bytes of the content uploaded before the packs.
+    content_bytes: u64,
     now: DateTime<Utc>,
 }
 
@@ -303,6 +307,7 @@ impl Committer<'_, '_> {
         let expires_at = self.now + publication.expires_in;
         let mut head = Head::new(
             &publication.channel,
+            self.epoch,
             generation,
             snapshot,
             self.now,
@@ -312,6 +317,7 @@ impl Committer<'_, '_> {
         head.source = publication.source.clone();
         head.retire_at = publication.retire_at;
         head.rollout = publication.rollout.as_ref().map(|plan| plan.at(self.now));
+        head.packs = self.offered.clone();
         head
     }
 
@@ -381,14 +387,18 @@ impl Committer<'_, '_> {
                     published.unchanged = true;
                     return Ok(published);
                 }
-                if self
-                    .deltas
-                    .write(&mut self.nodes, l.head.snapshot)
-                    .await?
-                    .is_some()
-                {
-                    published.deltas_uploaded += 1;
-                }
+                // The packs now lead from the new newest generation too; the content is in the
+                // store by now, so a snapshot pack is written from there.
+                self.offered = offer(
+                    &mut self.packs,
+                    &mut self.nodes,
+                    &self.channel,
+                    latest.as_ref(),
+                    self.settings,
+                    Blobs::Store,
+                )
+                .await?;
+                note_packs(&mut published, &self.packs, self.content_bytes);
             }
         }
         Err(Error::Conflict(format!(
@@ -512,83 +522,46 @@ async fn recent_snapshots(
     Ok(out)
 }
 
-/// Writes delta packs to one target snapshot from any number of source snapshots.
-struct DeltaWriter<'s, 'l> {
-    store: &'s Store,
-    to: Digest,
-    /// The target's index root: known when this publish built it, else read once.
-    to_root: Option<Digest>,
-    /// Blobs this publish has in memory (others are fetched from the store).
-    local: &'l HashMap<Digest, Bytes>,
-    known_changes: HashMap<Digest, Vec<Change>>,
-    written: Vec<Digest>,
+/// The epoch of the channel's next head: the newest head's, or a fresh one for a new channel (or
+/// one whose heads are of format 1, which carry none).
+fn channel_epoch(latest: Option<&Logged>) -> Result<Epoch> {
+    if let Some(epoch) = latest.and_then(|l| l.head.epoch) {
+        return Ok(epoch);
+    }
+    let mut bytes = [0; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| Error::Usage(format!("no randomness for a new channel epoch: {e}")))?;
+    Ok(Epoch::from_bytes(bytes))
 }
 
-impl<'s, 'l> DeltaWriter<'s, 'l> {
-    /// A writer of packs to `to`, using the prepared snapshot's index root and blobs when this
-    /// publish built it (`none` is an empty map for when it did not).
-    fn new(
-        store: &'s Store,
-        to: Digest,
-        prepared: Option<&'l Prepared>,
-        none: &'l HashMap<Digest, Bytes>,
-    ) -> Self {
-        DeltaWriter {
-            store,
-            to,
-            to_root: prepared.map(|p| p.snapshot.index),
-            local: prepared.map_or(none, |p| &p.blobs),
-            known_changes: HashMap::new(),
-            written: Vec::new(),
-        }
-    }
+/// Writes the packs a head of `packs`'s target offers after `latest`: delta packs from the
+/// channel's recent snapshots, and a snapshot pack.
+async fn offer(
+    packs: &mut PackWriter<'_, '_>,
+    nodes: &mut RemoteNodes<'_>,
+    channel: &Channel<'_>,
+    latest: Option<&Logged>,
+    settings: &Settings<'_>,
+    blobs: Blobs<'_>,
+) -> Result<Packs> {
+    let recent = recent_snapshots(channel, latest, settings.delta_depth).await?;
+    let previous = latest.and_then(|l| l.head.packs.snapshot.as_ref());
+    packs.offer(nodes, &recent, previous, blobs).await
+}
 
-    fn remember(&mut self, from: Digest, changes: Vec<Change>) {
-        self.known_changes.insert(from, changes);
+/// Where the blobs of a snapshot pack written from scratch come from.
+fn blobs_of<'a>(content: &'a mut Content<'_>) -> Blobs<'a> {
+    match content {
+        Content::Local { blobs, .. } => Blobs::Local(blobs),
+        Content::Scanned(scan) => Blobs::Scan(scan),
+        Content::Existing(_) => Blobs::Store,
     }
+}
 
-    /// Writes the pack `from → to`; returns its size, or `None` if there was nothing to write.
-    async fn write(&mut self, nodes: &mut RemoteNodes<'_>, from: Digest) -> Result<Option<u64>> {
-        if from == self.to || self.written.contains(&from) {
-            return Ok(None);
-        }
-        let changes = match self.known_changes.remove(&from) {
-            Some(changes) => changes,
-            None => {
-                // The new index's nodes are known to `nodes` (prepared or fetched).
-                let from_root = nodes.snapshot(&from).await?.index;
-                let to_root = match self.to_root {
-                    Some(root) => root,
-                    None => *self.to_root.insert(nodes.snapshot(&self.to).await?.index),
-                };
-                nodes.diff(&from_root, &to_root).await?
-            }
-        };
-        let needed = changes.iter().filter_map(|c| match c {
-            Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
-            Change::Removed(_) => None,
-        });
-        let mut blobs: HashMap<Digest, Bytes> = HashMap::new();
-        let mut missing = Vec::new();
-        for digest in needed {
-            match self.local.get(&digest) {
-                Some(bytes) => {
-                    blobs.insert(digest, bytes.clone());
-                }
-                None => missing.push(digest),
-            }
-        }
-        blobs.extend(fetch_blobs(self.store, missing).await?);
-        let pack = encode_delta(&from, &self.to, &changes, |d| {
-            blobs.get(d).map(|b| b.to_vec())
-        })?;
-        let size = pack.len() as u64;
-        self.store
-            .put(&layout::delta_key(&from, &self.to), pack)
-            .await?;
-        self.written.push(from);
-        Ok(Some(size))
-    }
+fn note_packs(published: &mut Published, packs: &PackWriter<'_, '_>, content_bytes: u64) {
+    published.deltas_uploaded = packs.written.deltas;
+    published.snapshot_pack_shards_uploaded = packs.written.shards;
+    published.bytes_uploaded = content_bytes + packs.written.bytes;
 }
 
 /// A rollout for a new head.

@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cairn_state_format::{
-    Digest, EntrySet, FANOUT, FORMAT_VERSION, Head, Index, LEAF_CAPACITY, Node, Origin, Resource,
-    SecretKey, SignedHead, Snapshot, diff_entries, encode_delta,
+    DeltaRef, Digest, EntrySet, Epoch, FANOUT, FORMAT_VERSION, HEAD_FORMAT, Head, Index,
+    LEAF_CAPACITY, Node, Origin, PackRef, Resource, SecretKey, SignedHead, Snapshot,
+    SnapshotPackRef, SnapshotPackWriter, diff_entries, encode_delta,
 };
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
@@ -31,11 +32,17 @@ const WORDS: [&str; 12] = [
 const NODE_LEVEL: i32 = 19;
 /// The level `encode_delta` uses (private in the crate; kept in step with `delta.rs`).
 const DELTA_LEVEL: i32 = 9;
+/// Delta packs a hub's head names: from its last 8 snapshots (`--delta-depth`), and from its
+/// snapshot pack's snapshot.
+const NAMED_DELTAS: usize = 9;
+/// A shard of a snapshot pack is cut at this many uncompressed bytes (the hub's `SHARD_BYTES`).
+const SHARD_BYTES: u64 = 32 * 1024 * 1024;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
-        "Format {FORMAT_VERSION}, index leaf capacity {LEAF_CAPACITY}, fanout {FANOUT}; index \
-         nodes stored at zstd level {NODE_LEVEL}, delta packs at zstd level {DELTA_LEVEL}.\n"
+        "Format {FORMAT_VERSION} (heads of format {HEAD_FORMAT}, naming {NAMED_DELTAS} delta packs \
+         and a snapshot pack), index leaf capacity {LEAF_CAPACITY}, fanout {FANOUT}; index nodes \
+         stored at zstd level {NODE_LEVEL}, delta and snapshot packs at zstd level {DELTA_LEVEL}.\n"
     );
     println!(
         "| objects M | changed | snapshot root B | index nodes | changed nodes | changed nodes \
@@ -43,8 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut levels = Vec::new();
+    let mut packs = Vec::new();
     for m in SIZES {
         let repo = Repo::generate(m)?;
+        packs.push((m, repo.snapshot_pack()?));
         for k in [1, 10, m / 10] {
             let figures = repo.change(k)?;
             println!("{}", figures.row());
@@ -54,7 +63,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     print_levels(&levels)?;
+    print_packs(&packs);
     Ok(())
+}
+
+/// The snapshot pack of each repository: what a new agent fetches after the head.
+fn print_packs(packs: &[(usize, (usize, usize, usize))]) {
+    println!("\nSnapshot packs (every entry and its blob, one shard per 32 MiB of lines):\n");
+    println!("| objects M | shards | snapshot pack B | uncompressed B | B per object |");
+    println!("|---:|---:|---:|---:|---:|");
+    for (m, (shards, stored, lines)) in packs {
+        println!(
+            "| {} | {shards} | {} | {} | {:.0} |",
+            group(*m),
+            group(*stored),
+            group(*lines),
+            *stored as f64 / *m as f64
+        );
+    }
 }
 
 /// The kinds of a team's objects, by position in its block.
@@ -253,6 +279,26 @@ impl Repo {
         })
     }
 
+    /// Shards, stored bytes and uncompressed bytes of the repository's snapshot pack.
+    fn snapshot_pack(&self) -> Result<(usize, usize, usize), cairn_state_format::Error> {
+        let mut blobs = HashMap::new();
+        for i in 0..self.m {
+            let r = resource(i, 0)?;
+            blobs.insert(r.digest, r.canonical);
+        }
+        let mut writer = SnapshotPackWriter::new(self.snapshot.digest(), SHARD_BYTES);
+        let mut shards = Vec::new();
+        let mut lines = 0;
+        for entry in self.entries.values() {
+            let blob = &blobs[&entry.blob];
+            lines += blob.len() + 1;
+            shards.extend(writer.push(entry, blob)?);
+        }
+        shards.extend(writer.finish()?);
+        let stored = shards.iter().map(Vec::len).sum();
+        Ok((shards.len(), stored, lines))
+    }
+
     /// Bumps the image of `k` Deployments spread evenly over the repository.
     fn change(&self, k: usize) -> Result<Figures, Box<dyn std::error::Error>> {
         let deployments: Vec<usize> = (0..self.m)
@@ -290,7 +336,9 @@ impl Repo {
     }
 }
 
-/// A typical head: a previous snapshot, a week's expiry, provenance, one signature.
+/// A typical head: a previous snapshot, a week's expiry, provenance, the packs a hub offers
+/// (delta packs from its last snapshots and its snapshot pack's, a one-shard snapshot pack),
+/// one signature.
 fn signed_head(snapshot: &Snapshot, previous: &Snapshot) -> Vec<u8> {
     // Invariant: a fixed, valid UTC date and time has exactly one instant.
     let published = Utc
@@ -299,6 +347,7 @@ fn signed_head(snapshot: &Snapshot, previous: &Snapshot) -> Vec<u8> {
         .expect("a valid UTC instant");
     let mut head = Head::new(
         "prod",
+        Epoch::from_bytes([0x5e; 16]),
         1042,
         snapshot.digest(),
         published,
@@ -313,6 +362,21 @@ fn signed_head(snapshot: &Snapshot, previous: &Snapshot) -> Vec<u8> {
         ),
         ("publisher".to_owned(), "ci@platform.example.com".to_owned()),
     ]);
+    let pack = |i: u8| PackRef {
+        bytes: 1_000_000 + u64::from(i),
+        digest: Digest::of(&[i]),
+    };
+    head.packs.deltas = (0..NAMED_DELTAS as u8)
+        .map(|i| DeltaRef {
+            from: Digest::of(&[i, i]),
+            bytes: pack(i).bytes,
+            digest: pack(i).digest,
+        })
+        .collect();
+    head.packs.snapshot = Some(SnapshotPackRef {
+        snapshot: Digest::of(b"packed"),
+        shards: vec![pack(200)],
+    });
     SignedHead::sign(&head, &[&SecretKey::from_seed([7; 32])])
 }
 

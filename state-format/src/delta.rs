@@ -18,7 +18,7 @@
 //! instead of O(M).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,13 +26,13 @@ use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Change, Entry, EntrySet, NodeSource};
+use crate::lines::{LineWriter, Lines, MAX_RECORD_BYTES, at_end, malformed, open, read_line};
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
 use crate::update::{Updated, update_index};
-use crate::{FORMAT_VERSION, MAX_BLOB_BYTES, MAX_ENTRIES, check_format};
+use crate::{CONTENT_FORMAT, MAX_BLOB_BYTES, MAX_ENTRIES, check_format};
 
 const ZSTD_LEVEL: i32 = 9;
-const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// The first line of a pack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,87 +98,54 @@ pub fn encode_delta(
         })
         .collect();
     let header = DeltaHeader {
-        format: FORMAT_VERSION.into(),
+        format: CONTENT_FORMAT.into(),
         from: *from,
         to: *to,
         puts: puts.len() as u64,
         removes: removes.len() as u64,
     };
 
-    let mut lines = Vec::new();
-    let mut line = |bytes: &[u8]| {
-        lines.extend_from_slice(bytes);
-        lines.push(b'\n');
-    };
-    line(&canonical_bytes_of(&header));
+    let what = format!("delta pack {from} → {to}");
+    let mut lines = LineWriter::new(ZSTD_LEVEL, &what)?;
+    lines.line(&canonical_bytes_of(&header))?;
     for entry in &puts {
         let bytes = blob(&entry.blob).ok_or_else(|| Error::Truncated {
-            what: format!("delta pack {from} → {to}"),
+            what: what.clone(),
             detail: format!("blob {} of {} is not available", entry.blob, entry.id),
         })?;
         entry
             .blob
             .verify(&format!("blob of {}", entry.id), &bytes)?;
-        line(&canonical_bytes_of(&Record::Put((*entry).clone())));
-        line(&bytes);
+        lines.line(&canonical_bytes_of(&Record::Put((*entry).clone())))?;
+        lines.line(&bytes)?;
     }
     for id in &removes {
-        line(&canonical_bytes_of(&Record::Remove((*id).clone())));
+        lines.line(&canonical_bytes_of(&Record::Remove((*id).clone())))?;
     }
-    line(&canonical_bytes_of(&Record::End {
+    lines.line(&canonical_bytes_of(&Record::End {
         puts: header.puts,
         removes: header.removes,
-    }));
-
-    let mut encoder =
-        zstd::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(io_error("delta encoder"))?;
-    encoder
-        .include_checksum(true)
-        .map_err(io_error("delta encoder"))?;
-    encoder
-        .write_all(&lines)
-        .map_err(io_error("delta encoder"))?;
-    encoder.finish().map_err(io_error("delta encoder"))
-}
-
-fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
-}
-
-/// Maps a read error: a zstd stream that ends mid-frame is a truncated pack (a cut download), any
-/// other failure a malformed one.
-fn read_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::Truncated {
-                what: what.to_owned(),
-                detail: format!("the compressed stream ends early ({e})"),
-            }
-        } else {
-            io_error(what)(e)
-        }
-    }
+    }))?;
+    lines.finish()
 }
 
 /// Streams the items of a pack, checking limits, digests, counts and the trailer as it goes.
 pub struct DeltaReader<R: Read> {
-    lines: BufReader<zstd::Decoder<'static, BufReader<R>>>,
+    lines: Lines<R>,
     header: DeltaHeader,
     what: String,
     puts: u64,
     removes: u64,
     finished: bool,
+    /// Record bytes (not blobs) this reader may still read, when bounded.
+    record_budget: Option<u64>,
 }
 
 impl<R: Read> DeltaReader<R> {
     /// Opens a pack and reads its header.
     pub fn new(reader: R) -> Result<Self> {
         let what = "delta pack".to_owned();
-        let decoder = zstd::Decoder::new(reader).map_err(io_error(&what))?;
-        let mut lines = BufReader::new(decoder);
+        let mut lines = open(reader, &what)?;
         let first =
             read_line(&mut lines, MAX_RECORD_BYTES, &what)?.ok_or_else(|| Error::Truncated {
                 what: what.clone(),
@@ -186,7 +153,7 @@ impl<R: Read> DeltaReader<R> {
             })?;
         let value: serde_json::Value =
             serde_json::from_slice(&first).map_err(|e| malformed(&what, e))?;
-        check_format(&value, &what)?;
+        check_format(&value, &what, CONTENT_FORMAT, CONTENT_FORMAT)?;
         let header: DeltaHeader = serde_json::from_value(value).map_err(|e| malformed(&what, e))?;
         // Saturating: both counts come from the wire, and their sum must not overflow.
         let records = header.puts.saturating_add(header.removes);
@@ -205,7 +172,32 @@ impl<R: Read> DeltaReader<R> {
             puts: 0,
             removes: 0,
             finished: false,
+            record_budget: None,
         })
+    }
+
+    /// Bounds the record lines (headers of puts and removes, not blobs) still to be read to
+    /// `bytes` in all: for a pack whose length and digest no signature vouches for, so that what
+    /// a reader keeps of it (the entries) cannot follow what a store serves.
+    pub fn with_record_budget(mut self, bytes: u64) -> Self {
+        self.record_budget = Some(bytes);
+        self
+    }
+
+    fn record_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let line = read_line(&mut self.lines, MAX_RECORD_BYTES, &self.what)?;
+        if let (Some(budget), Some(line)) = (&mut self.record_budget, &line) {
+            let size = line.len() as u64 + 1;
+            if size > *budget {
+                return Err(Error::TooLarge {
+                    what: format!("the records of {}", self.what),
+                    size,
+                    limit: *budget,
+                });
+            }
+            *budget -= size;
+        }
+        Ok(line)
     }
 
     /// The pack's header.
@@ -218,11 +210,9 @@ impl<R: Read> DeltaReader<R> {
         if self.finished {
             return Ok(None);
         }
-        let line = read_line(&mut self.lines, MAX_RECORD_BYTES, &self.what)?.ok_or_else(|| {
-            Error::Truncated {
-                what: self.what.clone(),
-                detail: "the end record is missing".to_owned(),
-            }
+        let line = self.record_line()?.ok_or_else(|| Error::Truncated {
+            what: self.what.clone(),
+            detail: "the end record is missing".to_owned(),
         })?;
         match serde_json::from_slice::<Record>(&line).map_err(|e| malformed(&self.what, e))? {
             Record::Put(entry) => {
@@ -276,8 +266,7 @@ impl<R: Read> DeltaReader<R> {
                     });
                 }
                 // Any byte left, a whole line or not, is data after the end.
-                let rest = self.lines.fill_buf().map_err(read_error(&self.what))?;
-                if !rest.is_empty() {
+                if !at_end(&mut self.lines, &self.what)? {
                     return Err(malformed(&self.what, "data after the end record"));
                 }
                 self.finished = true;
@@ -292,40 +281,6 @@ impl<R: Read> Iterator for DeltaReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_item().transpose()
-    }
-}
-
-fn read_line(reader: &mut impl BufRead, limit: usize, what: &str) -> Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    let read = reader
-        .by_ref()
-        .take(limit as u64 + 1)
-        .read_until(b'\n', &mut buf)
-        .map_err(read_error(what))?;
-    if read == 0 {
-        return Ok(None);
-    }
-    if buf.pop() != Some(b'\n') {
-        return Err(if read > limit {
-            Error::TooLarge {
-                what: format!("a line of {what}"),
-                size: read as u64,
-                limit: limit as u64,
-            }
-        } else {
-            Error::Truncated {
-                what: what.to_owned(),
-                detail: "the last line is cut short".to_owned(),
-            }
-        });
-    }
-    Ok(Some(buf))
-}
-
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
     }
 }
 
@@ -347,10 +302,23 @@ struct PackItems {
     removals: Vec<ResourceId>,
 }
 
+/// Where the blobs of a pack go as they are read: into memory, or to a caller that keeps them
+/// elsewhere (a cache on disk), so that a large pack is never held whole.
+type BlobSink<'a> = &'a mut dyn FnMut(Digest, Vec<u8>) -> Result<()>;
+
 /// Reads a pack that must apply to `base_digest`, refusing an identity named twice; returns its
-/// header, its name for errors, and its items.
-fn read_pack(pack: impl Read, base_digest: &Digest) -> Result<(DeltaHeader, String, PackItems)> {
+/// header, its name for errors, and its items. Blobs go to `sink` when one is given, else into
+/// the items; `budget` bounds the record bytes (see [`DeltaReader::with_record_budget`]).
+fn read_pack(
+    pack: impl Read,
+    base_digest: &Digest,
+    budget: Option<u64>,
+    mut sink: Option<BlobSink<'_>>,
+) -> Result<(DeltaHeader, String, PackItems)> {
     let mut reader = DeltaReader::new(pack)?;
+    if let Some(budget) = budget {
+        reader = reader.with_record_budget(budget);
+    }
     let header = reader.header().clone();
     let what = format!("delta pack {} → {}", header.from, header.to);
     if header.from != *base_digest {
@@ -375,7 +343,10 @@ fn read_pack(pack: impl Read, base_digest: &Digest) -> Result<(DeltaHeader, Stri
         }
         match item {
             DeltaItem::Put { entry, blob } => {
-                items.blobs.push((entry.blob, blob));
+                match sink.as_mut() {
+                    Some(sink) => sink(entry.blob, blob)?,
+                    None => items.blobs.push((entry.blob, blob)),
+                }
                 items.upserts.push(entry);
             }
             DeltaItem::Remove(id) => items.removals.push(id),
@@ -387,7 +358,7 @@ fn read_pack(pack: impl Read, base_digest: &Digest) -> Result<(DeltaHeader, Stri
 /// Applies a pack to `base` (the entries of snapshot `base_digest`) and checks that the result is
 /// exactly the snapshot the pack names as `to`.
 pub fn apply_delta(base: &EntrySet, base_digest: &Digest, pack: impl Read) -> Result<Applied> {
-    let (header, what, items) = read_pack(pack, base_digest)?;
+    let (header, what, items) = read_pack(pack, base_digest, None, None)?;
     let mut entries = base.clone();
     for id in items.removals {
         if entries.remove(&id).is_none() {
@@ -439,7 +410,32 @@ pub fn apply_delta_to_index(
     base_digest: &Digest,
     pack: impl Read,
 ) -> Result<IndexDelta> {
-    let (header, what, items) = read_pack(pack, base_digest)?;
+    let items = read_pack(pack, base_digest, None, None)?;
+    index_delta(nodes, base, base_digest, items)
+}
+
+/// [`apply_delta_to_index`] for a pack read as it streams in: each blob goes to `sink` as soon
+/// as it is checked (the result's `blobs` stay empty), and when `record_budget` is given the
+/// record lines may add up to at most that many bytes. What is kept in memory is then the
+/// changed entries alone, whatever the size of the pack.
+pub fn apply_delta_to_index_streaming(
+    nodes: &dyn NodeSource,
+    base: &Snapshot,
+    base_digest: &Digest,
+    pack: impl Read,
+    record_budget: Option<u64>,
+    sink: &mut dyn FnMut(Digest, Vec<u8>) -> Result<()>,
+) -> Result<IndexDelta> {
+    let items = read_pack(pack, base_digest, record_budget, Some(sink))?;
+    index_delta(nodes, base, base_digest, items)
+}
+
+fn index_delta(
+    nodes: &dyn NodeSource,
+    base: &Snapshot,
+    base_digest: &Digest,
+    (header, what, items): (DeltaHeader, String, PackItems),
+) -> Result<IndexDelta> {
     if base.digest() != *base_digest {
         return Err(malformed(
             &what,
@@ -484,7 +480,7 @@ pub fn apply_delta_to_index(
         ));
     }
     let snapshot = Snapshot {
-        format: FORMAT_VERSION.into(),
+        format: CONTENT_FORMAT.into(),
         index: updated.root,
         entries,
         bytes,

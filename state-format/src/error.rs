@@ -71,7 +71,7 @@ pub enum Error {
 
     /// A wire object carries a format version this code does not know.
     #[error(
-        "{what} has format {found}, but this build reads format {supported} only; upgrade cairn"
+        "{what} has format {found}, but this build reads format {supported} at most; upgrade cairn"
     )]
     UnsupportedFormat {
         /// The object.

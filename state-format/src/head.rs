@@ -4,6 +4,10 @@
 //! a [`SignedHead`] envelope: `{"head":{…},"signatures":[{"key":…,"signature":…}]}`. Signatures
 //! are ed25519 over `cairn-head-v1` NUL followed by the canonical bytes of the `head` value as
 //! received, so a verifier never depends on how its own structs would re-serialize the head.
+//!
+//! Format 2 heads add the channel's [`Epoch`] (fixed at its first generation) and the [`Packs`]
+//! the head offers, each with its exact length and digest. Format 1 heads are still read; they
+//! carry neither.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +17,18 @@ use serde_json::Value;
 
 use crate::canonical::{canonical_bytes_of, to_canonical_bytes};
 use crate::digest::Digest;
+use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::keys::{PublicKey, SecretKey};
+use crate::packs::Packs;
 use crate::rollout::Rollout;
 use crate::trust::{HeadCheck, TrustedRoot, verify_head_under};
-use crate::{FORMAT_VERSION, MAX_HEAD_BYTES, check_format};
+use crate::{HEAD_FORMAT, MAX_HEAD_BYTES, check_format};
+
+/// The oldest head format this build reads.
+const OLDEST_HEAD_FORMAT: u32 = 1;
+/// Fields a format 1 head does not have.
+const FORMAT_2_FIELDS: [&str; 2] = ["epoch", "packs"];
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-head-v1\0";
 
@@ -29,6 +40,9 @@ pub struct Head {
     pub format: u64,
     /// Channel name (see [`validate_channel_name`]).
     pub channel: String,
+    /// The channel's epoch, fixed at its first generation (format 2; `None` in format 1 heads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Epoch>,
     /// Strictly increasing per channel, from 1.
     pub generation: u64,
     /// The desired state.
@@ -50,6 +64,9 @@ pub struct Head {
     /// and stop following it, whether or not the hub ever tears it down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retire_at: Option<DateTime<Utc>>,
+    /// The packs this head offers, with their lengths and digests (format 2).
+    #[serde(default, skip_serializing_if = "Packs::is_empty")]
+    pub packs: Packs,
 }
 
 /// One signature in an envelope (of a head or of a trust root).
@@ -107,23 +124,24 @@ impl SignedHead {
         // The head's format is checked before the envelope's fields, so that a newer head whose
         // envelope gained a field is reported as "upgrade", not as "unknown field".
         let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
-        if let Some(head) = value.get("head") {
-            check_format(head, what)?;
-        }
+        let format = match value.get("head") {
+            Some(head) => Some(check_format(head, what, OLDEST_HEAD_FORMAT, HEAD_FORMAT)?),
+            None => None,
+        };
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
+        if format == Some(1)
+            && let Some(field) = FORMAT_2_FIELDS
+                .iter()
+                .find(|f| envelope.head.get(**f).is_some())
+        {
+            return Err(malformed(
+                what,
+                format!("unknown field `{field}` (a format 1 head has no such field)"),
+            ));
+        }
         let signed_bytes = signing_message(&to_canonical_bytes(&envelope.head));
         let head: Head = serde_json::from_value(envelope.head).map_err(|e| malformed(what, e))?;
-        let what = format!(
-            "head of channel {} generation {}",
-            head.channel, head.generation
-        );
-        validate_channel_name(&head.channel).map_err(|e| malformed(&what, e))?;
-        if head.generation == 0 {
-            return Err(malformed(&what, "generations start at 1"));
-        }
-        if let Some(rollout) = &head.rollout {
-            rollout.validate().map_err(|e| malformed(&what, e))?;
-        }
+        head.validate()?;
         Ok(SignedHead {
             head,
             signatures: envelope.signatures,
@@ -169,6 +187,29 @@ impl SignedHead {
     }
 }
 
+impl Head {
+    /// The checks of a decoded head beyond its fields' types.
+    fn validate(&self) -> Result<()> {
+        let what = format!(
+            "head of channel {} generation {}",
+            self.channel, self.generation
+        );
+        validate_channel_name(&self.channel).map_err(|e| malformed(&what, e))?;
+        if self.generation == 0 {
+            return Err(malformed(&what, "generations start at 1"));
+        }
+        if self.format >= 2 && self.epoch.is_none() {
+            return Err(malformed(&what, "missing field `epoch`"));
+        }
+        if let Some(rollout) = &self.rollout {
+            rollout.validate().map_err(|e| malformed(&what, e))?;
+        }
+        self.packs
+            .validate(&self.snapshot)
+            .map_err(|e| malformed(&what, e))
+    }
+}
+
 fn signing_message(canonical_head: &[u8]) -> Vec<u8> {
     [SIGNING_CONTEXT, canonical_head].concat()
 }
@@ -189,8 +230,59 @@ pub struct Trust<'a> {
     pub channel: &'a str,
     /// The generation the agent has applied, if any; the head must be newer.
     pub applied_generation: Option<u64>,
+    /// What else the agent knows of the channel it applied from.
+    pub lineage: Lineage<'a>,
     /// The agent's clock.
     pub now: DateTime<Utc>,
+}
+
+/// What an agent knows of the channel it applied from, beyond the applied generation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lineage<'a> {
+    /// Accept a head of exactly the applied generation too (the applied head read again after a
+    /// restart, or signed again with a fresh expiry). Older generations are always refused.
+    pub accept_applied: bool,
+    /// The epoch of the channel the applied generation came from (`None`: nothing applied, or
+    /// applied from a format 1 head, which carries none: then any epoch is taken as the same).
+    pub epoch: Option<Epoch>,
+    /// Epochs the operator said to follow although the channel was re-created.
+    pub accept_epochs: &'a [Epoch],
+}
+
+/// Checks a head against what was applied: its epoch (a re-created channel is refused in words
+/// unless its epoch is accepted), then its generation (older is a rollback; the same only when
+/// `accept_applied`). A head of an accepted new epoch is not compared with the applied
+/// generation: the new channel counts its generations afresh.
+pub(crate) fn check_lineage(
+    head: &Head,
+    applied: Option<u64>,
+    lineage: &Lineage<'_>,
+) -> Result<(), Refusal> {
+    let recreated = applied.is_some() && lineage.epoch.is_some() && lineage.epoch != head.epoch;
+    if recreated {
+        if head
+            .epoch
+            .is_some_and(|e| lineage.accept_epochs.contains(&e))
+        {
+            return Ok(());
+        }
+        return Err(Refusal::NewEpoch {
+            channel: head.channel.clone(),
+            recorded: lineage.epoch,
+            found: head.epoch,
+            applied: applied.unwrap_or(0),
+        });
+    }
+    let stale = |applied: &u64| {
+        head.generation < *applied || (head.generation == *applied && !lineage.accept_applied)
+    };
+    match applied.filter(stale) {
+        Some(applied) => Err(Refusal::NotNewer {
+            applied,
+            found: head.generation,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why an agent refused a head. Every variant means "keep serving what you have".
@@ -264,12 +356,28 @@ pub enum Refusal {
         found: String,
     },
     /// The head is not newer than what was applied (a replay or rollback).
-    #[error("generation {found} is not newer than the applied generation {applied}")]
+    #[error("generation {found} is {} the applied generation {applied} (a replay or rollback)", if found < applied { "older than" } else { "not newer than" })]
     NotNewer {
         /// Applied generation.
         applied: u64,
         /// Generation in the head.
         found: u64,
+    },
+    /// The channel was deleted and published afresh (another epoch) since this cluster applied
+    /// from it: not a rollback, but not followed either until the operator says so.
+    #[error(
+        "channel {channel} was re-created (epoch {} → {}); this cluster applied generation {applied} of the old channel: to follow the new one, run the agent with --accept-new-epoch {}",
+        epoch_text(.recorded), epoch_text(.found), epoch_text(.found)
+    )]
+    NewEpoch {
+        /// The channel.
+        channel: String,
+        /// The epoch of what was applied.
+        recorded: Option<Epoch>,
+        /// The head's epoch (`None`: a format 1 head, written by an older hub).
+        found: Option<Epoch>,
+        /// The generation applied from the old channel.
+        applied: u64,
     },
     /// The head expired: the hub stopped refreshing it.
     #[error("the head expired at {expires_at}")]
@@ -277,6 +385,10 @@ pub enum Refusal {
         /// Its expiry.
         expires_at: DateTime<Utc>,
     },
+}
+
+fn epoch_text(epoch: &Option<Epoch>) -> String {
+    epoch.map_or_else(|| "none (a format 1 head)".to_owned(), |e| e.to_string())
 }
 
 /// Decodes and checks a head against a flat list of keys: the simple mode, a root that delegates
@@ -288,6 +400,7 @@ pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Re
         root: &root,
         channel: trust.channel,
         applied_generation: trust.applied_generation,
+        lineage: trust.lineage,
         now: trust.now,
     };
     let verified = verify_head_under(bytes, &check)?;
@@ -313,8 +426,24 @@ pub fn validate_channel_name(name: &str) -> Result<(), String> {
 }
 
 impl Head {
-    /// A head of the current format.
+    /// A head of the current format, of the channel epoch `epoch`.
     pub fn new(
+        channel: &str,
+        epoch: Epoch,
+        generation: u64,
+        snapshot: Digest,
+        published_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Head {
+        Head {
+            format: HEAD_FORMAT.into(),
+            epoch: Some(epoch),
+            ..Head::format_1(channel, generation, snapshot, published_at, expires_at)
+        }
+    }
+
+    /// A head of format 1 (no epoch, no packs), as hubs before format 2 wrote them.
+    pub fn format_1(
         channel: &str,
         generation: u64,
         snapshot: Digest,
@@ -322,8 +451,9 @@ impl Head {
         expires_at: DateTime<Utc>,
     ) -> Head {
         Head {
-            format: FORMAT_VERSION.into(),
+            format: 1,
             channel: channel.to_owned(),
+            epoch: None,
             generation,
             snapshot,
             previous_snapshot: None,
@@ -332,6 +462,7 @@ impl Head {
             rollout: None,
             source: BTreeMap::new(),
             retire_at: None,
+            packs: Packs::default(),
         }
     }
 }
@@ -345,11 +476,29 @@ mod tests {
         Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
     }
 
+    const OLD: Epoch = Epoch::from_bytes([1; 16]);
+    const NEW: Epoch = Epoch::from_bytes([2; 16]);
+
+    fn head_of(epoch: Epoch, generation: u64) -> Head {
+        Head::new("prod", epoch, generation, Digest::of(b"s"), at(0), at(100))
+    }
+
     fn signed(generation: u64, key: &SecretKey) -> Vec<u8> {
-        SignedHead::sign(
-            &Head::new("prod", generation, Digest::of(b"s"), at(0), at(100)),
-            &[key],
-        )
+        SignedHead::sign(&head_of(OLD, generation), &[key])
+    }
+
+    fn trust(keys: &[PublicKey], applied: Option<u64>) -> Trust<'_> {
+        Trust {
+            keys,
+            channel: "prod",
+            applied_generation: applied,
+            lineage: Lineage {
+                accept_applied: false,
+                epoch: applied.map(|_| OLD),
+                accept_epochs: &[],
+            },
+            now: at(10),
+        }
     }
 
     #[test]
@@ -357,12 +506,7 @@ mod tests {
         let key = SecretKey::from_seed([1; 32]);
         let other = SecretKey::from_seed([2; 32]);
         let keys = [key.public()];
-        let trust = Trust {
-            keys: &keys,
-            channel: "prod",
-            applied_generation: Some(4),
-            now: at(10),
-        };
+        let trust = trust(&keys, Some(4));
         assert_eq!(
             verify_head(&signed(5, &key), &trust).unwrap().0.generation,
             5
@@ -401,8 +545,7 @@ mod tests {
             verify_head(tampered.as_bytes(), &trust),
             Err(Refusal::BadSignature { .. })
         ));
-        let unsigned =
-            SignedHead::sign(&Head::new("prod", 5, Digest::of(b"s"), at(0), at(100)), &[]);
+        let unsigned = SignedHead::sign(&head_of(OLD, 5), &[]);
         assert_eq!(verify_head(&unsigned, &trust), Err(Refusal::Unsigned));
         assert!(matches!(
             verify_head(b"{}", &trust),
@@ -411,19 +554,116 @@ mod tests {
     }
 
     #[test]
+    fn the_applied_generation_is_named_as_it_is() {
+        let key = SecretKey::from_seed([1; 32]);
+        let keys = [key.public()];
+        let mut trust = trust(&keys, Some(2));
+        trust.lineage.accept_applied = true;
+        assert_eq!(
+            verify_head(&signed(2, &key), &trust).unwrap().0.generation,
+            2
+        );
+        let refusal = verify_head(&signed(1, &key), &trust).unwrap_err();
+        assert_eq!(
+            refusal.to_string(),
+            "generation 1 is older than the applied generation 2 (a replay or rollback)"
+        );
+    }
+
+    #[test]
+    fn a_recreated_channel_is_not_a_rollback_but_is_not_followed_unasked() {
+        let key = SecretKey::from_seed([1; 32]);
+        let keys = [key.public()];
+        let trust = trust(&keys, Some(7));
+        let fresh = SignedHead::sign(&head_of(NEW, 1), &[&key]);
+        let refusal = verify_head(&fresh, &trust).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::NewEpoch {
+                channel: "prod".into(),
+                recorded: Some(OLD),
+                found: Some(NEW),
+                applied: 7
+            }
+        );
+        let text = refusal.to_string();
+        assert!(text.contains(&format!("epoch {OLD} → {NEW}")), "{text}");
+        assert!(
+            text.contains("applied generation 7 of the old channel"),
+            "{text}"
+        );
+        let mut told = trust.clone();
+        told.lineage.accept_epochs = &[NEW];
+        assert_eq!(verify_head(&fresh, &told).unwrap().0.generation, 1);
+        // A replayed head of the applied channel stays a rollback, told or not.
+        assert!(matches!(
+            verify_head(&signed(6, &key), &told),
+            Err(Refusal::NotNewer { .. })
+        ));
+        // Nothing applied: any epoch is taken. Applied from a format 1 head (no epoch): the
+        // head is taken as the same channel's, so generations are compared.
+        let mut nothing = trust.clone();
+        (nothing.applied_generation, nothing.lineage.epoch) = (None, None);
+        assert!(verify_head(&fresh, &nothing).is_ok());
+        let mut legacy = trust.clone();
+        legacy.lineage.epoch = None;
+        assert!(matches!(
+            verify_head(&fresh, &legacy),
+            Err(Refusal::NotNewer { .. })
+        ));
+        assert!(verify_head(&SignedHead::sign(&head_of(NEW, 8), &[&key]), &legacy).is_ok());
+    }
+
+    #[test]
+    fn format_1_heads_are_read_and_cannot_carry_format_2_fields() {
+        let key = SecretKey::from_seed([1; 32]);
+        let v1 = Head::format_1("prod", 3, Digest::of(b"s"), at(0), at(100));
+        let bytes = SignedHead::sign(&v1, &[&key]);
+        let decoded = SignedHead::decode(&bytes).unwrap().head;
+        assert_eq!((decoded.format, decoded.epoch), (1, None));
+        let mut forged = v1.clone();
+        forged.epoch = Some(OLD);
+        let err = SignedHead::decode(&SignedHead::sign(&forged, &[&key])).unwrap_err();
+        assert!(err.to_string().contains("unknown field `epoch`"), "{err}");
+        let mut missing = head_of(OLD, 3);
+        missing.epoch = None;
+        let err = SignedHead::decode(&SignedHead::sign(&missing, &[&key])).unwrap_err();
+        assert!(err.to_string().contains("missing field `epoch`"), "{err}");
+    }
+
+    #[test]
+    fn named_packs_are_checked() {
+        use crate::packs::{DeltaRef, PackRef, SnapshotPackRef};
+        let key = SecretKey::from_seed([1; 32]);
+        let mut head = head_of(OLD, 3);
+        let pack = PackRef {
+            bytes: 10,
+            digest: Digest::of(b"p"),
+        };
+        head.packs.snapshot = Some(SnapshotPackRef {
+            snapshot: head.snapshot,
+            shards: vec![pack],
+        });
+        head.packs.deltas.push(DeltaRef {
+            from: Digest::of(b"a"),
+            bytes: 10,
+            digest: pack.digest,
+        });
+        let decoded = SignedHead::decode(&SignedHead::sign(&head, &[&key])).unwrap();
+        assert_eq!(decoded.head.packs, head.packs);
+        head.packs.deltas[0].bytes = 0;
+        assert!(SignedHead::decode(&SignedHead::sign(&head, &[&key])).is_err());
+        head.packs.deltas[0].bytes = 10;
+        head.packs.deltas[0].from = head.snapshot;
+        assert!(SignedHead::decode(&SignedHead::sign(&head, &[&key])).is_err());
+    }
+
+    #[test]
     fn any_trusted_key_of_several_may_sign() {
         let (a, b) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
         let keys = [a.public(), b.public()];
-        let trust = Trust {
-            keys: &keys,
-            channel: "prod",
-            applied_generation: None,
-            now: at(10),
-        };
-        let bytes = SignedHead::sign(
-            &Head::new("prod", 1, Digest::of(b"s"), at(0), at(100)),
-            &[&SecretKey::from_seed([3; 32]), &b],
-        );
+        let trust = trust(&keys, None);
+        let bytes = SignedHead::sign(&head_of(OLD, 1), &[&SecretKey::from_seed([3; 32]), &b]);
         assert_eq!(verify_head(&bytes, &trust).unwrap().1, b.public().id());
     }
 

@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::resource::ResourceId;
 use crate::selector::ClusterSelector;
-use crate::{FORMAT_VERSION, MAX_NODE_BYTES, check_format};
+use crate::{CONTENT_FORMAT, MAX_NODE_BYTES, check_format};
 
 /// The child slot an identity falls into in a branch at `depth`.
 pub fn slot(id: &ResourceId, depth: usize) -> usize {
@@ -121,7 +121,7 @@ impl Node {
                 out.extend_from_slice(b"],\"format\":");
             }
         }
-        write_scalar(&mut out, &FORMAT_VERSION);
+        write_scalar(&mut out, &CONTENT_FORMAT);
         out.push(b'}');
         out
     }
@@ -147,7 +147,7 @@ impl Node {
     fn from_canonical(canonical: &[u8], what: &str) -> Result<Node> {
         let value: serde_json::Value =
             serde_json::from_slice(canonical).map_err(|e| malformed(what, e))?;
-        check_format(&value, what)?;
+        check_format(&value, what, CONTENT_FORMAT, CONTENT_FORMAT)?;
         let wire: NodeWire = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
         match (wire.entries, wire.children) {
             (Some(entries), None) => {
@@ -498,12 +498,12 @@ mod tests {
     fn direct_encoding_equals_the_generic_one() {
         let generic = |node: &Node| match node {
             Node::Leaf(entries) => canonical_bytes_of(&NodeWire {
-                format: FORMAT_VERSION.into(),
+                format: CONTENT_FORMAT.into(),
                 entries: Some(entries.clone()),
                 children: None,
             }),
             Node::Branch(children) => canonical_bytes_of(&NodeWire {
-                format: FORMAT_VERSION.into(),
+                format: CONTENT_FORMAT.into(),
                 entries: None,
                 children: Some(children.clone()),
             }),

@@ -5,7 +5,8 @@
 //! blobs/sha256/ab/<64 hex>          a resource's canonical bytes
 //! index/sha256/ab/<64 hex>          an index node (zstd of canonical JSON)
 //! snapshots/sha256/ab/<64 hex>      a snapshot root (canonical JSON)
-//! deltas/<from hex>/<to hex>        a delta pack
+//! deltas/<from hex>/<to hex>        a delta pack named by its snapshots (format 1 heads)
+//! packs/sha256/ab/<64 hex>          a pack named by the digest of its stored bytes (format 2)
 //! channels/<name>/head              the signed head (mutable)
 //! channels/<name>/log/<generation>  every signed head ever published (immutable, zero-padded)
 //! status/<channel>/<cluster id>     an agent's status record (mutable)
@@ -14,6 +15,13 @@
 //! ```
 
 use crate::digest::Digest;
+use crate::{
+    MAX_BLOB_BYTES, MAX_HEAD_BYTES, MAX_PACK_BYTES, MAX_ROOT_BYTES, MAX_SNAPSHOT_BYTES,
+    MAX_STATUS_BYTES, MAX_STORED_NODE_BYTES, MAX_UNNAMED_DELTA_BYTES,
+};
+
+/// The limit of a read of a key no kind of this format names (a store probe, an unknown object).
+const MAX_OTHER_BYTES: u64 = 64 * 1024;
 
 fn sharded(kind: &str, digest: &Digest) -> String {
     let hex = digest.hex();
@@ -38,6 +46,12 @@ pub fn snapshot_key(digest: &Digest) -> String {
 /// Key of the delta pack from one snapshot to another.
 pub fn delta_key(from: &Digest, to: &Digest) -> String {
     format!("deltas/{}/{}", from.hex(), to.hex())
+}
+
+/// Key of a pack (a delta pack or a snapshot pack's shard) named in a format 2 head: the digest
+/// of its stored bytes.
+pub fn pack_key(digest: &Digest) -> String {
+    sharded("packs", digest)
 }
 
 /// Key of a channel's head.
@@ -70,6 +84,27 @@ pub fn status_prefix(channel: &str) -> String {
 /// Key of one agent's status record.
 pub fn status_key(channel: &str, cluster_id: &str) -> String {
     format!("status/{channel}/{cluster_id}")
+}
+
+/// The most bytes a read of `key` may return: the limit of the object's kind (docs/FORMAT.md,
+/// "Limits"). Readers ask for at most this many and stop reading there, so a store that serves
+/// a larger object (or an endless one) costs a bounded amount of memory. Packs named in a head
+/// are read with the exact length the head gives instead.
+pub fn read_limit(key: &str) -> u64 {
+    let mut parts = key.split('/');
+    let limit = match (parts.next(), parts.next(), parts.next()) {
+        (Some("blobs"), ..) => MAX_BLOB_BYTES,
+        (Some("index"), ..) => MAX_STORED_NODE_BYTES,
+        (Some("snapshots"), ..) => MAX_SNAPSHOT_BYTES,
+        (Some("deltas"), ..) => return MAX_UNNAMED_DELTA_BYTES,
+        (Some("packs"), ..) => return MAX_PACK_BYTES,
+        (Some("channels"), Some(_), Some("head" | "log")) => MAX_HEAD_BYTES,
+        (Some("status"), ..) => MAX_STATUS_BYTES,
+        (Some("trust"), Some("root"), _) => MAX_ROOT_BYTES,
+        (Some("proposals"), ..) => MAX_HEAD_BYTES,
+        _ => return MAX_OTHER_BYTES,
+    };
+    limit as u64
 }
 
 /// Prefix under which the trust root's versions live.
@@ -117,12 +152,12 @@ pub fn proposal_of_key(key: &str) -> Option<(u64, Digest)> {
 }
 
 /// Whether the object at `key` never changes once written: everything named by digest (blobs,
-/// index nodes, snapshot roots, delta packs) and every log entry. A cache in front of the store
+/// index nodes, snapshot roots, packs) and every log entry. A cache in front of the store
 /// (a CDN) may keep these forever; the head and status records must be revalidated.
 pub fn is_immutable(key: &str) -> bool {
     let mut parts = key.split('/');
     match parts.next() {
-        Some("blobs" | "index" | "snapshots" | "deltas") => true,
+        Some("blobs" | "index" | "snapshots" | "deltas" | "packs") => true,
         Some("channels") => parts.nth(1) == Some("log"),
         // Written create-only, never rewritten (proposals are deleted once decided).
         Some("trust") => parts.next() == Some("root"),
@@ -161,6 +196,7 @@ mod tests {
             index_key(&d),
             snapshot_key(&d),
             delta_key(&d, &d),
+            pack_key(&d),
         ] {
             assert!(is_immutable(&key), "{key}");
             assert_eq!(cache_control(&key), "public, max-age=31536000, immutable");
@@ -174,6 +210,19 @@ mod tests {
             assert!(!is_immutable(&key), "{key}");
             assert_eq!(cache_control(&key), "no-cache");
         }
+    }
+
+    #[test]
+    fn every_kind_has_a_read_limit() {
+        let d = Digest::of(b"x");
+        assert_eq!(read_limit(&head_key("prod")), MAX_HEAD_BYTES as u64);
+        assert_eq!(read_limit(&log_key("prod", 3)), MAX_HEAD_BYTES as u64);
+        assert_eq!(read_limit(&blob_key(&d)), MAX_BLOB_BYTES as u64);
+        assert_eq!(read_limit(&snapshot_key(&d)), MAX_SNAPSHOT_BYTES as u64);
+        assert_eq!(read_limit(&pack_key(&d)), MAX_PACK_BYTES);
+        assert_eq!(read_limit(&delta_key(&d, &d)), MAX_UNNAMED_DELTA_BYTES);
+        assert_eq!(read_limit(&root_key(2)), MAX_ROOT_BYTES as u64);
+        assert_eq!(read_limit("_cairn/probe/1"), MAX_OTHER_BYTES);
     }
 
     #[test]

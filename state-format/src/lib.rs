@@ -1,4 +1,4 @@
-//! cairn's wire format, version 1: everything hubs and agents exchange through object storage.
+//! cairn's wire format, version 2: everything hubs and agents exchange through object storage.
 //!
 //! A trust root ([`TrustRoot`], walked by [`TrustedRoot`]) decides who may sign which channel;
 //! agents check heads with [`verify_head_under`].
@@ -25,17 +25,21 @@ mod canonical;
 mod delta;
 mod digest;
 mod documents;
+mod epoch;
 mod error;
 mod head;
 mod index;
 mod keys;
 pub mod layout;
+mod lines;
 pub mod names;
+mod packs;
 mod pattern;
 mod resource;
 mod rollout;
 mod selector;
 mod snapshot;
+mod snapshot_pack;
 mod status;
 mod trust;
 mod update;
@@ -43,24 +47,29 @@ mod update;
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
 pub use delta::{
     Applied, DeltaHeader, DeltaItem, DeltaReader, IndexDelta, apply_delta, apply_delta_to_index,
-    encode_delta,
+    apply_delta_to_index_streaming, encode_delta,
 };
 pub use digest::Digest;
 pub use documents::{Document, parse_documents, parse_objects};
+pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use head::{
-    Head, HeadSignature, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
+    Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
 };
 pub use index::{
     Change, Child, Entry, EntrySet, FANOUT, Index, LEAF_CAPACITY, Node, NodeSource,
     collect_entries, diff_entries, diff_indexes, slot,
 };
 pub use keys::{PublicKey, SecretKey};
+pub use packs::{DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef};
 pub use pattern::ChannelPattern;
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;
+pub use snapshot_pack::{
+    SnapshotPackAssembler, SnapshotPackHeader, SnapshotPackReader, SnapshotPackWriter,
+};
 pub use status::{
     AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,
     MAX_PASS_OBJECTS, MAX_REASON_CHARS, MAX_UNHEALTHY, PassObject, PassOutcome, Phase,
@@ -72,15 +81,29 @@ pub use trust::{
 };
 pub use update::{MissingNodes, Updated, update_index};
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The wire format version of this build: the newest version of any object it writes, and the
+/// newest it reads. Objects whose bytes did not change in a version keep their older `format`
+/// (see the per-kind constants), so their digests stay the same across versions.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of signed heads this build writes: 2 adds the channel epoch and the packs a head
+/// offers. Heads of format 1 are still read.
+pub const HEAD_FORMAT: u32 = 2;
+/// The format of index nodes, snapshot roots and delta packs: unchanged since version 1.
+pub const CONTENT_FORMAT: u32 = 1;
+/// The format of snapshot packs (new in version 2).
+pub const SNAPSHOT_PACK_FORMAT: u32 = 2;
+/// The format of trust root versions: unchanged since version 1.
+pub const TRUST_ROOT_FORMAT: u32 = 1;
 /// Largest canonical resource (a blob).
 pub const MAX_BLOB_BYTES: usize = 1024 * 1024;
 /// Largest decompressed index node.
 pub const MAX_NODE_BYTES: usize = 1024 * 1024;
+/// Largest stored (compressed) index node: a zstd frame of at most [`MAX_NODE_BYTES`], with room
+/// for the frame's overhead on incompressible content.
+pub const MAX_STORED_NODE_BYTES: usize = MAX_NODE_BYTES + 64 * 1024;
 /// Largest snapshot root.
 pub const MAX_SNAPSHOT_BYTES: usize = 4 * 1024;
-/// Largest signed head.
+/// Largest signed head (and log entry).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Largest trust root envelope.
 pub const MAX_ROOT_BYTES: usize = 512 * 1024;
@@ -88,17 +111,28 @@ pub const MAX_ROOT_BYTES: usize = 512 * 1024;
 pub const MAX_STATUS_BYTES: usize = 64 * 1024;
 /// Most entries a snapshot or delta pack may hold.
 pub const MAX_ENTRIES: u64 = 1_000_000;
+/// Largest stored pack object: a delta pack, or one shard of a snapshot pack. A head names each
+/// pack with its exact length, which must not exceed this.
+pub const MAX_PACK_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest delta pack read without a length signed in a head (heads of format 1 name no packs):
+/// a pack this large or larger is refused, and the agent walks the index instead.
+pub const MAX_UNNAMED_DELTA_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Refuses a wire object whose `format` is missing, not a number, or not [`FORMAT_VERSION`]. Run
-/// before field-level decoding, so a newer object is reported as "upgrade", not as "unknown field".
-fn check_format(value: &serde_json::Value, what: &str) -> Result<()> {
+/// Refuses a wire object whose `format` is missing, not a number, or outside
+/// `oldest..=newest`. Run before field-level decoding, so a newer object is reported as
+/// "upgrade", not as "unknown field". Returns the format found.
+fn check_format(value: &serde_json::Value, what: &str, oldest: u32, newest: u32) -> Result<u64> {
     match value.get("format").and_then(serde_json::Value::as_u64) {
-        Some(found) if found == u64::from(FORMAT_VERSION) => Ok(()),
-        Some(found) => Err(Error::UnsupportedFormat {
+        Some(found) if found > u64::from(newest) => Err(Error::UnsupportedFormat {
             what: what.to_owned(),
             found,
-            supported: FORMAT_VERSION,
+            supported: newest,
         }),
+        Some(found) if found < u64::from(oldest) => Err(Error::Malformed {
+            what: what.to_owned(),
+            message: format!("format {found} does not exist (the oldest is {oldest})"),
+        }),
+        Some(found) => Ok(found),
         None => Err(Error::Malformed {
             what: what.to_owned(),
             message: "missing numeric field `format`".to_owned(),

@@ -6,7 +6,7 @@ use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{EntrySet, Index};
-use crate::{FORMAT_VERSION, MAX_SNAPSHOT_BYTES, check_format};
+use crate::{CONTENT_FORMAT, MAX_SNAPSHOT_BYTES, check_format};
 
 /// The root object of a snapshot, stored as canonical JSON at `snapshots/sha256/…`.
 ///
@@ -31,7 +31,7 @@ impl Snapshot {
     pub fn build(entries: &EntrySet) -> (Snapshot, Index) {
         let index = Index::build(entries);
         let snapshot = Snapshot {
-            format: FORMAT_VERSION.into(),
+            format: CONTENT_FORMAT.into(),
             index: index.root(),
             entries: entries.len() as u64,
             bytes: entries.values().map(|e| e.size).sum(),
@@ -65,7 +65,7 @@ impl Snapshot {
                 what: what.clone(),
                 message: e.to_string(),
             })?;
-        check_format(&value, &what)?;
+        check_format(&value, &what, CONTENT_FORMAT, CONTENT_FORMAT)?;
         serde_json::from_value(value).map_err(|e| Error::Malformed {
             what,
             message: e.to_string(),

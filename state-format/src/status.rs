@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::to_canonical_bytes;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::{FORMAT_VERSION, MAX_STATUS_BYTES};
+use crate::{MAX_STATUS_BYTES, check_format};
 
 /// Most errors a record keeps (the newest).
 pub const MAX_ERRORS: usize = 10;
@@ -209,7 +209,8 @@ impl StatusRecord {
     /// A fresh record for an agent that has applied nothing yet.
     pub fn new(cluster: &str, channel: &str, agent: &str, now: DateTime<Utc>) -> StatusRecord {
         StatusRecord {
-            format: FORMAT_VERSION.into(),
+            // Format 1 holds a fresh record; `encode` writes the lowest format that holds it.
+            format: 1,
             cluster: cluster.to_owned(),
             channel: channel.to_owned(),
             labels: BTreeMap::new(),
@@ -279,17 +280,7 @@ impl StatusRecord {
         };
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-        let format = match value.get("format").and_then(serde_json::Value::as_u64) {
-            Some(found @ 1..) if found <= u64::from(STATUS_FORMAT) => found,
-            Some(found) => {
-                return Err(Error::UnsupportedFormat {
-                    what: what.to_owned(),
-                    found,
-                    supported: STATUS_FORMAT,
-                });
-            }
-            None => return Err(malformed("missing numeric field `format`".to_owned())),
-        };
+        let format = check_format(&value, what, 1, STATUS_FORMAT)?;
         let record: StatusRecord =
             serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         if format < u64::from(record.lowest_format()) {

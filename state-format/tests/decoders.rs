@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use cairn_state_format::{
-    Change, Digest, Entry, EntrySet, Error, FORMAT_VERSION, Head, Index, MAX_BLOB_BYTES,
+    Change, Digest, Entry, EntrySet, Epoch, Error, Head, Index, Lineage, MAX_BLOB_BYTES,
     MAX_ENTRIES, MAX_HEAD_BYTES, MAX_NODE_BYTES, MAX_SNAPSHOT_BYTES, MAX_STATUS_BYTES, Node,
     ResourceId, STATUS_FORMAT, SecretKey, SignedHead, Snapshot, StatusRecord, Trust, apply_delta,
     diff_entries, encode_delta, verify_head,
@@ -16,6 +16,11 @@ use chrono::{DateTime, TimeZone, Utc};
 
 fn at(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
+}
+
+fn head(generation: u64) -> Head {
+    let epoch = Epoch::from_bytes([3; 16]);
+    Head::new("prod", epoch, generation, Digest::of(b"s"), at(0), at(100))
 }
 
 /// A ConfigMap entry and its blob.
@@ -280,9 +285,10 @@ fn counts_that_disagree_with_the_header_are_refused() {
 mod newer_formats {
     use super::*;
 
+    /// Refused as one format newer than the newest this build reads of the type.
     fn assert_unsupported(err: &Error, names: &str) {
         assert!(
-            matches!(err, Error::UnsupportedFormat { found: 2, supported, .. } if *supported == FORMAT_VERSION),
+            matches!(err, Error::UnsupportedFormat { found, supported, .. } if *found == u64::from(*supported) + 1),
             "{err}"
         );
         let message = err.to_string();
@@ -318,15 +324,12 @@ mod newer_formats {
     #[test]
     fn signed_head() {
         let key = SecretKey::from_seed([1; 32]);
-        let v1 = text(&SignedHead::sign(
-            &Head::new("prod", 3, Digest::of(b"s"), at(0), at(100)),
-            &[&key],
-        ));
-        let v2 = v1.replace(r#""format":1"#, r#""format":2"#);
-        let v2_with_new_fields = v2
+        let v2 = text(&SignedHead::sign(&head(3), &[&key]));
+        let v3 = v2.replace(r#""format":2"#, r#""format":3"#);
+        let v3_with_new_fields = v3
             .replace(r#""channel":"#, r#""cohorts":[],"channel":"#)
             .replace(r#""signatures":"#, r#""attestations":[],"signatures":"#);
-        for bytes in [&v2, &v2_with_new_fields] {
+        for bytes in [&v3, &v3_with_new_fields] {
             let err = SignedHead::decode(bytes.as_bytes()).unwrap_err();
             assert_unsupported(&err, "channel head");
             let keys = [key.public()];
@@ -334,13 +337,14 @@ mod newer_formats {
                 keys: &keys,
                 channel: "prod",
                 applied_generation: None,
+                lineage: Lineage::default(),
                 now: at(10),
             };
             // An agent refuses it, saying to upgrade.
             let refusal = verify_head(bytes.as_bytes(), &trust)
                 .unwrap_err()
                 .to_string();
-            assert!(refusal.contains("format 2"), "{refusal}");
+            assert!(refusal.contains("format 3"), "{refusal}");
             assert!(refusal.contains("upgrade"), "{refusal}");
         }
     }
@@ -446,10 +450,7 @@ mod unknown_fields {
     #[test]
     fn signed_head() {
         let key = SecretKey::from_seed([1; 32]);
-        let v1 = text(&SignedHead::sign(
-            &Head::new("prod", 3, Digest::of(b"s"), at(0), at(100)),
-            &[&key],
-        ));
+        let v1 = text(&SignedHead::sign(&head(3), &[&key]));
         for (bytes, field) in [
             (
                 v1.replace(r#""channel":"#, r#""cohorts":[],"channel":"#),

@@ -1,8 +1,10 @@
-//! Golden fixtures: the exact bytes of every wire type of format version 1.
+//! Golden fixtures: the exact bytes of every wire type of format version 2, and proof that the
+//! fixtures of version 1 are still read.
 //!
 //! Each test builds an object from fixed inputs (YAML text, seeds, timestamps), compares its bytes
 //! with the file committed under `tests/golden/v<FORMAT_VERSION>/`, and decodes the committed file
-//! back. Hubs and agents of different builds exchange these bytes through object storage, and
+//! back. The folders of older versions stay: a build must read every format it may meet in a
+//! bucket, and the types a version left unchanged keep their bytes (and so their digests). Hubs and agents of different builds exchange these bytes through object storage, and
 //! digests name them, so a fixture that changes is a format change: it must come with a bump of
 //! `FORMAT_VERSION` (and a new fixture folder), never alone.
 //!
@@ -20,11 +22,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_state_format::{
-    AppliedRef, Counts, Delegation, Digest, DriftedObject, Entry, EntrySet, FORMAT_VERSION, Head,
-    HeadCheck, Incomplete, Index, KeyEntry, Node, PassObject, PassOutcome, Phase, Resource,
-    ResourceId, Rollout, RolloutStep, STATUS_FORMAT, SecretKey, SignedHead, SignedRoot, Snapshot,
-    StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot, apply_delta, diff_entries,
-    encode_delta, parse_documents, verify_head, verify_head_under,
+    AppliedRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet, Epoch,
+    FORMAT_VERSION, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage, Node, PackRef,
+    PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep, STATUS_FORMAT,
+    SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler, SnapshotPackRef,
+    SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot, apply_delta,
+    diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -312,9 +315,24 @@ fn delta_pack() {
     }
 }
 
+/// The epoch of the fixtures' channel.
+const EPOCH: Epoch = Epoch::from_bytes(*b"cairn golden epo");
+
 fn head(base: Digest, target: Digest) -> Head {
-    let mut head = Head::new("prod", 7, target, at(0), at(3_600));
+    let mut head = Head::new("prod", EPOCH, 7, target, at(0), at(3_600));
     head.previous_snapshot = Some(base);
+    head.packs.deltas = vec![DeltaRef {
+        from: base,
+        bytes: 555,
+        digest: Digest::of(b"delta pack"),
+    }];
+    head.packs.snapshot = Some(SnapshotPackRef {
+        snapshot: Digest::of(b"packed"),
+        shards: vec![PackRef {
+            bytes: 120_000,
+            digest: Digest::of(b"snapshot pack"),
+        }],
+    });
     head.rollout = Some(Rollout {
         steps: vec![
             RolloutStep {
@@ -368,6 +386,10 @@ fn signed_head() {
             keys: &trusted,
             channel: "prod",
             applied_generation: Some(6),
+            lineage: Lineage {
+                epoch: Some(EPOCH),
+                ..Lineage::default()
+            },
             now: at(60),
         };
         let (verified, by) = verify_head(&bytes, &trust).unwrap();
@@ -471,6 +493,97 @@ fn status_record() {
     );
 }
 
+#[test]
+fn snapshot_pack() {
+    let resources = parse_documents("target.yaml", TARGET_YAML).unwrap();
+    let (set, blobs) = (entries(&resources), blobs(&resources));
+    let snapshot = Snapshot::build(&set).0.digest();
+    let mut writer = SnapshotPackWriter::new(snapshot, 1 << 20);
+    for entry in set.values() {
+        assert!(writer.push(entry, &blobs[&entry.blob]).unwrap().is_none());
+    }
+    let pack = writer.finish().unwrap().unwrap();
+    let lines = golden(
+        "snapshot-pack.lines",
+        &zstd::decode_all(pack.as_slice()).unwrap(),
+    );
+    let stored = compressed("snapshot-pack.zst", &pack);
+    for pack in [zstd::encode_all(lines.as_slice(), 3).unwrap(), stored] {
+        let mut assembler = SnapshotPackAssembler::new(snapshot);
+        let mut carried = BTreeMap::new();
+        assembler
+            .shard(pack.as_slice(), &mut |digest, blob| {
+                carried.insert(digest, blob);
+                Ok(())
+            })
+            .unwrap();
+        let (root, _, read) = assembler.finish().unwrap();
+        assert_eq!((root.digest(), &read, &carried), (snapshot, &set, &blobs));
+    }
+}
+
+/// Version 1 fixtures: the types version 2 left unchanged have the same bytes in both folders
+/// (status records changed in 2 as well: their own test reads both), and a version 1 head is
+/// still read and verified (it carries no epoch and names no packs).
+#[test]
+fn version_1_is_still_read() {
+    let unchanged = [
+        "resource.json",
+        "resource.digest",
+        "node-leaf.json",
+        "node-leaf.digest",
+        "node-branch.json",
+        "node-branch.digest",
+        "snapshot.json",
+        "snapshot.digest",
+        "delta.lines",
+        "delta-from.digest",
+        "delta-to.digest",
+        "keys.txt",
+        "root-1.json",
+        "root-1.digest",
+        "root-2.json",
+        "root-2.digest",
+    ];
+    for name in unchanged {
+        let read = |v| std::fs::read(fixture_path(v, name)).unwrap();
+        assert!(
+            read(1) == read(FORMAT_VERSION),
+            "{name} changed between format 1 and 2"
+        );
+    }
+    let v1 = std::fs::read(fixture_path(1, "head.json")).unwrap();
+    let decoded = SignedHead::decode(&v1).unwrap().head;
+    assert_eq!((decoded.format, decoded.epoch), (1, None));
+    assert!(decoded.packs.is_empty());
+    let one = SecretKey::from_seed([1; 32]);
+    let trusted = [one.public()];
+    let trust = Trust {
+        keys: &trusted,
+        channel: "prod",
+        applied_generation: Some(6),
+        // An agent that applied from a version 2 head of this channel is another matter: a
+        // version 1 head carries no epoch, so it reads as a re-created channel (see head.rs).
+        lineage: Lineage::default(),
+        now: at(60),
+    };
+    assert_eq!(verify_head(&v1, &trust).unwrap().0, decoded);
+
+    let from: Digest =
+        String::from_utf8(std::fs::read(fixture_path(1, "delta-from.digest")).unwrap())
+            .unwrap()
+            .trim_end()
+            .parse()
+            .unwrap();
+    let base = entries(&parse_documents("base.yaml", BASE_YAML).unwrap());
+    let stored = std::fs::read(fixture_path(1, "delta.zst")).unwrap();
+    let applied = apply_delta(&base, &from, stored.as_slice()).unwrap();
+    assert_eq!(
+        applied.entries,
+        entries(&parse_documents("t.yaml", TARGET_YAML).unwrap())
+    );
+}
+
 /// The trust root of a platform: version 1 names three root keys (two must sign the next
 /// version); version 2 delegates `prod` to two of three keys and `team-a-*` to one.
 #[test]
@@ -521,12 +634,20 @@ fn trust_root_chain() {
         .unwrap()
         .walk([two.as_slice()]);
     assert_eq!((walked.root.version(), walked.refused), (2, None));
-    let head = Head::new("prod", 1, Digest::of(b"s"), at(100), at(200));
+    let head = Head::new(
+        "prod",
+        Epoch::from_bytes([7; 16]),
+        1,
+        Digest::of(b"s"),
+        at(100),
+        at(200),
+    );
     let bytes = SignedHead::sign(&head, &[&prod[2], &prod[0]]);
     let check = HeadCheck {
         root: &walked.root,
         channel: "prod",
         applied_generation: None,
+        lineage: Lineage::default(),
         now: at(150),
     };
     assert_eq!(verify_head_under(&bytes, &check).unwrap().head, head);

@@ -5,8 +5,8 @@
 //! key delegated other channels, roots of two stores mixed. Property tests follow at the end.
 
 use cairn_state_format::{
-    Delegation, Digest, Head, HeadCheck, KeyEntry, Refusal, RootRefusal, SecretKey, SignedHead,
-    SignedRoot, Trust, TrustRoot, TrustedRoot, layout, verify_head, verify_head_under,
+    Delegation, Digest, Epoch, Head, HeadCheck, KeyEntry, Lineage, Refusal, RootRefusal, SecretKey,
+    SignedHead, SignedRoot, Trust, TrustRoot, TrustedRoot, layout, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -16,6 +16,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 }
 
 const DAY: i64 = 86_400;
+const EPOCH: Epoch = Epoch::from_bytes([5; 16]);
 
 /// Keys by seed, derived once: deriving a key pair is the slow part of a debug build's test.
 fn keys() -> &'static [(SecretKey, String)] {
@@ -106,7 +107,14 @@ fn head_until(
 ) -> Vec<u8> {
     let keys: Vec<&SecretKey> = signers.iter().map(|s| key(*s)).collect();
     SignedHead::sign(
-        &Head::new(channel, generation, Digest::of(b"s"), at(100), expires_at),
+        &Head::new(
+            channel,
+            EPOCH,
+            generation,
+            Digest::of(b"s"),
+            at(100),
+            expires_at,
+        ),
         &keys,
     )
 }
@@ -116,6 +124,7 @@ fn check<'a>(root: &'a TrustedRoot, channel: &'a str) -> HeadCheck<'a> {
         root,
         channel,
         applied_generation: None,
+        lineage: Lineage::default(),
         now: at(200),
     }
 }
@@ -489,6 +498,7 @@ fn the_flat_key_list_is_a_root_that_delegates_everything() {
             keys: &keys,
             channel,
             applied_generation: Some(1),
+            lineage: Lineage::default(),
             now: at(200),
         };
         let flat = verify_head(&bytes, &trust).map(|(h, k)| (h, vec![k]));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::answer::Answer;
+use crate::bounded::Refused;
 
 /// A store operation that failed, with the URL, operation and key it was about.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,17 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// A read was cut off before it was complete: the object is larger than its kind allows,
+    /// not the length declared for it, or the server took too long.
+    #[error("get {key} on {url}: {refused}")]
+    Refused {
+        /// The key.
+        key: String,
+        /// The store.
+        url: String,
+        /// Why the read was cut off.
+        refused: Refused,
+    },
 }
 
 impl Error {
@@ -46,6 +58,9 @@ impl Error {
     /// opposed to a problem that needs a person (bad URL, bad credentials, bad key, a request
     /// the server refuses).
     pub fn is_transient(&self) -> bool {
+        if let Error::Refused { refused, .. } = self {
+            return refused.is_transient();
+        }
         let Error::Store { source, answer, .. } = self else {
             return false;
         };
@@ -81,7 +96,17 @@ impl Error {
     pub fn answer(&self) -> Option<Answer> {
         match self {
             Error::Store { answer, .. } => *answer,
-            Error::Url { .. } | Error::Key { .. } => None,
+            Error::Url { .. } | Error::Key { .. } | Error::Refused { .. } => None,
+        }
+    }
+}
+
+impl Error {
+    /// Why a read was cut off, if it was.
+    pub fn refused(&self) -> Option<Refused> {
+        match self {
+            Error::Refused { refused, .. } => Some(*refused),
+            _ => None,
         }
     }
 }

@@ -14,22 +14,27 @@
 //! `?endpoint=http://127.0.0.1:3900&region=garage`), `gs://bucket/prefix`, `az://container/prefix`.
 
 mod answer;
+mod bounded;
 mod counting;
 mod error;
 mod open;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
     PutPayload, UpdateVersion,
 };
+use tokio::time::Instant;
 
 pub use answer::Answer;
+pub use bounded::{Bound, Limiter, MIN_READ_RATE, Refused};
 pub use counting::{CountingStore, GetOutcome, RequestCounts};
 pub use error::{Error, Result};
 pub use open::StoreOptions;
@@ -42,10 +47,36 @@ pub struct Store {
     /// Whether the backend keeps HTTP attributes with an object (a local directory does not).
     keeps_attributes: bool,
     cache_control: Option<CacheControl>,
+    read_limits: Option<ReadLimits>,
+    read_timeout: Duration,
 }
 
 /// The `Cache-Control` value a write under a key carries (see [`Store::with_cache_control`]).
 pub type CacheControl = fn(&str) -> &'static str;
+
+/// The most bytes a read of a key may return (see [`Store::with_read_limits`]).
+pub type ReadLimits = fn(&str) -> u64;
+
+/// The limit of a read when no [`ReadLimits`] policy is set.
+pub const DEFAULT_READ_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// A body being read, cut off at its bound and its deadline.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
+/// An object opened for reading.
+pub enum Opened {
+    /// The object has not changed since the version offered.
+    NotModified,
+    /// There is no such object.
+    NotFound,
+    /// The object's body, as it arrives.
+    Body {
+        /// The body.
+        stream: ByteStream,
+        /// Its version tag.
+        version: Version,
+    },
+}
 
 /// An object read from the store.
 #[derive(Clone, Debug)]
@@ -120,6 +151,11 @@ pub struct Listed {
     pub version: Version,
 }
 
+/// An empty body, left behind once a read ended (dropping the real one closes the connection).
+fn body_placeholder() -> BoxStream<'static, object_store::Result<Bytes>> {
+    futures::stream::empty().boxed()
+}
+
 impl Store {
     /// Wraps an existing object store; `url` is only used in messages.
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: &str) -> Store {
@@ -128,7 +164,30 @@ impl Store {
             url: url.to_owned(),
             keeps_attributes: true,
             cache_control: None,
+            read_limits: None,
+            read_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Every read of a key is bounded by what `policy` gives for it (the limit of the object's
+    /// kind), unless the caller gives a bound of its own.
+    pub fn with_read_limits(mut self, policy: ReadLimits) -> Store {
+        self.read_limits = Some(policy);
+        self
+    }
+
+    /// The base timeout of one read; a read of `n` bytes may take `timeout + n / MIN_READ_RATE`.
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Store {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The bound of a read of `key` by the policy in force.
+    pub fn bound_of(&self, key: &str) -> Bound {
+        Bound::AtMost(
+            self.read_limits
+                .map_or(DEFAULT_READ_LIMIT, |policy| policy(key)),
+        )
     }
 
     /// Every write under a key carries the `Cache-Control` that `policy` gives for it, so that a
@@ -181,9 +240,14 @@ impl Store {
         }
     }
 
-    /// Reads an object; `None` if it does not exist.
+    /// Reads an object, bounded by its kind's limit; `None` if it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Fetched>> {
-        match self.get_if_changed(key, None).await? {
+        self.get_bounded(key, self.bound_of(key)).await
+    }
+
+    /// Reads an object of at most (or exactly) `bound` bytes; `None` if it does not exist.
+    pub async fn get_bounded(&self, key: &str, bound: Bound) -> Result<Option<Fetched>> {
+        match self.get_if_changed_bounded(key, None, bound).await? {
             Conditional::Fetched(f) => Ok(Some(f)),
             Conditional::NotFound => Ok(None),
             Conditional::NotModified => {
@@ -192,34 +256,117 @@ impl Store {
         }
     }
 
-    /// Reads an object unless its ETag is still `etag` (HTTP `If-None-Match`).
+    /// Reads an object unless its ETag is still `etag` (HTTP `If-None-Match`), bounded by its
+    /// kind's limit.
     pub async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
-        answer::observed(async move {
+        self.get_if_changed_bounded(key, etag, self.bound_of(key))
+            .await
+    }
+
+    /// Reads an object unless its ETag is still `etag`, taking at most (or exactly) `bound`
+    /// bytes of it.
+    pub async fn get_if_changed_bounded(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        bound: Bound,
+    ) -> Result<Conditional> {
+        let (mut stream, version) = match self.open_read(key, etag, bound).await? {
+            Opened::NotModified => return Ok(Conditional::NotModified),
+            Opened::NotFound => return Ok(Conditional::NotFound),
+            Opened::Body { stream, version } => (stream, version),
+        };
+        // Grown as bytes arrive, never reserved from a length the server claims.
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(Conditional::Fetched(Fetched {
+            bytes: bytes.freeze(),
+            version,
+        }))
+    }
+
+    /// Opens an object for reading as a stream of at most (or exactly) `bound` bytes, unless
+    /// its ETag is still `etag`. The stream ends with an error at the bound or the deadline.
+    pub async fn open_read(&self, key: &str, etag: Option<&str>, bound: Bound) -> Result<Opened> {
+        let deadline = bound.deadline(self.read_timeout);
+        let until = Instant::now() + deadline;
+        let request = answer::observed(async move {
             let path = self.path(key)?;
             let options = GetOptions {
                 if_none_match: etag.map(str::to_owned),
+                range: bound.range().map(GetRange::Bounded),
                 ..Default::default()
             };
-            let result = match self.inner.get_opts(&path, options).await {
-                Ok(result) => result,
-                Err(object_store::Error::NotFound { .. }) => return Ok(Conditional::NotFound),
-                Err(object_store::Error::NotModified { .. }) => {
-                    return Ok(Conditional::NotModified);
-                }
-                Err(e) => return Err(self.fail("get", key)(e)),
-            };
-            let version = Version {
-                etag: result.meta.e_tag.clone(),
-                version: result.meta.version.clone(),
-            };
-            if etag.is_some() && version.etag.as_deref() == etag {
-                // Stores that ignore If-None-Match still let us skip the work.
-                return Ok(Conditional::NotModified);
+            match self.inner.get_opts(&path, options).await {
+                Ok(result) => Ok(Some(result)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(object_store::Error::NotModified { .. }) => Err(None),
+                Err(e) => Err(Some(self.fail("get", key)(e))),
             }
-            let bytes = result.bytes().await.map_err(self.fail("get", key))?;
-            Ok(Conditional::Fetched(Fetched { bytes, version }))
+        });
+        let result = match tokio::time::timeout_at(until, request).await {
+            Err(_) => return Err(self.refused(key, Limiter::new(bound).late(deadline))),
+            Ok(Ok(Some(result))) => result,
+            Ok(Ok(None)) => return Ok(Opened::NotFound),
+            Ok(Err(None)) => return Ok(Opened::NotModified),
+            Ok(Err(Some(e))) => return Err(e),
+        };
+        let version = Version {
+            etag: result.meta.e_tag.clone(),
+            version: result.meta.version.clone(),
+        };
+        if etag.is_some() && version.etag.as_deref() == etag {
+            // Stores that ignore If-None-Match still let us skip the work.
+            return Ok(Opened::NotModified);
+        }
+        let stream = self.limited(key, result.into_stream(), bound, until, deadline);
+        Ok(Opened::Body { stream, version })
+    }
+
+    /// `body`, ending with an error once it passes `bound` or `until` passes.
+    fn limited(
+        &self,
+        key: &str,
+        body: BoxStream<'static, object_store::Result<Bytes>>,
+        bound: Bound,
+        until: Instant,
+        deadline: Duration,
+    ) -> ByteStream {
+        let store = self.clone();
+        let key = key.to_owned();
+        let state = (body, Limiter::new(bound), false);
+        futures::stream::unfold(state, move |(mut body, mut limiter, done)| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                let failed = move |e: Error| Some((Err(e), (body_placeholder(), limiter, true)));
+                match tokio::time::timeout_at(until, body.next()).await {
+                    Err(_) => failed(store.refused(&key, limiter.late(deadline))),
+                    Ok(None) => match limiter.finish() {
+                        Ok(()) => None,
+                        Err(refused) => failed(store.refused(&key, refused)),
+                    },
+                    Ok(Some(Err(e))) => failed(store.fail("get", &key)(e)),
+                    Ok(Some(Ok(chunk))) => match limiter.take(chunk.len()) {
+                        Ok(()) => Some((Ok(chunk), (body, limiter, false))),
+                        Err(refused) => failed(store.refused(&key, refused)),
+                    },
+                }
+            }
         })
-        .await
+        .boxed()
+    }
+
+    fn refused(&self, key: &str, refused: Refused) -> Error {
+        Error::Refused {
+            key: key.to_owned(),
+            url: self.url.clone(),
+            refused,
+        }
     }
 
     /// Whether an object exists (a HEAD request).

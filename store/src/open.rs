@@ -68,6 +68,10 @@ impl StoreOptions {
 impl Store {
     /// Opens the store a URL names. See the crate docs for the URL forms.
     pub fn open(url: &str, options: &StoreOptions) -> Result<Store> {
+        Store::open_url(url, options).map(|s| s.with_read_timeout(options.request_timeout))
+    }
+
+    fn open_url(url: &str, options: &StoreOptions) -> Result<Store> {
         let bad = |reason: String| Error::Url {
             url: url.to_owned(),
             reason,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cairn_state_format::PublicKey;
+use cairn_state_format::{Epoch, PublicKey};
 use cairn_store::Store;
 
 pub use channels::ChannelSpec;
@@ -209,6 +209,9 @@ pub struct Config {
     pub channels: Vec<ChannelSpec>,
     /// Keys whose signatures are trusted.
     pub trust: Vec<PublicKey>,
+    /// Channel epochs to follow although the channel was re-created since this cluster applied
+    /// from it (a re-created channel is otherwise refused and reported, never followed).
+    pub accept_epochs: Vec<Epoch>,
     /// This cluster's id (names its status records and places it in rollout cohorts).
     pub cluster_id: String,
     /// This cluster's labels (what cluster selectors match).
@@ -245,6 +248,7 @@ impl Config {
             status_store: None,
             channels,
             trust,
+            accept_epochs: Vec::new(),
             cluster_id: cluster_id.to_owned(),
             labels: BTreeMap::new(),
             target,

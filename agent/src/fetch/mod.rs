@@ -1,28 +1,34 @@
 //! Everything read from the store, and the caches in front of it: the snapshot's entries (the
-//! delta pack from the applied snapshot when the hub wrote one, else a walk of the new index that
-//! fetches only nodes the agent does not have) and the blobs a plan needs. Either way the result
-//! is exactly the signed snapshot digest, or it is refused. Results are shared through
-//! [`Trees`]: a snapshot another channel (or agent) already holds is not built again.
+//! delta pack from the applied snapshot when the hub wrote one; for an agent with nothing
+//! applied, the snapshot pack the head offers and the delta pack from its snapshot; else a walk
+//! of the new index that fetches only nodes the agent does not have) and the blobs a plan needs.
+//! Either way the result is exactly the signed snapshot digest, or it is refused. Results are
+//! shared through [`Trees`]: a snapshot another channel (or agent) already holds is not built
+//! again. Every read is bounded before it is read (see [`source`]).
 //!
-//! - [`source`]: the store as read (object stores, read-only HTTP); [`remote`]: metered reads.
-//! - [`delta`], [`walk`]: the two paths to a new snapshot; [`checked`]: packs checked once per
-//!   process.
+//! - [`source`]: the store as read (object stores, read-only HTTP); [`remote`]: metered reads;
+//!   [`body`], [`sink`]: packs decoded as they stream in.
+//! - [`delta`], [`snapshot_pack`], [`walk`]: the paths to a new snapshot; [`checked`]: packs
+//!   checked once per process.
 //! - [`tree`]: verified snapshots in memory; [`cache`], [`blobs`]: blobs by digest.
 //! - [`shared`]: what several agents of one process may share.
 
 pub(crate) mod blobs;
+mod body;
 pub(crate) mod cache;
 mod checked;
 mod delta;
 pub(crate) mod remote;
 pub(crate) mod shared;
+mod sink;
+mod snapshot_pack;
 pub(crate) mod source;
 pub(crate) mod tree;
 mod walk;
 
 use std::sync::Arc;
 
-use cairn_state_format::{Change, Digest};
+use cairn_state_format::{Change, Head, SnapshotPackRef};
 
 use crate::error::{Error, ErrorClass, Result};
 use cache::BlobCache;
@@ -39,6 +45,14 @@ pub enum FetchPath {
     Same,
     /// One delta pack.
     Delta,
+    /// A snapshot pack (nothing was applied), and the delta pack from its snapshot if it is an
+    /// older one.
+    SnapshotPack {
+        /// Shards read.
+        shards: usize,
+        /// Whether a delta pack followed.
+        delta: bool,
+    },
     /// The index, walked from its root; `nodes` were fetched.
     Walk {
         /// Index nodes fetched.
@@ -51,7 +65,8 @@ pub enum FetchPath {
 pub struct Fetched {
     /// The new snapshot's entries and index, verified against its digest.
     pub tree: Arc<Tree>,
-    /// The changes from the base, when known without comparing every entry.
+    /// The changes from the base, when known without comparing every entry (`None` without a
+    /// base).
     pub changes: Option<Vec<Change>>,
     /// How they were obtained.
     pub path: FetchPath,
@@ -75,15 +90,20 @@ pub struct Fetcher<'a> {
     pub channel: &'a str,
 }
 
-/// Fetches snapshot `to`, starting from `base` (the applied one).
+/// Fetches the snapshot `head` names, starting from `base` (the applied one).
 pub async fn fetch_entries(
     at: Fetcher<'_>,
     base: Option<&Arc<Tree>>,
-    to: &Digest,
+    head: &Head,
 ) -> Result<Fetched> {
+    let to = &head.snapshot;
     let mut fallback = None;
-    if let Some(base) = base {
-        if base.digest() == to {
+    let usable = |e: Error, what: &str| {
+        tracing::warn!(error = %e, channel = at.channel, "{what} unusable; walking the index");
+        e
+    };
+    match (base, &head.packs.snapshot) {
+        (Some(base), _) if base.digest() == to => {
             return Ok(Fetched {
                 tree: base.clone(),
                 changes: Some(Vec::new()),
@@ -91,7 +111,7 @@ pub async fn fetch_entries(
                 fallback: None,
             });
         }
-        match delta::fetch(at, base, to).await {
+        (Some(base), _) => match delta::fetch(at, base, head).await {
             Ok(Some((tree, changes))) => {
                 return Ok(Fetched {
                     tree,
@@ -101,18 +121,59 @@ pub async fn fetch_entries(
                 });
             }
             Ok(None) => {}
+            Err(e) if e.class() == ErrorClass::Fetch => fallback = Some(usable(e, "delta pack")),
+            Err(e) => return Err(e),
+        },
+        (None, Some(pack)) => match cold_start(at, head, pack).await {
+            Ok(fetched) => return Ok(fetched),
             Err(e) if e.class() == ErrorClass::Fetch => {
-                tracing::warn!(error = %e, channel = at.channel, "delta pack unusable; walking the index");
-                fallback = Some(e);
+                fallback = Some(usable(e, "snapshot pack"));
             }
             Err(e) => return Err(e),
-        }
+        },
+        (None, None) => {}
     }
     let (tree, changes, nodes) = walk::fetch(at, base, to).await?;
     Ok(Fetched {
         tree,
-        changes: Some(changes),
+        changes: base.map(|_| changes),
         path: FetchPath::Walk { nodes },
         fallback,
+    })
+}
+
+/// A start with nothing applied: the snapshot pack, then the delta pack from its snapshot (or a
+/// walk from it, when the head names none).
+async fn cold_start(at: Fetcher<'_>, head: &Head, pack: &SnapshotPackRef) -> Result<Fetched> {
+    let packed = snapshot_pack::fetch(at, pack).await?;
+    let shards = pack.shards.len();
+    if packed.digest() == &head.snapshot {
+        return Ok(Fetched {
+            tree: packed,
+            changes: None,
+            path: FetchPath::SnapshotPack {
+                shards,
+                delta: false,
+            },
+            fallback: None,
+        });
+    }
+    if let Some((tree, _)) = delta::fetch(at, &packed, head).await? {
+        return Ok(Fetched {
+            tree,
+            changes: None,
+            path: FetchPath::SnapshotPack {
+                shards,
+                delta: true,
+            },
+            fallback: None,
+        });
+    }
+    let (tree, _, nodes) = walk::fetch(at, Some(&packed), &head.snapshot).await?;
+    Ok(Fetched {
+        tree,
+        changes: None,
+        path: FetchPath::Walk { nodes },
+        fallback: None,
     })
 }

@@ -16,6 +16,25 @@ use crate::config::ConfigError;
 use crate::fetch::CheckedPacks;
 use crate::fetch::tree::Trees;
 
+/// A semaphore of one permit per core but one (at least one), for state loads.
+#[derive(Debug)]
+pub(crate) struct LoadSlots(tokio::sync::Semaphore);
+
+impl Default for LoadSlots {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        LoadSlots(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)))
+    }
+}
+
+impl LoadSlots {
+    /// Waits for a slot.
+    pub(crate) async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed, so `acquire` only fails if it were: then go on.
+        self.0.acquire().await.ok()
+    }
+}
+
 /// Caches and clients shared by the agents of one process. [`crate::Agent::new`] gives each agent
 /// its own; [`crate::Agent::with_shared`] lets a process that runs many agents (the fleet load
 /// tester, a host following many channels) give them one.
@@ -30,6 +49,8 @@ use crate::fetch::tree::Trees;
 pub struct Shared {
     pub(crate) trees: Trees,
     pub(crate) packs: CheckedPacks,
+    /// State loads running at once: they are CPU-bound, and polls must not wait behind them.
+    pub(crate) loads: LoadSlots,
     memory: Mutex<HashMap<u64, Cache<Digest, Bytes>>>,
     http: Mutex<HashMap<Duration, reqwest::Client>>,
     blob_dir: Option<PathBuf>,
@@ -79,8 +100,10 @@ impl Shared {
         if let Some(client) = clients.get(&timeout) {
             return Ok(client.clone());
         }
+        // No total timeout on the client: each read has a deadline of its own, which grows with
+        // the bytes it may return (a large snapshot pack needs longer than a head).
         let client = reqwest::Client::builder()
-            .timeout(timeout)
+            .read_timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("cairn-agent/", env!("CARGO_PKG_VERSION")))
             .build()

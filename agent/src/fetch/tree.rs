@@ -30,17 +30,21 @@ impl Tree {
     /// bytes a caller may persist.
     pub fn build(entries: EntrySet) -> (Tree, Index) {
         let (snapshot, index) = Snapshot::build(&entries);
+        (Tree::from_parts(snapshot, &index, entries), index)
+    }
+
+    /// The tree of a snapshot built (and checked) elsewhere from `entries`, with its index.
+    pub fn from_parts(snapshot: Snapshot, index: &Index, entries: EntrySet) -> Tree {
         let nodes = index
             .digests()
             .filter_map(|d| index.node(d).map(|(n, _)| (*d, Arc::new(n.clone()))))
             .collect();
-        let tree = Tree {
+        Tree {
             digest: snapshot.digest(),
             snapshot,
             entries,
             nodes,
-        };
-        (tree, index)
+        }
     }
 
     /// The snapshot `delta` leads to from `self` (checked by `apply_delta_to_index`): the entries

@@ -33,8 +33,13 @@ impl Channel {
         };
         let head = &pending.head;
         let previous = self.holding.applied().map(|a| a.tree().clone());
-        let fetched =
-            fetch_entries(ctx.fetcher(&self.name), previous.as_ref(), &head.snapshot).await?;
+        // A re-created channel (accepted by the operator) starts a new history: its state is
+        // saved whole, since the journal's lines follow one channel's generations.
+        let same_channel = self
+            .holding
+            .applied()
+            .is_some_and(|a| a.epoch.is_none() || a.epoch == head.epoch);
+        let fetched = fetch_entries(ctx.fetcher(&self.name), previous.as_ref(), head).await?;
         self.note_fetch(&fetched);
         let empty = EntrySet::new();
         let desired = Desired {
@@ -58,7 +63,7 @@ impl Channel {
             (None, _) => None,
         };
         let step = match (&previous, &changes) {
-            (Some(p), Some(changes)) => Step::From {
+            (Some(p), Some(changes)) if same_channel => Step::From {
                 from: p.digest(),
                 changes,
             },
@@ -89,6 +94,9 @@ impl Channel {
         match fetched.path {
             FetchPath::Walk { nodes } => tracing::info!(nodes, "fetched by walking the index"),
             FetchPath::Delta => tracing::info!("fetched one delta pack"),
+            FetchPath::SnapshotPack { shards, delta } => {
+                tracing::info!(shards, delta, "fetched the snapshot pack")
+            }
             FetchPath::Same => {}
         }
     }

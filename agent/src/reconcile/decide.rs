@@ -138,7 +138,7 @@ mod tests {
     }
 
     fn head(generation: u64) -> Head {
-        Head::new("prod", generation, Digest::of(b"s"), at(0), at(100))
+        Head::format_1("prod", generation, Digest::of(b"s"), at(0), at(100))
     }
 
     fn facts<'a>(latest: Option<&'a Head>, pending: Option<&'a Head>) -> Facts<'a> {

@@ -26,6 +26,7 @@ use phases::{HeadSeen, Holding, Role, VerifiedHead};
 
 use crate::error::{Error, Retry};
 use crate::run::{AGENT, Ctx};
+use crate::state::AppliedHead;
 
 /// How a pass ended, for scheduling the next one.
 #[derive(Debug)]
@@ -52,34 +53,20 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// Loads what the channel applied before (if anything) from the state.
+    /// Resumes the channel from its state: from the record of the applied head when there is
+    /// one (the entries are loaded after the first poll, see [`Channel::finish_loading`]), else
+    /// from the whole state.
     pub(crate) async fn load(ctx: &Ctx, name: &str, discovered: bool) -> Channel {
         let mut status = StatusRecord::new(&ctx.cluster_id, name, AGENT, ctx.started_at);
         status.labels = ctx.labels.clone();
-        let (holding, head) = match ctx.state.load(name).await {
-            Ok(Some(applied)) => {
-                status.applied = Some(AppliedRef {
-                    generation: applied.generation,
-                    snapshot: applied.snapshot,
-                });
-                ctx.metrics.set_generation(name, applied.generation);
-                // The head was verified when it was applied; it is kept for its expiry and
-                // retirement times, and its ETag makes the first poll conditional.
-                let head = match SignedHead::decode(&applied.head) {
-                    Ok(signed) => HeadSeen::Verified(VerifiedHead {
-                        head: signed.head,
-                        bytes: applied.head.clone(),
-                        etag: applied.head_etag.clone(),
-                    }),
-                    Err(_) => HeadSeen::Unknown,
-                };
-                (Holding::Applied(applied), head)
-            }
-            Ok(None) => (Holding::Nothing, HeadSeen::Unknown),
-            Err(e) => {
-                tracing::error!(channel = name, error = %e, "cannot resume channel");
-                (Holding::Broken(e), HeadSeen::Unknown)
-            }
+        let holding = match ctx.state.load_head(name).await {
+            Some(resume) => Holding::Resuming(resume),
+            None => Channel::loaded(ctx, name).await,
+        };
+        let head = match &holding {
+            Holding::Applied(a) => seen(&a.head(), ctx, name, &mut status),
+            Holding::Resuming(a) => seen(a, ctx, name, &mut status),
+            Holding::Nothing | Holding::Broken(_) => HeadSeen::Unknown,
         };
         Channel {
             name: name.to_owned(),
@@ -89,6 +76,40 @@ impl Channel {
             role: Role::Loaded,
             check_target: true,
             status,
+        }
+    }
+
+    /// The whole state of the channel, loaded and checked.
+    async fn loaded(ctx: &Ctx, name: &str) -> Holding {
+        match ctx.state.load(name).await {
+            Ok(Some(applied)) => Holding::Applied(applied),
+            Ok(None) => Holding::Nothing,
+            Err(e) => {
+                tracing::error!(channel = name, error = %e, "cannot resume channel");
+                Holding::Broken(e)
+            }
+        }
+    }
+
+    /// Loads the entries of a channel resumed from its head record: after the first poll, so
+    /// that a restart's polls go out on time whatever the loading costs. The whole state is the
+    /// truth; the record only told the poll what was applied.
+    async fn finish_loading(&mut self, ctx: &Ctx) {
+        let Holding::Resuming(resume) = &self.holding else {
+            return;
+        };
+        let resumed = resume.generation;
+        self.holding = Channel::loaded(ctx, &self.name).await;
+        if self.holding.generation() != Some(resumed) {
+            tracing::warn!(
+                channel = self.name,
+                recorded = resumed,
+                loaded = ?self.holding.generation(),
+                "the head record and the state differ (a crash between saving them); using the state"
+            );
+            if let Holding::Applied(a) = &self.holding {
+                self.head = seen(&a.head(), ctx, &self.name, &mut self.status);
+            }
         }
     }
 
@@ -109,7 +130,7 @@ impl Channel {
 
     /// The verified head newer than what is applied, if any.
     fn pending(&self) -> Option<&VerifiedHead> {
-        self.head.pending(self.holding.generation())
+        self.head.pending(self.holding.mark())
     }
 
     /// One reconcile pass; `resync` also checks the target for drift.
@@ -129,19 +150,48 @@ impl Channel {
     }
 
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
-        if let Holding::Broken(e) = &self.holding {
-            let (reason, retry) = (e.to_string(), e.retry());
-            self.status.phase = Phase::Failed;
-            self.status.reason = Some(reason);
-            ctx.metrics.set_phase(&self.name, phase_name(Phase::Failed));
-            ctx.metrics.error(&self.name, Some(e.class()));
-            self.record_error(&status_error(e, None));
-            return PassResult::Failed(retry);
+        if matches!(self.holding, Holding::Resuming(_)) {
+            // The first poll after a restart goes out before the entries are loaded.
+            let polled = self.poll(ctx).await;
+            self.finish_loading(ctx).await;
+            if let Err(e) = polled {
+                tracing::warn!(error = %e, "poll failed; serving the applied state");
+                self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
+                return PassResult::Failed(e.retry());
+            }
+            return self.after_poll(ctx, resync).await;
+        }
+        if matches!(self.holding, Holding::Broken(_)) {
+            return self.broken(ctx);
         }
         if let Err(e) = self.poll(ctx).await {
             tracing::warn!(error = %e, "poll failed; serving the applied state");
             self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
             return PassResult::Failed(e.retry());
+        }
+        self.after_poll(ctx, resync).await
+    }
+
+    /// A pass of a channel whose state cannot be read: nothing is applied or pruned until a
+    /// person repairs or removes it.
+    fn broken(&mut self, ctx: &Ctx) -> PassResult {
+        let Holding::Broken(e) = &self.holding else {
+            return PassResult::Ok;
+        };
+        let (reason, retry, class, error) =
+            (e.to_string(), e.retry(), e.class(), status_error(e, None));
+        self.status.phase = Phase::Failed;
+        self.status.reason = Some(reason);
+        ctx.metrics.set_phase(&self.name, phase_name(Phase::Failed));
+        ctx.metrics.error(&self.name, Some(class));
+        self.record_error(&error);
+        PassResult::Failed(retry)
+    }
+
+    /// Steps 3 to 7, once the head is known.
+    async fn after_poll(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
+        if matches!(self.holding, Holding::Broken(_)) {
+            return self.broken(ctx);
         }
         self.check_target |= resync;
         let decision = self.decide(ctx);
@@ -290,6 +340,25 @@ impl Channel {
         if !repeat {
             self.status.push_error(error.clone());
         }
+    }
+}
+
+/// The head a resumed channel applied, as verified when it was applied: kept for its expiry
+/// and retirement times, and its ETag makes the first poll conditional. Fills in the status
+/// and the applied-generation metric.
+fn seen(applied: &AppliedHead, ctx: &Ctx, name: &str, status: &mut StatusRecord) -> HeadSeen {
+    status.applied = Some(AppliedRef {
+        generation: applied.generation,
+        snapshot: applied.snapshot,
+    });
+    ctx.metrics.set_generation(name, applied.generation);
+    match SignedHead::decode(&applied.head) {
+        Ok(signed) => HeadSeen::Verified(VerifiedHead {
+            head: signed.head,
+            bytes: applied.head.clone(),
+            etag: applied.head_etag.clone(),
+        }),
+        Err(_) => HeadSeen::Unknown,
     }
 }
 

@@ -4,16 +4,19 @@
 //! refused, an ETag for a missing head) cannot be written down.
 
 use bytes::Bytes;
-use cairn_state_format::{Head, Refusal};
+use cairn_state_format::{Digest, Epoch, Head, Refusal};
 
 use crate::error::Error;
-use crate::state::Applied;
+use crate::state::{Applied, AppliedHead};
 
 /// What the channel holds in the target.
 #[derive(Debug)]
 pub(crate) enum Holding {
     /// Nothing applied yet.
     Nothing,
+    /// This generation was applied before a restart; its entries are loaded (and checked) after
+    /// the first poll.
+    Resuming(AppliedHead),
     /// This generation is applied.
     Applied(Applied),
     /// The persisted state could not be read: nothing is applied or pruned until a person
@@ -22,17 +25,53 @@ pub(crate) enum Holding {
 }
 
 impl Holding {
-    /// The applied generation and snapshot, if any.
+    /// The applied generation and snapshot, with their entries, if any.
     pub fn applied(&self) -> Option<&Applied> {
         match self {
             Holding::Applied(applied) => Some(applied),
+            Holding::Nothing | Holding::Resuming(_) | Holding::Broken(_) => None,
+        }
+    }
+
+    /// What was applied (loaded or not): generation, snapshot and epoch.
+    pub fn mark(&self) -> Option<Mark> {
+        match self {
+            Holding::Applied(a) => Some(Mark {
+                generation: a.generation,
+                snapshot: a.snapshot,
+                epoch: a.epoch,
+            }),
+            Holding::Resuming(a) => Some(Mark {
+                generation: a.generation,
+                snapshot: a.snapshot,
+                epoch: a.epoch,
+            }),
             Holding::Nothing | Holding::Broken(_) => None,
         }
     }
 
     /// The applied generation, if any.
     pub fn generation(&self) -> Option<u64> {
-        self.applied().map(|a| a.generation)
+        self.mark().map(|m| m.generation)
+    }
+}
+
+/// What a head is compared with: the applied generation, its snapshot and its channel's epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// The applied generation.
+    pub generation: u64,
+    /// Its snapshot.
+    pub snapshot: Digest,
+    /// The epoch of the channel it came from (`None`: applied from a format 1 head).
+    pub epoch: Option<Epoch>,
+}
+
+impl Mark {
+    /// Whether `head` is what to apply next: newer, or the first of a re-created channel (whose
+    /// head verification accepted, so the operator said to follow it).
+    pub fn behind(&self, head: &Head) -> bool {
+        head.generation > self.generation || (self.epoch.is_some() && head.epoch != self.epoch)
     }
 }
 
@@ -86,10 +125,10 @@ impl HeadSeen {
         }
     }
 
-    /// The verified head when it is newer than `applied`: what a pass applies next.
-    pub fn pending(&self, applied: Option<u64>) -> Option<&VerifiedHead> {
+    /// The verified head when `applied` is behind it: what a pass applies next.
+    pub fn pending(&self, applied: Option<Mark>) -> Option<&VerifiedHead> {
         match self {
-            HeadSeen::Verified(v) if applied.is_none_or(|g| v.head.generation > g) => Some(v),
+            HeadSeen::Verified(v) if applied.is_none_or(|m| m.behind(&v.head)) => Some(v),
             _ => None,
         }
     }

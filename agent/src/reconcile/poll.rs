@@ -1,7 +1,7 @@
 //! Steps 1 and 2 of a pass: poll the head with `If-None-Match`, verify what changed.
 
 use bytes::Bytes;
-use cairn_state_format::{Refusal, Trust, layout, verify_head};
+use cairn_state_format::{Lineage, Refusal, Trust, layout, verify_head};
 use chrono::Utc;
 
 use super::Channel;
@@ -36,12 +36,18 @@ impl Channel {
     /// What a fetched head amounts to: verified, or refused (keeping the newest head verified
     /// before, for its expiry).
     fn verify(&mut self, ctx: &Ctx, bytes: Bytes, etag: Option<String>) -> HeadSeen {
-        let applied = self.holding.applied();
-        // Accept the applied generation itself (a re-signed head), refuse anything older.
+        let applied = self.holding.mark();
+        // Accept the applied generation itself (a re-signed head), refuse anything older; a
+        // head of another epoch only when the operator named it.
         let trust = Trust {
             keys: &ctx.keys,
             channel: &self.name,
-            applied_generation: applied.map(|a| a.generation.saturating_sub(1)),
+            applied_generation: applied.map(|a| a.generation),
+            lineage: Lineage {
+                accept_applied: true,
+                epoch: applied.and_then(|a| a.epoch),
+                accept_epochs: &ctx.accept_epochs,
+            },
             now: Utc::now(),
         };
         let refused = |refusal: Refusal, last| {
@@ -58,7 +64,7 @@ impl Channel {
             Err(refusal) => return refused(refusal, last),
         };
         self.status.observed_generation = Some(head.generation);
-        if let Some(a) = applied.filter(|a| a.generation == head.generation)
+        if let Some(a) = applied.filter(|a| a.generation == head.generation && !a.behind(&head))
             && a.snapshot != head.snapshot
         {
             let refusal = Refusal::Malformed(format!(
@@ -67,7 +73,7 @@ impl Channel {
             ));
             return refused(refusal, last);
         }
-        if applied.is_none_or(|a| head.generation > a.generation) {
+        if applied.is_none_or(|a| a.behind(&head)) {
             tracing::info!(generation = head.generation, snapshot = %head.snapshot, key, "new head verified");
         }
         HeadSeen::Verified(VerifiedHead { head, bytes, etag })

@@ -56,6 +56,7 @@ impl Parts {
             cluster_id: config.cluster_id.clone(),
             labels: config.labels.clone(),
             keys: config.trust.clone(),
+            accept_epochs: config.accept_epochs.clone(),
             timing: config.timing.clone(),
             remote: Remote::new(source, metrics.clone()),
             status,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_state_format::PublicKey;
+use cairn_state_format::{Epoch, PublicKey};
 use chrono::{DateTime, Utc};
 
 use crate::config::Timing;
@@ -22,6 +22,8 @@ pub(crate) struct Ctx {
     pub cluster_id: String,
     pub labels: BTreeMap<String, String>,
     pub keys: Vec<PublicKey>,
+    /// Epochs of re-created channels the operator said to follow.
+    pub accept_epochs: Vec<Epoch>,
     pub timing: Timing,
     pub remote: Remote,
     pub status: Option<cairn_store::Store>,

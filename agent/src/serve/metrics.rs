@@ -41,6 +41,8 @@ pub enum RequestKind {
     Head,
     /// A delta pack.
     Delta,
+    /// A shard of a snapshot pack.
+    SnapshotPack,
     /// A snapshot root.
     Snapshot,
     /// An index node.
@@ -58,6 +60,7 @@ impl RequestKind {
         match self {
             RequestKind::Head => "head",
             RequestKind::Delta => "delta",
+            RequestKind::SnapshotPack => "snapshot_pack",
             RequestKind::Snapshot => "snapshot",
             RequestKind::Node => "node",
             RequestKind::Blob => "blob",
@@ -203,6 +206,11 @@ impl Metrics {
                 kind: kind.as_str().to_owned(),
             })
             .inc();
+        self.fetched(channel, bytes);
+    }
+
+    /// Bytes of a body read as it streams in (its request was counted when it was sent).
+    pub(crate) fn fetched(&self, channel: &str, bytes: usize) {
         if bytes > 0 {
             self.fetched_bytes
                 .get_or_create(&Self::ch(channel))

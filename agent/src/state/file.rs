@@ -1,5 +1,7 @@
-//! The bytes of applied state: the base file (`state.json`: the applied head and every entry)
-//! and the journal lines appended after it (each a generation's head and changed entries).
+//! The bytes of applied state: the base file (`state.json`: the applied head and every entry),
+//! the journal lines appended after it (each a generation's head and changed entries), and the
+//! small record of the applied head alone (`head.json`), read before anything else so that the
+//! first poll after a restart does not wait for the entries.
 
 use cairn_state_format::{Change, Digest, Entry, EntrySet, ResourceId};
 use serde::{Deserialize, Serialize};
@@ -33,6 +35,47 @@ struct Record {
     head_etag: Option<String>,
     puts: Vec<Entry>,
     removes: Vec<ResourceId>,
+}
+
+/// The applied head alone, written beside the state after every save.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadFile {
+    format: u64,
+    channel: String,
+    generation: u64,
+    snapshot: Digest,
+    head: String,
+    #[serde(default)]
+    head_etag: Option<String>,
+}
+
+/// Encodes the record of the applied head.
+pub(super) fn encode_head(channel: &str, applied: &Applied) -> Result<Vec<u8>, StateError> {
+    let file = HeadFile {
+        format: STATE_FORMAT,
+        channel: channel.to_owned(),
+        generation: applied.generation,
+        snapshot: applied.snapshot,
+        head: head_text(applied)?,
+        head_etag: applied.head_etag.clone(),
+    };
+    serde_json::to_vec(&file).map_err(StateError::Encode)
+}
+
+/// Decodes the record of the applied head: generation, snapshot, head and ETag.
+pub(super) fn decode_head(
+    channel: &str,
+    bytes: &[u8],
+) -> std::result::Result<(u64, Digest, String, Option<String>), String> {
+    let file: HeadFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if file.format != STATE_FORMAT || file.channel != channel {
+        return Err(format!(
+            "format {} for channel {:?}, expected format {STATE_FORMAT} for {channel:?}",
+            file.format, file.channel
+        ));
+    }
+    Ok((file.generation, file.snapshot, file.head, file.head_etag))
 }
 
 /// A state being read back.

@@ -11,6 +11,11 @@
 //! the recorded snapshot digest, so damage is detected; a last line cut short by a crash is
 //! dropped, which leaves the state of the generation before it.
 //!
+//! Beside them, `head.json` holds the applied head alone, rewritten after every save: a restart
+//! reads it first ([`StateDir::load_head`]), polls with it, and loads and checks the entries
+//! after the first poll ([`StateDir::load`], on a blocking thread, a few at a time per process),
+//! so a fleet restart does not queue its polls behind the loading of every state.
+//!
 //! With `--target kube` the state lives in the cluster instead ([`ConfigMapState`], a
 //! [`StateBackend`]), which gets the whole base file on every save.
 
@@ -25,7 +30,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cairn_state_format::{Change, Digest, EntrySet};
+use cairn_state_format::{Change, Digest, EntrySet, Epoch, SignedHead};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -37,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Shared;
 use crate::fetch::tree::Tree;
 use crate::fsutil::write_atomic;
-use file::{decode, encode, record, replay};
+use file::{decode, decode_head, encode, encode_head, record, replay};
 
 /// What a channel applied: a verified generation and its snapshot.
 #[derive(Clone, Debug)]
@@ -50,8 +55,31 @@ pub struct Applied {
     pub head: Bytes,
     /// The head's ETag when it was fetched, for the first conditional poll after a restart.
     pub head_etag: Option<String>,
+    /// The channel's epoch, as the applied head names it (`None` for a format 1 head).
+    pub epoch: Option<Epoch>,
     /// The snapshot's entries and index, shared with whoever else holds the same snapshot.
     tree: Arc<Tree>,
+}
+
+/// What a channel applied, without its entries: enough to poll with after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedHead {
+    /// The generation applied.
+    pub generation: u64,
+    /// Its snapshot.
+    pub snapshot: Digest,
+    /// The signed head, as fetched.
+    pub head: Bytes,
+    /// The head's ETag when it was fetched.
+    pub head_etag: Option<String>,
+    /// The channel's epoch, as the applied head names it.
+    pub epoch: Option<Epoch>,
+}
+
+/// The epoch a stored head names (heads are checked when fetched; one that no longer decodes
+/// names none).
+fn epoch_of(head: &[u8]) -> Option<Epoch> {
+    SignedHead::decode(head).ok().and_then(|s| s.head.epoch)
 }
 
 impl PartialEq for Applied {
@@ -89,9 +117,21 @@ impl Applied {
         Applied {
             generation,
             snapshot: *tree.digest(),
+            epoch: epoch_of(&head),
             head,
             head_etag,
             tree,
+        }
+    }
+
+    /// What was applied, without the entries.
+    pub fn head(&self) -> AppliedHead {
+        AppliedHead {
+            generation: self.generation,
+            snapshot: self.snapshot,
+            head: self.head.clone(),
+            head_etag: self.head_etag.clone(),
+            epoch: self.epoch,
         }
     }
 
@@ -182,6 +222,35 @@ impl StateDir {
         self.root.join("channels").join(channel).join("state.json")
     }
 
+    fn head_file(&self, channel: &str) -> PathBuf {
+        self.root.join("channels").join(channel).join("head.json")
+    }
+
+    /// What `channel` applied, from the small record of its head, without loading the entries;
+    /// `None` when there is no such record (nothing applied, a state kept by a backend, or one
+    /// written before the record existed): then [`StateDir::load`] tells.
+    pub async fn load_head(&self, channel: &str) -> Option<AppliedHead> {
+        if self.backend.is_some() {
+            return None;
+        }
+        let path = self.head_file(channel);
+        let bytes = tokio::fs::read(&path).await.ok()?;
+        match decode_head(channel, &bytes) {
+            Ok((generation, snapshot, head, head_etag)) => Some(AppliedHead {
+                generation,
+                snapshot,
+                epoch: epoch_of(head.as_bytes()),
+                head: Bytes::from(head.into_bytes()),
+                head_etag,
+            }),
+            Err(error) => {
+                // The full load finds and reports damage; this record only saves time.
+                tracing::warn!(channel, path = %path.display(), error, "ignoring the head record");
+                None
+            }
+        }
+    }
+
     /// Channels with persisted state (none when the backend cannot be read: logged).
     pub async fn channels(&self) -> Vec<String> {
         if let Some(backend) = &self.backend {
@@ -202,14 +271,31 @@ impl StateDir {
         names
     }
 
-    /// Loads what `channel` applied, checking that the entries rebuild to the snapshot.
+    /// Loads what `channel` applied, checking that the entries rebuild to the snapshot. The
+    /// work runs on a blocking thread, at most a few loads at a time in the process.
     pub async fn load(&self, channel: &str) -> Result<Option<Applied>> {
-        let path = self.locate(channel);
-        let (bytes, lines) = match &self.backend {
+        let _permit = self.shared.loads.acquire().await;
+        let bytes = match &self.backend {
             Some(backend) => match backend.read(channel).await? {
-                Some(bytes) => (bytes, Vec::new()),
+                Some(bytes) => Some(bytes),
                 None => return Ok(None),
             },
+            None => None,
+        };
+        let (state, channel) = (self.clone(), channel.to_owned());
+        tokio::task::spawn_blocking(move || state.load_now(&channel, bytes))
+            .await
+            .map_err(|e| Error::Task {
+                task: "loading the state",
+                why: e.to_string(),
+            })?
+    }
+
+    /// [`StateDir::load`] on this thread; `bytes` is the base a backend gave, if any.
+    fn load_now(&self, channel: &str, bytes: Option<Vec<u8>>) -> Result<Option<Applied>> {
+        let path = self.locate(channel);
+        let (bytes, lines) = match bytes {
+            Some(bytes) => (bytes, Vec::new()),
             None => match std::fs::read(&path) {
                 Ok(bytes) => (bytes, read_journal(channel, &path)?),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -303,17 +389,33 @@ impl StateDir {
             let bytes = encode(channel, applied).map_err(|e| Error::state(&path, e))?;
             return backend.write(channel, bytes, applied).await;
         }
-        let journal = journal::path_of(&path);
-        if let (Step::From { from, changes }, Ok(base)) = (step, std::fs::metadata(&path)) {
-            let line = record(applied, from, changes).map_err(|e| Error::state(&path, e))?;
+        self.save_files(channel, &path, applied, step)?;
+        // Written last: a crash before it leaves a record of an older head, which the full load
+        // after the first poll corrects.
+        let head_file = self.head_file(channel);
+        let bytes = encode_head(channel, applied).map_err(|e| Error::state(&head_file, e))?;
+        write_atomic(&head_file, &bytes)
+            .map_err(|e| Error::state(&head_file, StateError::io("write")(e)))
+    }
+
+    fn save_files(
+        &self,
+        channel: &str,
+        path: &Path,
+        applied: &Applied,
+        step: Step<'_>,
+    ) -> Result<()> {
+        let journal = journal::path_of(path);
+        if let (Step::From { from, changes }, Ok(base)) = (step, std::fs::metadata(path)) {
+            let line = record(applied, from, changes).map_err(|e| Error::state(path, e))?;
             let length = journal::append(&journal, &[line])
                 .map_err(|e| Error::state(&journal, StateError::io("append to")(e)))?;
             if !journal::due(length, base.len()) {
                 return Ok(());
             }
         }
-        let bytes = encode(channel, applied).map_err(|e| Error::state(&path, e))?;
-        write_atomic(&path, &bytes).map_err(|e| Error::state(&path, StateError::io("write")(e)))?;
+        let bytes = encode(channel, applied).map_err(|e| Error::state(path, e))?;
+        write_atomic(path, &bytes).map_err(|e| Error::state(path, StateError::io("write")(e)))?;
         // Lines already in the new base are skipped on load, so a crash before this is harmless.
         journal::remove(&journal).map_err(|e| Error::state(&journal, StateError::io("remove")(e)))
     }

@@ -62,6 +62,7 @@ fn head(hub: &Publisher, generation: u64) -> Head {
     let now = Utc::now();
     Head::new(
         "prod",
+        hub.epoch,
         generation,
         hub.snapshot(),
         now,
@@ -107,6 +108,65 @@ async fn a_head_for_another_channel_is_refused() {
     recovers(&agent, &mut hub, &dirs).await;
 }
 
+/// Issue 18 item 7: a channel deleted and published afresh (a new epoch) is not a rollback.
+/// The agent says so in words and keeps serving until told to follow it; a replayed head of the
+/// old channel stays a rollback, told or not.
+#[tokio::test]
+async fn a_recreated_channel_is_reported_and_followed_only_when_told() {
+    let (store, mut hub, dirs, agent) = applied_once().await;
+    hub.publish(&cm("a", "2")).await;
+    assert_eq!(agent.run_once().await.outcome, Outcome::Converged);
+    let (old_epoch, old_two) = (hub.epoch, store.get(&layout::log_key("prod", 2)).await);
+    let old_two = old_two.unwrap().unwrap().bytes.to_vec();
+    hub.recreate();
+    hub.publish(&cm("a", "new-1")).await;
+    let report = agent.run_once().await;
+    assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
+    let status = &report.channels[0];
+    assert_eq!(status.phase, Phase::Frozen, "{status:?}");
+    let why = status.reason.clone().unwrap();
+    let words = format!(
+        "channel prod was re-created (epoch {old_epoch} → {}); this cluster applied generation 2 of the old channel",
+        hub.epoch
+    );
+    assert!(why.contains(&words), "{why}");
+    assert!(
+        why.contains("--accept-new-epoch"),
+        "says how to follow: {why}"
+    );
+    assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: '2'"));
+
+    // Told: the new channel's generation 1 is applied although 2 was applied before.
+    let mut told = config(opened(&store), &["prod"], &dirs);
+    told.accept_epochs = vec![hub.epoch];
+    let told = Agent::new(told).unwrap();
+    assert_eq!(told.run_once().await.outcome, Outcome::Converged);
+    assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: new-1"));
+    assert_eq!(told.metrics().applied_generation("prod"), 1);
+
+    // The old channel's head put back: another epoch again, refused.
+    hub.put_raw_head(old_two).await;
+    let report = told.run_once().await;
+    assert_eq!(report.channels[0].phase, Phase::Frozen, "{report:?}");
+    assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: new-1"));
+    // A replayed head of the new channel (its generation 1 after its 2) is a rollback.
+    hub.publish(&cm("a", "new-2")).await;
+    assert_eq!(told.run_once().await.outcome, Outcome::Converged);
+    let new_one = store
+        .get(&layout::log_key("prod", 1))
+        .await
+        .unwrap()
+        .unwrap();
+    hub.put_raw_head(new_one.bytes.to_vec()).await;
+    let report = told.run_once().await;
+    let why = report.channels[0].reason.clone().unwrap_or_default();
+    assert!(
+        why.contains("generation 1 is older than the applied generation 2"),
+        "{why}"
+    );
+    assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: new-2"));
+}
+
 #[tokio::test]
 async fn an_older_generation_is_a_refused_rollback() {
     let (store, mut hub, dirs, agent) = applied_once().await;
@@ -123,8 +183,13 @@ async fn an_older_generation_is_a_refused_rollback() {
     assert_eq!(report.outcome, Outcome::Failed);
     let status = &report.channels[0];
     assert_eq!(status.phase, Phase::Frozen);
+    // The refusal names the generation that is applied, not one before it.
     assert!(
-        status.reason.as_deref().unwrap().contains("not newer"),
+        status
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("generation 1 is older than the applied generation 2"),
         "{status:?}"
     );
     assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: '2'"));
@@ -154,7 +219,7 @@ async fn a_corrupt_or_truncated_delta_pack_falls_back_to_the_index() {
     for damage in ["truncate", "corrupt"] {
         let (store, mut hub, dirs, agent) = applied_once().await;
         hub.publish(&cm("a", "2")).await;
-        let key = layout::delta_key(&hub.previous(), &hub.snapshot());
+        let key = hub.last_delta_key();
         let pack = store.get(&key).await.unwrap().unwrap().bytes.to_vec();
         let damaged = match damage {
             "truncate" => pack[..pack.len() / 2].to_vec(),
@@ -167,9 +232,10 @@ async fn a_corrupt_or_truncated_delta_pack_falls_back_to_the_index() {
         assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: '2'"));
         let status = &report.channels[0];
         assert!(refused_a_delta_pack(status), "{damage}: {status:?}");
+        // The first apply started from the snapshot pack; the walk read the root.
         assert_eq!(
             agent.metrics().requests(RequestKind::Snapshot),
-            2,
+            1,
             "{damage}: walked"
         );
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::support::http::{Mode, Server};
 use crate::support::*;
 use cairn_agent::error::HttpProblem;
-use cairn_agent::{Agent, Error, HttpSource, Outcome, Source, StoreLocation};
+use cairn_agent::{Agent, Bound, Error, HttpSource, Outcome, Source, StoreLocation};
 use cairn_state_format::Phase;
 
 struct Setup {
@@ -121,7 +121,7 @@ async fn retry_after_is_read_from_throttling_answers() {
     let source = HttpSource::new(&s.server.url(), Duration::from_secs(2)).unwrap();
     s.server.set(Mode::Status(429, Some(7)));
     let err = source
-        .get_if_changed("channels/prod/head", None)
+        .get_if_changed("channels/prod/head", None, Bound::AtMost(65536))
         .await
         .unwrap_err();
     assert!(
@@ -138,12 +138,18 @@ async fn retry_after_is_read_from_throttling_answers() {
     assert!(err.is_transient());
     s.server.set(Mode::Status(503, Some(2)));
     let err = source
-        .get_if_changed("channels/prod/head", None)
+        .get_if_changed("channels/prod/head", None, Bound::AtMost(65536))
         .await
         .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     s.server.set(Mode::Ok);
-    assert!(source.get("channels/nope/head").await.unwrap().is_none());
+    assert!(
+        source
+            .get("channels/nope/head", Bound::AtMost(65536))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The agent's integration tests, in one binary (one link, shared support).
 //!
 //! - [`support`]: a minimal publisher written with the format and store crates, agents' configs,
-//!   counting stores; [`support::http`]: an HTTP server over a store directory that injects faults.
+//!   counting stores; [`support::http`]: an HTTP server over a store directory that injects faults
+//!   and a hostile store's attacks ([`hostile`]).
 //! - [`kube_fake`]: an in-process fake of the Kubernetes API server; [`kube_scenario`]: the
 //!   Kubernetes scenario, run against the fake and (with `CAIRN_TEST_KUBECONFIG`) a real cluster.
 
@@ -9,6 +10,7 @@ mod binary;
 mod deploy;
 mod election;
 mod faults;
+mod hostile;
 mod http_store;
 mod kube_cluster;
 mod kube_fake;

@@ -15,7 +15,8 @@ use crate::publish::Settings;
 /// Opens the store named on the command line.
 pub fn open_store(args: &StoreArgs) -> Result<Store> {
     Ok(Store::open(&args.store, &StoreOptions::default())?
-        .with_cache_control(cairn_state_format::layout::cache_control))
+        .with_cache_control(cairn_state_format::layout::cache_control)
+        .with_read_limits(cairn_state_format::layout::read_limit))
 }
 
 /// Checks a channel name given on the command line.

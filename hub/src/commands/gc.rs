@@ -76,7 +76,8 @@ pub async fn run(args: &GcArgs) -> Result<()> {
 ///
 /// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
 /// (its successor is younger than `grace`): a publish that started from it may still be uploading
-/// and relies on its blobs being there.
+/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
+/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
 pub async fn collect(
     store: &Store,
     keep: usize,
@@ -96,6 +97,7 @@ pub async fn collect_at(
 ) -> Result<Collected> {
     let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
+    let mut reachable: HashSet<String> = HashSet::new();
     for name in super::common::names_under(store, "channels/").await? {
         let channel = Channel::new(store, &name);
         let generations = channel.log_generations().await?;
@@ -106,13 +108,17 @@ pub async fn collect_at(
                 successor_published.is_none_or(|t| t > cutoff) || head.published_at > cutoff;
             if i < keep.max(1) || recent {
                 kept.insert(head.snapshot);
+                reachable.extend(head.packs.objects().map(|p| layout::pack_key(&p.digest)));
             }
             successor_published = Some(head.published_at);
         }
     }
     let open_proposals = open_proposals(store).await?;
-    kept.extend(open_proposals.iter().map(|p| p.signed.head.snapshot));
-    let mut reachable: HashSet<String> = HashSet::new();
+    for proposal in &open_proposals {
+        kept.insert(proposal.signed.head.snapshot);
+        let packs = proposal.signed.head.packs.objects();
+        reachable.extend(packs.map(|p| layout::pack_key(&p.digest)));
+    }
     let mut nodes = RemoteNodes::new(store);
     for snapshot in &kept {
         reachable.insert(layout::snapshot_key(snapshot));
@@ -152,6 +158,7 @@ async fn sweep(
         "index/",
         "snapshots/",
         "deltas/",
+        "packs/",
         "_cairn/probe/",
         "proposals/",
     ] {

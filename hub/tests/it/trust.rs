@@ -11,7 +11,7 @@ use cairn_hub::Error;
 use cairn_hub::cli::Cli;
 use cairn_hub::trust::{self, TrustError};
 use cairn_state_format::{
-    HeadCheck, Refusal, SecretKey, SignedRoot, TrustedRoot, layout, verify_head_under,
+    HeadCheck, Lineage, Refusal, SecretKey, SignedRoot, TrustedRoot, layout, verify_head_under,
 };
 use cairn_store::Store;
 use chrono::Utc;
@@ -155,6 +155,7 @@ impl Place {
             root: &root,
             channel,
             applied_generation: None,
+            lineage: Lineage::default(),
             now: Utc::now(),
         };
         verify_head_under(&head, &check).map(|_| ())
@@ -395,6 +396,7 @@ async fn a_leaked_team_key_is_revoked_with_one_command() {
         let stolen = cairn_state_format::SignedHead::sign(
             &cairn_state_format::Head::new(
                 "team-a-web",
+                cairn_state_format::Epoch::from_bytes([9; 16]),
                 9,
                 cairn_state_format::Digest::of(b"x"),
                 Utc::now(),
@@ -406,6 +408,7 @@ async fn a_leaked_team_key_is_revoked_with_one_command() {
             root: &root,
             channel: "team-a-web",
             applied_generation: Some(1),
+            lineage: Lineage::default(),
             now: Utc::now(),
         };
         assert!(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
-use crate::head::{Head, HeadSignature, Refusal, SignedHead};
+use crate::head::{Head, HeadSignature, Lineage, Refusal, SignedHead, check_lineage};
 use crate::trust::chain::TrustedRoot;
 use crate::trust::tally::Tally;
 
@@ -17,6 +17,8 @@ pub struct HeadCheck<'a> {
     pub channel: &'a str,
     /// The generation the agent has applied, if any; the head must be newer.
     pub applied_generation: Option<u64>,
+    /// What else the agent knows of the channel it applied from (its epoch).
+    pub lineage: Lineage<'a>,
     /// The agent's clock.
     pub now: DateTime<Utc>,
 }
@@ -84,8 +86,8 @@ impl TrustedRoot {
 }
 
 /// Decodes and checks a head under `check.root`: the root not expired, then signatures by a
-/// threshold of the channel's delegated keys, channel, generation newer than applied, head not
-/// expired, in that order, each refusal typed.
+/// threshold of the channel's delegated keys, channel, epoch and generation against what was
+/// applied ([`check_lineage`]), head not expired, in that order, each refusal typed.
 pub fn verify_head_under(bytes: &[u8], check: &HeadCheck<'_>) -> Result<Verified, Refusal> {
     let root = check.root;
     let signed = SignedHead::decode(bytes).map_err(|e| match e {
@@ -107,15 +109,7 @@ pub fn verify_head_under(bytes: &[u8], check: &HeadCheck<'_>) -> Result<Verified
             found: head.channel,
         });
     }
-    if let Some(applied) = check
-        .applied_generation
-        .filter(|applied| head.generation <= *applied)
-    {
-        return Err(Refusal::NotNewer {
-            applied,
-            found: head.generation,
-        });
-    }
+    check_lineage(&head, check.applied_generation, &check.lineage)?;
     if check.now >= head.expires_at {
         return Err(Refusal::Expired {
             expires_at: head.expires_at,

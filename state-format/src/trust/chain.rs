@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::keys::PublicKey;
 use crate::trust::root::{Delegation, KeyEntry, Role, SignedRoot, TrustRoot};
 use crate::trust::tally::Tally;
-use crate::{ChannelPattern, FORMAT_VERSION};
+use crate::{ChannelPattern, TRUST_ROOT_FORMAT};
 
 /// Name of the one delegation of a [`TrustedRoot::simple`] root.
 pub const SIMPLE_DELEGATION: &str = "trusted-keys";
@@ -20,7 +20,7 @@ pub const SIMPLE_DELEGATION: &str = "trusted-keys";
 /// A trust root the holder trusts: configured at install, or reached by [`TrustedRoot::advance`].
 ///
 /// ```
-/// use cairn_state_format::{Delegation, Digest, Head, HeadCheck, SecretKey, SignedHead, SignedRoot, TrustRoot, TrustedRoot, verify_head_under};
+/// use cairn_state_format::{Delegation, Digest, Epoch, Head, HeadCheck, Lineage, SecretKey, SignedHead, SignedRoot, TrustRoot, TrustedRoot, verify_head_under};
 /// use chrono::{TimeZone, Utc};
 ///
 /// let at = |s: i64| Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap();
@@ -40,8 +40,9 @@ pub const SIMPLE_DELEGATION: &str = "trusted-keys";
 /// });
 /// let trusted = trusted.advance(&SignedRoot::sign(&v2, &[&admin]).encode()).unwrap();
 ///
-/// let head = |channel: &str| SignedHead::sign(&Head::new(channel, 1, Digest::of(b"s"), at(20), at(3_600)), &[&team_a]);
-/// let check = |channel| HeadCheck { root: &trusted, channel, applied_generation: None, now: at(30) };
+/// let epoch = Epoch::from_bytes([1; 16]);
+/// let head = |channel: &str| SignedHead::sign(&Head::new(channel, epoch, 1, Digest::of(b"s"), at(20), at(3_600)), &[&team_a]);
+/// let check = |channel| HeadCheck { root: &trusted, channel, applied_generation: None, lineage: Lineage::default(), now: at(30) };
 /// assert!(verify_head_under(&head("team-a-web"), &check("team-a-web")).is_ok());
 /// assert!(verify_head_under(&head("prod"), &check("prod")).is_err()); // not team A's channel
 /// ```
@@ -175,7 +176,7 @@ impl TrustedRoot {
         ids.sort_unstable();
         ids.dedup();
         let root = TrustRoot {
-            format: FORMAT_VERSION.into(),
+            format: TRUST_ROOT_FORMAT.into(),
             version: 0,
             previous: None,
             published_at: DateTime::<Utc>::UNIX_EPOCH,

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::head::{HeadSignature, validate_channel_name};
 use crate::keys::{PublicKey, SecretKey};
 use crate::pattern::ChannelPattern;
-use crate::{FORMAT_VERSION, MAX_ROOT_BYTES, check_format};
+use crate::{MAX_ROOT_BYTES, TRUST_ROOT_FORMAT, check_format};
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-trust-root-v1\0";
 
@@ -270,7 +270,7 @@ impl SignedRoot {
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
         if let Some(trust) = value.get("trust") {
-            check_format(trust, what)?;
+            check_format(trust, what, TRUST_ROOT_FORMAT, TRUST_ROOT_FORMAT)?;
         }
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
         let received = to_canonical_bytes(&envelope.trust);
@@ -308,7 +308,7 @@ impl TrustRoot {
         ids.sort_unstable();
         ids.dedup();
         TrustRoot {
-            format: FORMAT_VERSION.into(),
+            format: TRUST_ROOT_FORMAT.into(),
             version: 1,
             previous: None,
             published_at,

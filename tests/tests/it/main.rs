@@ -1,6 +1,7 @@
 //! The end-to-end tests of the real `cairn` and `cairn-agent` binaries, as one test binary
 //! (`cargo test -p cairn-tests --test it`).
 
+mod bundle;
 mod delivery;
 mod fleet;
 mod input;

@@ -1,12 +1,18 @@
 //! A read-only store over HTTP(S): any static web server or CDN serving the bucket layout.
+//!
+//! A read of known length asks for one byte past it (`Range`), and every body is streamed and
+//! cut off at its bound, for servers that ignore ranges; a deadline covers the whole request.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cairn_store::Limiter;
+use futures::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, IF_NONE_MATCH, RETRY_AFTER};
+use reqwest::header::{ETAG, IF_NONE_MATCH, RANGE, RETRY_AFTER};
+use tokio::time::Instant;
 
-use super::{Conditional, Source};
+use super::{Body, Bound, Opened, Source};
 use crate::config::ConfigError;
 use crate::error::{Error, HttpProblem, Result};
 
@@ -15,21 +21,62 @@ use crate::error::{Error, HttpProblem, Result};
 pub struct HttpSource {
     client: reqwest::Client,
     base: String,
+    timeout: Duration,
 }
 
 impl HttpSource {
     /// A source for the base URL; `timeout` bounds each request.
     pub fn new(base: &str, timeout: Duration) -> Result<HttpSource, ConfigError> {
         let client = crate::Shared::new().http(timeout)?;
-        Ok(HttpSource::with_client(base, client))
+        Ok(HttpSource::with_client(base, client, timeout))
     }
 
     /// A source for the base URL that sends its requests through `client` (clients pool
-    /// connections and are meant to be shared).
-    pub fn with_client(base: &str, client: reqwest::Client) -> HttpSource {
+    /// connections and are meant to be shared); a read of `n` bytes may take
+    /// `timeout + n / MIN_READ_RATE` in all.
+    pub fn with_client(base: &str, client: reqwest::Client, timeout: Duration) -> HttpSource {
         let base = format!("{}/", base.trim_end_matches('/'));
-        HttpSource { client, base }
+        HttpSource {
+            client,
+            base,
+            timeout,
+        }
     }
+}
+
+/// `response`'s body, ending with an error once it passes `bound` or `until` passes.
+fn limited(
+    url: String,
+    response: reqwest::Response,
+    bound: Bound,
+    until: Instant,
+    deadline: Duration,
+) -> Body {
+    let fail = move |url: &str, problem: HttpProblem| Error::Http {
+        url: url.to_owned(),
+        problem,
+    };
+    let state = (Some(response.bytes_stream().boxed()), Limiter::new(bound));
+    futures::stream::unfold(state, move |(body, mut limiter)| {
+        let url = url.clone();
+        async move {
+            let mut body = body?;
+            let ended = move |e: Error| Some((Err(e), (None, limiter)));
+            match tokio::time::timeout_at(until, body.next()).await {
+                Err(_) => ended(fail(&url, HttpProblem::Refused(limiter.late(deadline)))),
+                Ok(None) => match limiter.finish() {
+                    Ok(()) => None,
+                    Err(refused) => ended(fail(&url, HttpProblem::Refused(refused))),
+                },
+                Ok(Some(Err(e))) => ended(fail(&url, e.into())),
+                Ok(Some(Ok(chunk))) => match limiter.take(chunk.len()) {
+                    Ok(()) => Some((Ok(chunk), (Some(body), limiter))),
+                    Err(refused) => ended(fail(&url, HttpProblem::Refused(refused))),
+                },
+            }
+        }
+    })
+    .boxed()
 }
 
 #[async_trait]
@@ -38,7 +85,7 @@ impl Source for HttpSource {
         &self.base
     }
 
-    async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
+    async fn open(&self, key: &str, etag: Option<&str>, bound: Bound) -> Result<Opened> {
         let url = format!("{}{key}", self.base);
         let fail = |problem: HttpProblem| Error::Http {
             url: url.clone(),
@@ -48,19 +95,31 @@ impl Source for HttpSource {
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        let response = request.send().await.map_err(|e| fail(e.into()))?;
+        if let Some(range) = bound.range() {
+            request = request.header(RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        }
+        let deadline = bound.deadline(self.timeout);
+        let until = Instant::now() + deadline;
+        let response = match tokio::time::timeout_at(until, request.send()).await {
+            Err(_) => {
+                let late = Limiter::new(bound).late(deadline);
+                return Err(fail(HttpProblem::Refused(late)));
+            }
+            Ok(sent) => sent.map_err(|e| fail(e.into()))?,
+        };
         let status = response.status();
         match status {
-            StatusCode::NOT_MODIFIED => Ok(Conditional::NotModified),
-            StatusCode::NOT_FOUND => Ok(Conditional::NotFound),
+            StatusCode::NOT_MODIFIED => Ok(Opened::NotModified),
+            StatusCode::NOT_FOUND => Ok(Opened::NotFound),
+            // A 200 to a ranged request (the server ignored the range) is cut off just the same.
             s if s.is_success() => {
                 let etag = response
                     .headers()
                     .get(ETAG)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let bytes = response.bytes().await.map_err(|e| fail(e.into()))?;
-                Ok(Conditional::Fetched { bytes, etag })
+                let body = limited(url.clone(), response, bound, until, deadline);
+                Ok(Opened::Body { body, etag })
             }
             s => {
                 let retry_after = response

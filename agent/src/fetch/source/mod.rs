@@ -1,4 +1,9 @@
 //! Where the agent reads from: one small trait over object stores and read-only HTTP stores.
+//!
+//! Every read is bounded before it is read ([`Bound`]): the limit of the object's kind, or the
+//! exact length a signed head declares. Bodies are streamed and cut off at the bound, and a
+//! deadline covers the whole request, so what a store serves cannot make the agent's memory or
+//! time grow past the bound.
 
 mod http;
 mod object;
@@ -8,8 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
+pub use cairn_store::Bound;
 pub use http::HttpSource;
 pub use object::ObjectSource;
 
@@ -32,22 +40,64 @@ pub enum Conditional {
     },
 }
 
+/// A body being read, cut off at its bound and its deadline.
+pub type Body = BoxStream<'static, Result<Bytes>>;
+
+/// An object opened for reading.
+pub enum Opened {
+    /// Unchanged since the offered ETag (HTTP 304).
+    NotModified,
+    /// No such object.
+    NotFound,
+    /// The object's body, with its ETag when the store gives one.
+    Body {
+        /// The body, as it arrives.
+        body: Body,
+        /// Its ETag.
+        etag: Option<String>,
+    },
+}
+
 /// Reads objects by key, relative to the store's prefix.
 #[async_trait]
 pub trait Source: Send + Sync + fmt::Debug {
     /// The store's URL, for messages.
     fn url(&self) -> &str;
 
-    /// Reads `key` unless its ETag is still `etag` (`If-None-Match`).
-    async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional>;
+    /// Opens `key` for reading unless its ETag is still `etag` (`If-None-Match`); the body
+    /// ends with an error once it passes `bound` or the deadline for that many bytes.
+    async fn open(&self, key: &str, etag: Option<&str>, bound: Bound) -> Result<Opened>;
+
+    /// Reads `key` (at most, or exactly, `bound` bytes) unless its ETag is still `etag`.
+    async fn get_if_changed(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        bound: Bound,
+    ) -> Result<Conditional> {
+        let (mut body, etag) = match self.open(key, etag, bound).await? {
+            Opened::NotModified => return Ok(Conditional::NotModified),
+            Opened::NotFound => return Ok(Conditional::NotFound),
+            Opened::Body { body, etag } => (body, etag),
+        };
+        // Grown as bytes arrive, never reserved from a length the server claims.
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        Ok(Conditional::Fetched {
+            bytes: bytes.freeze(),
+            etag,
+        })
+    }
 
     /// Names of the channels that exist (the distinct `channels/<name>/` prefixes). Read-only
     /// HTTP stores cannot list and return a configuration error.
     async fn list_channels(&self) -> Result<Vec<String>>;
 
-    /// Reads `key`; `None` if it does not exist.
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        match self.get_if_changed(key, None).await? {
+    /// Reads `key` (at most, or exactly, `bound` bytes); `None` if it does not exist.
+    async fn get(&self, key: &str, bound: Bound) -> Result<Option<Bytes>> {
+        match self.get_if_changed(key, None, bound).await? {
             Conditional::Fetched { bytes, .. } => Ok(Some(bytes)),
             Conditional::NotFound => Ok(None),
             Conditional::NotModified => Err(ConfigError::invalid(
@@ -71,13 +121,15 @@ pub fn open(
 ) -> Result<Arc<dyn Source>> {
     Ok(match location {
         StoreLocation::Url(url) if location.is_http() => {
-            Arc::new(HttpSource::with_client(url, shared.http(timeout)?))
+            Arc::new(HttpSource::with_client(url, shared.http(timeout)?, timeout))
         }
         StoreLocation::Url(url) => Arc::new(ObjectSource::new(cairn_store::Store::open(
             url,
             &store_options(timeout),
         )?)),
-        StoreLocation::Opened(store) => Arc::new(ObjectSource::new(store.clone())),
+        StoreLocation::Opened(store) => {
+            Arc::new(ObjectSource::new(store.clone().with_read_timeout(timeout)))
+        }
     })
 }
 

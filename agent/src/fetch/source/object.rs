@@ -1,9 +1,10 @@
 //! Reading through `cairn-store` (file, memory, S3, GCS, Azure).
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 
-use super::{Conditional, Source};
-use crate::error::Result;
+use super::{Bound, Opened, Source};
+use crate::error::{Error, Result};
 
 /// A source over an object store.
 #[derive(Clone, Debug)]
@@ -24,13 +25,13 @@ impl Source for ObjectSource {
         self.store.url()
     }
 
-    async fn get_if_changed(&self, key: &str, etag: Option<&str>) -> Result<Conditional> {
-        Ok(match self.store.get_if_changed(key, etag).await? {
-            cairn_store::Conditional::NotModified => Conditional::NotModified,
-            cairn_store::Conditional::NotFound => Conditional::NotFound,
-            cairn_store::Conditional::Fetched(f) => Conditional::Fetched {
-                bytes: f.bytes,
-                etag: f.version.etag,
+    async fn open(&self, key: &str, etag: Option<&str>, bound: Bound) -> Result<Opened> {
+        Ok(match self.store.open_read(key, etag, bound).await? {
+            cairn_store::Opened::NotModified => Opened::NotModified,
+            cairn_store::Opened::NotFound => Opened::NotFound,
+            cairn_store::Opened::Body { stream, version } => Opened::Body {
+                body: Box::pin(stream.map_err(Error::from)),
+                etag: version.etag,
             },
         })
     }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use cairn_agent::{ChannelSpec, Config, StoreLocation, TargetSpec, Timing};
 use cairn_state_format::{
-    Digest, EntrySet, Head, Node, Rollout, SecretKey, SignedHead, Snapshot, diff_entries,
-    encode_delta, layout, parse_documents,
+    DeltaRef, Digest, EntrySet, Epoch, Head, Node, PackRef, Packs, Rollout, SecretKey, SignedHead,
+    Snapshot, SnapshotPackRef, SnapshotPackWriter, diff_entries, encode_delta, layout,
+    parse_documents,
 };
 use cairn_store::{RequestCounts, Store};
 use chrono::{DateTime, Utc};
@@ -22,8 +23,19 @@ pub struct Publisher {
     pub key: SecretKey,
     pub channel: String,
     pub generation: u64,
+    /// The channel's epoch (format 2 heads).
+    pub epoch: Epoch,
+    /// Write format 1 heads, as hubs before format 2 did: no epoch, no packs named, delta
+    /// packs at `deltas/<from>/<to>`.
+    pub format_1: bool,
     /// Write delta packs from the last 8 snapshots (as the hub does).
     pub deltas: bool,
+    /// Write a snapshot pack at the next publish (the first one writes one).
+    pub repack: bool,
+    /// The newest snapshot pack.
+    pub snapshot_pack: Option<SnapshotPackRef>,
+    /// The packs the last format 2 head named.
+    pub last_packs: Option<Packs>,
     history: Vec<(Digest, EntrySet)>,
     blobs: HashMap<Digest, Vec<u8>>,
 }
@@ -47,10 +59,24 @@ impl Publisher {
             key: key(),
             channel: channel.to_owned(),
             generation: 0,
+            epoch: Epoch::from_bytes([0xe1; 16]),
+            format_1: false,
             deltas: true,
+            repack: true,
+            snapshot_pack: None,
+            last_packs: None,
             history: Vec::new(),
             blobs: HashMap::new(),
         }
+    }
+
+    /// A new channel of the same name (as after deleting it): a new epoch, generations from 1.
+    pub fn recreate(&mut self) {
+        self.epoch = Epoch::from_bytes([0xe2; 16]);
+        self.generation = 0;
+        self.history.clear();
+        self.snapshot_pack = None;
+        self.repack = true;
     }
 
     pub async fn publish(&mut self, yaml: &str) -> Head {
@@ -84,38 +110,111 @@ impl Publisher {
             .put(&layout::snapshot_key(&digest), snapshot.encode())
             .await
             .unwrap();
-        if self.deltas {
-            for (old_digest, old) in self.history.iter().rev().take(8) {
-                if *old_digest == digest {
-                    continue;
-                }
-                let pack = encode_delta(old_digest, &digest, &diff_entries(old, &entries), |d| {
-                    self.blobs.get(d).cloned()
-                })
-                .unwrap();
-                self.store
-                    .put(&layout::delta_key(old_digest, &digest), pack)
-                    .await
-                    .unwrap();
-            }
-        }
+        let packs = self.write_packs(&digest, &entries).await;
         self.generation += 1;
         let now = Utc::now();
-        let mut head = Head::new(
-            &self.channel,
-            self.generation,
-            digest,
+        let (published, expires) = (
             now - chrono::Duration::seconds(1),
             options
                 .expires_at
                 .unwrap_or(now + chrono::Duration::hours(1)),
         );
+        let mut head = if self.format_1 {
+            Head::format_1(&self.channel, self.generation, digest, published, expires)
+        } else {
+            Head::new(
+                &self.channel,
+                self.epoch,
+                self.generation,
+                digest,
+                published,
+                expires,
+            )
+        };
+        self.last_packs = (!self.format_1).then(|| packs.clone());
+        head.packs = packs;
         head.previous_snapshot = self.history.last().map(|(d, _)| *d);
         head.rollout = options.rollout;
         head.retire_at = options.retire_at;
         self.put_head(&head).await;
         self.history.push((digest, entries));
         head
+    }
+
+    /// Writes the packs a head of snapshot `to` offers, as the hub does: delta packs from the
+    /// last 8 snapshots and from the snapshot pack's, and a snapshot pack when asked (always at
+    /// the first publish). Format 1: delta packs at their old keys, none named.
+    async fn write_packs(&mut self, to: &Digest, entries: &EntrySet) -> Packs {
+        let mut packs = Packs::default();
+        if !self.format_1 && (self.repack || self.snapshot_pack.is_none()) {
+            self.snapshot_pack = Some(self.write_snapshot_pack(to, entries).await);
+            self.repack = false;
+        }
+        if !self.deltas {
+            packs.snapshot = self.snapshot_pack.clone().filter(|_| !self.format_1);
+            return packs;
+        }
+        let mut sources: Vec<(Digest, EntrySet)> = Vec::new();
+        for (old_digest, old) in self.history.iter().rev().take(8) {
+            if old_digest != to && !sources.iter().any(|(d, _)| d == old_digest) {
+                sources.push((*old_digest, old.clone()));
+            }
+        }
+        if let Some(sp) = self.snapshot_pack.as_ref().filter(|sp| sp.snapshot != *to)
+            && !sources.iter().any(|(d, _)| *d == sp.snapshot)
+            && let Some((_, old)) = self.history.iter().find(|(d, _)| *d == sp.snapshot)
+        {
+            sources.push((sp.snapshot, old.clone()));
+        }
+        for (from, old) in sources {
+            let pack = encode_delta(&from, to, &diff_entries(&old, entries), |d| {
+                self.blobs.get(d).cloned()
+            })
+            .unwrap();
+            if self.format_1 {
+                self.put(&layout::delta_key(&from, to), pack).await;
+                continue;
+            }
+            let stored = self.put_pack(pack).await;
+            packs.deltas.push(DeltaRef {
+                from,
+                bytes: stored.bytes,
+                digest: stored.digest,
+            });
+        }
+        packs.snapshot = self.snapshot_pack.clone().filter(|_| !self.format_1);
+        packs
+    }
+
+    async fn write_snapshot_pack(&mut self, to: &Digest, entries: &EntrySet) -> SnapshotPackRef {
+        let mut writer = SnapshotPackWriter::new(*to, 32 * 1024 * 1024);
+        let mut shards = Vec::new();
+        for entry in entries.values() {
+            if let Some(shard) = writer.push(entry, &self.blobs[&entry.blob]).unwrap() {
+                shards.push(self.put_pack(shard).await);
+            }
+        }
+        if let Some(shard) = writer.finish().unwrap() {
+            shards.push(self.put_pack(shard).await);
+        }
+        SnapshotPackRef {
+            snapshot: *to,
+            shards,
+        }
+    }
+
+    /// Stores a pack under the digest of its bytes.
+    pub async fn put_pack(&self, pack: Vec<u8>) -> PackRef {
+        let stored = PackRef {
+            bytes: pack.len() as u64,
+            digest: Digest::of(&pack),
+        };
+        self.put(&layout::pack_key(&stored.digest), pack).await;
+        stored
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.store.put(key, bytes).await.unwrap();
     }
 
     /// Signs `head` with the publisher's key and writes it as the head and into the log.
@@ -151,6 +250,16 @@ impl Publisher {
     /// The snapshot before the last publish.
     pub fn previous(&self) -> Digest {
         self.history[self.history.len() - 2].0
+    }
+
+    /// The key of the delta pack from the snapshot before the last publish to the last one: the
+    /// pack the last head names (format 2), or its old key (format 1).
+    pub fn last_delta_key(&self) -> String {
+        let (from, to) = (self.previous(), self.snapshot());
+        match &self.last_packs {
+            Some(packs) => layout::pack_key(&packs.delta_from(&from).unwrap().digest),
+            None => layout::delta_key(&from, &to),
+        }
     }
 }
 

@@ -1,0 +1,397 @@
+//! The packs a new head offers: delta packs into its snapshot from the channel's recent
+//! snapshots, and a snapshot pack from which a new agent starts (with the delta pack from that
+//! pack's snapshot when it is older than the head's).
+//!
+//! Every pack is stored under the digest of its bytes (`packs/sha256/…`) and named in the head
+//! with its exact length, so agents ask for exactly that many bytes and check them before
+//! decoding. A snapshot pack is written when the channel has none, or when the delta pack from
+//! the newest one outgrows [`SNAPSHOT_PACK_SHARE`] of it: then it is the old pack with the
+//! delta's changes merged in (two streams read in identity order, one GET per shard), so a
+//! publish costs O(changes) plus, now and then, one O(M) rewrite (see ARCHITECTURE.md for the
+//! measurement behind the share).
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use cairn_state_format::{
+    Change, DeltaItem, DeltaReader, DeltaRef, Digest, Entry, EntrySet, MAX_NAMED_DELTAS, PackRef,
+    Packs, ResourceId, Snapshot, SnapshotPackReader, SnapshotPackRef, SnapshotPackWriter,
+    encode_delta, layout,
+};
+use cairn_store::{Bound, Store};
+
+use crate::error::{Error, Result};
+use crate::remote::{RemoteNodes, fetch_blobs};
+use crate::scan::Scan;
+
+/// A new snapshot pack is written once the delta pack from the newest one is larger than this
+/// share of it.
+pub const SNAPSHOT_PACK_SHARE: f64 = 0.25;
+/// A snapshot pack's shard is cut once it holds this many uncompressed bytes.
+pub const SHARD_BYTES: u64 = 32 * 1024 * 1024;
+/// Entries whose blobs are gathered at once when a snapshot pack is written from scratch.
+const CHUNK: usize = 4096;
+
+/// Where the blobs of a snapshot come from when its pack is written from scratch.
+pub enum Blobs<'a> {
+    /// Every blob is in memory.
+    Local(&'a HashMap<Digest, Bytes>),
+    /// The scanned manifest files (re-read where the cache holds no bytes).
+    Scan(&'a mut Scan),
+    /// The store (content published before).
+    Store,
+}
+
+/// What the packs of one publish cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Written {
+    /// Delta packs uploaded.
+    pub deltas: usize,
+    /// Snapshot pack shards uploaded.
+    pub shards: usize,
+    /// Bytes uploaded.
+    pub bytes: u64,
+}
+
+/// Writes the packs into one target snapshot.
+pub struct PackWriter<'s, 'l> {
+    store: &'s Store,
+    to: Digest,
+    /// The target's index root: known when this publish built it, else read once.
+    to_root: Option<Digest>,
+    /// Blobs this publish has in memory (others are fetched from the store).
+    local: &'l HashMap<Digest, Bytes>,
+    known_changes: HashMap<Digest, Vec<Change>>,
+    deltas: HashMap<Digest, (DeltaRef, Vec<u8>)>,
+    snapshot_pack: Option<SnapshotPackRef>,
+    /// What was uploaded.
+    pub written: Written,
+}
+
+impl<'s, 'l> PackWriter<'s, 'l> {
+    /// A writer of packs into snapshot `to` (whose index root is `to_root` when known).
+    pub fn new(
+        store: &'s Store,
+        to: Digest,
+        to_root: Option<Digest>,
+        local: &'l HashMap<Digest, Bytes>,
+    ) -> Self {
+        PackWriter {
+            store,
+            to,
+            to_root,
+            local,
+            known_changes: HashMap::new(),
+            deltas: HashMap::new(),
+            snapshot_pack: None,
+            written: Written::default(),
+        }
+    }
+
+    /// The changes from `from` are known (this publish computed them): no need to diff.
+    pub fn remember(&mut self, from: Digest, changes: Vec<Change>) {
+        self.known_changes.insert(from, changes);
+    }
+
+    /// The packs a head of snapshot `to` offers: delta packs from `recent` (newest first), and a
+    /// snapshot pack (`previous`, the one the channel's newest head offers, when it is still
+    /// small against the changes since; else a new one).
+    pub async fn offer(
+        &mut self,
+        nodes: &mut RemoteNodes<'_>,
+        recent: &[Digest],
+        previous: Option<&SnapshotPackRef>,
+        blobs: Blobs<'_>,
+    ) -> Result<Packs> {
+        let mut deltas = Vec::new();
+        for from in recent.iter().take(MAX_NAMED_DELTAS - 1) {
+            if let Some(delta) = self.delta_or_skip(nodes, *from).await? {
+                deltas.push(delta);
+            }
+        }
+        let snapshot = self.snapshot_pack(nodes, previous, blobs).await?;
+        if snapshot.snapshot != self.to
+            && !deltas.iter().any(|d| d.from == snapshot.snapshot)
+            && let Some(delta) = self.delta_or_skip(nodes, snapshot.snapshot).await?
+        {
+            deltas.push(delta);
+        }
+        Ok(Packs {
+            deltas,
+            snapshot: Some(snapshot),
+        })
+    }
+
+    /// The delta pack from `from`, or `None` when there is nothing to write or `from`'s content
+    /// was garbage-collected (agents on it walk the index instead).
+    async fn delta_or_skip(
+        &mut self,
+        nodes: &mut RemoteNodes<'_>,
+        from: Digest,
+    ) -> Result<Option<DeltaRef>> {
+        match self.delta(nodes, from).await {
+            Ok(delta) => Ok(delta.map(|(r, _)| r)),
+            Err(Error::Missing { what, digest }) => {
+                tracing::info!(%from, what, %digest, "no delta pack from a collected snapshot");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes (once) the pack `from → to`; returns it and its bytes, or `None` when `from` is
+    /// the target itself.
+    async fn delta(
+        &mut self,
+        nodes: &mut RemoteNodes<'_>,
+        from: Digest,
+    ) -> Result<Option<(DeltaRef, &[u8])>> {
+        if from == self.to {
+            return Ok(None);
+        }
+        if !self.deltas.contains_key(&from) {
+            let pack = self.encode_delta(nodes, from).await?;
+            let reference = self.upload(&pack).await?;
+            self.written.deltas += 1;
+            let delta = DeltaRef {
+                from,
+                bytes: reference.bytes,
+                digest: reference.digest,
+            };
+            self.deltas.insert(from, (delta, pack));
+        }
+        Ok(self.deltas.get(&from).map(|(r, p)| (*r, p.as_slice())))
+    }
+
+    async fn encode_delta(&mut self, nodes: &mut RemoteNodes<'_>, from: Digest) -> Result<Vec<u8>> {
+        let changes = match self.known_changes.remove(&from) {
+            Some(changes) => changes,
+            None => {
+                // The new index's nodes are known to `nodes` (prepared or fetched).
+                let from_root = nodes.snapshot(&from).await?.index;
+                let to_root = match self.to_root {
+                    Some(root) => root,
+                    None => *self.to_root.insert(nodes.snapshot(&self.to).await?.index),
+                };
+                nodes.diff(&from_root, &to_root).await?
+            }
+        };
+        let needed = changes.iter().filter_map(|c| match c {
+            Change::Added(e) | Change::Changed { new: e, .. } => Some(e.blob),
+            Change::Removed(_) => None,
+        });
+        let (mut blobs, mut missing) = (HashMap::new(), Vec::new());
+        for digest in needed {
+            match self.local.get(&digest) {
+                Some(bytes) => {
+                    blobs.insert(digest, bytes.clone());
+                }
+                None => missing.push(digest),
+            }
+        }
+        blobs.extend(fetch_blobs(self.store, missing).await?);
+        Ok(encode_delta(&from, &self.to, &changes, |d| {
+            blobs.get(d).map(|b| b.to_vec())
+        })?)
+    }
+
+    /// Stores a pack under the digest of its bytes.
+    async fn upload(&mut self, pack: &[u8]) -> Result<PackRef> {
+        let reference = PackRef {
+            bytes: pack.len() as u64,
+            digest: Digest::of(pack),
+        };
+        self.store
+            .put(&layout::pack_key(&reference.digest), pack.to_vec())
+            .await?;
+        self.written.bytes += reference.bytes;
+        Ok(reference)
+    }
+
+    /// The snapshot pack the head offers: `previous` while the delta from it stays within the
+    /// share, else a new one of the target.
+    async fn snapshot_pack(
+        &mut self,
+        nodes: &mut RemoteNodes<'_>,
+        previous: Option<&SnapshotPackRef>,
+        blobs: Blobs<'_>,
+    ) -> Result<SnapshotPackRef> {
+        if let Some(pack) = &self.snapshot_pack {
+            return Ok(pack.clone());
+        }
+        let pack = match previous {
+            Some(previous) if previous.snapshot == self.to => previous.clone(),
+            Some(previous) => match self.delta(nodes, previous.snapshot).await {
+                Ok(Some((delta, _)))
+                    if delta.bytes as f64 <= SNAPSHOT_PACK_SHARE * previous.bytes() as f64 =>
+                {
+                    previous.clone()
+                }
+                Ok(Some((_, bytes))) => {
+                    let bytes = bytes.to_vec();
+                    match self.merge(previous, &bytes).await {
+                        Ok(pack) => pack,
+                        Err(error) => {
+                            tracing::warn!(%error, "the previous snapshot pack is unusable; writing a new one from the snapshot");
+                            self.write_whole(nodes, blobs).await?
+                        }
+                    }
+                }
+                Ok(None) | Err(Error::Missing { .. }) => self.write_whole(nodes, blobs).await?,
+                Err(e) => return Err(e),
+            },
+            None => self.write_whole(nodes, blobs).await?,
+        };
+        Ok(self.snapshot_pack.insert(pack).clone())
+    }
+
+    /// A snapshot pack of the target written from its entries and their blobs.
+    async fn write_whole(
+        &mut self,
+        nodes: &mut RemoteNodes<'_>,
+        mut blobs: Blobs<'_>,
+    ) -> Result<SnapshotPackRef> {
+        let root = match self.to_root {
+            Some(root) => root,
+            None => *self.to_root.insert(nodes.snapshot(&self.to).await?.index),
+        };
+        let entries: Vec<Entry> = nodes.entries(&root).await?.into_values().collect();
+        let mut writer = SnapshotPackWriter::new(self.to, SHARD_BYTES);
+        let mut shards = Vec::new();
+        for chunk in entries.chunks(CHUNK) {
+            let digests = chunk.iter().map(|e| e.blob);
+            let chunk_blobs = match &mut blobs {
+                Blobs::Local(map) => digests
+                    .map(|d| {
+                        let bytes = map.get(&d).cloned().ok_or(Error::Missing {
+                            what: "local blob",
+                            digest: d,
+                        })?;
+                        Ok((d, bytes))
+                    })
+                    .collect::<Result<HashMap<_, _>>>()?,
+                Blobs::Scan(scan) => scan.blobs(digests)?,
+                Blobs::Store => fetch_blobs(self.store, digests).await?,
+            };
+            for entry in chunk {
+                let blob = chunk_blobs.get(&entry.blob).ok_or(Error::Missing {
+                    what: "blob",
+                    digest: entry.blob,
+                })?;
+                if let Some(shard) = writer.push(entry, blob)? {
+                    shards.push(self.upload(&shard).await?);
+                }
+            }
+        }
+        self.finish(writer, shards).await
+    }
+
+    /// The pack `previous` with the changes of the delta pack `delta` (from its snapshot to the
+    /// target) merged in, checked to be exactly the target.
+    async fn merge(&mut self, previous: &SnapshotPackRef, delta: &[u8]) -> Result<SnapshotPackRef> {
+        let mut changes = changes_of(delta)?;
+        let mut writer = SnapshotPackWriter::new(self.to, SHARD_BYTES);
+        let (mut shards, mut entries) = (Vec::new(), EntrySet::new());
+        for shard in &previous.shards {
+            let bytes = self.read_pack(shard).await?;
+            let mut reader = SnapshotPackReader::new(&bytes[..])?;
+            while let Some((entry, blob)) = reader.next_entry()? {
+                let before: Vec<ResourceId> = changes
+                    .range(..&entry.id)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in before {
+                    if let Some(Some((new, blob))) = changes.remove(&id) {
+                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                            .await?;
+                    }
+                }
+                match changes.remove(&entry.id) {
+                    Some(Some((new, blob))) => {
+                        self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                            .await?
+                    }
+                    Some(None) => {}
+                    None => {
+                        self.push(&mut writer, &mut shards, &mut entries, &entry, &blob)
+                            .await?
+                    }
+                }
+            }
+        }
+        for (_, change) in std::mem::take(&mut changes) {
+            if let Some((new, blob)) = change {
+                self.push(&mut writer, &mut shards, &mut entries, &new, &blob)
+                    .await?;
+            }
+        }
+        let actual = Snapshot::build(&entries).0.digest();
+        if actual != self.to {
+            return Err(Error::Format(cairn_state_format::Error::DigestMismatch {
+                what: format!("snapshot pack merged from {}", previous.snapshot),
+                expected: self.to,
+                actual,
+            }));
+        }
+        self.finish(writer, shards).await
+    }
+
+    async fn push(
+        &mut self,
+        writer: &mut SnapshotPackWriter,
+        shards: &mut Vec<PackRef>,
+        entries: &mut EntrySet,
+        entry: &Entry,
+        blob: &[u8],
+    ) -> Result<()> {
+        entries.insert(entry.id.clone(), entry.clone());
+        if let Some(shard) = writer.push(entry, blob)? {
+            shards.push(self.upload(&shard).await?);
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &mut self,
+        writer: SnapshotPackWriter,
+        mut shards: Vec<PackRef>,
+    ) -> Result<SnapshotPackRef> {
+        if let Some(last) = writer.finish()? {
+            shards.push(self.upload(&last).await?);
+        }
+        self.written.shards += shards.len();
+        Ok(SnapshotPackRef {
+            snapshot: self.to,
+            shards,
+        })
+    }
+
+    /// A stored pack, exactly as long as named and with the digest named.
+    async fn read_pack(&self, pack: &PackRef) -> Result<Bytes> {
+        let key = layout::pack_key(&pack.digest);
+        let fetched = self
+            .store
+            .get_bounded(&key, Bound::Exactly(pack.bytes))
+            .await?
+            .ok_or(Error::Missing {
+                what: "pack",
+                digest: pack.digest,
+            })?;
+        pack.digest.verify(&format!("pack {key}"), &fetched.bytes)?;
+        Ok(fetched.bytes)
+    }
+}
+
+/// A delta pack's changes by identity: the new entry and blob, or `None` for a removal.
+type ChangesById = BTreeMap<ResourceId, Option<(Entry, Vec<u8>)>>;
+
+fn changes_of(delta: &[u8]) -> Result<ChangesById> {
+    let mut changes = BTreeMap::new();
+    for item in DeltaReader::new(delta)? {
+        match item? {
+            DeltaItem::Put { entry, blob } => changes.insert(entry.id.clone(), Some((entry, blob))),
+            DeltaItem::Remove(id) => changes.insert(id, None),
+        };
+    }
+    Ok(changes)
+}
