@@ -26,11 +26,13 @@ use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Change, Entry, EntrySet, NodeSource};
-use crate::lines::{LineWriter, Lines, MAX_RECORD_BYTES, at_end, malformed, open, read_line};
+use crate::lines::{
+    LineWriter, Lines, MAX_RECORD_BYTES, at_end, malformed, open, read_blob_of, read_line,
+};
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
 use crate::update::{Updated, update_index};
-use crate::{CONTENT_FORMAT, MAX_BLOB_BYTES, MAX_ENTRIES, check_format};
+use crate::{CONTENT_FORMAT, MAX_ENTRIES, check_format};
 
 const ZSTD_LEVEL: i32 = 9;
 
@@ -220,27 +222,7 @@ impl<R: Read> DeltaReader<R> {
                 if self.puts > self.header.puts || self.removes > 0 {
                     return Err(malformed(&self.what, "unexpected put record"));
                 }
-                let blob =
-                    read_line(&mut self.lines, MAX_BLOB_BYTES, &self.what)?.ok_or_else(|| {
-                        Error::Truncated {
-                            what: self.what.clone(),
-                            detail: format!("the blob of {} is missing", entry.id),
-                        }
-                    })?;
-                entry
-                    .blob
-                    .verify(&format!("blob of {} in {}", entry.id, self.what), &blob)?;
-                if blob.len() as u64 != entry.size {
-                    return Err(malformed(
-                        &self.what,
-                        format!(
-                            "{} declares size {} but its blob is {} bytes",
-                            entry.id,
-                            entry.size,
-                            blob.len()
-                        ),
-                    ));
-                }
+                let blob = read_blob_of(&mut self.lines, &entry, &self.what)?;
                 Ok(Some(DeltaItem::Put { entry, blob }))
             }
             Record::Remove(id) => {

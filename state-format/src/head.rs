@@ -20,6 +20,7 @@ use crate::digest::Digest;
 use crate::epoch::Epoch;
 use crate::error::{Error, Result};
 use crate::keys::{PublicKey, SecretKey};
+use crate::lines::malformed;
 use crate::packs::Packs;
 use crate::rollout::Rollout;
 use crate::trust::{HeadCheck, TrustedRoot, verify_head_under};
@@ -212,13 +213,6 @@ impl Head {
 
 fn signing_message(canonical_head: &[u8]) -> Vec<u8> {
     [SIGNING_CONTEXT, canonical_head].concat()
-}
-
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
 }
 
 /// What an agent knows when it checks a head.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::canonical::{canonical_bytes_of, write_scalar};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::lines::malformed;
 use crate::resource::ResourceId;
 use crate::selector::ClusterSelector;
 use crate::{CONTENT_FORMAT, MAX_NODE_BYTES, check_format};
@@ -198,13 +199,6 @@ fn write_entry(out: &mut Vec<u8>, entry: &Entry) {
         write_scalar(out, &wave);
     }
     out.push(b'}');
-}
-
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
 }
 
 /// A whole index: its root and every node, with each node's canonical bytes.

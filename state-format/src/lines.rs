@@ -113,6 +113,33 @@ pub(crate) fn read_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Reads the line after `entry`'s record: its blob, checked against the entry's digest and size.
+pub(crate) fn read_blob_of(
+    reader: &mut impl BufRead,
+    entry: &crate::index::Entry,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let blob = read_line(reader, crate::MAX_BLOB_BYTES, what)?.ok_or_else(|| Error::Truncated {
+        what: what.to_owned(),
+        detail: format!("the blob of {} is missing", entry.id),
+    })?;
+    entry
+        .blob
+        .verify(&format!("blob of {} in {what}", entry.id), &blob)?;
+    if blob.len() as u64 != entry.size {
+        return Err(malformed(
+            what,
+            format!(
+                "{} declares size {} but its blob is {} bytes",
+                entry.id,
+                entry.size,
+                blob.len()
+            ),
+        ));
+    }
+    Ok(blob)
+}
+
 pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Malformed {
         what: what.to_owned(),

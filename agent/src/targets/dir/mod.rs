@@ -103,6 +103,27 @@ impl Target for DirTarget {
     }
 }
 
+/// Why `path` may not be written for `id` of `channel`: another channel or object owns it, or
+/// cairn did not write what is there.
+fn refusal(
+    root: &Path,
+    manifests: &Manifests,
+    channel: &str,
+    path: &str,
+    id: &ResourceId,
+) -> Option<String> {
+    match manifests.owner_of(path) {
+        Some((owner, owned)) if owner == channel && owned == id => None,
+        Some((owner, owned)) => Some(format!(
+            "{path} is already written by channel {owner} for {owned}"
+        )),
+        None if std::fs::symlink_metadata(root.join(path)).is_ok() => Some(format!(
+            "refusing to overwrite {path}: cairn did not write it"
+        )),
+        None => None,
+    }
+}
+
 fn apply_files(
     root: &Path,
     manifests: &mut Manifests,
@@ -113,17 +134,7 @@ fn apply_files(
     let mut accepted = Vec::new();
     for write in writes {
         let path = relative_path(&write.id);
-        let refusal = match manifests.owner_of(&path) {
-            Some((owner, id)) if owner == channel && *id == write.id => None,
-            Some((owner, id)) => Some(format!(
-                "{path} is already written by channel {owner} for {id}"
-            )),
-            None if std::fs::symlink_metadata(root.join(&path)).is_ok() => Some(format!(
-                "refusing to overwrite {path}: cairn did not write it"
-            )),
-            None => None,
-        };
-        match refusal {
+        match refusal(root, manifests, channel, &path, &write.id) {
             Some(message) => report.failed.push(ObjectFailure {
                 id: write.id,
                 error: TargetError::NotOwned(message),

@@ -81,29 +81,8 @@ pub async fn batch(
         .filter(|r| !r.exists)
         .map(|r| (r.id.clone(), r.resolved.clone()))
         .collect();
-    let mut claims = claims::look(inner, client, channel, &unknown).await;
-    let mut sendable = Vec::new();
-    for mut r in ready {
-        match claims.remove(&r.id).unwrap_or(Ok(Claim::Ours)) {
-            Ok(Claim::Ours) => {
-                r.exists = true;
-                sendable.push(r);
-            }
-            Ok(Claim::Absent) => sendable.push(r),
-            Ok(Claim::Foreign) if inner.options.adopt => {
-                r.exists = true;
-                sendable.push(r);
-            }
-            Ok(refused) => report.failed.push(ObjectFailure {
-                id: r.write.id,
-                error: refusal(&refused),
-            }),
-            Err(error) => report.failed.push(ObjectFailure {
-                id: r.write.id,
-                error,
-            }),
-        }
-    }
+    let claims = claims::look(inner, client, channel, &unknown).await;
+    let sendable = admit(inner.options.adopt, ready, claims, &mut report);
     let applyset = target.applyset(channel);
     let hints: HashMap<ResourceId, Value> = inner.ledger.with(channel, |book| {
         sendable
@@ -127,6 +106,39 @@ pub async fn batch(
         record(inner, channel, r, result, &mut report);
     }
     report
+}
+
+/// The writes whose live object is the channel's, absent, or foreign but adopted (`--adopt`);
+/// the others fail, each with why.
+fn admit(
+    adopt: bool,
+    ready: Vec<Ready>,
+    mut claims: HashMap<ResourceId, Result<Claim, TargetError>>,
+    report: &mut BatchReport,
+) -> Vec<Ready> {
+    let mut sendable = Vec::new();
+    for mut r in ready {
+        match claims.remove(&r.id).unwrap_or(Ok(Claim::Ours)) {
+            Ok(Claim::Ours) => {
+                r.exists = true;
+                sendable.push(r);
+            }
+            Ok(Claim::Absent) => sendable.push(r),
+            Ok(Claim::Foreign) if adopt => {
+                r.exists = true;
+                sendable.push(r);
+            }
+            Ok(refused) => report.failed.push(ObjectFailure {
+                id: r.write.id,
+                error: refusal(&refused),
+            }),
+            Err(error) => report.failed.push(ObjectFailure {
+                id: r.write.id,
+                error,
+            }),
+        }
+    }
+    sendable
 }
 
 fn refusal(claim: &Claim) -> TargetError {
