@@ -173,6 +173,8 @@ env_vars! {
     CAIRN_TEST_S3_GARAGE: Tests;
     /// Where `scripts/test` installs the servers it builds (default `~/.cache/cairn-test-tools`).
     CAIRN_TOOLS_DIR: Tests;
+    /// Where `scripts/demo` keeps its store and the agents' targets (default `.cairn-demo`).
+    CAIRN_DEMO_DIR: Tests;
     /// The Azurite Azure Blob server the store tests use (`scripts/test` starts it and sets this).
     CAIRN_TEST_AZURITE: Tests;
     /// The headless Chromium the web view's browser test drives (default `/usr/bin/chromium`).

@@ -3,6 +3,7 @@
 
 mod bundle;
 mod delivery;
+mod demo;
 mod fleet;
 mod input;
 mod monitoring;
