@@ -27,14 +27,13 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Change, Entry, EntrySet, NodeSource};
 use crate::lines::{
-    LineWriter, Lines, MAX_RECORD_BYTES, at_end, malformed, open, read_blob_of, read_line,
+    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open, read_blob_of,
+    read_line,
 };
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
 use crate::update::{Updated, update_index};
 use crate::{CONTENT_FORMAT, MAX_ENTRIES, check_format};
-
-const ZSTD_LEVEL: i32 = 9;
 
 /// The first line of a pack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +107,7 @@ pub fn encode_delta(
     };
 
     let what = format!("delta pack {from} → {to}");
-    let mut lines = LineWriter::new(ZSTD_LEVEL, &what)?;
+    let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &what)?;
     lines.line(&canonical_bytes_of(&header))?;
     for entry in &puts {
         let bytes = blob(&entry.blob).ok_or_else(|| Error::Truncated {

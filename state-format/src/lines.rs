@@ -59,6 +59,9 @@ pub(crate) fn at_end<R: Read>(lines: &mut Lines<R>, what: &str) -> Result<bool> 
     Ok(lines.fill_buf().map_err(read_error(what))?.is_empty())
 }
 
+/// The zstd level of delta packs and snapshot-pack shards: written once, read by every agent.
+pub(crate) const PACK_ZSTD_LEVEL: i32 = 9;
+
 /// The next line without its newline, at most `limit` bytes; `None` at the end of the stream.
 pub(crate) fn read_line(
     reader: &mut impl BufRead,

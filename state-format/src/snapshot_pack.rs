@@ -25,13 +25,12 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Entry, EntrySet, Index};
 use crate::lines::{
-    LineWriter, Lines, MAX_RECORD_BYTES, at_end, malformed, open, read_blob_of, read_line,
+    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open, read_blob_of,
+    read_line,
 };
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
 use crate::{MAX_ENTRIES, SNAPSHOT_PACK_FORMAT, check_format};
-
-const ZSTD_LEVEL: i32 = 9;
 
 /// The first line of a shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +78,7 @@ impl SnapshotPackWriter {
     }
 
     fn start(&mut self) -> Result<(LineWriter, u64)> {
-        let mut lines = LineWriter::new(ZSTD_LEVEL, &self.what())?;
+        let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &self.what())?;
         lines.line(&canonical_bytes_of(&SnapshotPackHeader {
             format: SNAPSHOT_PACK_FORMAT.into(),
             snapshot: self.snapshot,
