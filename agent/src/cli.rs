@@ -10,7 +10,9 @@ use std::time::Duration;
 use cairn_state_format::PublicKey;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing};
+use crate::config::{
+    ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing, TrustSpec,
+};
 use crate::election::Election;
 use crate::targets::kube::{
     DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, KubeOptions, Propagation,
@@ -80,13 +82,30 @@ pub struct RunArgs {
     pub channels: Vec<String>,
 
     /// Trusted public key: `cairn-ed25519-public <base64>` or a file holding it; repeatable.
+    /// The simple mode: any of these keys may sign any channel. Give this or a trust root.
     #[arg(
         long = "trust",
         env = EnvVars::CAIRN_TRUST,
         value_delimiter = ',',
-        required = true
+        required_unless_present_any = ["trust_root", "trust_root_digest"]
     )]
     pub trust: Vec<String>,
+
+    /// A version of the store's trust root, as a file (`cairn trust show 1 --raw > root.json`):
+    /// the agent accepts heads signed as the root delegates, and walks the store's later
+    /// versions forward from this one (rotations and revocations reach it over the wire).
+    #[arg(long = "trust-root", env = EnvVars::CAIRN_TRUST_ROOT, value_name = "FILE")]
+    pub trust_root: Option<PathBuf>,
+
+    /// The digest of the trust root version the agent is installed with (`sha256:…`, as
+    /// `cairn trust show` prints it). With --trust-root, the file must have it; alone, version 1
+    /// is read from the store and must have it.
+    #[arg(
+        long = "trust-root-digest",
+        env = EnvVars::CAIRN_TRUST_ROOT_DIGEST,
+        value_name = "DIGEST"
+    )]
+    pub trust_root_digest: Option<String>,
 
     /// Follow a channel that was deleted and published afresh (a new epoch) although this cluster
     /// applied generations of the old one: the epoch as the status names it ("re-created (epoch
@@ -370,11 +389,16 @@ impl RunArgs {
         let mut config = Config::new(
             StoreLocation::Url(self.store.clone()),
             channels,
-            trust,
+            Vec::new(),
             &self.cluster_id,
             TargetSpec::parse(&self.target)?,
             self.state_dir.clone(),
         );
+        config.trust = TrustSpec::from_flags(
+            trust,
+            self.trust_root.as_deref(),
+            self.trust_root_digest.as_deref(),
+        )?;
         config.status_store = self.status_store.clone().map(StoreLocation::Url);
         config.accept_epochs = self
             .accept_new_epoch

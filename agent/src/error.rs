@@ -152,6 +152,17 @@ impl From<reqwest::Error> for HttpProblem {
     }
 }
 
+/// Why the trust root version an agent is installed with cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustRootProblem {
+    /// The store holds no such version (publish one with `cairn trust init`).
+    #[error("not in the store (create the trust root with `cairn trust init`)")]
+    Missing,
+    /// It is not the pinned version, or not validly signed.
+    #[error(transparent)]
+    Refused(cairn_state_format::RootRefusal),
+}
+
 /// Everything that can go wrong in the agent. Each variant carries what a person needs to find
 /// the problem: the URL, key, channel, digest, object or path.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +192,16 @@ pub enum Error {
         channel: String,
         /// Why.
         refusal: Refusal,
+    },
+
+    /// A version of the store's trust root was refused (the agent keeps the root it accepted
+    /// before), or the version the agent is installed with cannot be used.
+    #[error("trust root {key}: {problem}")]
+    TrustRoot {
+        /// Its key in the store.
+        key: String,
+        /// What is wrong with it.
+        problem: TrustRootProblem,
     },
 
     /// An object fetched from the store is corrupt, truncated, or does not match what the signed
@@ -256,7 +277,7 @@ impl Error {
             } if !r.is_transient() => ErrorClass::Fetch,
             Error::Store(_) | Error::Http { .. } => ErrorClass::Store,
             Error::Pack { source, .. } => source.class(),
-            Error::Refused { .. } => ErrorClass::Verify,
+            Error::Refused { .. } | Error::TrustRoot { .. } => ErrorClass::Verify,
             Error::Corrupt { .. } | Error::Missing { .. } => ErrorClass::Fetch,
             Error::Target { .. } => ErrorClass::Apply,
             Error::State { .. } => ErrorClass::State,
@@ -288,6 +309,7 @@ impl Error {
             Error::Config(_)
             | Error::Task { .. }
             | Error::Refused { .. }
+            | Error::TrustRoot { .. }
             | Error::Corrupt { .. }
             | Error::Missing { .. } => Retry::Permanent,
         }

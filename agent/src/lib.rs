@@ -39,7 +39,8 @@
 //! | `run` | [`Agent`]: composes the parts, supervises every task, one follower per channel, discovery, `run --once` | no spawned task ends unobserved: followers restart, services end the agent |
 //! | `reconcile` | one channel's pass: poll, verify, decide, fetch, plan, apply, persist | `decide` is pure; nothing is applied before everything it needs is fetched and verified |
 //! | `fetch` | the store as read: heads, delta packs, index walks, blobs, caches, [`Shared`] | what is kept is content-addressed and verified; a snapshot is exactly its signed digest or refused |
-//! | `state` | what each channel applied: a base file and journal, or a ConfigMap | never older than what was applied; damage is detected on load |
+//! | `state` | what each channel applied: a base file and journal, or a ConfigMap; the trust root versions accepted | never older than what was applied; damage is detected on load |
+//! | `trust` | the root heads are verified under: `--trust` keys, or the store's trust root followed forward | never backward, no version skipped; looked for only when a head changed or on resync |
 //! | [`targets`] | the [`targets::Target`] trait; the directory and Kubernetes targets | a target changes only objects it wrote for that channel |
 //! | `cluster` | the connection to the API server, with its rate limit as a layer | no request bypasses the limit |
 //! | [`election`] | leader election with a Lease (or a lease in memory); the write fence | only the leader reads the store, writes to the target and reports; its work is cancelled before another replica may lead |
@@ -58,15 +59,16 @@ mod run;
 mod serve;
 mod state;
 pub mod targets;
+mod trust;
 
 use std::future::Future;
 
 pub use cluster::Cluster;
 pub use config::{
-    ChannelSpec, Config, ConfigError, Replicas, StoreLocation, TargetSpec, Timing,
+    ChannelSpec, Config, ConfigError, Replicas, StoreLocation, TargetSpec, Timing, TrustSpec,
     validate_cluster_id,
 };
-pub use error::{Error, ErrorClass, Result, Retry};
+pub use error::{Error, ErrorClass, Result, Retry, TrustRootProblem};
 pub use fetch::Shared;
 pub use fetch::source::{Body, Bound, Conditional, HttpSource, ObjectSource, Opened, Source};
 pub use run::{Agent, OnceReport, Outcome};

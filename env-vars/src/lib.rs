@@ -102,6 +102,10 @@ env_vars! {
     CAIRN_STATUS_STORE: Agent;
     /// Trusted public keys, as text or files (comma-separated).
     CAIRN_TRUST: Agent;
+    /// A version of the store's trust root, as a file: the agent walks forward from it.
+    CAIRN_TRUST_ROOT: Agent;
+    /// The digest of the trust root version the agent is installed with (`sha256:…`).
+    CAIRN_TRUST_ROOT_DIGEST: Agent;
     /// Epochs of re-created channels to follow although this cluster applied the old channel
     /// (comma-separated, as the refusal names them).
     CAIRN_ACCEPT_NEW_EPOCH: Agent;

@@ -2,6 +2,7 @@
 //! way to fill it in), and the errors that stop an agent before it starts.
 
 mod channels;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use cairn_state_format::{Epoch, PublicKey};
 use cairn_store::Store;
 
 pub use channels::ChannelSpec;
+pub use trust::TrustSpec;
 
 use crate::election::{Election, LeaseLock};
 use crate::state::StateBackend;
@@ -207,8 +209,8 @@ pub struct Config {
     pub status_store: Option<StoreLocation>,
     /// Channels to follow.
     pub channels: Vec<ChannelSpec>,
-    /// Keys whose signatures are trusted.
-    pub trust: Vec<PublicKey>,
+    /// Whom the agent trusts: keys, or the store's trust root from a version given at install.
+    pub trust: TrustSpec,
     /// Channel epochs to follow although the channel was re-created since this cluster applied
     /// from it (a re-created channel is otherwise refused and reported, never followed).
     pub accept_epochs: Vec<Epoch>,
@@ -247,7 +249,7 @@ impl Config {
             store,
             status_store: None,
             channels,
-            trust,
+            trust: TrustSpec::Keys(trust),
             accept_epochs: Vec::new(),
             cluster_id: cluster_id.to_owned(),
             labels: BTreeMap::new(),
@@ -266,7 +268,7 @@ impl Config {
         if self.channels.is_empty() {
             return Err(ConfigError::invalid("--channel", "no channel given"));
         }
-        if self.trust.is_empty() {
+        if self.trust == TrustSpec::Keys(Vec::new()) {
             return Err(ConfigError::invalid(
                 "--trust",
                 "no key given: the agent applies only signed heads",

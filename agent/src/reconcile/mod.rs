@@ -152,7 +152,7 @@ impl Channel {
     async fn pass_inner(&mut self, ctx: &Ctx, resync: bool) -> PassResult {
         if matches!(self.holding, Holding::Resuming(_)) {
             // The first poll after a restart goes out before the entries are loaded.
-            let polled = self.poll(ctx).await;
+            let polled = self.poll(ctx, resync).await;
             self.finish_loading(ctx).await;
             if let Err(e) = polled {
                 tracing::warn!(error = %e, "poll failed; serving the applied state");
@@ -164,7 +164,7 @@ impl Channel {
         if matches!(self.holding, Holding::Broken(_)) {
             return self.broken(ctx);
         }
-        if let Err(e) = self.poll(ctx).await {
+        if let Err(e) = self.poll(ctx, resync).await {
             tracing::warn!(error = %e, "poll failed; serving the applied state");
             self.hold(ctx, Phase::Failed, Some(e.to_string()), Some(&e));
             return PassResult::Failed(e.retry());

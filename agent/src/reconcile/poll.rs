@@ -1,30 +1,44 @@
-//! Steps 1 and 2 of a pass: poll the head with `If-None-Match`, verify what changed.
+//! Steps 1 and 2 of a pass: poll the head with `If-None-Match`, verify what changed under the
+//! trust root (after looking for a newer one: a changed head, or a resync, makes the agent look).
 
 use bytes::Bytes;
-use cairn_state_format::{Lineage, Refusal, Trust, layout, verify_head};
+use cairn_state_format::{HeadCheck, Lineage, Refusal, TrustedRoot, layout, verify_head_under};
 use chrono::Utc;
 
-use super::Channel;
 use super::phases::{HeadSeen, VerifiedHead};
-use crate::error::Result;
+use super::{Channel, status_error};
+use crate::error::{Error, Result, TrustRootProblem};
 use crate::fetch::source::Conditional;
 use crate::run::Ctx;
 use crate::serve::metrics::RequestKind;
 
 impl Channel {
-    /// Step 1: poll the head with `If-None-Match`, and step 2: verify what changed.
-    pub(super) async fn poll(&mut self, ctx: &Ctx) -> Result<()> {
+    /// Step 1: poll the head with `If-None-Match`, and step 2: verify what changed; `resync`
+    /// also looks for a newer trust root when the head did not change.
+    pub(super) async fn poll(&mut self, ctx: &Ctx, resync: bool) -> Result<()> {
         let key = layout::head_key(&self.name);
+        // A refused head is fetched and checked again on each resync: a newer trust root (a
+        // renewed expiry, a new delegation) may accept it now.
+        let etag = match (&self.head, resync) {
+            (HeadSeen::Refused { .. }, true) => None,
+            (head, _) => head.etag(),
+        };
         let answer = ctx
             .remote
-            .get_if_changed(RequestKind::Head, &self.name, &key, self.head.etag())
+            .get_if_changed(RequestKind::Head, &self.name, &key, etag)
             .await?;
         ctx.metrics
             .poll(&self.name, matches!(answer, Conditional::NotModified));
         match answer {
+            Conditional::NotModified if resync => {
+                self.trust_root(ctx, true).await?;
+            }
             Conditional::NotModified => {}
             Conditional::NotFound => self.head = HeadSeen::Missing,
-            Conditional::Fetched { bytes, etag } => self.head = self.verify(ctx, bytes, etag),
+            Conditional::Fetched { bytes, etag } => {
+                let root = self.trust_root(ctx, true).await?;
+                self.head = self.verify(ctx, &root, bytes, etag);
+            }
         }
         if let Some(head) = self.pending().map(|p| &p.head).or(self.head.latest()) {
             let age = (Utc::now() - head.published_at).num_milliseconds() as f64 / 1000.0;
@@ -33,14 +47,34 @@ impl Channel {
         Ok(())
     }
 
+    /// The root to verify heads under (with `look`, after following the store's chain); a
+    /// newer version that was refused goes into the status record.
+    async fn trust_root(&mut self, ctx: &Ctx, look: bool) -> Result<TrustedRoot> {
+        let current = ctx.trust_root(look).await?;
+        if let Some(refused) = current.refused {
+            let error = Error::TrustRoot {
+                key: refused.key,
+                problem: TrustRootProblem::Refused(refused.refusal),
+            };
+            self.record_error(&status_error(&error, None));
+        }
+        Ok(current.root)
+    }
+
     /// What a fetched head amounts to: verified, or refused (keeping the newest head verified
     /// before, for its expiry).
-    fn verify(&mut self, ctx: &Ctx, bytes: Bytes, etag: Option<String>) -> HeadSeen {
+    fn verify(
+        &mut self,
+        ctx: &Ctx,
+        root: &TrustedRoot,
+        bytes: Bytes,
+        etag: Option<String>,
+    ) -> HeadSeen {
         let applied = self.holding.mark();
         // Accept the applied generation itself (a re-signed head), refuse anything older; a
         // head of another epoch only when the operator named it.
-        let trust = Trust {
-            keys: &ctx.keys,
+        let check = HeadCheck {
+            root,
             channel: &self.name,
             applied_generation: applied.map(|a| a.generation),
             lineage: Lineage {
@@ -59,10 +93,11 @@ impl Channel {
             }
         };
         let last = self.head.latest().cloned();
-        let (head, key) = match verify_head(&bytes, &trust) {
+        let verified = match verify_head_under(&bytes, &check) {
             Ok(verified) => verified,
             Err(refusal) => return refused(refusal, last),
         };
+        let head = verified.head;
         self.status.observed_generation = Some(head.generation);
         if let Some(a) = applied.filter(|a| a.generation == head.generation && !a.behind(&head))
             && a.snapshot != head.snapshot
@@ -74,7 +109,14 @@ impl Channel {
             return refused(refusal, last);
         }
         if applied.is_none_or(|a| a.behind(&head)) {
-            tracing::info!(generation = head.generation, snapshot = %head.snapshot, key, "new head verified");
+            tracing::info!(
+                generation = head.generation,
+                snapshot = %head.snapshot,
+                delegation = verified.delegation,
+                signers = ?verified.signers,
+                root_version = root.version(),
+                "new head verified"
+            );
         }
         HeadSeen::Verified(VerifiedHead { head, bytes, etag })
     }

@@ -21,6 +21,7 @@ use crate::fetch::source::{self, ObjectSource, Source};
 use crate::serve::metrics::Metrics;
 use crate::state::{StateBackend, StateDir};
 use crate::targets::{DirTarget, KubeTarget, Target};
+use crate::trust::TrustChain;
 
 /// The election's own request budget: a renewal per retry period, a few acquisition attempts.
 const LEASE_QPS: f64 = 5.0;
@@ -55,7 +56,7 @@ impl Parts {
         let ctx = Ctx {
             cluster_id: config.cluster_id.clone(),
             labels: config.labels.clone(),
-            keys: config.trust.clone(),
+            trust: TrustChain::new(&config.trust),
             accept_epochs: config.accept_epochs.clone(),
             timing: config.timing.clone(),
             remote: Remote::new(source, metrics.clone()),

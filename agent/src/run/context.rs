@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_state_format::{Epoch, PublicKey};
+use cairn_state_format::Epoch;
 use chrono::{DateTime, Utc};
 
 use crate::config::Timing;
@@ -15,13 +15,15 @@ use crate::fetch::remote::Remote;
 use crate::serve::metrics::Metrics;
 use crate::state::StateDir;
 use crate::targets::Target;
+use crate::trust::{Current, Io, TrustChain};
 
 /// Shared by the channels of one agent (between agents, only what [`Shared`] holds).
 #[derive(Debug)]
 pub(crate) struct Ctx {
     pub cluster_id: String,
     pub labels: BTreeMap<String, String>,
-    pub keys: Vec<PublicKey>,
+    /// The root heads are verified under.
+    pub trust: TrustChain,
     /// Epochs of re-created channels the operator said to follow.
     pub accept_epochs: Vec<Epoch>,
     pub timing: Timing,
@@ -49,6 +51,16 @@ impl Ctx {
             packs: &self.shared.packs,
             channel,
         }
+    }
+
+    /// The root to verify a head under; with `look`, after reading the store's newer versions.
+    pub async fn trust_root(&self, look: bool) -> crate::error::Result<Current> {
+        let io = Io {
+            remote: &self.remote,
+            state: &self.state,
+            metrics: &self.metrics,
+        };
+        self.trust.current(&io, look).await
     }
 
     /// Whether this agent leads now.

@@ -53,6 +53,8 @@ pub enum RequestKind {
     List,
     /// A status record write.
     Status,
+    /// A version of the store's trust root.
+    TrustRoot,
 }
 
 impl RequestKind {
@@ -66,6 +68,7 @@ impl RequestKind {
             RequestKind::Blob => "blob",
             RequestKind::List => "list",
             RequestKind::Status => "status",
+            RequestKind::TrustRoot => "trust_root",
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct Metrics {
     phase: Family<PhaseLabel, Gauge>,
     status_failures: Counter,
     follower_restarts: Family<ChannelLabel, Counter>,
+    trust_root_version: Gauge,
+    trust_root_refusals: Counter,
     /// Kubernetes API requests.
     pub(crate) api: ApiRequests,
 }
@@ -118,6 +123,8 @@ impl Metrics {
             phase: Family::default(),
             status_failures: Counter::default(),
             follower_restarts: Family::default(),
+            trust_root_version: Gauge::default(),
+            trust_root_refusals: Counter::default(),
             api: ApiRequests::default(),
         };
         let r = &mut registry;
@@ -175,6 +182,16 @@ impl Metrics {
             "Times a channel's follower failed and was restarted",
             m.follower_restarts.clone(),
         );
+        r.register(
+            "trust_root_version",
+            "Version of the store's trust root heads are verified under (0: keys given by --trust)",
+            m.trust_root_version.clone(),
+        );
+        r.register(
+            "trust_root_refusals",
+            "Versions of the store's trust root refused (below threshold, skipped, replayed, another chain)",
+            m.trust_root_refusals.clone(),
+        );
         m.api.register(r);
         Metrics { registry, ..m }
     }
@@ -191,6 +208,15 @@ impl Metrics {
         ChannelLabel {
             channel: channel.to_owned(),
         }
+    }
+
+    pub(crate) fn set_trust_root_version(&self, version: u64) {
+        self.trust_root_version
+            .set(i64::try_from(version).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn trust_root_refused(&self) {
+        self.trust_root_refusals.inc();
     }
 
     pub(crate) fn poll(&self, channel: &str, not_modified: bool) {
@@ -298,6 +324,17 @@ impl Metrics {
     /// Status records that could not be written so far.
     pub fn status_failures(&self) -> u64 {
         self.status_failures.get()
+    }
+
+    /// The version of the store's trust root heads are verified under (0 with `--trust` keys, or
+    /// before the first look).
+    pub fn trust_root_version(&self) -> u64 {
+        u64::try_from(self.trust_root_version.get()).unwrap_or(0)
+    }
+
+    /// Versions of the store's trust root refused so far.
+    pub fn trust_root_refusals(&self) -> u64 {
+        self.trust_root_refusals.get()
     }
 
     /// Head polls of `channel` so far.

@@ -37,6 +37,9 @@ use crate::targets::kube::ownership::{
 use crate::targets::kube::scope::Scope;
 
 const KEY: &str = "state.json.zst";
+/// The ConfigMap holding the trust root versions the agent accepted, and its key.
+const TRUST_CONFIGMAP: &str = "cairn-trust-chain";
+const TRUST_KEY: &str = "trust-chain.json";
 const FINGERPRINTS: &str = "fingerprints.json.zst";
 /// The ApplySet tooling annotation's value.
 const TOOLING: &str = concat!("cairn/v", env!("CARGO_PKG_VERSION"));
@@ -379,6 +382,66 @@ impl StateBackend for ConfigMapState {
             .collect();
         channels.sort();
         Ok(channels)
+    }
+
+    fn locate_trust(&self) -> PathBuf {
+        PathBuf::from(format!("configmap {}/{TRUST_CONFIGMAP}", self.namespace))
+    }
+
+    async fn read_trust(&self) -> Result<Option<Vec<u8>>> {
+        let location = self.locate_trust();
+        let client = self
+            .cluster
+            .client()
+            .await
+            .map_err(|e| Error::state(&location, e.into()))?;
+        let api: Api<ConfigMap> = Api::namespaced(client, &self.namespace);
+        let map = api
+            .get_opt(TRUST_CONFIGMAP)
+            .await
+            .map_err(|source| Error::state(&location, StateError::Api { op: "read", source }))?;
+        Ok(map
+            .and_then(|m| m.binary_data)
+            .and_then(|mut d| d.remove(TRUST_KEY))
+            .map(|b| b.0))
+    }
+
+    async fn write_trust(&self, bytes: Vec<u8>) -> Result<()> {
+        let location = self.locate_trust();
+        let client = self
+            .cluster
+            .client()
+            .await
+            .map_err(|e| Error::state(&location, e.into()))?;
+        let api: Api<ConfigMap> = Api::namespaced(client, &self.namespace);
+        let value = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": TRUST_CONFIGMAP,
+                "namespace": self.namespace,
+                "labels": {MANAGED_BY: CAIRN},
+            },
+            "binaryData": {TRUST_KEY: ByteString(bytes)},
+        });
+        let params = PatchParams::apply(&self.field_manager).force();
+        let patch = Patch::Apply(&value);
+        let answer = match api.patch(TRUST_CONFIGMAP, &params, &patch).await {
+            Err(kube::Error::Api(status)) if is_missing_namespace(&status) => {
+                self.create_namespace(TRUST_CONFIGMAP).await?;
+                api.patch(TRUST_CONFIGMAP, &params, &patch).await
+            }
+            other => other,
+        };
+        answer.map(drop).map_err(|source| {
+            Error::state(
+                &location,
+                StateError::Api {
+                    op: "write",
+                    source,
+                },
+            )
+        })
     }
 
     fn follow(&self, channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {

@@ -19,6 +19,7 @@ use crate::error::Result;
 #[derive(Debug, Default)]
 pub struct MemoryState {
     channels: Mutex<BTreeMap<String, watch::Sender<Option<Vec<u8>>>>>,
+    trust: Mutex<Option<Vec<u8>>>,
 }
 
 impl MemoryState {
@@ -69,6 +70,19 @@ impl StateBackend for MemoryState {
             .filter(|(_, state)| state.borrow().is_some())
             .map(|(name, _)| name.clone())
             .collect())
+    }
+
+    fn locate_trust(&self) -> PathBuf {
+        PathBuf::from("memory state of the trust chain")
+    }
+
+    async fn read_trust(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.trust.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    async fn write_trust(&self, bytes: Vec<u8>) -> Result<()> {
+        *self.trust.lock().unwrap_or_else(|p| p.into_inner()) = Some(bytes);
+        Ok(())
     }
 
     fn follow(&self, channel: &str) -> BoxStream<'static, Result<Option<Vec<u8>>>> {

@@ -24,6 +24,7 @@ mod error;
 mod file;
 pub(crate) mod journal;
 mod memory;
+mod trust_chain;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -173,6 +174,12 @@ pub trait StateBackend: Send + Sync + std::fmt::Debug {
     async fn delete(&self, channel: &str) -> Result<()>;
     /// Channels with state.
     async fn list(&self) -> Result<Vec<String>>;
+    /// Where the accepted trust root versions are kept, for messages.
+    fn locate_trust(&self) -> PathBuf;
+    /// The record of accepted trust root versions, if any (see `trust_chain`).
+    async fn read_trust(&self) -> Result<Option<Vec<u8>>>;
+    /// Replaces the record of accepted trust root versions.
+    async fn write_trust(&self, bytes: Vec<u8>) -> Result<()>;
     /// The state file of `channel` now and after every change (`None`: none), for replicas
     /// that follow a leader; errors are reported and the stream goes on. By default nothing is
     /// ever reported (such a backend's followers take the state when they lead).

@@ -24,3 +24,4 @@ mod replicas;
 mod run_loop;
 mod supervision;
 mod support;
+mod trust_root;
