@@ -7,8 +7,9 @@
 //! in its state, so a restart never goes back), and looks for `trust/root/<n+1>` whenever a poll
 //! fetched a changed head and on every resync: never on an idle poll, which stays one
 //! conditional GET. Each version is accepted only as TUF's rotation rule allows
-//! ([`TrustedRoot::advance`]); a refused one is reported and the agent keeps the newest root it
-//! accepted. A revocation therefore reaches an agent before the first head signed by the
+//! ([`TrustedRoot::advance`]); a refused one is reported, the agent keeps the newest root it
+//! accepted, and refuses new heads until the chain is repaired (what the refused version would
+//! revoke is unknown: TUF stops the update too). A revocation therefore reaches an agent before the first head signed by the
 //! revoked key can: the head that would use the key is what makes the agent look.
 
 use cairn_state_format::{RootRefusal, TrustedRoot, layout};

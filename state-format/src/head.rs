@@ -335,6 +335,19 @@ pub enum Refusal {
         /// Its expiry.
         expires_at: DateTime<Utc>,
     },
+    /// The store holds the trust root version after the trusted one, but it was refused: what it
+    /// would change is unknown (it may revoke the head's signer), so no head is accepted until
+    /// the store's chain is repaired (or, for a newer format, the agent upgraded). TUF's rule: a
+    /// failed root update stops the update.
+    #[error(
+        "trust root version {version} is in the store but was refused ({reason}): no head is accepted until the store's chain is repaired"
+    )]
+    NextRootRefused {
+        /// The refused version.
+        version: u64,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A delegated key's signature does not verify, and none does: the head was tampered with.
     #[error("the signature by trusted key {key} does not verify: the head was altered")]
     BadSignature {

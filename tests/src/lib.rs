@@ -60,6 +60,19 @@ impl Agent {
         cluster: &str,
         interval: &str,
     ) -> Agent {
+        let key = public_key.display().to_string();
+        Agent::start_trusting(dir, store, channel, &["--trust", &key], cluster, interval)
+    }
+
+    /// [`Agent::start`] with other trust flags (`--trust-root root.json`, …).
+    pub fn start_trusting(
+        dir: &Path,
+        store: &str,
+        channel: &str,
+        trust: &[&str],
+        cluster: &str,
+        interval: &str,
+    ) -> Agent {
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port())
             .parse()
             .expect("an address");
@@ -86,8 +99,7 @@ impl Agent {
                 "--metrics-addr",
                 &metrics.to_string(),
             ])
-            .arg("--trust")
-            .arg(public_key)
+            .args(trust)
             .arg("--target")
             .arg(format!("dir:{}", target.display()))
             .arg("--state-dir")

@@ -11,6 +11,7 @@ use crate::error::{Error, Result, TrustRootProblem};
 use crate::fetch::source::Conditional;
 use crate::run::Ctx;
 use crate::serve::metrics::RequestKind;
+use crate::trust::Current;
 
 impl Channel {
     /// Step 1: poll the head with `If-None-Match`, and step 2: verify what changed; `resync`
@@ -36,8 +37,17 @@ impl Channel {
             Conditional::NotModified => {}
             Conditional::NotFound => self.head = HeadSeen::Missing,
             Conditional::Fetched { bytes, etag } => {
-                let root = self.trust_root(ctx, true).await?;
-                self.head = self.verify(ctx, &root, bytes, etag);
+                let current = self.trust_root(ctx, true).await?;
+                self.head = match current.refused {
+                    Some(next) => self.refuse(
+                        Refusal::NextRootRefused {
+                            version: current.root.version() + 1,
+                            reason: next.refusal.to_string(),
+                        },
+                        etag,
+                    ),
+                    None => self.verify(ctx, &current.root, bytes, etag),
+                };
             }
         }
         if let Some(head) = self.pending().map(|p| &p.head).or(self.head.latest()) {
@@ -49,16 +59,27 @@ impl Channel {
 
     /// The root to verify heads under (with `look`, after following the store's chain); a
     /// newer version that was refused goes into the status record.
-    async fn trust_root(&mut self, ctx: &Ctx, look: bool) -> Result<TrustedRoot> {
+    async fn trust_root(&mut self, ctx: &Ctx, look: bool) -> Result<Current> {
         let current = ctx.trust_root(look).await?;
-        if let Some(refused) = current.refused {
+        if let Some(refused) = &current.refused {
             let error = Error::TrustRoot {
-                key: refused.key,
-                problem: TrustRootProblem::Refused(refused.refusal),
+                key: refused.key.clone(),
+                problem: TrustRootProblem::Refused(refused.refusal.clone()),
             };
             self.record_error(&status_error(&error, None));
         }
-        Ok(current.root)
+        Ok(current)
+    }
+
+    /// A refused head: the applied state is served, and the newest head verified before kept
+    /// for its expiry.
+    fn refuse(&self, refusal: Refusal, etag: Option<String>) -> HeadSeen {
+        tracing::warn!(%refusal, "head refused; serving the applied state");
+        HeadSeen::Refused {
+            refusal,
+            etag,
+            last: self.head.latest().cloned(),
+        }
     }
 
     /// What a fetched head amounts to: verified, or refused (keeping the newest head verified
@@ -84,18 +105,9 @@ impl Channel {
             },
             now: Utc::now(),
         };
-        let refused = |refusal: Refusal, last| {
-            tracing::warn!(%refusal, "head refused; serving the applied state");
-            HeadSeen::Refused {
-                refusal,
-                etag: etag.clone(),
-                last,
-            }
-        };
-        let last = self.head.latest().cloned();
         let verified = match verify_head_under(&bytes, &check) {
             Ok(verified) => verified,
-            Err(refusal) => return refused(refusal, last),
+            Err(refusal) => return self.refuse(refusal, etag),
         };
         let head = verified.head;
         self.status.observed_generation = Some(head.generation);
@@ -106,7 +118,7 @@ impl Channel {
                 "generation {} was signed again for snapshot {}, but {} was applied",
                 head.generation, head.snapshot, a.snapshot
             ));
-            return refused(refusal, last);
+            return self.refuse(refusal, etag);
         }
         if applied.is_none_or(|a| a.behind(&head)) {
             tracing::info!(

@@ -412,6 +412,14 @@ async fn state_lives_in_a_configmap_that_is_the_applyset_parent() {
     );
     backend.delete("prod").await.unwrap();
     assert_eq!(backend.read("prod").await.unwrap(), None);
+
+    // The trust root versions the agent accepted live beside, in a ConfigMap of their own that
+    // is no channel's state.
+    assert_eq!(backend.read_trust().await.unwrap(), None);
+    backend.write_trust(b"chain".to_vec()).await.unwrap();
+    backend.write_trust(b"longer chain".to_vec()).await.unwrap();
+    assert_eq!(backend.read_trust().await.unwrap().unwrap(), b"longer chain");
+    assert!(backend.list().await.unwrap().is_empty());
 }
 
 #[tokio::test]

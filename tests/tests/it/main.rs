@@ -9,4 +9,5 @@ mod input;
 mod monitoring;
 mod status_reads;
 mod trust;
+mod trust_drill;
 mod ui;
