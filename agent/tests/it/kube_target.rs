@@ -418,7 +418,10 @@ async fn state_lives_in_a_configmap_that_is_the_applyset_parent() {
     assert_eq!(backend.read_trust().await.unwrap(), None);
     backend.write_trust(b"chain".to_vec()).await.unwrap();
     backend.write_trust(b"longer chain".to_vec()).await.unwrap();
-    assert_eq!(backend.read_trust().await.unwrap().unwrap(), b"longer chain");
+    assert_eq!(
+        backend.read_trust().await.unwrap().unwrap(),
+        b"longer chain"
+    );
     assert!(backend.list().await.unwrap().is_empty());
 }
 

@@ -187,7 +187,10 @@ async fn a_forged_version_is_refused_and_reported_and_the_accepted_root_kept() {
     assert_eq!(error.class, "verify");
     // What version 2 would revoke is unknown: no new head is accepted meanwhile.
     let reason = status.reason.as_deref().unwrap_or_default();
-    assert!(reason.contains("trust root version 2 is in the store but was refused"), "{reason}");
+    assert!(
+        reason.contains("trust root version 2 is in the store but was refused"),
+        "{reason}"
+    );
     assert!(read(&cm_path(&dirs, "a")).unwrap().contains("v: '1'"));
 }
 

@@ -14,6 +14,8 @@ use cairn_state_format::{
 use cairn_tests::{Agent, cairn, cairn_json, total, value, wait_until};
 
 const CHANNEL: &str = "team-a-web";
+/// What the agents follow: prod is delegated while they run.
+const CHANNELS: &str = "team-a-web,prod";
 
 fn secret(dir: &Path, name: &str) -> SecretKey {
     std::fs::read_to_string(dir.join(name))
@@ -101,11 +103,10 @@ fn metric(agent: &Agent, key: &str) -> f64 {
     value(&agent.metrics(), key)
 }
 
+/// Each agent's polls of the team's channel so far.
 fn polls(agents: &[Agent]) -> Vec<f64> {
-    agents
-        .iter()
-        .map(|a| total(&a.metrics(), "cairn_agent_polls_total"))
-        .collect()
+    let key = format!("cairn_agent_polls_total{{channel=\"{CHANNEL}\"}}");
+    agents.iter().map(|a| metric(a, &key)).collect()
 }
 
 fn frozen(agent: &Agent) -> bool {
@@ -141,7 +142,9 @@ fn the_compromise_drill_while_agents_run() {
     let dir = tmp.path();
     let store_dir = dir.join("store");
     let store = store_dir.to_str().unwrap();
-    for key in ["root1", "root2", "root3", "root4", "team-a", "team-a-2"] {
+    for key in [
+        "root1", "root2", "root3", "root4", "team-a", "team-a-2", "p1", "p2",
+    ] {
         cairn(dir, &["keygen", "--out", &format!("{key}.key")]);
     }
     let s = ["--store", store];
@@ -192,7 +195,7 @@ fn the_compromise_drill_while_agents_run() {
         Agent::start_trusting(
             dir,
             store,
-            CHANNEL,
+            CHANNELS,
             &["--trust-root", root_file],
             "c0",
             "1s",
@@ -200,7 +203,7 @@ fn the_compromise_drill_while_agents_run() {
         Agent::start_trusting(
             dir,
             store,
-            CHANNEL,
+            CHANNELS,
             &["--trust-root-digest", &first_digest],
             "c1",
             "1s",
@@ -248,6 +251,59 @@ fn the_compromise_drill_while_agents_run() {
         || agents.iter().all(|a| web(a).contains("v: '2'")),
     );
 
+    // A new channel is delegated while the agents run, to two keys that must both sign.
+    std::fs::create_dir_all(dir.join("m-prod")).unwrap();
+    std::fs::write(
+        dir.join("m-prod/checkout.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: checkout, namespace: default}\ndata: {v: 'p'}\n",
+    )
+    .unwrap();
+    cairn(
+        dir,
+        &[
+            &[
+                "trust",
+                "delegate",
+                "prod",
+                "--channel",
+                "prod",
+                "--signer",
+                "p1.key.pub",
+                "--signer",
+                "p2.key.pub",
+                "--threshold",
+                "2",
+            ][..],
+            &signing,
+            &s,
+        ]
+        .concat(),
+    );
+    cairn(
+        dir,
+        &[
+            "publish",
+            "--store",
+            store,
+            "--channel",
+            "prod",
+            "--key",
+            "p1.key,p2.key",
+            "m-prod",
+        ],
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "prod applied under version 4",
+        || {
+            agents.iter().all(|a| {
+                std::fs::read_to_string(a.target.join("default/ConfigMap/checkout.yaml"))
+                    .is_ok_and(|t| t.contains("v: p"))
+                    && metric(a, "cairn_agent_trust_root_version") == 4.0
+            })
+        },
+    );
+
     // A root key leaked: the remaining threshold rotates it out.
     cairn(
         dir,
@@ -276,7 +332,7 @@ fn the_compromise_drill_while_agents_run() {
     forge_root(&store_dir, &secret(dir, "root1.key"), &thief);
     forge_head(&store_dir, &thief);
     within_one_poll(&agents, &before, "the forged root refused", |a| {
-        metric(a, "cairn_agent_trust_root_version") == 4.0
+        metric(a, "cairn_agent_trust_root_version") == 5.0
             && total(&a.metrics(), "cairn_agent_trust_root_refusals_total") >= 1.0
             && frozen(a)
     });
