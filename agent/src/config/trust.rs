@@ -33,7 +33,7 @@ impl TrustSpec {
                 d.trim().parse::<Digest>().map_err(|e| {
                     ConfigError::invalid(
                         "--trust-root-digest",
-                        format!("{d:?}: {e} (expected sha256:<64 hex digits>, as `cairn trust show` prints)"),
+                        format!("{e}: give version 1's digest as `cairn trust show` prints it"),
                     )
                 })
             })
