@@ -12,6 +12,7 @@
 
 pub mod atomic_file;
 pub mod bundle;
+pub mod bundle_trust;
 pub mod channel;
 pub mod cli;
 pub mod commands;

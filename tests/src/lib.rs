@@ -180,8 +180,20 @@ pub fn value(metrics: &BTreeMap<String, f64>, key: &str) -> f64 {
     metrics.get(key).copied().unwrap_or(0.0)
 }
 
-/// Runs `cairn-agent run --once` for one cluster; returns its exit code.
+/// Runs `cairn-agent run --once` for one cluster, trusting `hub.key.pub`; returns its exit code.
 pub fn agent_once(dir: &Path, store: &str, channel: &str, cluster: &str) -> i32 {
+    let key = dir.join("hub.key.pub").display().to_string();
+    agent_once_trusting(dir, store, channel, cluster, &["--trust", &key])
+}
+
+/// [`agent_once`] with other trust flags (`--trust-root-digest sha256:…`, …).
+pub fn agent_once_trusting(
+    dir: &Path,
+    store: &str,
+    channel: &str,
+    cluster: &str,
+    trust: &[&str],
+) -> i32 {
     let out = Command::new(binary("cairn-agent"))
         .args([
             "run",
@@ -193,8 +205,7 @@ pub fn agent_once(dir: &Path, store: &str, channel: &str, cluster: &str) -> i32 
             "--cluster-id",
             cluster,
         ])
-        .arg("--trust")
-        .arg(dir.join("hub.key.pub"))
+        .args(trust)
         .arg("--target")
         .arg(format!(
             "dir:{}",

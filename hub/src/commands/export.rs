@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::common::{bytes, channel_name, open_store, print_json};
 use crate::bundle::{BUNDLE_FORMAT, Bundle, Listed, Manifest};
+use crate::bundle_trust;
 use crate::channel::Channel;
 use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
@@ -84,12 +85,16 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
             logged.bytes,
         );
     }
+    for (key, bytes) in bundle_trust::export(&store).await? {
+        add(&mut bundle, key, bytes);
+    }
     for pack in head.packs.objects() {
         let bytes = read_pack(&store, &pack).await?;
         add(&mut bundle, layout::pack_key(&pack.digest), bytes);
     }
     // Refuse to write what an import would refuse.
-    bundle.verify(&[])?;
+    let verified = bundle.verify(&[])?;
+    bundle_trust::check(&bundle, &verified)?;
     write(&bundle, &args.out)?;
     let exported = Exported {
         channel: args.channel.clone(),

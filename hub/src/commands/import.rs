@@ -1,7 +1,8 @@
 //! `cairn import`: a bundle written by `cairn export`, into another store, with the same
 //! signatures. The whole file is checked first (lengths, digests, signatures, the content
 //! rebuilt to the signed snapshot digest) and against the target store (same channel epoch, no
-//! generation that differs), and refused whole, with nothing written, when anything is off.
+//! generation that differs, the same trust root: see [`crate::bundle_trust`]), and refused
+//! whole, with nothing written, when anything is off.
 //! Then content, packs and log entries are written, and the head moves forward to the newest
 //! logged generation, never back: importing twice, or an older bundle after a newer one, is
 //! safe.
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use super::common::{open_store, print_json};
 use crate::bundle::{Bundle, Verified};
+use crate::bundle_trust;
 use crate::channel::Channel;
 use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
@@ -54,6 +56,7 @@ struct Imported {
     to: u64,
     generations_written: usize,
     objects_written: usize,
+    trust_root_versions_written: usize,
     head: u64,
 }
 
@@ -79,6 +82,7 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
     let abilities = safe_abilities(&store, args.single_publisher).await?;
     let channel = Channel::new(&store, &m.channel);
     let latest = check_target(&channel, &bundle, &verified).await?;
+    let roots = bundle_trust::plan_import(&store, &bundle, &verified).await?;
     let mut imported = Imported {
         channel: m.channel.clone(),
         from: m.from,
@@ -86,6 +90,8 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
         head: latest.unwrap_or(0),
         ..Imported::default()
     };
+    // The root versions first: the head that moves below may be signed under them.
+    imported.trust_root_versions_written = bundle_trust::write(&store, roots, abilities).await?;
     if latest.is_none_or(|g| g < m.to) {
         imported.objects_written = write_content(&store, &bundle, &verified).await?;
     }
@@ -195,12 +201,13 @@ fn report(output: &Output, imported: &Imported) -> Result<()> {
         return print_json(imported);
     }
     println!(
-        "imported generations {}..={} of channel {}: {} new log entries, {} objects written; the head is at generation {}",
+        "imported generations {}..={} of channel {}: {} new log entries, {} objects, {} trust root versions written; the head is at generation {}",
         imported.from,
         imported.to,
         imported.channel,
         imported.generations_written,
         imported.objects_written,
+        imported.trust_root_versions_written,
         imported.head
     );
     Ok(())

@@ -94,6 +94,19 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
     Ok(chain)
 }
 
+/// The chain of `versions` (the stored bytes of versions 1, 2, … in order), verified as [`load`]
+/// verifies the store's; `None` when there are none. A refusal names its version.
+pub fn verify_versions<'a>(
+    versions: impl IntoIterator<Item = &'a [u8]>,
+) -> std::result::Result<Option<Chain>, (u64, RootRefusal)> {
+    let mut chain = None;
+    for (i, bytes) in versions.into_iter().enumerate() {
+        let version = i as u64 + 1;
+        chain = Some(extend(chain, version, bytes).map_err(|r| (version, r))?);
+    }
+    Ok(chain)
+}
+
 /// The chain with the version stored under `version`'s key accepted, or why not.
 fn extend(chain: Option<Chain>, version: u64, bytes: &[u8]) -> Result<Chain, RootRefusal> {
     let trusted = match &chain {

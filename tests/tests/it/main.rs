@@ -2,6 +2,7 @@
 //! (`cargo test -p cairn-tests --test it`).
 
 mod bundle;
+mod bundle_trust;
 mod delivery;
 mod demo;
 mod fleet;
