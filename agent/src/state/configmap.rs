@@ -213,6 +213,17 @@ impl ConfigMapState {
         ])
     }
 
+    /// The ConfigMaps of the agent's namespace, for the trust chain's, and where that one is.
+    async fn trust_api(&self) -> Result<(Api<ConfigMap>, PathBuf)> {
+        let location = self.locate_trust();
+        let client = self
+            .cluster
+            .client()
+            .await
+            .map_err(|e| Error::state(&location, e.into()))?;
+        Ok((Api::namespaced(client, &self.namespace), location))
+    }
+
     /// Creates the agent's namespace (it holds the state and the Lease).
     async fn create_namespace(&self, channel: &str) -> Result<()> {
         let client = self
@@ -389,13 +400,7 @@ impl StateBackend for ConfigMapState {
     }
 
     async fn read_trust(&self) -> Result<Option<Vec<u8>>> {
-        let location = self.locate_trust();
-        let client = self
-            .cluster
-            .client()
-            .await
-            .map_err(|e| Error::state(&location, e.into()))?;
-        let api: Api<ConfigMap> = Api::namespaced(client, &self.namespace);
+        let (api, location) = self.trust_api().await?;
         let map = api
             .get_opt(TRUST_CONFIGMAP)
             .await
@@ -407,13 +412,7 @@ impl StateBackend for ConfigMapState {
     }
 
     async fn write_trust(&self, bytes: Vec<u8>) -> Result<()> {
-        let location = self.locate_trust();
-        let client = self
-            .cluster
-            .client()
-            .await
-            .map_err(|e| Error::state(&location, e.into()))?;
-        let api: Api<ConfigMap> = Api::namespaced(client, &self.namespace);
+        let (api, location) = self.trust_api().await?;
         let value = serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",

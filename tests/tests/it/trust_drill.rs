@@ -36,20 +36,18 @@ fn manifest(dir: &Path, value: &str) {
     .unwrap();
 }
 
-fn publish(dir: &Path, store: &str, key: &str) {
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            CHANNEL,
-            "--key",
-            key,
-            "m",
-        ],
-    );
+fn publish(dir: &Path, store: &str, channel: &str, keys: &str, manifests: &str) {
+    let args = [
+        "publish",
+        "--store",
+        store,
+        "--channel",
+        channel,
+        "--key",
+        keys,
+        manifests,
+    ];
+    cairn(dir, &args);
 }
 
 /// Writes the bucket directly, as a thief who can: the current head, one generation on,
@@ -188,7 +186,7 @@ fn the_compromise_drill_while_agents_run() {
     std::fs::write(&root_file, raw).unwrap();
     let root_file = root_file.to_str().unwrap();
     manifest(dir, "1");
-    publish(dir, store, "team-a.key");
+    publish(dir, store, CHANNEL, "team-a.key", "m");
 
     // Installed once: one from a root file, one from version 1's digest alone.
     let agents = [
@@ -244,7 +242,7 @@ fn the_compromise_drill_while_agents_run() {
 
     // The new key publishes; agents follow with no configuration change.
     manifest(dir, "2");
-    publish(dir, store, "team-a-2.key");
+    publish(dir, store, CHANNEL, "team-a-2.key", "m");
     wait_until(
         Duration::from_secs(60),
         "the new key's head applied",
@@ -279,19 +277,7 @@ fn the_compromise_drill_while_agents_run() {
         ]
         .concat(),
     );
-    cairn(
-        dir,
-        &[
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "p1.key,p2.key",
-            "m-prod",
-        ],
-    );
+    publish(dir, store, "prod", "p1.key,p2.key", "m-prod");
     wait_until(
         Duration::from_secs(60),
         "prod applied under version 4",
