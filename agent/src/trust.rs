@@ -73,8 +73,23 @@ impl TrustChain {
         }
     }
 
+    /// Resumes from the chain recorded in the state, without reading the store (a pinned install
+    /// reads its version 1 from the store at its first look instead), so that the version in
+    /// force is known from the start.
+    pub async fn resume(&self, io: &Io<'_>) {
+        let TrustSpec::Root(anchor) = &self.install else {
+            return;
+        };
+        let mut followed = self.followed.lock().await;
+        if followed.is_none() {
+            let resumed = recorded_chain(anchor.clone(), io.state).await;
+            io.metrics.set_trust_root_version(resumed.root.version());
+            *followed = Some(resumed);
+        }
+    }
+
     /// The root to verify a head under; with `look`, after following the store's chain as far
-    /// as it validly goes. The first call always looks (and resumes from the recorded chain).
+    /// as it validly goes (the first call of a pinned install always looks: it has no root yet).
     pub async fn current(&self, io: &Io<'_>, look: bool) -> Result<Current> {
         let anchor = match &self.install {
             TrustSpec::Keys(keys) => {
@@ -93,7 +108,7 @@ impl TrustChain {
                 Some(root) => root.clone(),
                 None => self.fetch_pinned(io).await?,
             };
-            *followed = Some(resume(anchor, io.state).await);
+            *followed = Some(recorded_chain(anchor, io.state).await);
         }
         let followed = followed.as_mut().expect("set above");
         let refused = if look { followed.look(io).await? } else { None };
@@ -131,7 +146,7 @@ impl TrustChain {
 /// The chain from `anchor` through the versions recorded in the state (those not after the
 /// anchor are skipped: the install was upgraded; a recorded version that does not follow is
 /// reported and dropped with everything after it).
-async fn resume(anchor: TrustedRoot, state: &StateDir) -> Followed {
+async fn recorded_chain(anchor: TrustedRoot, state: &StateDir) -> Followed {
     let mut followed = Followed {
         root: anchor,
         accepted: Vec::new(),

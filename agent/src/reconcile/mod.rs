@@ -57,6 +57,7 @@ impl Channel {
     /// one (the entries are loaded after the first poll, see [`Channel::finish_loading`]), else
     /// from the whole state.
     pub(crate) async fn load(ctx: &Ctx, name: &str, discovered: bool) -> Channel {
+        ctx.resume_trust().await;
         let mut status = StatusRecord::new(&ctx.cluster_id, name, AGENT, ctx.started_at);
         status.labels = ctx.labels.clone();
         let holding = match ctx.state.load_head(name).await {

@@ -55,12 +55,20 @@ impl Ctx {
 
     /// The root to verify a head under; with `look`, after reading the store's newer versions.
     pub async fn trust_root(&self, look: bool) -> crate::error::Result<Current> {
-        let io = Io {
+        self.trust.current(&self.trust_io(), look).await
+    }
+
+    /// Resumes the trust chain recorded in the state (no store read).
+    pub async fn resume_trust(&self) {
+        self.trust.resume(&self.trust_io()).await;
+    }
+
+    fn trust_io(&self) -> Io<'_> {
+        Io {
             remote: &self.remote,
             state: &self.state,
             metrics: &self.metrics,
-        };
-        self.trust.current(&io, look).await
+        }
     }
 
     /// Whether this agent leads now.
