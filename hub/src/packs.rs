@@ -8,7 +8,8 @@
 //! Every pack is stored under the digest of its bytes (`packs/sha256/…`) and named in the head
 //! with its exact length, so agents ask for exactly that many bytes and check them before
 //! decoding. A snapshot pack is written when the channel has none, or when a new bridge (the
-//! delta pack from the newest one) outgrows [`SNAPSHOT_PACK_SHARE`] of it: then it is the old pack with the
+//! delta pack from the newest one) grows past the point where rewriting is cheaper ([`Pace`]):
+//! then it is the old pack with the
 //! delta's changes merged in (two streams read in identity order, one GET per shard), so a
 //! publish costs O(changes) plus, now and then, one O(M) rewrite (see ARCHITECTURE.md for the
 //! measurement behind the share).
@@ -17,8 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use cairn_state_format::{
-    BridgeRef, Change, DeltaItem, DeltaReader, DeltaRef, Digest, Entry, EntrySet, MAX_NAMED_DELTAS, PackRef,
-    Packs, ResourceId, Snapshot, SnapshotPackReader, SnapshotPackRef, SnapshotPackWriter,
+    BridgeRef, Change, DeltaItem, DeltaReader, DeltaRef, Digest, Entry, EntrySet, MAX_NAMED_DELTAS,
+    PackRef, Packs, ResourceId, Snapshot, SnapshotPackReader, SnapshotPackRef, SnapshotPackWriter,
     encode_delta, layout,
 };
 use cairn_store::{Bound, Store};
@@ -27,8 +28,9 @@ use crate::error::{Error, Result};
 use crate::remote::{RemoteNodes, fetch_blobs};
 use crate::scan::Scan;
 
-/// A new snapshot pack is written once a new bridge from the newest one (checked only when a
-/// bridge is written, every few publishes) would be larger than this share of it.
+/// A new snapshot pack is written at the latest once a new bridge from the newest one (checked
+/// only when a bridge is written, every few publishes) would be larger than this share of it;
+/// earlier when bridges grow slowly against the pack ([`Pace`]).
 pub const SNAPSHOT_PACK_SHARE: f64 = 0.25;
 /// A snapshot pack's shard is cut once it holds this many uncompressed bytes.
 pub const SHARD_BYTES: u64 = 32 * 1024 * 1024;
@@ -43,6 +45,36 @@ pub enum Blobs<'a> {
     Scan(&'a mut Scan),
     /// The store (content published before).
     Store,
+}
+
+/// How fast bridges grow, which decides when a snapshot pack is rewritten.
+///
+/// Bridges are written every `interval` publishes and grow by about `change` bytes per publish,
+/// so with a pack of P bytes, a rewrite once a new bridge reaches b costs per publish about
+/// b / (2 · interval) in bridges plus change · P / b in rewrites: least at
+/// b = √(2 · interval · change · P), the moment the bridges written since the pack add up to
+/// the pack itself (see ARCHITECTURE.md). Capped at [`SNAPSHOT_PACK_SHARE`] of the pack, which
+/// bounds what a new agent reads beyond the pack.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Bytes of this publish's delta pack from the previous snapshot (`None`: not written).
+    pub change: Option<u64>,
+    /// Publishes between two bridges: the recent snapshots a head offers deltas from, plus one.
+    pub interval: u64,
+}
+
+impl Pace {
+    /// Whether a new bridge of `bridge` bytes from a pack of `pack` bytes calls for a new pack.
+    pub fn rewrite_due(&self, bridge: u64, pack: u64) -> bool {
+        let (bridge, pack) = (bridge as f64, pack as f64);
+        let cap = SNAPSHOT_PACK_SHARE * pack;
+        match self.change {
+            Some(change) => {
+                bridge > cap.min((2.0 * self.interval as f64 * change as f64 * pack).sqrt())
+            }
+            None => bridge > cap,
+        }
+    }
 }
 
 /// The channel's newest head, as far as the packs of the next one are concerned.
@@ -145,8 +177,15 @@ impl<'s, 'l> PackWriter<'s, 'l> {
             .as_ref()
             .and_then(Latest::bridge)
             .filter(|b| b.to == self.to || packs.delta_from(&b.to).is_some());
+        let pace = Pace {
+            change: recent
+                .first()
+                .and_then(|r| packs.delta_from(r))
+                .map(|d| d.bytes),
+            interval: packs.deltas.len() as u64 + 1,
+        };
         let snapshot = self
-            .snapshot_pack(nodes, previous, bridge.is_some(), blobs)
+            .snapshot_pack(nodes, previous, bridge.is_some(), pace, blobs)
             .await?;
         let from = snapshot.snapshot;
         if from != self.to && packs.delta_from(&from).is_none() {
@@ -251,12 +290,14 @@ impl<'s, 'l> PackWriter<'s, 'l> {
     }
 
     /// The snapshot pack the head offers: `previous` while a bridge from it is carried over
-    /// (`bridged`) or the delta pack from it stays within the share, else a new one of the target.
+    /// (`bridged`) or a new bridge from it is not yet due for a rewrite (`pace`), else a new one
+    /// of the target.
     async fn snapshot_pack(
         &mut self,
         nodes: &mut RemoteNodes<'_>,
         previous: Option<&SnapshotPackRef>,
         bridged: bool,
+        pace: Pace,
         blobs: Blobs<'_>,
     ) -> Result<SnapshotPackRef> {
         if let Some(pack) = &self.snapshot_pack {
@@ -265,9 +306,7 @@ impl<'s, 'l> PackWriter<'s, 'l> {
         let pack = match previous {
             Some(previous) if previous.snapshot == self.to || bridged => previous.clone(),
             Some(previous) => match self.delta(nodes, previous.snapshot).await {
-                Ok(Some((delta, _)))
-                    if delta.bytes as f64 <= SNAPSHOT_PACK_SHARE * previous.bytes() as f64 =>
-                {
+                Ok(Some((bridge, _))) if !pace.rewrite_due(bridge.bytes, previous.bytes()) => {
                     previous.clone()
                 }
                 Ok(Some((_, bytes))) => {
@@ -437,4 +476,34 @@ fn changes_of(delta: &[u8]) -> Result<ChangesById> {
         };
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewrite_is_due_when_the_bridges_would_add_up_to_the_pack() {
+        let pace = Pace {
+            change: Some(300),
+            interval: 9,
+        };
+        // √(2 · 9 · 300 · 500,000) ≈ 51,962 bytes, under a quarter of the pack (125,000).
+        assert!(!pace.rewrite_due(51_000, 500_000));
+        assert!(pace.rewrite_due(53_000, 500_000));
+        // Large changes against a small pack: the share caps the bridge.
+        let fast = Pace {
+            change: Some(20_000),
+            interval: 9,
+        };
+        assert!(!fast.rewrite_due(24_000, 100_000));
+        assert!(fast.rewrite_due(26_000, 100_000));
+        // This publish wrote no delta pack from the previous snapshot: the share alone.
+        let unknown = Pace {
+            change: None,
+            interval: 9,
+        };
+        assert!(!unknown.rewrite_due(124_000, 500_000));
+        assert!(unknown.rewrite_due(126_000, 500_000));
+    }
 }

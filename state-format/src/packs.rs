@@ -131,7 +131,11 @@ impl Packs {
     pub fn objects(&self) -> impl Iterator<Item = PackRef> + '_ {
         let shards = self.snapshot.iter().flat_map(|s| s.shards.iter().copied());
         let bridge = self.bridge.iter().map(BridgeRef::pack);
-        self.deltas.iter().map(DeltaRef::pack).chain(bridge).chain(shards)
+        self.deltas
+            .iter()
+            .map(DeltaRef::pack)
+            .chain(bridge)
+            .chain(shards)
     }
 
     /// Checks the list against the limits and against the head's own snapshot `to`.

@@ -22,12 +22,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_state_format::{
-    AppliedRef, BridgeRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet, Epoch,
-    FORMAT_VERSION, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage, Node, PackRef,
-    Packs, PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep, STATUS_FORMAT,
-    SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler, SnapshotPackRef,
-    SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot, apply_delta,
-    diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
+    AppliedRef, BridgeRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet,
+    Epoch, FORMAT_VERSION, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage, Node, PackRef,
+    Packs, PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep,
+    STATUS_FORMAT, SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler,
+    SnapshotPackRef, SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
+    apply_delta, diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
 

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use cairn_state_format::{
-    BridgeRef, Change, Digest, Head, MAX_UNNAMED_DELTA_BYTES, apply_delta_to_index_streaming, layout,
+    BridgeRef, Change, Digest, Head, MAX_UNNAMED_DELTA_BYTES, apply_delta_to_index_streaming,
+    layout,
 };
 
 use super::Fetcher;
