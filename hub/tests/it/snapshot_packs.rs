@@ -135,3 +135,36 @@ async fn gc_keeps_the_bridge_a_kept_head_names() {
         "the bridge was written by a collected generation but is kept"
     );
 }
+
+#[tokio::test]
+async fn an_export_carries_the_bridge_and_rebuilds_the_newest_snapshot_through_it() {
+    use cairn_hub::bundle::Bundle;
+    use cairn_hub::cli::{Output, StoreArgs};
+    use cairn_hub::commands::export::{ExportArgs, run};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().join("store").display());
+    let store = Store::open(&url, &Default::default()).unwrap();
+    publish_one_change_each(&store, 12).await;
+    let head = heads(&store, 12).await.pop().flatten().unwrap();
+    let bridge = head.packs.bridge.expect("generation 12 names a bridge");
+    let out = dir.path().join("prod.cairn");
+    let args = ExportArgs {
+        store: StoreArgs {
+            store: url,
+            output: Output::Json,
+        },
+        channel: "prod".to_owned(),
+        since: Some(12),
+        out: out.clone(),
+    };
+    run(&args).await.unwrap();
+    let bundle = Bundle::read(std::fs::File::open(&out).unwrap(), "prod.cairn").unwrap();
+    let bridge_key = layout::pack_key(&bridge.digest);
+    assert!(bundle.manifest.objects.iter().any(|o| o.key == bridge_key));
+    let verified = bundle.verify(&[support::key().public()]).unwrap();
+    assert_eq!(
+        verified.entries,
+        support::assert_readable(&store, &head.snapshot).await
+    );
+}
