@@ -2,15 +2,19 @@
 # Cold start of one new agent against `git clone --depth 1` of the same manifests, in one run:
 # requests and bytes per new cluster (issue 15). Counts, not timings, so any build will do.
 #
-#   benches/scripts/cold-start.sh M [BIN_DIR]      e.g. benches/scripts/cold-start.sh 2000 target/release
+#   benches/scripts/cold-start.sh M [BIN_DIR] [CHANGES]   e.g. benches/scripts/cold-start.sh 2000 target/release 12
 #
-# cairn: `cairn publish` to a local store, served by a counting HTTP server on 127.0.0.1 (every
-# request and every body byte it sent), `cairn-agent run --once` with nothing applied.
+# cairn: `cairn publish` to a local store, then CHANGES (default 0) more publishes each changing
+# one more object, served by a counting HTTP server on 127.0.0.1 (every request and every body
+# byte it sent), `cairn-agent run --once` with nothing applied. With CHANGES = 0 the head's
+# snapshot is the snapshot pack's; from 1 to 8 the head offers a delta pack from the pack's
+# snapshot; from 9 on it names a bridge (the worst case: head, pack, bridge, delta pack).
 # Git: a repository with the same files, one commit, served by `git http-backend` (smart HTTP,
 # protocol v2) behind the same counting server; `git clone --depth 1` over it.
 set -euo pipefail
 M=${1:?objects}
 BIN=${2:-target/debug}
+CHANGES=${3:-0}
 WORK=$(mktemp -d -t cairn-cold.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/m"
@@ -24,6 +28,10 @@ for i in range(m):
 PY
 "$BIN/cairn" keygen --out "$WORK/hub.key" >/dev/null
 "$BIN/cairn" publish --store "$WORK/store" --channel prod --key "$WORK/hub.key" "$WORK/m" >/dev/null
+for c in $(seq 1 "$CHANGES"); do
+  sed -i "s/value-$c-0-/changed-$c-0-/" "$WORK/m/cm-$(printf %06d "$c").yaml"
+  "$BIN/cairn" publish --store "$WORK/store" --channel prod --key "$WORK/hub.key" "$WORK/m" >/dev/null
+done
 git -C "$WORK/m" init -q && git -C "$WORK/m" add . && git -C "$WORK/m" -c user.name=b -c user.email=b@b commit -qm m
 git clone -q --bare "$WORK/m" "$WORK/repo.git"
 # A counting server: static files under /store/, git smart HTTP under /git/.
@@ -69,7 +77,7 @@ python3 "$WORK/serve.py" "$WORK" "$WORK/log" "$PORT" & sleep 1
   --trust "$WORK/hub.key.pub" --cluster-id c1 --target "dir:$WORK/out" --state-dir "$WORK/state" \
   --status-store "file://$WORK/status" 2>/dev/null
 applied=$(find "$WORK/out" -name '*.yaml' | wc -l)
-awk -v m="$M" -v a="$applied" '{n++; b+=$3} END {printf "cairn cold start, M = %d (%d applied): %d requests, %d bytes\n", m, a, n, b}' "$WORK/log"
+awk -v m="$M" -v a="$applied" -v c="$CHANGES" '{n++; b+=$3} END {printf "cairn cold start, M = %d (%d applied), after %d changes: %d requests, %d bytes\n", m, a, c, n, b}' "$WORK/log"
 : > "$WORK/log"
 git -c protocol.version=2 clone -q --depth 1 "http://127.0.0.1:$PORT/git/repo.git" "$WORK/clone"
 awk -v m="$M" '{n++; b+=$3} END {printf "git clone --depth 1, M = %d: %d requests, %d bytes\n", m, n, b}' "$WORK/log"

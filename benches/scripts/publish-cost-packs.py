@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-# Usage: benches/scripts/publish-cost-packs.py M GENERATIONS PATH/TO/cairn [WORK_DIR]
+# Usage: benches/scripts/publish-cost-packs.py M GENERATIONS PATH/TO/cairn [WORK_DIR] [compressible]
 """Publish cost per change with snapshot packs, amortized over 100 generations.
 
 M ConfigMaps, generation 1, then 100 publishes each changing one more object (a different one
 each time, so the delta from the snapshot pack grows by one object per publish). Every byte the store holds at the end was written once (content-addressed objects, log
 entries); heads are rewritten per publish and counted once per generation. The heads' `packs`
 tell which pack files are snapshot-pack shards and which delta packs start from the snapshot
-pack's snapshot rather than from one of the last 8 snapshots: those are what snapshot packs add
-to a publish; the rest is what a publish wrote before them (blobs, index nodes, snapshot roots,
+pack's snapshot rather than from one of the last 8 snapshots (the bridges, written every 9
+publishes and named by the heads in between): those are what snapshot packs add to a publish;
+the rest is what a publish wrote before them (blobs, index nodes, snapshot roots,
 log entries and heads, delta packs from the last 8 snapshots).
 """
 import hashlib, json, os, subprocess, sys
@@ -15,8 +16,12 @@ import hashlib, json, os, subprocess, sys
 M = int(sys.argv[1]); GENS = int(sys.argv[2]); CAIRN = os.path.abspath(sys.argv[3])
 work = os.path.abspath(sys.argv[4] if len(sys.argv) > 4 else f"publish-cost-m{M}")
 os.makedirs(work + "/m", exist_ok=True)
-# Object data as incompressible as real manifests' (hex of hashes), about 0.5 KB per object.
-filler = lambda i: ''.join(hashlib.sha256(f'{i}-{k}'.encode()).hexdigest() for k in range(6))[:380]
+# Object data as incompressible as real manifests' (hex of hashes), about 0.5 KB per object; or,
+# with `compressible`, a 380-byte run of one letter.
+if len(sys.argv) > 5 and sys.argv[5] == "compressible":
+    filler = lambda i: "abcdefghijklmnopqrstuvwxyz"[i % 26] * 380
+else:
+    filler = lambda i: ''.join(hashlib.sha256(f'{i}-{k}'.encode()).hexdigest() for k in range(6))[:380]
 values = ["v0"] * M
 def write(value, changed=None):
     if changed is not None: values[changed] = value
@@ -56,7 +61,8 @@ extra = sum(shards.values()) + sum(extra_deltas.values())
 head_bytes = sum(len(json.dumps(h)) for g, h in heads.items() if g > 1)  # rewrites of the head object
 before = total - extra + head_bytes
 after = total + head_bytes
-print(json.dumps({"M": M, "generations": GENS, "bytes_after_per_publish": after / GENS,
+bridged = sum(1 for g, h in heads.items() if h.get("packs", {}).get("bridge"))
+print(json.dumps({"M": M, "generations": GENS, "heads_naming_a_bridge": bridged, "bytes_after_per_publish": after / GENS,
   "snapshot_pack_bytes": sum(shards.values()), "snapshot_pack_rewrites": len(shards),
   "deltas_from_pack_bytes": sum(extra_deltas.values()),
   "bytes_before_per_publish": before / GENS, "ratio": after / before}))

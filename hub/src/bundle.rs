@@ -186,8 +186,8 @@ impl Bundle {
         })
     }
 
-    /// The newest head's snapshot from its snapshot pack and the delta pack from that pack's
-    /// snapshot, checked against the head's snapshot digest.
+    /// The newest head's snapshot from its snapshot pack, the bridge when it names one, and the
+    /// delta pack from there, checked against the head's snapshot digest.
     fn content(&self, head: &Head) -> Result<(EntrySet, BTreeMap<Digest, Vec<u8>>)> {
         let pack = head
             .packs
@@ -203,11 +203,21 @@ impl Bundle {
             })?;
         }
         let (snapshot, _, mut entries) = assembler.finish()?;
-        if pack.snapshot != head.snapshot {
-            let delta = head.packs.delta_from(&pack.snapshot).ok_or_else(|| {
+        let mut at = snapshot.digest();
+        if let Some(bridge) = head.packs.bridge.filter(|_| at != head.snapshot) {
+            let applied = apply_delta(&entries, &at, self.pack(&bridge.pack())?)?;
+            if applied.snapshot.digest() != bridge.to {
+                let to = bridge.to;
+                return Err(Error::Input(format!("the bridge does not lead to {to}")));
+            }
+            (at, entries) = (bridge.to, applied.entries);
+            blobs.extend(applied.blobs);
+        }
+        if at != head.snapshot {
+            let delta = head.packs.delta_from(&at).ok_or_else(|| {
                 Error::Input("the newest head names no delta pack from its snapshot pack".into())
             })?;
-            let applied = apply_delta(&entries, &snapshot.digest(), self.pack(&delta.pack())?)?;
+            let applied = apply_delta(&entries, &at, self.pack(&delta.pack())?)?;
             entries = applied.entries;
             blobs.extend(applied.blobs);
         }

@@ -1,11 +1,15 @@
 //! The packs a new head offers: delta packs into its snapshot from the channel's recent
-//! snapshots, and a snapshot pack from which a new agent starts (with the delta pack from that
-//! pack's snapshot when it is older than the head's).
+//! snapshots, and a snapshot pack from which a new agent starts, with the way from that pack's
+//! snapshot when it is older than the head's: a delta pack from it among the recent ones, or a
+//! bridge (a delta pack from it to one of the recent snapshots, written once and named by the
+//! heads after it while that snapshot stays recent), so that a publish does not rewrite the
+//! changes since the snapshot pack every time.
 //!
 //! Every pack is stored under the digest of its bytes (`packs/sha256/…`) and named in the head
 //! with its exact length, so agents ask for exactly that many bytes and check them before
-//! decoding. A snapshot pack is written when the channel has none, or when the delta pack from
-//! the newest one outgrows [`SNAPSHOT_PACK_SHARE`] of it: then it is the old pack with the
+//! decoding. A snapshot pack is written when the channel has none, or when a new bridge (the
+//! delta pack from the newest one) grows past the point where rewriting is cheaper ([`Pace`]):
+//! then it is the old pack with the
 //! delta's changes merged in (two streams read in identity order, one GET per shard), so a
 //! publish costs O(changes) plus, now and then, one O(M) rewrite (see ARCHITECTURE.md for the
 //! measurement behind the share).
@@ -14,8 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use cairn_state_format::{
-    Change, DeltaItem, DeltaReader, DeltaRef, Digest, Entry, EntrySet, MAX_NAMED_DELTAS, PackRef,
-    Packs, ResourceId, Snapshot, SnapshotPackReader, SnapshotPackRef, SnapshotPackWriter,
+    BridgeRef, Change, DeltaItem, DeltaReader, DeltaRef, Digest, Entry, EntrySet, MAX_NAMED_DELTAS,
+    PackRef, Packs, ResourceId, Snapshot, SnapshotPackReader, SnapshotPackRef, SnapshotPackWriter,
     encode_delta, layout,
 };
 use cairn_store::{Bound, Store};
@@ -24,8 +28,9 @@ use crate::error::{Error, Result};
 use crate::remote::{RemoteNodes, fetch_blobs};
 use crate::scan::Scan;
 
-/// A new snapshot pack is written once the delta pack from the newest one is larger than this
-/// share of it.
+/// A new snapshot pack is written at the latest once a new bridge from the newest one (checked
+/// only when a bridge is written, every few publishes) would be larger than this share of it;
+/// earlier when bridges grow slowly against the pack ([`Pace`]).
 pub const SNAPSHOT_PACK_SHARE: f64 = 0.25;
 /// A snapshot pack's shard is cut once it holds this many uncompressed bytes.
 pub const SHARD_BYTES: u64 = 32 * 1024 * 1024;
@@ -40,6 +45,61 @@ pub enum Blobs<'a> {
     Scan(&'a mut Scan),
     /// The store (content published before).
     Store,
+}
+
+/// How fast bridges grow, which decides when a snapshot pack is rewritten.
+///
+/// Bridges are written every `interval` publishes and grow by about `change` bytes per publish,
+/// so with a pack of P bytes, a rewrite once a new bridge reaches b costs per publish about
+/// b / (2 · interval) in bridges plus change · P / b in rewrites: least at
+/// b = √(2 · interval · change · P), the moment the bridges written since the pack add up to
+/// the pack itself (see ARCHITECTURE.md). Capped at [`SNAPSHOT_PACK_SHARE`] of the pack, which
+/// bounds what a new agent reads beyond the pack.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Bytes of this publish's delta pack from the previous snapshot (`None`: not written).
+    pub change: Option<u64>,
+    /// Publishes between two bridges: the recent snapshots a head offers deltas from, plus one.
+    pub interval: u64,
+}
+
+impl Pace {
+    /// Whether a new bridge of `bridge` bytes from a pack of `pack` bytes calls for a new pack.
+    pub fn rewrite_due(&self, bridge: u64, pack: u64) -> bool {
+        let (bridge, pack) = (bridge as f64, pack as f64);
+        let cap = SNAPSHOT_PACK_SHARE * pack;
+        match self.change {
+            Some(change) => {
+                bridge > cap.min((2.0 * self.interval as f64 * change as f64 * pack).sqrt())
+            }
+            None => bridge > cap,
+        }
+    }
+}
+
+/// The channel's newest head, as far as the packs of the next one are concerned.
+#[derive(Clone, Copy, Debug)]
+pub struct Latest<'a> {
+    /// Its snapshot.
+    pub snapshot: Digest,
+    /// The packs it offers.
+    pub packs: &'a Packs,
+}
+
+impl Latest<'_> {
+    /// The delta pack it offers from its snapshot pack's snapshot to a newer one: the bridge it
+    /// names, or its own delta pack from the pack's snapshot (which ends at its snapshot).
+    fn bridge(&self) -> Option<BridgeRef> {
+        let pack = self.packs.snapshot.as_ref()?;
+        self.packs.bridge.or_else(|| {
+            let delta = self.packs.delta_from(&pack.snapshot)?;
+            Some(BridgeRef {
+                to: self.snapshot,
+                bytes: delta.bytes,
+                digest: delta.digest,
+            })
+        })
+    }
 }
 
 /// What the packs of one publish cost.
@@ -93,33 +153,54 @@ impl<'s, 'l> PackWriter<'s, 'l> {
         self.known_changes.insert(from, changes);
     }
 
-    /// The packs a head of snapshot `to` offers: delta packs from `recent` (newest first), and a
-    /// snapshot pack (`previous`, the one the channel's newest head offers, when it is still
-    /// small against the changes since; else a new one).
+    /// The packs a head of snapshot `to` offers: delta packs from `recent` (newest first), a
+    /// snapshot pack (the one `latest`, the channel's newest head, offers while the changes since
+    /// stay small against it; else a new one), and the way from that pack's snapshot to one of
+    /// `recent`: the bridge `latest` names (or its delta pack from the pack's snapshot) while it
+    /// still leads to a snapshot this head offers a delta pack from, else a new delta pack from
+    /// the pack's snapshot, which the next heads name as their bridge.
     pub async fn offer(
         &mut self,
         nodes: &mut RemoteNodes<'_>,
         recent: &[Digest],
-        previous: Option<&SnapshotPackRef>,
+        latest: Option<Latest<'_>>,
         blobs: Blobs<'_>,
     ) -> Result<Packs> {
-        let mut deltas = Vec::new();
+        let mut packs = Packs::default();
         for from in recent.iter().take(MAX_NAMED_DELTAS - 1) {
             if let Some(delta) = self.delta_or_skip(nodes, *from).await? {
-                deltas.push(delta);
+                packs.deltas.push(delta);
             }
         }
-        let snapshot = self.snapshot_pack(nodes, previous, blobs).await?;
-        if snapshot.snapshot != self.to
-            && !deltas.iter().any(|d| d.from == snapshot.snapshot)
-            && let Some(delta) = self.delta_or_skip(nodes, snapshot.snapshot).await?
-        {
-            deltas.push(delta);
+        let previous = latest.as_ref().and_then(|l| l.packs.snapshot.as_ref());
+        let bridge = latest
+            .as_ref()
+            .and_then(Latest::bridge)
+            .filter(|b| b.to == self.to || packs.delta_from(&b.to).is_some());
+        let pace = Pace {
+            change: recent
+                .first()
+                .and_then(|r| packs.delta_from(r))
+                .map(|d| d.bytes),
+            interval: packs.deltas.len() as u64 + 1,
+        };
+        let snapshot = self
+            .snapshot_pack(nodes, previous, bridge.is_some(), pace, blobs)
+            .await?;
+        let from = snapshot.snapshot;
+        if from != self.to && packs.delta_from(&from).is_none() {
+            match bridge.filter(|_| previous == Some(&snapshot)) {
+                Some(bridge) if bridge.to == self.to => packs.deltas.push(DeltaRef {
+                    from,
+                    bytes: bridge.bytes,
+                    digest: bridge.digest,
+                }),
+                Some(bridge) => packs.bridge = Some(bridge),
+                None => packs.deltas.extend(self.delta_or_skip(nodes, from).await?),
+            }
         }
-        Ok(Packs {
-            deltas,
-            snapshot: Some(snapshot),
-        })
+        packs.snapshot = Some(snapshot);
+        Ok(packs)
     }
 
     /// The delta pack from `from`, or `None` when there is nothing to write or `from`'s content
@@ -208,23 +289,24 @@ impl<'s, 'l> PackWriter<'s, 'l> {
         Ok(reference)
     }
 
-    /// The snapshot pack the head offers: `previous` while the delta from it stays within the
-    /// share, else a new one of the target.
+    /// The snapshot pack the head offers: `previous` while a bridge from it is carried over
+    /// (`bridged`) or a new bridge from it is not yet due for a rewrite (`pace`), else a new one
+    /// of the target.
     async fn snapshot_pack(
         &mut self,
         nodes: &mut RemoteNodes<'_>,
         previous: Option<&SnapshotPackRef>,
+        bridged: bool,
+        pace: Pace,
         blobs: Blobs<'_>,
     ) -> Result<SnapshotPackRef> {
         if let Some(pack) = &self.snapshot_pack {
             return Ok(pack.clone());
         }
         let pack = match previous {
-            Some(previous) if previous.snapshot == self.to => previous.clone(),
+            Some(previous) if previous.snapshot == self.to || bridged => previous.clone(),
             Some(previous) => match self.delta(nodes, previous.snapshot).await {
-                Ok(Some((delta, _)))
-                    if delta.bytes as f64 <= SNAPSHOT_PACK_SHARE * previous.bytes() as f64 =>
-                {
+                Ok(Some((bridge, _))) if !pace.rewrite_due(bridge.bytes, previous.bytes()) => {
                     previous.clone()
                 }
                 Ok(Some((_, bytes))) => {
@@ -394,4 +476,34 @@ fn changes_of(delta: &[u8]) -> Result<ChangesById> {
         };
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewrite_is_due_when_the_bridges_would_add_up_to_the_pack() {
+        let pace = Pace {
+            change: Some(300),
+            interval: 9,
+        };
+        // √(2 · 9 · 300 · 500,000) ≈ 51,962 bytes, under a quarter of the pack (125,000).
+        assert!(!pace.rewrite_due(51_000, 500_000));
+        assert!(pace.rewrite_due(53_000, 500_000));
+        // Large changes against a small pack: the share caps the bridge.
+        let fast = Pace {
+            change: Some(20_000),
+            interval: 9,
+        };
+        assert!(!fast.rewrite_due(24_000, 100_000));
+        assert!(fast.rewrite_due(26_000, 100_000));
+        // This publish wrote no delta pack from the previous snapshot: the share alone.
+        let unknown = Pace {
+            change: None,
+            interval: 9,
+        };
+        assert!(!unknown.rewrite_due(124_000, 500_000));
+        assert!(unknown.rewrite_due(126_000, 500_000));
+    }
 }

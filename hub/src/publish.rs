@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::channel::{Channel, Commit, Logged};
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::packs::{Blobs, PackWriter};
+use crate::packs::{Blobs, Latest, PackWriter};
 use crate::prepare::{self, Prepared};
 use crate::remote::{CONCURRENCY, RemoteNodes};
 use crate::scan::Scan;
@@ -317,7 +317,7 @@ impl Committer<'_, '_> {
         head.source = publication.source.clone();
         head.retire_at = publication.retire_at;
         head.rollout = publication.rollout.as_ref().map(|plan| plan.at(self.now));
-        head.packs = self.offered.clone();
+        head.set_packs(self.offered.clone());
         head
     }
 
@@ -535,7 +535,7 @@ fn channel_epoch(latest: Option<&Logged>) -> Result<Epoch> {
 }
 
 /// Writes the packs a head of `packs`'s target offers after `latest`: delta packs from the
-/// channel's recent snapshots, and a snapshot pack.
+/// channel's recent snapshots, a snapshot pack and the way from it (a bridge or a delta pack).
 async fn offer(
     packs: &mut PackWriter<'_, '_>,
     nodes: &mut RemoteNodes<'_>,
@@ -545,8 +545,11 @@ async fn offer(
     blobs: Blobs<'_>,
 ) -> Result<Packs> {
     let recent = recent_snapshots(channel, latest, settings.delta_depth).await?;
-    let previous = latest.and_then(|l| l.head.packs.snapshot.as_ref());
-    packs.offer(nodes, &recent, previous, blobs).await
+    let latest = latest.map(|l| Latest {
+        snapshot: l.head.snapshot,
+        packs: &l.head.packs,
+    });
+    packs.offer(nodes, &recent, latest, blobs).await
 }
 
 /// Where the blobs of a snapshot pack written from scratch come from.

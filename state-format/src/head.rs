@@ -30,6 +30,8 @@ use crate::{HEAD_FORMAT, MAX_HEAD_BYTES, check_format};
 const OLDEST_HEAD_FORMAT: u32 = 1;
 /// Fields a format 1 head does not have.
 const FORMAT_2_FIELDS: [&str; 2] = ["epoch", "packs"];
+/// The format of a head that carries an epoch and names no bridge.
+const EPOCH_HEAD_FORMAT: u64 = 2;
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-head-v1\0";
 
@@ -204,6 +206,16 @@ impl Head {
         }
         if let Some(rollout) = &self.rollout {
             rollout.validate().map_err(|e| malformed(&what, e))?;
+        }
+        if self.format < self.packs.head_format() {
+            return Err(malformed(
+                &what,
+                format!(
+                    "unknown field `bridge` (a format {} head has no such field; format {} has)",
+                    self.format,
+                    self.packs.head_format()
+                ),
+            ));
         }
         self.packs
             .validate(&self.snapshot)
@@ -433,7 +445,8 @@ pub fn validate_channel_name(name: &str) -> Result<(), String> {
 }
 
 impl Head {
-    /// A head of the current format, of the channel epoch `epoch`.
+    /// A head of format 2 (the lowest with an epoch), of the channel epoch `epoch`; naming packs
+    /// through [`Head::set_packs`] raises the format when they need it.
     pub fn new(
         channel: &str,
         epoch: Epoch,
@@ -443,10 +456,17 @@ impl Head {
         expires_at: DateTime<Utc>,
     ) -> Head {
         Head {
-            format: HEAD_FORMAT.into(),
+            format: EPOCH_HEAD_FORMAT,
             epoch: Some(epoch),
             ..Head::format_1(channel, generation, snapshot, published_at, expires_at)
         }
+    }
+
+    /// Names `packs`, in the lowest format that can name them (hubs write the lowest format that
+    /// expresses a head, so agents of the format before keep reading heads that need nothing new).
+    pub fn set_packs(&mut self, packs: Packs) {
+        self.format = self.format.max(packs.head_format());
+        self.packs = packs;
     }
 
     /// A head of format 1 (no epoch, no packs), as hubs before format 2 wrote them.
@@ -663,6 +683,54 @@ mod tests {
         head.packs.deltas[0].bytes = 10;
         head.packs.deltas[0].from = head.snapshot;
         assert!(SignedHead::decode(&SignedHead::sign(&head, &[&key])).is_err());
+    }
+
+    #[test]
+    fn a_bridge_needs_format_3_and_a_delta_pack_where_it_leads() {
+        use crate::packs::{BridgeRef, DeltaRef, PackRef, SnapshotPackRef};
+        let key = SecretKey::from_seed([1; 32]);
+        let decode = |head: &Head| SignedHead::decode(&SignedHead::sign(head, &[&key]));
+        let (packed, bridged) = (Digest::of(b"packed"), Digest::of(b"bridged"));
+        let mut head = head_of(OLD, 3);
+        let mut packs = Packs {
+            deltas: vec![DeltaRef {
+                from: bridged,
+                bytes: 10,
+                digest: Digest::of(b"d"),
+            }],
+            snapshot: Some(SnapshotPackRef {
+                snapshot: packed,
+                shards: vec![PackRef {
+                    bytes: 10,
+                    digest: Digest::of(b"p"),
+                }],
+            }),
+            bridge: None,
+        };
+        head.set_packs(packs.clone());
+        assert_eq!(decode(&head).unwrap().head.format, 2, "no bridge: format 2");
+        packs.bridge = Some(BridgeRef {
+            to: bridged,
+            bytes: 10,
+            digest: Digest::of(b"b"),
+        });
+        head.set_packs(packs.clone());
+        let decoded = decode(&head).unwrap().head;
+        assert_eq!((decoded.format, decoded.packs.bridge), (3, packs.bridge));
+        assert_eq!(decoded.packs.objects().count(), 3, "delta, bridge, shard");
+
+        let mut old = head.clone();
+        old.format = 2;
+        let err = decode(&old).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bridge`"), "{err}");
+        for to in [packed, head.snapshot, Digest::of(b"elsewhere")] {
+            let mut wrong = head.clone();
+            wrong.packs.bridge.as_mut().unwrap().to = to;
+            assert!(decode(&wrong).is_err(), "a bridge to {to}");
+        }
+        let mut orphan = head.clone();
+        orphan.packs.snapshot = None;
+        assert!(decode(&orphan).is_err(), "a bridge without a snapshot pack");
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub use index::{
     collect_entries, diff_entries, diff_indexes, slot,
 };
 pub use keys::{PublicKey, SecretKey};
-pub use packs::{DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef};
+pub use packs::{
+    BridgeRef, DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef,
+};
 pub use pattern::ChannelPattern;
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
@@ -84,10 +86,11 @@ pub use update::{MissingNodes, Updated, update_index};
 /// The wire format version of this build: the newest version of any object it writes, and the
 /// newest it reads. Objects whose bytes did not change in a version keep their older `format`
 /// (see the per-kind constants), so their digests stay the same across versions.
-pub const FORMAT_VERSION: u32 = 2;
-/// The format of signed heads this build writes: 2 adds the channel epoch and the packs a head
-/// offers. Heads of format 1 are still read.
-pub const HEAD_FORMAT: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// The newest format of signed heads this build writes: 2 adds the channel epoch and the packs a
+/// head offers, 3 the bridge among them (written only by heads that name one). Heads of formats 1
+/// and 2 are still read.
+pub const HEAD_FORMAT: u32 = 3;
 /// The format of index nodes, snapshot roots and delta packs: unchanged since version 1.
 pub const CONTENT_FORMAT: u32 = 1;
 /// The format of snapshot packs (new in version 2).

@@ -47,6 +47,31 @@ impl DeltaRef {
     }
 }
 
+/// A bridge: a delta pack from the snapshot pack's snapshot to a snapshot the head offers a delta
+/// pack from (format 3). Written once every few publishes and named again, not rewritten, by the
+/// heads in between, so a publish does not pay for the changes since the snapshot pack each time
+/// (see ARCHITECTURE.md, "Snapshot packs").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeRef {
+    /// The snapshot the pack leads to (its source is the snapshot pack's snapshot).
+    pub to: Digest,
+    /// Exact length of the stored pack.
+    pub bytes: u64,
+    /// sha256 of the stored pack.
+    pub digest: Digest,
+}
+
+impl BridgeRef {
+    /// The stored object.
+    pub fn pack(&self) -> PackRef {
+        PackRef {
+            bytes: self.bytes,
+            digest: self.digest,
+        }
+    }
+}
+
 /// A snapshot pack: one snapshot whole, in shards read in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +90,8 @@ impl SnapshotPackRef {
 }
 
 /// What a head offers: delta packs into its snapshot from recent ones, and the newest snapshot
-/// pack (from which a new agent starts; when it holds an older snapshot, a delta pack from it is
-/// among `deltas`).
+/// pack (from which a new agent starts; when it holds an older snapshot, either a delta pack from
+/// it is among `deltas`, or `bridge` leads from it to the source of one of `deltas`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Packs {
@@ -76,12 +101,25 @@ pub struct Packs {
     /// The newest snapshot pack of the channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotPackRef>,
+    /// The bridge from the snapshot pack's snapshot (format 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeRef>,
 }
 
 impl Packs {
     /// Whether nothing is offered.
     pub fn is_empty(&self) -> bool {
-        self.deltas.is_empty() && self.snapshot.is_none()
+        self.deltas.is_empty() && self.snapshot.is_none() && self.bridge.is_none()
+    }
+
+    /// The lowest head format that can name these packs: 3 with a bridge, 2 with other packs, 1
+    /// with none.
+    pub fn head_format(&self) -> u64 {
+        match (self.bridge.is_some(), self.is_empty()) {
+            (true, _) => 3,
+            (false, false) => 2,
+            (false, true) => 1,
+        }
     }
 
     /// The delta pack from `from`, if offered.
@@ -89,10 +127,15 @@ impl Packs {
         self.deltas.iter().find(|d| d.from == *from)
     }
 
-    /// Every stored object named, delta packs first.
+    /// Every stored object named: delta packs, the bridge, then the snapshot pack's shards.
     pub fn objects(&self) -> impl Iterator<Item = PackRef> + '_ {
         let shards = self.snapshot.iter().flat_map(|s| s.shards.iter().copied());
-        self.deltas.iter().map(DeltaRef::pack).chain(shards)
+        let bridge = self.bridge.iter().map(BridgeRef::pack);
+        self.deltas
+            .iter()
+            .map(DeltaRef::pack)
+            .chain(bridge)
+            .chain(shards)
     }
 
     /// Checks the list against the limits and against the head's own snapshot `to`.
@@ -119,6 +162,7 @@ impl Packs {
                 pack.shards.len()
             ));
         }
+        self.validate_bridge(to)?;
         match self
             .objects()
             .find(|p| !(1..=MAX_PACK_BYTES).contains(&p.bytes))
@@ -129,5 +173,28 @@ impl Packs {
             )),
             None => Ok(()),
         }
+    }
+
+    /// A bridge leaves the snapshot pack's snapshot for one the head offers a delta pack from.
+    fn validate_bridge(&self, to: &Digest) -> Result<(), String> {
+        let Some(bridge) = &self.bridge else {
+            return Ok(());
+        };
+        let Some(pack) = &self.snapshot else {
+            return Err("a bridge is named without a snapshot pack".to_owned());
+        };
+        if bridge.to == pack.snapshot || bridge.to == *to {
+            return Err(format!(
+                "the bridge to {} leads nowhere (from the snapshot pack's snapshot, or into the head's: a delta pack)",
+                bridge.to
+            ));
+        }
+        if self.delta_from(&bridge.to).is_none() {
+            return Err(format!(
+                "the bridge leads to {}, from which the head offers no delta pack",
+                bridge.to
+            ));
+        }
+        Ok(())
     }
 }

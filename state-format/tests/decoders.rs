@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use cairn_state_format::{
-    Change, Digest, Entry, EntrySet, Epoch, Error, Head, Index, Lineage, MAX_BLOB_BYTES,
-    MAX_ENTRIES, MAX_HEAD_BYTES, MAX_NODE_BYTES, MAX_SNAPSHOT_BYTES, MAX_STATUS_BYTES, Node,
-    ResourceId, STATUS_FORMAT, SecretKey, SignedHead, Snapshot, StatusRecord, Trust, apply_delta,
-    diff_entries, encode_delta, verify_head,
+    Change, Digest, Entry, EntrySet, Epoch, Error, HEAD_FORMAT, Head, Index, Lineage,
+    MAX_BLOB_BYTES, MAX_ENTRIES, MAX_HEAD_BYTES, MAX_NODE_BYTES, MAX_SNAPSHOT_BYTES,
+    MAX_STATUS_BYTES, Node, ResourceId, STATUS_FORMAT, SecretKey, SignedHead, Snapshot,
+    StatusRecord, Trust, apply_delta, diff_entries, encode_delta, verify_head,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -325,7 +325,8 @@ mod newer_formats {
     fn signed_head() {
         let key = SecretKey::from_seed([1; 32]);
         let v2 = text(&SignedHead::sign(&head(3), &[&key]));
-        let v3 = v2.replace(r#""format":2"#, r#""format":3"#);
+        let newer = HEAD_FORMAT + 1;
+        let v3 = v2.replace(r#""format":2"#, &format!(r#""format":{newer}"#));
         let v3_with_new_fields = v3
             .replace(r#""channel":"#, r#""cohorts":[],"channel":"#)
             .replace(r#""signatures":"#, r#""attestations":[],"signatures":"#);
@@ -344,7 +345,7 @@ mod newer_formats {
             let refusal = verify_head(bytes.as_bytes(), &trust)
                 .unwrap_err()
                 .to_string();
-            assert!(refusal.contains("format 3"), "{refusal}");
+            assert!(refusal.contains(&format!("format {newer}")), "{refusal}");
             assert!(refusal.contains("upgrade"), "{refusal}");
         }
     }

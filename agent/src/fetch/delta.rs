@@ -1,4 +1,5 @@
-//! The delta path: one pack from the applied snapshot to the new one.
+//! The delta path: one pack from the applied snapshot to the new one (and, on a cold start, the
+//! bridge from the snapshot pack's snapshot to a recent one).
 //!
 //! A format 2 head names the pack from each recent snapshot with its exact length and digest:
 //! the agent asks for exactly that many bytes and checks the digest over what it decoded. A
@@ -10,7 +11,8 @@
 use std::sync::Arc;
 
 use cairn_state_format::{
-    Change, Digest, Head, MAX_UNNAMED_DELTA_BYTES, apply_delta_to_index_streaming, layout,
+    BridgeRef, Change, Digest, Head, MAX_UNNAMED_DELTA_BYTES, apply_delta_to_index_streaming,
+    layout,
 };
 
 use super::Fetcher;
@@ -60,9 +62,39 @@ pub async fn fetch(
     base: &Arc<Tree>,
     head: &Head,
 ) -> Result<Option<(Arc<Tree>, Vec<Change>)>> {
-    let Some(located) = locate(base.digest(), head) else {
-        return Ok(None);
+    match locate(base.digest(), head) {
+        Some(located) => fetch_located(at, base, located, &head.snapshot).await,
+        None => Ok(None),
+    }
+}
+
+/// The snapshot `bridge` leads to from `base`, the snapshot pack's snapshot: a delta pack like
+/// any other, named by the signed head with its length and digest, whose result must be the
+/// snapshot the head says it leads to.
+pub async fn bridge(at: Fetcher<'_>, base: &Arc<Tree>, bridge: &BridgeRef) -> Result<Arc<Tree>> {
+    let key = layout::pack_key(&bridge.digest);
+    let located = Located {
+        key: key.clone(),
+        bound: Bound::Exactly(bridge.bytes),
+        named: Some(bridge.digest),
     };
+    match fetch_located(at, base, located, &bridge.to).await? {
+        Some((tree, _)) => Ok(tree),
+        None => Err(Error::Missing {
+            key,
+            referrer: format!("the head of channel {}", at.channel),
+        }),
+    }
+}
+
+/// The pack at `located`, applied to `base`, which must lead to `to`; `None` when a pack no
+/// head names is not there.
+async fn fetch_located(
+    at: Fetcher<'_>,
+    base: &Arc<Tree>,
+    located: Located,
+    to: &Digest,
+) -> Result<Option<(Arc<Tree>, Vec<Change>)>> {
     let what = format!("delta pack {}", located.key);
     let body = match at
         .remote
@@ -87,12 +119,12 @@ pub async fn fetch(
     };
     let checked = check(at, base, &located, body).await?;
     // Checked against its own `to`; it must also lead to the snapshot the signed head names.
-    if checked.tree.digest() != &head.snapshot {
+    if checked.tree.digest() != to {
         return Err(Error::Corrupt {
             what,
             source: cairn_state_format::Error::DigestMismatch {
                 what: "snapshot produced by the pack".to_owned(),
-                expected: head.snapshot,
+                expected: *to,
                 actual: *checked.tree.digest(),
             },
         });

@@ -1,6 +1,6 @@
 //! Everything read from the store, and the caches in front of it: the snapshot's entries (the
 //! delta pack from the applied snapshot when the hub wrote one; for an agent with nothing
-//! applied, the snapshot pack the head offers and the delta pack from its snapshot; else a walk
+//! applied, the snapshot pack the head offers, the bridge it names and a delta pack; else a walk
 //! of the new index that fetches only nodes the agent does not have) and the blobs a plan needs.
 //! Either way the result is exactly the signed snapshot digest, or it is refused. Results are
 //! shared through [`Trees`]: a snapshot another channel (or agent) already holds is not built
@@ -45,13 +45,15 @@ pub enum FetchPath {
     Same,
     /// One delta pack.
     Delta,
-    /// A snapshot pack (nothing was applied), and the delta pack from its snapshot if it is an
-    /// older one.
+    /// A snapshot pack (nothing was applied), and when it holds an older snapshot, the bridge
+    /// from it (when the head names one) and a delta pack.
     SnapshotPack {
         /// Shards read.
         shards: usize,
         /// Whether a delta pack followed.
         delta: bool,
+        /// Whether a bridge led from the pack's snapshot to the delta pack's source.
+        bridge: bool,
     },
     /// The index, walked from its root; `nodes` were fetched.
     Walk {
@@ -142,34 +144,32 @@ pub async fn fetch_entries(
     })
 }
 
-/// A start with nothing applied: the snapshot pack, then the delta pack from its snapshot (or a
-/// walk from it, when the head names none).
+/// A start with nothing applied: the snapshot pack, the bridge from its snapshot when the head
+/// names one, then the delta pack from there (or a walk from there, when the head names none).
 async fn cold_start(at: Fetcher<'_>, head: &Head, pack: &SnapshotPackRef) -> Result<Fetched> {
     let packed = snapshot_pack::fetch(at, pack).await?;
     let shards = pack.shards.len();
+    let done = |tree, delta, bridge| Fetched {
+        tree,
+        changes: None,
+        path: FetchPath::SnapshotPack {
+            shards,
+            delta,
+            bridge,
+        },
+        fallback: None,
+    };
     if packed.digest() == &head.snapshot {
-        return Ok(Fetched {
-            tree: packed,
-            changes: None,
-            path: FetchPath::SnapshotPack {
-                shards,
-                delta: false,
-            },
-            fallback: None,
-        });
+        return Ok(done(packed, false, false));
     }
-    if let Some((tree, _)) = delta::fetch(at, &packed, head).await? {
-        return Ok(Fetched {
-            tree,
-            changes: None,
-            path: FetchPath::SnapshotPack {
-                shards,
-                delta: true,
-            },
-            fallback: None,
-        });
+    let (start, bridged) = match &head.packs.bridge {
+        Some(bridge) => (delta::bridge(at, &packed, bridge).await?, true),
+        None => (packed, false),
+    };
+    if let Some((tree, _)) = delta::fetch(at, &start, head).await? {
+        return Ok(done(tree, true, bridged));
     }
-    let (tree, _, nodes) = walk::fetch(at, Some(&packed), &head.snapshot).await?;
+    let (tree, _, nodes) = walk::fetch(at, Some(&start), &head.snapshot).await?;
     Ok(Fetched {
         tree,
         changes: None,

@@ -94,8 +94,12 @@ impl Channel {
         match fetched.path {
             FetchPath::Walk { nodes } => tracing::info!(nodes, "fetched by walking the index"),
             FetchPath::Delta => tracing::info!("fetched one delta pack"),
-            FetchPath::SnapshotPack { shards, delta } => {
-                tracing::info!(shards, delta, "fetched the snapshot pack")
+            FetchPath::SnapshotPack {
+                shards,
+                delta,
+                bridge,
+            } => {
+                tracing::info!(shards, delta, bridge, "fetched the snapshot pack")
             }
             FetchPath::Same => {}
         }

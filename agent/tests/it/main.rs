@@ -7,6 +7,7 @@
 //!   Kubernetes scenario, run against the fake and (with `CAIRN_TEST_KUBECONFIG`) a real cluster.
 
 mod binary;
+mod cold_start;
 mod deploy;
 mod election;
 mod faults;

@@ -7,5 +7,6 @@ mod gc;
 mod patch;
 mod publish_cache;
 mod publish_cost;
+mod snapshot_packs;
 mod support;
 mod trust;
