@@ -218,6 +218,43 @@ pub fn agent_once_trusting(
     out.status.code().unwrap_or(-1)
 }
 
+/// A delegation on `store`'s trust root: `cairn trust delegate NAME --channel CHANNEL --signer
+/// S… --threshold N`, the new version signed by `root_keys` (comma-separated key files).
+pub struct Delegate<'a> {
+    /// The delegation's name.
+    pub name: &'a str,
+    /// The channel name or pattern it covers.
+    pub channel: &'a str,
+    /// Public key files of the keys that may sign.
+    pub signers: &'a [&'a str],
+    /// How many of them must.
+    pub threshold: u32,
+}
+
+impl Delegate<'_> {
+    /// Writes the delegation (the command must succeed).
+    pub fn write(&self, dir: &Path, store: &str, root_keys: &str) {
+        let threshold = self.threshold.to_string();
+        let mut args = vec![
+            "trust",
+            "delegate",
+            self.name,
+            "--channel",
+            self.channel,
+            "--threshold",
+            &threshold,
+            "--key",
+            root_keys,
+            "--store",
+            store,
+        ];
+        for signer in self.signers {
+            args.extend(["--signer", signer]);
+        }
+        cairn(dir, &args);
+    }
+}
+
 /// Runs `cairn` and returns its output whatever its exit code.
 pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
     Command::new(binary("cairn"))

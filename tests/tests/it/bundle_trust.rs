@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use cairn_tests::{agent_once_trusting, cairn, cairn_json, cairn_unchecked};
+use cairn_tests::{Delegate, agent_once_trusting, cairn, cairn_json, cairn_unchecked};
 
 fn setup(dir: &Path) {
     for key in ["admin", "hub", "other-admin"] {
@@ -23,22 +23,13 @@ fn setup(dir: &Path) {
 /// version 1's digest.
 fn root(dir: &Path, store: &str, admin: &str) -> String {
     let init = cairn_json(dir, &["trust", "init", "--key", admin, "--store", store]);
-    cairn(
-        dir,
-        &[
-            "trust",
-            "delegate",
-            "prod",
-            "--channel",
-            "prod",
-            "--signer",
-            "hub.key.pub",
-            "--key",
-            admin,
-            "--store",
-            store,
-        ],
-    );
+    let prod = Delegate {
+        name: "prod",
+        channel: "prod",
+        signers: &["hub.key.pub"],
+        threshold: 1,
+    };
+    prod.write(dir, store, admin);
     init["first_digest"].as_str().unwrap().to_owned()
 }
 

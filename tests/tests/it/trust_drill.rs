@@ -11,7 +11,7 @@ use std::time::Duration;
 use cairn_state_format::{
     Delegation, Head, KeyEntry, SecretKey, SignedHead, SignedRoot, TrustRoot, layout,
 };
-use cairn_tests::{Agent, cairn, cairn_json, total, value, wait_until};
+use cairn_tests::{Agent, Delegate, cairn, cairn_json, total, value, wait_until};
 
 const CHANNEL: &str = "team-a-web";
 /// What the agents follow: prod is delegated while they run.
@@ -164,23 +164,13 @@ fn the_compromise_drill_while_agents_run() {
         .concat(),
     );
     let first_digest = init["first_digest"].as_str().unwrap().to_owned();
-    cairn(
-        dir,
-        &[
-            &[
-                "trust",
-                "delegate",
-                "team-a",
-                "--channel",
-                "team-a-*",
-                "--signer",
-                "team-a.key.pub",
-            ][..],
-            &signing,
-            &s,
-        ]
-        .concat(),
-    );
+    let team_a = Delegate {
+        name: "team-a",
+        channel: "team-a-*",
+        signers: &["team-a.key.pub"],
+        threshold: 1,
+    };
+    team_a.write(dir, store, "root1.key,root2.key");
     let raw = cairn(dir, &[&["trust", "show", "1", "--raw"][..], &s].concat()).stdout;
     let root_file = dir.join("root.json");
     std::fs::write(&root_file, raw).unwrap();
@@ -256,27 +246,13 @@ fn the_compromise_drill_while_agents_run() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: checkout, namespace: default}\ndata: {v: 'p'}\n",
     )
     .unwrap();
-    cairn(
-        dir,
-        &[
-            &[
-                "trust",
-                "delegate",
-                "prod",
-                "--channel",
-                "prod",
-                "--signer",
-                "p1.key.pub",
-                "--signer",
-                "p2.key.pub",
-                "--threshold",
-                "2",
-            ][..],
-            &signing,
-            &s,
-        ]
-        .concat(),
-    );
+    let prod = Delegate {
+        name: "prod",
+        channel: "prod",
+        signers: &["p1.key.pub", "p2.key.pub"],
+        threshold: 2,
+    };
+    prod.write(dir, store, "root1.key,root2.key");
     publish(dir, store, "prod", "p1.key,p2.key", "m-prod");
     wait_until(
         Duration::from_secs(60),
