@@ -29,6 +29,8 @@ const MAX_VERSIONS_PER_LOOK: usize = 64;
 #[derive(Debug)]
 pub(crate) struct TrustChain {
     install: TrustSpec,
+    /// With `--trust` keys, the root that delegates every channel to them (built once).
+    simple: Option<TrustedRoot>,
     /// The store's chain as followed so far (`None` until the first look).
     followed: Mutex<Option<Followed>>,
 }
@@ -67,8 +69,13 @@ pub(crate) struct Io<'a> {
 impl TrustChain {
     /// The chain an agent configured with `install` starts from.
     pub fn new(install: &TrustSpec) -> TrustChain {
+        let simple = match install {
+            TrustSpec::Keys(keys) => Some(TrustedRoot::simple(keys)),
+            TrustSpec::Root(_) | TrustSpec::Pinned(_) => None,
+        };
         TrustChain {
             install: install.clone(),
+            simple,
             followed: Mutex::new(None),
         }
     }
@@ -91,15 +98,15 @@ impl TrustChain {
     /// The root to verify a head under; with `look`, after following the store's chain as far
     /// as it validly goes (the first call of a pinned install always looks: it has no root yet).
     pub async fn current(&self, io: &Io<'_>, look: bool) -> Result<Current> {
+        if let Some(root) = &self.simple {
+            return Ok(Current {
+                root: root.clone(),
+                refused: None,
+            });
+        }
         let anchor = match &self.install {
-            TrustSpec::Keys(keys) => {
-                return Ok(Current {
-                    root: TrustedRoot::simple(keys),
-                    refused: None,
-                });
-            }
             TrustSpec::Root(root) => Some(root),
-            TrustSpec::Pinned(_) => None,
+            TrustSpec::Keys(_) | TrustSpec::Pinned(_) => None,
         };
         let mut followed = self.followed.lock().await;
         let look = look || followed.is_none();

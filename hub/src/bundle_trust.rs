@@ -10,10 +10,11 @@
 //! were signed under versions that later ones may have changed (a rotated team key).
 
 use cairn_state_format::{HeadCheck, Lineage, TrustedRoot, layout, verify_head_under};
-use cairn_store::{Abilities, Created, Store};
+use cairn_store::{Abilities, Store};
 
 use crate::bundle::{Bundle, Verified};
 use crate::error::{Error, Result};
+use crate::publish::create_once;
 use crate::trust::{self, Chain};
 
 /// Every version of `store`'s trust root as stored, keyed as in the store (none without a root),
@@ -22,25 +23,12 @@ pub async fn export(store: &Store) -> Result<Vec<(String, Vec<u8>)>> {
     let Some(chain) = trust::load(store).await? else {
         return Ok(Vec::new());
     };
-    let mut versions = Vec::new();
-    for info in &chain.versions {
-        let key = layout::root_key(info.version);
-        let fetched = store.get(&key).await?.ok_or_else(|| {
-            Error::Conflict(format!(
-                "{}: {key} was read but is gone; run the command again",
-                store.url()
-            ))
-        })?;
-        versions.push((key, fetched.bytes.to_vec()));
-    }
-    // What is written is what was checked: the bytes read now, walked again.
-    trust::verify_versions(versions.iter().map(|(_, b)| b.as_slice())).map_err(|(v, r)| {
-        Error::Conflict(format!(
-            "{}: trust root version {v} changed while it was read ({r}); run the command again",
-            store.url()
-        ))
-    })?;
-    Ok(versions)
+    Ok(chain
+        .versions
+        .iter()
+        .zip(chain.stored)
+        .map(|(info, bytes)| (layout::root_key(info.version), bytes))
+        .collect())
 }
 
 /// Checks the chain a bundle carries and its newest head under it (what `cairn export` makes sure
@@ -102,15 +90,7 @@ pub async fn write(
 ) -> Result<usize> {
     let mut written = 0;
     for (key, bytes) in versions {
-        let created = if abilities.create_only {
-            store.put_if_absent(&key, bytes).await? == Created::Created
-        } else if store.exists(&key).await? {
-            false
-        } else {
-            store.put(&key, bytes).await?;
-            true
-        };
-        written += usize::from(created);
+        written += usize::from(create_once(store, &key, bytes, abilities).await?);
     }
     Ok(written)
 }

@@ -375,7 +375,7 @@ impl<'s, 'l> PackWriter<'s, 'l> {
         let mut writer = SnapshotPackWriter::new(self.to, SHARD_BYTES);
         let (mut shards, mut entries) = (Vec::new(), EntrySet::new());
         for shard in &previous.shards {
-            let bytes = self.read_pack(shard).await?;
+            let bytes = read_pack(self.store, shard).await?;
             let mut reader = SnapshotPackReader::new(&bytes[..])?;
             while let Some((entry, blob)) = reader.next_entry()? {
                 let before: Vec<ResourceId> = changes
@@ -447,21 +447,20 @@ impl<'s, 'l> PackWriter<'s, 'l> {
             shards,
         })
     }
+}
 
-    /// A stored pack, exactly as long as named and with the digest named.
-    async fn read_pack(&self, pack: &PackRef) -> Result<Bytes> {
-        let key = layout::pack_key(&pack.digest);
-        let fetched = self
-            .store
-            .get_bounded(&key, Bound::Exactly(pack.bytes))
-            .await?
-            .ok_or(Error::Missing {
-                what: "pack",
-                digest: pack.digest,
-            })?;
-        pack.digest.verify(&format!("pack {key}"), &fetched.bytes)?;
-        Ok(fetched.bytes)
-    }
+/// A stored pack, exactly as long as named and with the digest named.
+pub async fn read_pack(store: &Store, pack: &PackRef) -> Result<Bytes> {
+    let key = layout::pack_key(&pack.digest);
+    let fetched = store
+        .get_bounded(&key, Bound::Exactly(pack.bytes))
+        .await?
+        .ok_or(Error::Missing {
+            what: "pack",
+            digest: pack.digest,
+        })?;
+    pack.digest.verify(&format!("pack {key}"), &fetched.bytes)?;
+    Ok(fetched.bytes)
 }
 
 /// A delta pack's changes by identity: the new entry and blob, or `None` for a removal.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use cairn_state_format::{
     Digest, EntrySet, Epoch, Head, Packs, Rollout, SecretKey, SignedHead, layout,
 };
-use cairn_store::{Abilities, Store};
+use cairn_store::{Abilities, Created, Store};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -424,6 +424,25 @@ pub async fn safe_abilities(store: &Store, single_publisher: bool) -> Result<Abi
         )));
     }
     Ok(abilities)
+}
+
+/// Writes `bytes` at `key` unless an object is there already, and says whether it did: a
+/// create-only write where the store honours one, else a check and a write (sound only with a
+/// single publisher, which [`safe_abilities`] made the caller promise).
+pub async fn create_once(
+    store: &Store,
+    key: &str,
+    bytes: Vec<u8>,
+    abilities: Abilities,
+) -> Result<bool> {
+    if abilities.create_only {
+        return Ok(store.put_if_absent(key, bytes).await? == Created::Created);
+    }
+    if store.exists(key).await? {
+        return Ok(false);
+    }
+    store.put(key, bytes).await?;
+    Ok(true)
 }
 
 /// Uploads what the store lacks of a prepared snapshot: the blobs its changes add (blobs the

@@ -27,13 +27,13 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Change, Entry, EntrySet, NodeSource};
 use crate::lines::{
-    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open, read_blob_of,
-    read_line,
+    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open_with_header,
+    read_blob_of, read_line,
 };
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
 use crate::update::{Updated, update_index};
-use crate::{CONTENT_FORMAT, MAX_ENTRIES, check_format};
+use crate::{CONTENT_FORMAT, MAX_ENTRIES};
 
 /// The first line of a pack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,16 +146,7 @@ impl<R: Read> DeltaReader<R> {
     /// Opens a pack and reads its header.
     pub fn new(reader: R) -> Result<Self> {
         let what = "delta pack".to_owned();
-        let mut lines = open(reader, &what)?;
-        let first =
-            read_line(&mut lines, MAX_RECORD_BYTES, &what)?.ok_or_else(|| Error::Truncated {
-                what: what.clone(),
-                detail: "no header".to_owned(),
-            })?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&first).map_err(|e| malformed(&what, e))?;
-        check_format(&value, &what, CONTENT_FORMAT, CONTENT_FORMAT)?;
-        let header: DeltaHeader = serde_json::from_value(value).map_err(|e| malformed(&what, e))?;
+        let (lines, header): (_, DeltaHeader) = open_with_header(reader, &what, CONTENT_FORMAT)?;
         // Saturating: both counts come from the wire, and their sum must not overflow.
         let records = header.puts.saturating_add(header.removes);
         if records > MAX_ENTRIES {

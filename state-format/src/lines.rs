@@ -54,6 +54,25 @@ pub(crate) fn open<R: Read>(reader: R, what: &str) -> Result<Lines<R>> {
     Ok(BufReader::new(decoder))
 }
 
+/// Opens the zstd frame of a pack and reads its header line: a JSON object whose `format` is
+/// checked before its fields (so a newer pack reads as "upgrade").
+pub(crate) fn open_with_header<R: Read, H: serde::de::DeserializeOwned>(
+    reader: R,
+    what: &str,
+    format: u32,
+) -> Result<(Lines<R>, H)> {
+    let mut lines = open(reader, what)?;
+    let first = read_line(&mut lines, MAX_RECORD_BYTES, what)?.ok_or_else(|| Error::Truncated {
+        what: what.to_owned(),
+        detail: "no header".to_owned(),
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&first).map_err(|e| malformed(what, e))?;
+    crate::check_format(&value, what, format, format)?;
+    let header = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
+    Ok((lines, header))
+}
+
 /// Whether anything follows in `lines` (a whole line or not).
 pub(crate) fn at_end<R: Read>(lines: &mut Lines<R>, what: &str) -> Result<bool> {
     Ok(lines.fill_buf().map_err(read_error(what))?.is_empty())

@@ -25,12 +25,12 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::index::{Entry, EntrySet, Index};
 use crate::lines::{
-    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open, read_blob_of,
-    read_line,
+    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open_with_header,
+    read_blob_of, read_line,
 };
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;
-use crate::{MAX_ENTRIES, SNAPSHOT_PACK_FORMAT, check_format};
+use crate::{MAX_ENTRIES, SNAPSHOT_PACK_FORMAT};
 
 /// The first line of a shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,17 +145,8 @@ impl<R: Read> SnapshotPackReader<R> {
     /// Opens a shard and reads its header.
     pub fn new(reader: R) -> Result<Self> {
         let what = "snapshot pack".to_owned();
-        let mut lines = open(reader, &what)?;
-        let first =
-            read_line(&mut lines, MAX_RECORD_BYTES, &what)?.ok_or_else(|| Error::Truncated {
-                what: what.clone(),
-                detail: "no header".to_owned(),
-            })?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&first).map_err(|e| malformed(&what, e))?;
-        check_format(&value, &what, SNAPSHOT_PACK_FORMAT, SNAPSHOT_PACK_FORMAT)?;
-        let header: SnapshotPackHeader =
-            serde_json::from_value(value).map_err(|e| malformed(&what, e))?;
+        let (lines, header): (_, SnapshotPackHeader) =
+            open_with_header(reader, &what, SNAPSHOT_PACK_FORMAT)?;
         let what = format!("snapshot pack {} shard {}", header.snapshot, header.shard);
         Ok(SnapshotPackReader {
             lines,

@@ -181,6 +181,21 @@ fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + seconds, 0).unwrap()
 }
 
+/// What an agent that applied generation 6 of the fixtures' channel (epoch `EPOCH`) and trusts
+/// `keys` checks a head with, at the fixtures' clock.
+fn trust_after_6(keys: &[cairn_state_format::PublicKey]) -> Trust<'_> {
+    Trust {
+        keys,
+        channel: "prod",
+        applied_generation: Some(6),
+        lineage: Lineage {
+            epoch: Some(EPOCH),
+            ..Lineage::default()
+        },
+        now: at(60),
+    }
+}
+
 fn entries(resources: &[Resource]) -> EntrySet {
     resources
         .iter()
@@ -393,16 +408,7 @@ fn signed_head() {
     assert_eq!(decoded.signatures.len(), 2);
     for key in [&one, &two] {
         let trusted = [key.public()];
-        let trust = Trust {
-            keys: &trusted,
-            channel: "prod",
-            applied_generation: Some(6),
-            lineage: Lineage {
-                epoch: Some(EPOCH),
-                ..Lineage::default()
-            },
-            now: at(60),
-        };
+        let trust = trust_after_6(&trusted);
         let (verified, by) = verify_head(&bytes, &trust).unwrap();
         assert_eq!(verified, head);
         assert_eq!(by, key.public().id());
@@ -554,16 +560,7 @@ fn version_2_is_still_read() {
     assert_eq!(decoded.packs.deltas.len(), 1);
     let one = SecretKey::from_seed([1; 32]);
     let trusted = [one.public()];
-    let trust = Trust {
-        keys: &trusted,
-        channel: "prod",
-        applied_generation: Some(6),
-        lineage: Lineage {
-            epoch: Some(EPOCH),
-            ..Lineage::default()
-        },
-        now: at(60),
-    };
+    let trust = trust_after_6(&trusted);
     assert_eq!(verify_head(&v2, &trust).unwrap().0, decoded);
 }
 

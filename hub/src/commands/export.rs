@@ -3,8 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use cairn_env_vars::EnvVars;
-use cairn_state_format::{PackRef, layout};
-use cairn_store::{Bound, Store};
+use cairn_state_format::layout;
 use clap::Args;
 use serde::Serialize;
 
@@ -14,6 +13,7 @@ use crate::bundle_trust;
 use crate::channel::Channel;
 use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
+use crate::packs::read_pack;
 
 /// Flags of `cairn export`.
 #[derive(Args, Debug, Clone)]
@@ -89,7 +89,7 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
         add(&mut bundle, key, bytes);
     }
     for pack in head.packs.objects() {
-        let bytes = read_pack(&store, &pack).await?;
+        let bytes = read_pack(&store, &pack).await?.to_vec();
         add(&mut bundle, layout::pack_key(&pack.digest), bytes);
     }
     // Refuse to write what an import would refuse.
@@ -131,19 +131,6 @@ fn add(bundle: &mut Bundle, key: String, bytes: Vec<u8>) {
         digest: cairn_state_format::Digest::of(&bytes),
     });
     bundle.objects.insert(key, bytes);
-}
-
-async fn read_pack(store: &Store, pack: &PackRef) -> Result<Vec<u8>> {
-    let key = layout::pack_key(&pack.digest);
-    let fetched = store
-        .get_bounded(&key, Bound::Exactly(pack.bytes))
-        .await?
-        .ok_or(Error::Missing {
-            what: "pack",
-            digest: pack.digest,
-        })?;
-    pack.digest.verify(&format!("pack {key}"), &fetched.bytes)?;
-    Ok(fetched.bytes.to_vec())
 }
 
 /// Writes the archive next to `out`, then moves it there: a crash leaves no half-written file.

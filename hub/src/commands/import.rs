@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use cairn_env_vars::EnvVars;
 use cairn_state_format::{Node, PublicKey, Snapshot, layout};
-use cairn_store::{Created, Store};
+use cairn_store::Store;
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -24,7 +24,7 @@ use crate::bundle_trust;
 use crate::channel::Channel;
 use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
-use crate::publish::safe_abilities;
+use crate::publish::{create_once, safe_abilities};
 use crate::remote::CONCURRENCY;
 
 /// Flags of `cairn import`.
@@ -97,14 +97,7 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
     }
     for (generation, (_, bytes)) in &verified.log {
         let key = layout::log_key(&m.channel, *generation);
-        let created = if abilities.create_only {
-            store.put_if_absent(&key, bytes.clone()).await? == Created::Created
-        } else if store.exists(&key).await? {
-            false
-        } else {
-            store.put(&key, bytes.clone()).await?;
-            true
-        };
+        let created = create_once(&store, &key, bytes.clone(), abilities).await?;
         imported.generations_written += usize::from(created);
     }
     let newest = channel.require_latest().await?;

@@ -11,7 +11,7 @@ mod gate;
 mod keys;
 
 use cairn_state_format::{Digest, RootRefusal, SignedRoot, TrustedRoot, layout};
-use cairn_store::{Created, Store};
+use cairn_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -31,6 +31,8 @@ pub struct Chain {
     pub trusted: TrustedRoot,
     /// The newest version as stored.
     pub latest: SignedRoot,
+    /// Every version's stored bytes, oldest first (what `cairn export` carries).
+    pub stored: Vec<Vec<u8>>,
 }
 
 /// One version of the chain, as `cairn trust show` lists it.
@@ -122,7 +124,8 @@ fn extend(chain: Option<Chain>, version: u64, bytes: &[u8]) -> Result<Chain, Roo
     }
     // Accepted bytes decode; the error is only for form's sake.
     let latest = SignedRoot::decode(bytes).map_err(|e| RootRefusal::Malformed(e.to_string()))?;
-    let mut versions = chain.map(|c| c.versions).unwrap_or_default();
+    let (mut versions, mut stored) = chain.map(|c| (c.versions, c.stored)).unwrap_or_default();
+    stored.push(bytes.to_vec());
     versions.push(VersionInfo {
         version,
         digest: trusted.digest(),
@@ -134,6 +137,7 @@ fn extend(chain: Option<Chain>, version: u64, bytes: &[u8]) -> Result<Chain, Roo
         versions,
         trusted,
         latest,
+        stored,
     })
 }
 
@@ -153,15 +157,7 @@ pub async fn require(store: &Store) -> Result<Chain> {
 pub async fn append(store: &Store, signed: &SignedRoot, single_publisher: bool) -> Result<()> {
     let abilities = crate::publish::safe_abilities(store, single_publisher).await?;
     let key = layout::root_key(signed.root.version);
-    let taken = if abilities.create_only {
-        store.put_if_absent(&key, signed.encode()).await? == Created::AlreadyExists
-    } else if store.exists(&key).await? {
-        true
-    } else {
-        store.put(&key, signed.encode()).await?;
-        false
-    };
-    if taken {
+    if !crate::publish::create_once(store, &key, signed.encode(), abilities).await? {
         return Err(Error::Conflict(format!(
             "trust root version {} was written by another command meanwhile; nothing was written: run \
              the command again to build on it",
