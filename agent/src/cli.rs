@@ -11,12 +11,10 @@ use cairn_state_format::PublicKey;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{
-    ChannelSpec, Config, ConfigError, StoreLocation, TargetSpec, Timing, TrustSpec,
+    ChannelSpec, Config, DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, Election, KubeOptions,
+    Propagation, StoreLocation, TargetSpec, Timing, TrustSpec,
 };
-use crate::election::Election;
-use crate::targets::kube::{
-    DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, KubeOptions, Propagation,
-};
+use crate::error::{ConfigError, PolicyError, UnexpectedValue};
 
 /// cairn-agent: pulls signed snapshots from object storage and reconciles a target to them.
 #[derive(Debug, Parser)]
@@ -310,7 +308,7 @@ pub struct DriftRule {
 
 impl DriftRule {
     /// Parses `report`, `correct` or `<channel>=<mode>`.
-    pub fn parse(text: &str) -> std::result::Result<DriftRule, String> {
+    pub fn parse(text: &str) -> std::result::Result<DriftRule, PolicyError> {
         let policy = DriftPolicy::parse([text])?;
         Ok(match policy.channels.into_iter().next() {
             Some((channel, mode)) => DriftRule {
@@ -339,7 +337,7 @@ impl DriftRule {
     }
 }
 
-fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
+fn parse_fraction(text: &str) -> std::result::Result<f64, UnexpectedValue> {
     let (number, scale) = match text.trim().strip_suffix('%') {
         Some(percent) => (percent, 100.0),
         None => (text.trim(), 1.0),
@@ -348,7 +346,7 @@ fn parse_fraction(text: &str) -> std::result::Result<f64, String> {
         .trim()
         .parse::<f64>()
         .map(|n| n / scale)
-        .map_err(|_| format!("{text:?} is not a fraction such as 20% or 0.2"))
+        .map_err(|_| UnexpectedValue::new(text, "a fraction such as 20% or 0.2"))
 }
 
 /// Reads a `--trust` value: key text, or a path to a file holding it.

@@ -54,6 +54,7 @@ pub mod election;
 pub mod error;
 mod fetch;
 mod fsutil;
+mod metrics;
 mod reconcile;
 mod run;
 mod serve;
@@ -65,15 +66,16 @@ use std::future::Future;
 
 pub use cluster::Cluster;
 pub use config::{
-    ChannelSpec, Config, ConfigError, Replicas, StoreLocation, TargetSpec, Timing, TrustSpec,
+    ChannelSpec, Config, KubeOptions, StoreLocation, TargetSpec, Timing, TrustSpec,
     validate_cluster_id,
 };
-pub use error::{Error, ErrorClass, Result, Retry, TrustRootProblem};
+pub use error::{ConfigError, Error, ErrorClass, Result, Retry, StateError, TrustRootProblem};
 pub use fetch::Shared;
 pub use fetch::source::{Body, Bound, Conditional, HttpSource, ObjectSource, Opened, Source};
-pub use run::{Agent, OnceReport, Outcome};
-pub use serve::metrics::{Metrics, RequestKind};
-pub use state::{Applied, ConfigMapState, MemoryState, StateBackend, StateError};
+pub use metrics::{Metrics, RequestKind};
+pub use run::{Agent, AgentBuilder, OnceReport, Outcome, Replicas};
+pub use state::{Applied, AppliedHead, HeadBytes, MemoryState, StateBackend};
+pub use targets::kube::ConfigMapState;
 
 /// Runs an agent until `shutdown` completes (see [`Agent::run`]).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {

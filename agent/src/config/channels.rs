@@ -2,7 +2,7 @@
 
 use cairn_state_format::{ChannelPattern, validate_channel_name};
 
-use super::ConfigError;
+use crate::error::ConfigError;
 
 /// A channel to follow: by name, or every channel whose name matches a pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]

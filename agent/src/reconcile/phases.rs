@@ -33,21 +33,18 @@ impl Holding {
         }
     }
 
-    /// What was applied (loaded or not): generation, snapshot and epoch.
-    pub fn mark(&self) -> Option<Mark> {
+    /// The head applied (its entries loaded or not), if any.
+    pub fn head(&self) -> Option<&AppliedHead> {
         match self {
-            Holding::Applied(a) => Some(Mark {
-                generation: a.generation,
-                snapshot: a.snapshot,
-                epoch: a.epoch,
-            }),
-            Holding::Resuming(a) => Some(Mark {
-                generation: a.generation,
-                snapshot: a.snapshot,
-                epoch: a.epoch,
-            }),
+            Holding::Applied(applied) => Some(&applied.head),
+            Holding::Resuming(head) => Some(head),
             Holding::Nothing | Holding::Broken(_) => None,
         }
+    }
+
+    /// What was applied (loaded or not): generation, snapshot and epoch.
+    pub fn mark(&self) -> Option<Mark> {
+        self.head().map(Mark::of)
     }
 
     /// The applied generation, if any.
@@ -68,6 +65,15 @@ pub(crate) struct Mark {
 }
 
 impl Mark {
+    /// The mark of `applied`.
+    pub fn of(applied: &AppliedHead) -> Mark {
+        Mark {
+            generation: applied.generation,
+            snapshot: applied.snapshot,
+            epoch: applied.signed.epoch(),
+        }
+    }
+
     /// Whether `head` is what to apply next: newer, or the first of a re-created channel (whose
     /// head verification accepted, so the operator said to follow it).
     pub fn behind(&self, head: &Head) -> bool {

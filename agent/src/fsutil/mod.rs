@@ -1,4 +1,7 @@
-//! Atomic file writes: write a sibling temporary file, fsync it, rename it over the target.
+//! Files that survive a crash: atomic writes (write a sibling temporary file, fsync it, rename
+//! it over the target) and append-only journals beside a base file ([`journal`]).
+
+pub(crate) mod journal;
 
 use std::fs;
 use std::io::Write;

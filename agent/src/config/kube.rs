@@ -1,11 +1,11 @@
-//! The Kubernetes target's tunables, with documented defaults.
+//! How the agent talks to a cluster (`--target kube`): the Kubernetes target's tunables, with
+//! documented defaults.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::policy::DriftPolicy;
-use crate::config::ConfigError;
-use crate::election::Election;
+use super::{DriftPolicy, Election};
+use crate::error::{ConfigError, UnexpectedValue};
 
 /// What happens to an object's dependents when cairn prunes it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,13 +21,14 @@ pub enum Propagation {
 
 impl Propagation {
     /// Parses `background`, `foreground` or `orphan`.
-    pub fn parse(text: &str) -> Result<Propagation, String> {
+    pub fn parse(text: &str) -> Result<Propagation, UnexpectedValue> {
         match text.to_ascii_lowercase().as_str() {
             "background" => Ok(Propagation::Background),
             "foreground" => Ok(Propagation::Foreground),
             "orphan" => Ok(Propagation::Orphan),
-            _ => Err(format!(
-                "{text:?}: expected background, foreground or orphan"
+            _ => Err(UnexpectedValue::new(
+                text,
+                "background, foreground or orphan",
             )),
         }
     }

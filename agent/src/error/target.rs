@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use cairn_state_format::ResourceId;
 
-use crate::config::ConfigError;
-use crate::error::Retry;
+use super::{ConfigError, Retry};
 
 /// Why a target could not write, remove, compare or assess an object.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +35,9 @@ pub enum TargetError {
     /// Discovering which resource serves a kind failed.
     #[error("discovery failed: {}", describe_api(.0))]
     Discovery(#[source] kube::Error),
+    /// An object's drift annotations do not parse.
+    #[error("{0}")]
+    Policy(#[source] PolicyError),
     /// An object's canonical bytes are not a JSON object with metadata.
     #[error("the object is not a JSON object with metadata: {0}")]
     Malformed(String),
@@ -94,6 +96,7 @@ impl TargetError {
             | TargetError::NotOwned(_)
             | TargetError::Unserved(_)
             | TargetError::Malformed(_)
+            | TargetError::Policy(_)
             | TargetError::Connect(_)
             | TargetError::Forbidden(_)
             | TargetError::Custom(_) => Retry::Permanent,
@@ -212,4 +215,34 @@ pub fn describe_api(e: &kube::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// A drift setting (`--drift`) or an object's drift annotation (`cairn.dev/drift`,
+/// `cairn.dev/ignore-fields`) that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not a drift mode.
+    #[error("{0:?}: expected correct or report")]
+    DriftMode(String),
+    /// `=mode` without a channel.
+    #[error("{0:?}: a channel name is missing before '='")]
+    NoChannel(String),
+    /// Not a JSON pointer.
+    #[error("{0:?} is not a JSON pointer: it must start with '/'")]
+    NotAPointer(String),
+    /// A JSON pointer with a `~` escape other than `~0` or `~1`.
+    #[error("{0:?}: '~' must be followed by 0 or 1")]
+    BadEscape(String),
+    /// A list of pointers that looks like JSON but is not an array of strings.
+    #[error("not a JSON array of strings: {0}")]
+    NotAList(#[source] serde_json::Error),
+    /// One annotation of the object does not parse.
+    #[error("annotation {annotation}: {source}")]
+    Annotation {
+        /// The annotation.
+        annotation: &'static str,
+        /// What is wrong with its value.
+        #[source]
+        source: Box<PolicyError>,
+    },
 }

@@ -5,163 +5,22 @@
 //! classified by their variant and status code ([`Error::retry`]), never by their text. They are
 //! rendered as strings only at the edge: status records, logs and the CLI.
 
+mod config;
+mod http;
+mod retry;
+mod state;
+mod target;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_state_format::Refusal;
 
-use crate::config::ConfigError;
-use crate::state::StateError;
-use crate::targets::TargetError;
-
-/// A stable class of error, as written to status records (`errors[].class`) and to the
-/// `cairn_agent_last_error` metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ErrorClass {
-    /// Bad configuration; the agent does not start.
-    Config,
-    /// The store failed or could not be reached.
-    Store,
-    /// A head was refused (unsigned, untrusted key, other channel, rollback, expired).
-    Verify,
-    /// Data fetched from the store is corrupt, truncated or missing.
-    Fetch,
-    /// The target failed to write or delete objects.
-    Apply,
-    /// The state could not be read or written.
-    State,
-    /// A status record could not be written.
-    Status,
-}
-
-impl ErrorClass {
-    /// Every class, in a stable order.
-    pub const ALL: [ErrorClass; 7] = [
-        ErrorClass::Config,
-        ErrorClass::Store,
-        ErrorClass::Verify,
-        ErrorClass::Fetch,
-        ErrorClass::Apply,
-        ErrorClass::State,
-        ErrorClass::Status,
-    ];
-
-    /// The class as a lowercase word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::Config => "config",
-            ErrorClass::Store => "store",
-            ErrorClass::Verify => "verify",
-            ErrorClass::Fetch => "fetch",
-            ErrorClass::Apply => "apply",
-            ErrorClass::State => "state",
-            ErrorClass::Status => "status",
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the loop treats a failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// Trouble that may pass soon (a timeout, a refused connection, a server error): back off
-    /// exponentially.
-    Transient,
-    /// The server asked us to slow down (429, S3's `SlowDown`): wait at least this long.
-    Throttled(Duration),
-    /// Lasts until something changes (a refused head, corrupt immutable data, a forbidden
-    /// request, a full disk): report it and retry no sooner than the poll interval.
-    Permanent,
-}
-
-/// How long the agent waits at least after a throttling answer that carried no `Retry-After`.
-pub const THROTTLED_FLOOR: Duration = Duration::from_secs(5);
-
-impl Retry {
-    /// The class of an HTTP status (`None`: no answer at all, a transport failure).
-    pub fn of_status(status: Option<u16>, retry_after: Option<Duration>) -> Retry {
-        match status {
-            Some(429) => Retry::Throttled(retry_after.unwrap_or(THROTTLED_FLOOR)),
-            Some(503) if retry_after.is_some() => {
-                Retry::Throttled(retry_after.unwrap_or(THROTTLED_FLOOR))
-            }
-            None | Some(408 | 500..=599) => Retry::Transient,
-            Some(_) => Retry::Permanent,
-        }
-    }
-
-    /// The class of a Kubernetes API error: by the answer's status code, or transient when the
-    /// server could not be reached at all.
-    pub fn of_kube(error: &kube::Error) -> Retry {
-        match error {
-            kube::Error::Api(status) => {
-                let retry_after = status
-                    .details
-                    .as_ref()
-                    .map(|d| d.retry_after_seconds)
-                    .filter(|s| *s > 0)
-                    .map(|s| Duration::from_secs(u64::from(s)));
-                Retry::of_status(Some(status.code), retry_after)
-            }
-            kube::Error::HyperError(_) | kube::Error::Service(_) => Retry::Transient,
-            _ => Retry::Permanent,
-        }
-    }
-}
-
-/// What went wrong with a request to a read-only HTTP store.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpProblem {
-    /// The server answered with a failure status.
-    #[error("server answered {status}")]
-    Status {
-        /// The status.
-        status: u16,
-        /// How long the server asked us to wait (`Retry-After`).
-        retry_after: Option<Duration>,
-    },
-    /// The request or the body timed out.
-    #[error("timed out ({0})")]
-    Timeout(#[source] reqwest::Error),
-    /// No connection could be made.
-    #[error("cannot connect ({0})")]
-    Connect(#[source] reqwest::Error),
-    /// Anything else the HTTP client reported.
-    #[error("{0}")]
-    Request(#[source] reqwest::Error),
-    /// The read was cut off: the object is larger than its kind allows, not the length declared
-    /// for it, or the server took too long.
-    #[error("{0}")]
-    Refused(cairn_store::Refused),
-}
-
-impl From<reqwest::Error> for HttpProblem {
-    fn from(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            HttpProblem::Timeout(e)
-        } else if e.is_connect() {
-            HttpProblem::Connect(e)
-        } else {
-            HttpProblem::Request(e)
-        }
-    }
-}
-
-/// Why the trust root version an agent is installed with cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustRootProblem {
-    /// The store holds no such version (publish one with `cairn trust init`).
-    #[error("not in the store (create the trust root with `cairn trust init`)")]
-    Missing,
-    /// It is not the pinned version, or not validly signed.
-    #[error(transparent)]
-    Refused(cairn_state_format::RootRefusal),
-}
+pub use config::{ConfigError, UnexpectedValue};
+pub use http::{HttpProblem, TrustRootProblem};
+pub use retry::{ErrorClass, Retry, THROTTLED_FLOOR};
+pub use state::{Damage, StateError};
+pub use target::{MissingPermission, PolicyError, TargetError, describe_api, describe_missing};
 
 /// Everything that can go wrong in the agent. Each variant carries what a person needs to find
 /// the problem: the URL, key, channel, digest, object or path.
