@@ -1,9 +1,7 @@
 //! Steps 4 to 7 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
 //! teardown.
 
-use cairn_state_format::{
-    Change, EntrySet, Incomplete, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
-};
+use cairn_state_format::{Change, EntrySet, Incomplete, MAX_UNHEALTHY, Phase, diff_entries};
 
 use super::Channel;
 use super::context::Converging;
@@ -15,8 +13,8 @@ use super::status::status_error;
 use crate::error::{Error, Result};
 use crate::fetch::{FetchPath, Fetched, fetch_entries};
 use crate::metrics::Metrics;
-use crate::state::{Applied, AppliedHead, HeadBytes, Step};
-use crate::targets::{Drifted, Inventory, PassScope, Target, TargetError, Write};
+use crate::state::{Applied, Step};
+use crate::targets::{PassScope, Target, TargetError};
 
 /// What a reconcile moves the target to: `entries`, from `previous` (what was applied before),
 /// with the `changes` between them when they are known.
@@ -55,21 +53,13 @@ impl Channel {
         let done = self
             .converge(at, desired, check_drift, head.generation)
             .await?;
-        let applied = Applied::of(
-            AppliedHead {
-                generation: head.generation,
-                snapshot: head.snapshot,
-                signed: HeadBytes::decoded(pending.bytes.clone(), head.epoch),
-                etag: pending.etag.clone(),
-            },
-            fetched.tree.clone(),
-        );
+        let applied = Applied::of(pending.record(), fetched.tree.clone());
         // Persist what changed since the state saved last (a journal line), or everything.
-        let changes = match (&previous, fetched.changes) {
-            (Some(_), Some(changes)) => Some(changes),
-            (Some(p), None) => Some(diff_entries(p.entries(), fetched.tree.entries())),
-            (None, _) => None,
-        };
+        let changes = previous.as_ref().map(|p| {
+            fetched
+                .changes
+                .unwrap_or_else(|| diff_entries(p.entries(), fetched.tree.entries()))
+        });
         let step = match (&previous, &changes) {
             (Some(p), Some(changes)) if same_channel => Step::From {
                 from: p.digest(),
@@ -212,19 +202,6 @@ impl Channel {
         e
     }
 
-    /// Records the drift check's findings (only a pass that checked changes them).
-    fn note_drift(&mut self, inventory: Option<&Inventory>, done: &Executed, check_drift: bool) {
-        if !check_drift {
-            return;
-        }
-        let (total, listed) = match inventory {
-            Some(inventory) => outcome::drifted(inventory, done),
-            None => (0, Vec::new()),
-        };
-        self.status.counts.drifted = total;
-        self.status.drifted = listed;
-    }
-
     /// Records what a plan's execution did in the metrics and the status counts.
     fn count(&mut self, metrics: &Metrics, done: &Executed, desired: usize) {
         let failed = done.failed.len() as u64;
@@ -293,100 +270,6 @@ impl Channel {
             None,
         );
         Ok(())
-    }
-
-    /// What the target holds for the channel, with drift when asked.
-    async fn inventory(
-        &self,
-        at: Converging<'_>,
-        desired: &EntrySet,
-        previous: &EntrySet,
-        check_drift: bool,
-        generation: u64,
-    ) -> Result<Inventory> {
-        let mut inventory = at
-            .target
-            .inventory(&self.name, desired, previous, check_drift)
-            .await?;
-        if check_drift && at.target.live_drift().is_some() {
-            let drifted = self.live_drift(at, desired, &inventory, generation).await?;
-            inventory.drifted.extend(drifted.correct);
-            inventory.reported.extend(drifted.report);
-        }
-        Ok(inventory)
-    }
-
-    /// Objects the channel owns, unchanged since written, whose live state no longer matches
-    /// (for targets that compare live content): only the target's suspects, when it has them.
-    async fn live_drift(
-        &self,
-        at: Converging<'_>,
-        desired: &EntrySet,
-        inventory: &Inventory,
-        generation: u64,
-    ) -> Result<Drifted> {
-        let Some(live) = at.target.live_drift() else {
-            return Ok(Drifted::default());
-        };
-        let current: Vec<_> = desired
-            .values()
-            .filter(|e| inventory.owned.get(&e.id) == Some(&Some(e.blob)))
-            .filter(|e| !inventory.narrowed || inventory.suspects.contains(&e.id))
-            .collect();
-        let digests: Vec<_> = current.iter().map(|e| e.blob).collect();
-        at.fetch.prefetch(digests).await?;
-        let mut drifted = Drifted::default();
-        for chunk in current.chunks(execute::BATCH) {
-            let mut writes = Vec::with_capacity(chunk.len());
-            for entry in chunk {
-                let bytes = at.fetch.blob(&entry.blob).await?;
-                writes.push(Write {
-                    id: entry.id.clone(),
-                    blob: entry.blob,
-                    bytes,
-                    generation,
-                });
-            }
-            let found = live.drifted(&self.name, writes).await?;
-            drifted.correct.extend(found.correct);
-            drifted.report.extend(found.report);
-        }
-        Ok(drifted)
-    }
-
-    /// Fills the health counts from the target, when it can tell and an assessment is due:
-    /// after changes, on resync, while anything is not healthy, or when never assessed. A target
-    /// that cannot tell counts every object it holds as healthy.
-    async fn assess(&mut self, target: &dyn Target, desired: &EntrySet, due: bool) {
-        let counts = &self.status.counts;
-        let assessed = counts.healthy + counts.progressing + counts.degraded;
-        let due = due
-            || counts.progressing > 0
-            || counts.degraded > 0
-            || assessed != desired.len() as u64;
-        if !due {
-            return;
-        }
-        let Some(check) = target.health() else {
-            let counts = &mut self.status.counts;
-            counts.healthy = (desired.len() as u64).saturating_sub(counts.failed);
-            counts.progressing = 0;
-            counts.degraded = 0;
-            return;
-        };
-        let ids: Vec<ResourceId> = desired.keys().cloned().collect();
-        match check.assess(&self.name, ids).await {
-            Ok(report) => {
-                let counts = &mut self.status.counts;
-                counts.healthy = report.healthy;
-                counts.progressing = report.progressing;
-                counts.degraded = report.degraded;
-                self.status.unhealthy = report.unhealthy.into_iter().take(MAX_UNHEALTHY).collect();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot assess health; keeping the last assessment")
-            }
-        }
     }
 }
 

@@ -18,6 +18,7 @@ mod context;
 mod converge;
 mod decide;
 mod execute;
+mod inspect;
 mod outcome;
 mod phases;
 pub(crate) mod plan;

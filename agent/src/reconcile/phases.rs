@@ -7,7 +7,7 @@ use bytes::Bytes;
 use cairn_state_format::{Digest, Epoch, Head, Refusal};
 
 use crate::error::Error;
-use crate::state::{Applied, AppliedHead};
+use crate::state::{Applied, AppliedHead, HeadBytes};
 
 /// What the channel holds in the target.
 #[derive(Debug)]
@@ -90,6 +90,18 @@ pub(crate) struct VerifiedHead {
     pub bytes: Bytes,
     /// Its ETag, for the next conditional poll.
     pub etag: Option<String>,
+}
+
+impl VerifiedHead {
+    /// What applying this head records.
+    pub fn record(&self) -> AppliedHead {
+        AppliedHead {
+            generation: self.head.generation,
+            snapshot: self.head.snapshot,
+            signed: HeadBytes::decoded(self.bytes.clone(), self.head.epoch),
+            etag: self.etag.clone(),
+        }
+    }
 }
 
 /// The channel's head as the last poll found it.

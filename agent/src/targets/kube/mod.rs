@@ -23,7 +23,7 @@
 //!   ([`ConfigMapState`], a [`crate::state::StateBackend`]), which is also the channel's ApplySet
 //!   parent: the target records the group-kinds and namespaces a pass will write in it before
 //!   the pass writes anything ([`KubeTarget::state`] shares it). It shares the target's
-//!   [`ledger`], so what it records is what the target last wrote and saw.
+//!   `ledger.rs`, so what it records is what the target last wrote and saw.
 //!
 //! The replicas' leader election is [`crate::election`]; the tunables are
 //! [`crate::config::KubeOptions`].
