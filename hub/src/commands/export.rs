@@ -7,13 +7,13 @@ use cairn_state_format::layout;
 use clap::Args;
 use serde::Serialize;
 
+use super::args::{Output, StoreArgs};
 use super::common::{bytes, channel_name, open_store, print_json};
-use crate::bundle::{BUNDLE_FORMAT, Bundle, Listed, Manifest};
-use crate::bundle_trust;
+use crate::bundle::{self, BUNDLE_FORMAT, Bundle, Listed, Manifest};
 use crate::channel::Channel;
-use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
-use crate::packs::read_pack;
+use crate::files::atomic;
+use crate::objects::read_pack;
 
 /// Flags of `cairn export`.
 #[derive(Args, Debug, Clone)]
@@ -85,7 +85,7 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
             logged.bytes,
         );
     }
-    for (key, bytes) in bundle_trust::export(&store).await? {
+    for (key, bytes) in bundle::trust::export(&store).await? {
         add(&mut bundle, key, bytes);
     }
     for pack in head.packs.objects() {
@@ -94,7 +94,7 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
     }
     // Refuse to write what an import would refuse.
     let verified = bundle.verify(&[])?;
-    bundle_trust::check(&bundle, &verified)?;
+    bundle::trust::check(&bundle, &verified)?;
     write(&bundle, &args.out)?;
     let exported = Exported {
         channel: args.channel.clone(),
@@ -133,20 +133,7 @@ fn add(bundle: &mut Bundle, key: String, bytes: Vec<u8>) {
     bundle.objects.insert(key, bytes);
 }
 
-/// Writes the archive next to `out`, then moves it there: a crash leaves no half-written file.
+/// Writes the archive whole or not at all: a crash leaves no half-written file.
 fn write(bundle: &Bundle, out: &Path) -> Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir.display()))?;
-    bundle
-        .write(std::io::BufWriter::new(file.as_file_mut()))
-        .map_err(Error::io(out.display()))?;
-    file.as_file()
-        .sync_all()
-        .map_err(Error::io(out.display()))?;
-    file.persist(out)
-        .map_err(|e| Error::io(out.display())(e.error))?;
-    Ok(())
+    atomic::write_with(out, |file| bundle.write(std::io::BufWriter::new(file)))
 }

@@ -8,8 +8,9 @@ use cairn_state_format::{
     ChannelPattern, Delegation, KeyEntry, SecretKey, SignedRoot, TrustRoot, validate_channel_name,
 };
 
-use super::{Chain, NamedKey, TrustError};
-use crate::error::{Error, Result};
+use super::Chain;
+use crate::error::{Error, Result, TrustError};
+use crate::files::keys::NamedKey;
 
 /// Where `cairn trust add-key` puts a key.
 #[derive(Clone, Debug)]

@@ -6,9 +6,7 @@
 //! would refuse.
 
 mod edit;
-mod error;
 mod gate;
-mod keys;
 
 use cairn_state_format::{Digest, RootRefusal, SignedRoot, TrustedRoot, layout};
 use cairn_store::Store;
@@ -16,11 +14,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use edit::{KeyTarget, Outcome, RootEdit, shadowed, sign_next};
-pub use error::TrustError;
 pub use gate::{Signing, gate};
-pub use keys::{NamedKey, load_public};
 
+pub use crate::error::TrustError;
 use crate::error::{Error, Result};
+use crate::safe_writes::{create_once, safe_abilities};
 
 /// The store's trust root: every version, verified from version 1 to the newest.
 #[derive(Clone, Debug)]
@@ -155,9 +153,9 @@ pub async fn require(store: &Store) -> Result<Chain> {
 /// Writes `signed` as the next version, create-only: of two commands racing for a version, one
 /// writes it and the other is told to build on it.
 pub async fn append(store: &Store, signed: &SignedRoot, single_publisher: bool) -> Result<()> {
-    let abilities = crate::publish::safe_abilities(store, single_publisher).await?;
+    let abilities = safe_abilities(store, single_publisher).await?;
     let key = layout::root_key(signed.root.version);
-    if !crate::publish::create_once(store, &key, signed.encode(), abilities).await? {
+    if !create_once(store, &key, signed.encode(), abilities).await? {
         return Err(Error::Conflict(format!(
             "trust root version {} was written by another command meanwhile; nothing was written: run \
              the command again to build on it",

@@ -5,7 +5,7 @@ use crate::support;
 
 use cairn_env_vars::EnvVars;
 use cairn_hub::Error;
-use cairn_hub::publish::{Settings, publish};
+use cairn_hub::{Settings, publish};
 
 const PUBLISHERS: u32 = 8;
 

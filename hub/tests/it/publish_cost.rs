@@ -74,10 +74,8 @@ async fn publish_dir(
     store: &cairn_store::Store,
     dir: &std::path::Path,
     cache: &std::path::Path,
-) -> (cairn_hub::publish::Published, (usize, usize)) {
-    use cairn_hub::publish::{Content, Settings, publish};
-    use cairn_hub::scan::Scan;
-    use cairn_hub::scan_cache::CacheFile;
+) -> (cairn_hub::Published, (usize, usize)) {
+    use cairn_hub::{CacheFile, Content, Scan, Settings, publish};
 
     let inputs = [dir.to_path_buf()];
     let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);

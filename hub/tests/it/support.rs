@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_hub::publish::{Content, Publication, Published, Settings, publish};
+use cairn_hub::{Content, Publication, Published, Settings, publish};
 use cairn_state_format::{
     Digest, EntrySet, Node, SecretKey, SignedHead, Snapshot, layout, parse_documents,
 };

@@ -8,8 +8,8 @@ use crate::support;
 use std::path::PathBuf;
 
 use cairn_hub::Error;
-use cairn_hub::cli::Cli;
-use cairn_hub::trust::{self, TrustError};
+use cairn_hub::trust;
+use cairn_hub::{Cli, TrustError};
 use cairn_state_format::{
     HeadCheck, Lineage, Refusal, SecretKey, SignedRoot, TrustedRoot, layout, verify_head_under,
 };
@@ -669,15 +669,9 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
             .await
             .unwrap();
         let later = Utc::now() + chrono::Duration::days(30);
-        cairn_hub::commands::gc::collect_at(
-            &p.store,
-            1,
-            std::time::Duration::from_secs(1),
-            false,
-            later,
-        )
-        .await
-        .unwrap();
+        cairn_hub::collect_at(&p.store, 1, std::time::Duration::from_secs(1), false, later)
+            .await
+            .unwrap();
         p.cairn(&["sign", "--channel", "prod", "--key", "b.key"])
             .await
             .unwrap();
@@ -693,15 +687,9 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
             .await
             .unwrap();
         p.publish("prod", "3", "a.key,b.key", &[]).await.unwrap();
-        cairn_hub::commands::gc::collect_at(
-            &p.store,
-            1,
-            std::time::Duration::from_secs(1),
-            false,
-            later,
-        )
-        .await
-        .unwrap();
+        cairn_hub::collect_at(&p.store, 1, std::time::Duration::from_secs(1), false, later)
+            .await
+            .unwrap();
         assert_eq!(
             p.objects("proposals/").await,
             0,
