@@ -1,7 +1,7 @@
 //! `cairn import`: a bundle written by `cairn export`, into another store, with the same
 //! signatures. The whole file is checked first (lengths, digests, signatures, the content
 //! rebuilt to the signed snapshot digest) and against the target store (same channel epoch, no
-//! generation that differs, the same trust root: see [`crate::bundle_trust`]), and refused
+//! generation that differs, the same trust root: see [`crate::bundle::trust`]), and refused
 //! whole, with nothing written, when anything is off.
 //! Then content, packs and log entries are written, and the head moves forward to the newest
 //! logged generation, never back: importing twice, or an older bundle after a newer one, is
