@@ -75,19 +75,13 @@ async fn publish_dir(
     dir: &std::path::Path,
     cache: &std::path::Path,
 ) -> (cairn_hub::Published, (usize, usize)) {
-    use cairn_hub::{CacheFile, Content, Scan, Settings, publish};
+    use cairn_hub::{CacheFile, Content, Scan, publish};
 
     let inputs = [dir.to_path_buf()];
     let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
     let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
     let keys = [support::key()];
-    let settings = Settings {
-        keys: &keys,
-        delta_depth: 8,
-        single_publisher: false,
-        progress: false,
-        propose: false,
-    };
+    let settings = support::settings(&keys, false);
     let read = scan.parsed_and_reused();
     let published = publish(
         store,
