@@ -79,6 +79,34 @@ pub struct Verified {
 }
 
 impl Bundle {
+    /// An empty bundle of generations `from..=to` of `channel`.
+    pub fn new(channel: &str, epoch: Epoch, from: u64, to: u64) -> Bundle {
+        Bundle {
+            manifest: Manifest {
+                format: BUNDLE_FORMAT,
+                channel: channel.to_owned(),
+                epoch,
+                from,
+                to,
+                objects: Vec::new(),
+            },
+            objects: BTreeMap::new(),
+        }
+    }
+
+    /// Adds the object `key`, listed with its length and digest; an object added before stays.
+    pub fn add(&mut self, key: String, bytes: Vec<u8>) {
+        if self.objects.contains_key(&key) {
+            return;
+        }
+        self.manifest.objects.push(Listed {
+            key: key.clone(),
+            bytes: bytes.len() as u64,
+            digest: Digest::of(&bytes),
+        });
+        self.objects.insert(key, bytes);
+    }
+
     /// Writes the bundle as a tar archive.
     pub fn write(&self, out: impl std::io::Write) -> std::io::Result<()> {
         let mut archive = tar::Builder::new(out);

@@ -159,18 +159,7 @@ fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
     let Document { origin, mut object } = document;
     let mut problems: Vec<FieldProblem> = object_meta::check(&object);
     let defines = defined_kind(&object, &mut problems);
-    let namespace = options.namespace.as_deref();
-    let deferred = match place(&mut object, namespace) {
-        Placement::Deferred => namespace.map(|ns| placed_copy(&object, ns)),
-        Placement::Cleared => {
-            tracing::warn!(
-                "{origin}: metadata.namespace dropped: the kind is cluster-scoped (the API server \
-                 drops it too)"
-            );
-            None
-        }
-        Placement::AsWritten | Placement::Placed => None,
-    };
+    let deferred = place_object(&mut object, options.namespace.as_deref(), &origin);
     let mut problems: Vec<String> = problems.iter().map(|p| p.at(&origin)).collect();
     let resource = match Resource::from_value(object, origin.clone()) {
         Ok(resource) => resource,
@@ -190,16 +179,11 @@ fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
         ));
     }
     // The placed copy differs by its namespace only, which was checked to be a valid one.
-    let in_namespace =
-        deferred.and_then(
-            |object| match Resource::from_value(object, origin.clone()) {
-                Ok(resource) => Some(resource),
-                Err(e) => {
-                    problems.push(e.to_string());
-                    None
-                }
-            },
-        );
+    let in_namespace = deferred.and_then(|object| {
+        Resource::from_value(object, origin.clone())
+            .map_err(|e| problems.push(e.to_string()))
+            .ok()
+    });
     let manifest = Manifest {
         entry: resource.entry(),
         document: u32::try_from(origin.document).unwrap_or(u32::MAX),
@@ -216,6 +200,22 @@ fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
     ReadObject {
         record: Some((manifest, blobs)),
         problems,
+    }
+}
+
+/// Places `object` as `--namespace` asks (see [`place`]); returns its copy in the namespace when
+/// the choice waits for the snapshot's kinds.
+fn place_object(object: &mut Value, namespace: Option<&str>, origin: &Origin) -> Option<Value> {
+    match place(object, namespace) {
+        Placement::Deferred => namespace.map(|ns| placed_copy(object, ns)),
+        Placement::Cleared => {
+            tracing::warn!(
+                "{origin}: metadata.namespace dropped: the kind is cluster-scoped (the API server \
+                 drops it too)"
+            );
+            None
+        }
+        Placement::AsWritten | Placement::Placed => None,
     }
 }
 

@@ -38,8 +38,6 @@ pub mod scan_cache;
 mod upload;
 pub mod validate;
 
-use std::collections::HashMap;
-
 use cairn_state_format::Digest;
 use cairn_store::Store;
 
@@ -77,27 +75,21 @@ pub async fn publish(
     let previous = latest.as_ref().map(|l| l.head.snapshot);
     let prepared = prepare_content(&mut nodes, &mut publication.content, previous).await?;
     let snapshot = snapshot_of(prepared.as_ref(), &publication.content);
-    let mut published = Published::start(&publication.channel, latest.as_ref(), snapshot);
-    published.incremental = prepared.as_ref().is_some_and(|p| p.incremental);
+    let mut published = Published::start(
+        &publication.channel,
+        latest.as_ref(),
+        snapshot,
+        prepared.as_ref(),
+    );
     if !publication.allow_unchanged && previous == Some(snapshot) {
         published.unchanged = true;
-        published.entries = prepared.as_ref().map_or(0, |p| p.snapshot.entries);
         return Ok(published);
     }
-    let empty = HashMap::new();
-    let local = prepared.as_ref().map_or(&empty, |p| &p.blobs);
-    let to_root = prepared.as_ref().map(|p| p.snapshot.index);
-    let mut packs = PackWriter::new(store, snapshot, to_root, local);
-    published.entries = match &prepared {
-        Some(prepared) => {
-            if let Some(previous) = previous {
-                packs.remember(previous, prepared.changes.clone());
-            }
-            upload::upload_content(store, prepared, settings, &mut published).await?;
-            prepared.snapshot.entries
-        }
-        None => nodes.snapshot(&snapshot).await?.entries,
-    };
+    let mut packs = PackWriter::new(store, snapshot, prepared.as_ref(), previous);
+    match &prepared {
+        Some(prepared) => upload::upload_content(store, prepared, settings, &mut published).await?,
+        None => published.entries = nodes.snapshot(&snapshot).await?.entries,
+    }
     let content_bytes = published.bytes_uploaded;
     let blobs = publication.content.pack_blobs();
     let offered = packs

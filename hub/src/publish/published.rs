@@ -4,6 +4,7 @@
 use cairn_state_format::Digest;
 
 use super::packs::Written;
+use super::prepare::Prepared;
 use crate::channel::Logged;
 
 /// What a publish did.
@@ -56,16 +57,22 @@ pub struct Proposed {
 }
 
 impl Published {
-    /// What a publish of `snapshot` after `latest` did before it did anything.
-    pub(super) fn start(channel: &str, latest: Option<&Logged>, snapshot: Digest) -> Published {
+    /// What a publish of `snapshot` after `latest` did before it uploaded anything: what
+    /// `prepared` tells of the new snapshot (nothing for content the store has).
+    pub(super) fn start(
+        channel: &str,
+        latest: Option<&Logged>,
+        snapshot: Digest,
+        prepared: Option<&Prepared>,
+    ) -> Published {
         Published {
             channel: channel.to_owned(),
             generation: latest.map_or(0, |l| l.head.generation),
             snapshot,
             unchanged: false,
-            entries: 0,
+            entries: prepared.map_or(0, |p| p.snapshot.entries),
             changes: 0,
-            incremental: false,
+            incremental: prepared.is_some_and(|p| p.incremental),
             blobs_uploaded: 0,
             nodes_uploaded: 0,
             deltas_uploaded: 0,

@@ -25,6 +25,7 @@ use cairn_state_format::{
 use cairn_store::Store;
 
 use self::snapshot_pack::Pace;
+use super::prepare::Prepared;
 use super::scan::Scan;
 use crate::channel::{Channel, Logged};
 use crate::error::{Error, Result};
@@ -84,7 +85,7 @@ pub struct PackWriter<'s, 'l> {
     /// The target's index root: known when this publish built it, else read once.
     to_root: Option<Digest>,
     /// Blobs this publish has in memory (others are fetched from the store).
-    local: &'l HashMap<Digest, Bytes>,
+    local: Option<&'l HashMap<Digest, Bytes>>,
     known_changes: HashMap<Digest, Vec<Change>>,
     deltas: HashMap<Digest, (DeltaRef, Vec<u8>)>,
     snapshot_pack: Option<SnapshotPackRef>,
@@ -93,28 +94,29 @@ pub struct PackWriter<'s, 'l> {
 }
 
 impl<'s, 'l> PackWriter<'s, 'l> {
-    /// A writer of packs into snapshot `to` (whose index root is `to_root` when known).
+    /// A writer of packs into snapshot `to`, which this publish `prepared` (from `previous`, the
+    /// channel's newest snapshot) unless it is content the store has.
     pub fn new(
         store: &'s Store,
         to: Digest,
-        to_root: Option<Digest>,
-        local: &'l HashMap<Digest, Bytes>,
+        prepared: Option<&'l Prepared>,
+        previous: Option<Digest>,
     ) -> Self {
+        let mut known_changes = HashMap::new();
+        if let (Some(prepared), Some(previous)) = (prepared, previous) {
+            // The changes from the previous snapshot are known: no need to diff.
+            known_changes.insert(previous, prepared.changes.clone());
+        }
         PackWriter {
             store,
             to,
-            to_root,
-            local,
-            known_changes: HashMap::new(),
+            to_root: prepared.map(|p| p.snapshot.index),
+            local: prepared.map(|p| &p.blobs),
+            known_changes,
             deltas: HashMap::new(),
             snapshot_pack: None,
             written: Written::default(),
         }
-    }
-
-    /// The changes from `from` are known (this publish computed them): no need to diff.
-    pub fn remember(&mut self, from: Digest, changes: Vec<Change>) {
-        self.known_changes.insert(from, changes);
     }
 
     /// The packs a head of the target offers after `latest`, the channel's newest head: delta
@@ -239,7 +241,7 @@ impl<'s, 'l> PackWriter<'s, 'l> {
         };
         let (mut blobs, mut missing) = (HashMap::new(), Vec::new());
         for digest in added_blobs(&changes) {
-            match self.local.get(&digest) {
+            match self.local.and_then(|local| local.get(&digest)) {
                 Some(bytes) => {
                     blobs.insert(digest, bytes.clone());
                 }
