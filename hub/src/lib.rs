@@ -33,8 +33,8 @@
 //! | 5 | `status` | agents' status records: read by what changed ([`StatusReader`]), cached on disk, summarized per channel ([`Fleet`]), a rollout's progress | a look costs a listing plus the records that changed; a record is trusted no further than its decode checks |
 //! | 5 | `flags` | the flagd flag document and reading it from a snapshot | read and changed along one index path |
 //! | 6 | `ui` | `cairn ui`'s web view: one task looks at the store, a server renders pages | read-only (GET and HEAD, no script); viewers never add store reads |
-//! | 7 | `commands` | one module per command (flags and `run`), the flag groups they share (`args`), their helpers (`common`) | a command uses the parts, never another command (`env up` uses `publish`'s request) |
-//! | 8 | [`cli`] | [`Cli`], [`cli::Command`] and the dispatch to `commands` | nothing but [`run`] uses it |
+//! | 7 | `commands` | [`cli::Command`] and its dispatch; one module per command (flags and `run`), the flag groups they share (`args`), their helpers (`common`) | a command uses the parts, never another command (`env up` uses `publish`'s request) |
+//! | 8 | [`cli`] | [`Cli`]: the whole command line, with the exit codes in its help | nothing but [`run`] uses it |
 
 mod bundle;
 mod channel;
@@ -71,5 +71,5 @@ pub use status::read::StatusReader;
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<()> {
-    cli.command.run().await
+    cli.run().await
 }
