@@ -73,12 +73,7 @@ pub async fn run(args: &GcArgs) -> Result<()> {
     Ok(())
 }
 
-/// Marks from every channel's kept generations and deletes unreachable objects older than `grace`.
-///
-/// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
-/// (its successor is younger than `grace`): a publish that started from it may still be uploading
-/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
-/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
+/// [`collect_at`] now.
 pub async fn collect(
     store: &Store,
     keep: usize,
@@ -88,7 +83,14 @@ pub async fn collect(
     collect_at(store, keep, grace, dry_run, now()).await
 }
 
-/// [`collect`] with the clock given, so tests can look at a store as it will be later.
+/// Marks from every channel's kept generations and deletes unreachable objects older than `grace`.
+///
+/// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
+/// (its successor is younger than `grace`): a publish that started from it may still be uploading
+/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
+/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
+///
+/// The clock is given, so tests can look at a store as it will be later.
 pub async fn collect_at(
     store: &Store,
     keep: usize,
