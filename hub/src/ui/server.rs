@@ -48,9 +48,6 @@ pub async fn serve(listener: TcpListener, view: Arc<View>) {
     }
 }
 
-/// A page, or why there is none.
-pub type Page = std::result::Result<Markup, (StatusCode, String)>;
-
 async fn respond(view: &View, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "this view is read-only\n");

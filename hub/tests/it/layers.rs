@@ -3,7 +3,7 @@
 //! path outside `#[cfg(test)]` (doc links included) against the map, so the map and the import
 //! graph cannot drift apart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn src() -> PathBuf {
@@ -151,6 +151,64 @@ fn every_import_points_to_a_lower_layer() {
     assert!(back_arrows.is_empty(), "{back_arrows:#?}");
 }
 
+/// The modules of `path`'s folder (`publish::scan`'s are `publish::*`) that `code` uses.
+fn siblings(path: &[String], code: &str) -> BTreeSet<String> {
+    let inside = format!("crate::{}::", path[0]);
+    let mut out: BTreeSet<String> = paths(code, &inside)
+        .into_iter()
+        .map(|(_, name)| name.to_owned())
+        .collect();
+    for (climbs, name) in paths(code, "super::") {
+        // From `folder/x.rs` one climb, from `folder/x/y.rs` two, reach the folder itself.
+        if climbs + 1 == path.len() {
+            out.insert(name.to_owned());
+        }
+    }
+    out.remove(&path[1]);
+    out
+}
+
+#[test]
+fn no_folder_has_an_import_cycle_inside() {
+    let root = src();
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut uses: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let path = module_path(file.strip_prefix(&root).unwrap());
+        if path.len() < 2 {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let used = siblings(&path, without_tests(&text));
+        let key = (path[0].clone(), path[1].clone());
+        uses.entry(key).or_default().extend(used);
+    }
+    // A module that reaches itself through its siblings is on a cycle.
+    let mut on_cycles = Vec::new();
+    for (folder, module) in uses.keys() {
+        let mut seen = BTreeSet::new();
+        let mut pending: Vec<String> = uses[&(folder.clone(), module.clone())]
+            .iter()
+            .cloned()
+            .collect();
+        while let Some(next) = pending.pop() {
+            if next == *module {
+                on_cycles.push(format!("{folder}::{module}"));
+                break;
+            }
+            if seen.insert(next.clone()) {
+                let key = (folder.clone(), next);
+                pending.extend(uses.get(&key).into_iter().flatten().cloned());
+            }
+        }
+    }
+    assert!(
+        on_cycles.is_empty(),
+        "modules on an import cycle: {on_cycles:?}"
+    );
+}
+
 #[test]
 fn the_check_sees_crate_and_super_paths() {
     let file = [
@@ -161,4 +219,11 @@ fn the_check_sees_crate_and_super_paths() {
     let code = "use super::Blobs; use super::super::scan::Scan; use super::super::super::ui::x; \
                 use crate::objects::read_pack; /// [`crate::error::Error`]";
     assert_eq!(referred(&file, code), ["objects", "error", "ui"]);
+    let sibling = ["publish".to_owned(), "commit".to_owned()];
+    let code =
+        "use super::packs::PackWriter; use crate::publish::request::Settings; use super::commit;";
+    assert_eq!(
+        siblings(&sibling, code),
+        BTreeSet::from(["packs".to_owned(), "request".to_owned()])
+    );
 }

@@ -5,9 +5,8 @@ use cairn_state_format::{POSITIONS, Rollout, cohort_position};
 use maud::{Markup, html};
 
 use super::super::html::{age, clusters_link, page, phase_pill, tabs};
-use super::super::server::Page;
 use super::super::state::{ChannelLook, Sample, View};
-use super::{generation_bars, lookup};
+use super::{Page, generation_bars, lookup};
 use crate::clock::now;
 use crate::status::fleet::phase_name;
 use crate::status::rollout::standing;

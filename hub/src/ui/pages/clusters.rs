@@ -8,9 +8,8 @@ use hyper::StatusCode;
 use maud::{Markup, html};
 
 use super::super::html::{age, clusters_link, page, phase_pill, tabs};
-use super::super::server::Page;
 use super::super::state::View;
-use super::lookup;
+use super::{Page, lookup};
 use crate::clock::now;
 use crate::status::fleet::phase_name;
 

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use maud::html;
 
 use super::super::html::{age, page, tabs};
-use super::super::server::Page;
 use super::super::state::View;
+use super::Page;
 use super::history::failed;
 use crate::channel::Channel;
 use crate::flags::stored::{configmap_id, snapshot_flags};

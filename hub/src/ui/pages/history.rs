@@ -6,8 +6,8 @@ use hyper::StatusCode;
 use maud::html;
 
 use super::super::html::{age, page, tabs};
-use super::super::server::Page;
 use super::super::state::View;
+use super::Page;
 use crate::channel::Channel;
 use crate::error::Error;
 use crate::objects::compare::compare;

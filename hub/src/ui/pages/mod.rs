@@ -14,6 +14,9 @@ use super::html::{age, bars, page};
 use super::state::{ChannelLook, Look, View};
 use cairn_state_format::validate_channel_name;
 
+/// A page, or why there is none.
+pub type Page = std::result::Result<Markup, (StatusCode, String)>;
+
 pub use channel::channel;
 pub use clusters::clusters;
 pub use flags::flags;
