@@ -14,9 +14,10 @@
 //! # Module map
 //!
 //! Modules are layered: each imports only from layers below its own, never from its own or a
-//! higher one (`tests/it/layers.rs` checks every `crate::` and `super::` path against this
-//! table). Errors are at the bottom, then helpers and plain data, then the store as the hub
-//! reads and writes it, then the parts, then the commands, then the command line.
+//! higher one, and the modules inside a folder import each other without a cycle
+//! (`tests/it/layers.rs` checks every `crate::` and `super::` path against this table). Errors
+//! are at the bottom, then helpers and plain data, then the store as the hub reads and writes
+//! it, then the parts, then the commands, then the command line.
 //!
 //! | layer | module | what | invariant |
 //! |---|---|---|---|

@@ -10,6 +10,7 @@ use super::super::state::View;
 use super::Page;
 use super::history::failed;
 use crate::channel::Channel;
+use crate::clock::now;
 use crate::flags::stored::{configmap_id, snapshot_flags};
 
 /// The flags page: `?namespace=&configmap=` name the flag document (default/feature-flags).
@@ -26,7 +27,7 @@ pub async fn flags(view: &View, name: &str, query: &HashMap<String, String>) -> 
     let flags = snapshot_flags(&view.store, &latest.head.snapshot, &id)
         .await
         .map_err(failed)?;
-    let today = Utc::now().date_naive().to_string();
+    let today = now().date_naive().to_string();
     let body = html! {
         h1 { "Flags of " (name) }
         (tabs(name))
