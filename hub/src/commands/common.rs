@@ -21,7 +21,7 @@ pub fn open_store(args: &StoreArgs) -> Result<Store> {
 
 /// Checks a channel name given on the command line.
 pub fn channel_name(name: &str) -> Result<&str> {
-    validate_channel_name(name).map_err(Error::Usage)?;
+    validate_channel_name(name).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(name)
 }
 

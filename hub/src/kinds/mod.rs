@@ -62,16 +62,17 @@ pub enum NameRule {
 impl NameRule {
     /// Whether `name` follows the rule; `Err` says why not.
     pub fn check(self, name: &str) -> Result<(), String> {
-        names::path_segment(name)?;
+        let why = |e: names::NameError| e.to_string();
+        names::path_segment(name).map_err(why)?;
         match self {
-            NameRule::Subdomain => names::dns1123_subdomain(name),
+            NameRule::Subdomain => names::dns1123_subdomain(name).map_err(why),
             NameRule::SubdomainOfAtMost(max) if name.len() > max => Err(format!(
                 "must be no more than {max} characters (is {})",
                 name.len()
             )),
-            NameRule::SubdomainOfAtMost(_) => names::dns1123_subdomain(name),
-            NameRule::Label => names::dns1123_label(name),
-            NameRule::Dns1035Label => names::dns1035_label(name),
+            NameRule::SubdomainOfAtMost(_) => names::dns1123_subdomain(name).map_err(why),
+            NameRule::Label => names::dns1123_label(name).map_err(why),
+            NameRule::Dns1035Label => names::dns1035_label(name).map_err(why),
             NameRule::PathSegment => Ok(()),
             NameRule::IpAddress => match name.parse::<std::net::IpAddr>() {
                 Ok(ip) if ip.to_string() == name => Ok(()),
@@ -86,7 +87,7 @@ impl NameRule {
                         .to_owned(),
                 )
             }
-            NameRule::PriorityClass => names::dns1123_subdomain(name),
+            NameRule::PriorityClass => names::dns1123_subdomain(name).map_err(why),
         }
     }
 }

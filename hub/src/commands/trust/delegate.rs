@@ -41,7 +41,10 @@ pub async fn delegate(args: DelegateArgs) -> Result<()> {
     let channels = args
         .channels
         .iter()
-        .map(|c| c.parse::<ChannelPattern>().map_err(Error::Usage))
+        .map(|c| {
+            c.parse::<ChannelPattern>()
+                .map_err(|e| Error::Usage(e.to_string()))
+        })
         .collect::<Result<Vec<_>>>()?;
     let keys = args
         .signers

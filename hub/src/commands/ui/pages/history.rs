@@ -28,7 +28,7 @@ pub fn failed(error: Error) -> (StatusCode, String) {
 }
 
 fn checked(name: &str) -> Result<(), (StatusCode, String)> {
-    validate_channel_name(name).map_err(|e| (StatusCode::NOT_FOUND, e))
+    validate_channel_name(name).map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))
 }
 
 /// The history page: one listing of the log, then the heads of the generations shown.
