@@ -29,13 +29,17 @@ pub const S3_SERVERS: &[Server] = &[
     },
 ];
 
-/// Every server: the S3 ones and Azurite (Azure Blob).
+/// Every server: the S3 ones, Azurite (Azure Blob) and fake-gcs-server (GCS).
 pub const ALL_SERVERS: &[Server] = &[
     S3_SERVERS[0],
     S3_SERVERS[1],
     Server {
         name: "azurite",
         var: EnvVars::CAIRN_TEST_AZURITE,
+    },
+    Server {
+        name: "fake-gcs",
+        var: EnvVars::CAIRN_TEST_GCS,
     },
 ];
 
