@@ -1,7 +1,7 @@
 //! Content digests: `sha256:<64 lowercase hex>`.
 //!
 //! The value type sits below the crate's errors (which name digests); reading a digest from text
-//! and checking bytes against one, which fail with those errors, live in [`checked`].
+//! and checking bytes against one, which fail with those errors, live in `checked`.
 
 mod checked;
 

@@ -7,8 +7,8 @@
 //!
 //! Format 2 heads add the channel's [`Epoch`] (fixed at its first generation) and the [`Packs`]
 //! the head offers, each with its exact length and digest; format 3 the bridge among the packs.
-//! Heads of formats 1 and 2 are still read. Which format carries which field is one table,
-//! in [`formats`].
+//! Heads of formats 1 and 2 are still read. Which format carries which field is one table, in
+//! `head/formats.rs`.
 
 use std::collections::BTreeMap;
 
