@@ -181,6 +181,8 @@ env_vars! {
     CAIRN_DEMO_DIR: Tests;
     /// The Azurite Azure Blob server the store tests use (`scripts/test` starts it and sets this).
     CAIRN_TEST_AZURITE: Tests;
+    /// The fake-gcs-server GCS emulator the store tests use (`scripts/test` starts it and sets this).
+    CAIRN_TEST_GCS: Tests;
     /// The headless Chromium the web view's browser test drives (default `/usr/bin/chromium`).
     CAIRN_TEST_CHROMIUM: Tests;
     /// `1`: rewrite golden fixtures and generated tables instead of comparing with them.
