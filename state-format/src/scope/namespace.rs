@@ -50,7 +50,7 @@ impl FromStr for NamespacePattern {
         if plain.contains('$') {
             return Err(bad(format!("`$` is only allowed in {CHANNEL_VARIABLE}")));
         }
-        names::dns1123_label(&plain.replace('*', "x")).map_err(bad)?;
+        names::dns1123_label(&plain.replace('*', "x")).map_err(|e| bad(e.to_string()))?;
         Ok(NamespacePattern(text.to_owned()))
     }
 }
