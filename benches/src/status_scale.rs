@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_hub::commands::status::Fleet;
+use cairn_hub::Fleet;
 use cairn_state_format::{AppliedRef, Digest, Phase, StatusRecord, layout};
 use cairn_store::{CountingStore, Store};
 use futures::{StreamExt, TryStreamExt};
@@ -103,7 +103,8 @@ impl Target {
     pub fn dir(path: &Path) -> crate::Result<Target> {
         let direct = Store::open(path.to_str().unwrap_or_default(), &Default::default())?;
         let counting = CountingStore::new(Arc::clone(direct.object_store()));
-        let counted = Store::from_object_store(Arc::new(counting.clone()), direct.url());
+        let counted =
+            Store::from_object_store(Arc::new(counting.clone()), direct.provider(), direct.url());
         Ok(Target {
             direct,
             counted,
