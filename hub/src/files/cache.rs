@@ -30,6 +30,16 @@ impl CacheKind {
     /// Reads the cache at `path` and decodes what follows the magic prefix; `None` when the file
     /// is missing, unreadable or `decode` finds it damaged.
     pub fn load<T>(&self, path: &Path, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        self.load_owned(path, |bytes, body_at| decode(&bytes[body_at..]))
+    }
+
+    /// [`CacheKind::load`], handing `decode` the whole file (so that what it decodes may keep
+    /// it) and where the body starts.
+    pub fn load_owned<T>(
+        &self,
+        path: &Path,
+        decode: impl FnOnce(Vec<u8>, usize) -> Option<T>,
+    ) -> Option<T> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -38,7 +48,10 @@ impl CacheKind {
                 return None;
             }
         };
-        let decoded = bytes.strip_prefix(self.magic.as_slice()).and_then(decode);
+        let decoded = match bytes.starts_with(self.magic.as_slice()) {
+            true => decode(bytes, self.magic.len()),
+            false => None,
+        };
         if decoded.is_none() {
             tracing::warn!(path = %path.display(), "{} damaged or from another version; {}", self.name, self.without);
         }

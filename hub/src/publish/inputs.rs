@@ -9,13 +9,14 @@ use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use super::scan_cache::Stamp;
 use crate::error::{Error, Result};
 
-/// The manifest files named by `paths`, each with its metadata: files as given, directories
+/// The manifest files named by `paths`, each with its stat data: files as given, directories
 /// searched recursively for `.yaml`, `.yml` and `.json` (hidden entries skipped, entries in name
 /// order, each directory's files sorted by path), every file and directory once. `-` (standard
 /// input) is left out.
-pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Metadata)>> {
+pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Stamp)>> {
     let mut seen = Seen::default();
     let mut files = Vec::new();
     for path in paths.iter().filter(|p| p.as_os_str() != "-") {
@@ -23,7 +24,7 @@ pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Metadata)>> {
         if meta.is_dir() {
             files.extend(manifest_files(path, &meta, &mut seen)?);
         } else if seen.first(path, &meta) {
-            files.push((path.clone(), meta));
+            files.push((path.clone(), Stamp::of(&meta)));
         }
     }
     Ok(files)
@@ -33,7 +34,7 @@ fn manifest_files(
     root: &Path,
     root_meta: &Metadata,
     seen: &mut Seen,
-) -> Result<Vec<(PathBuf, Metadata)>> {
+) -> Result<Vec<(PathBuf, Stamp)>> {
     let mut out = Vec::new();
     if !seen.first(root, root_meta) {
         return Ok(out);
@@ -65,7 +66,7 @@ fn manifest_files(
                     subdirectories.push(path);
                 }
             } else if is_manifest(&path) && seen.first(&path, &meta) {
-                out.push((path, meta));
+                out.push((path, Stamp::of(&meta)));
             }
         }
         pending.extend(subdirectories.into_iter().rev());
@@ -112,7 +113,7 @@ impl Seen {
 mod tests {
     use super::*;
 
-    fn names(files: &[(PathBuf, Metadata)], root: &Path) -> Vec<String> {
+    fn names(files: &[(PathBuf, Stamp)], root: &Path) -> Vec<String> {
         files
             .iter()
             .map(|(p, _)| p.strip_prefix(root).unwrap().display().to_string())

@@ -1,41 +1,47 @@
-//! Scanning a publish's inputs: list the manifest files, take the records of unchanged files
-//! from the publish cache ([`super::scan_cache`]), and parse the rest on every core.
+//! Scanning a publish's inputs: list the manifest files, keep the stored records of files known
+//! unchanged ([`super::scan_cache`]: by stat data, or by the sha256 of their bytes), and parse
+//! the rest, on every core. Stored records stay as stored: the checks read them in place
+//! ([`Scan::objects`]), the caches copy them as they are, and only a full build of the index
+//! decodes them all.
 
-use std::collections::{HashMap, HashSet};
-use std::fs::Metadata;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use cairn_state_format::{Digest, Entry, ResourceId};
-use indicatif::{ProgressBar, ProgressStyle};
+use cairn_state_format::{Digest, Entry, EntrySet, ResourceId, SourceObject};
 use rayon::prelude::*;
 
 use super::inputs::list_files;
-use super::kinds::Kinds;
+use super::kinds::{CustomKind, Kinds};
 use super::manifests::{
-    FileManifests, Parsed, ReadOptions, kinds_of, problems_error, read_file, read_stdin,
+    Manifest, Parsed, ReadOptions, parse_bytes, problems_error, read_file, read_stdin,
 };
-use super::scan_cache::{CacheFile, Cached, Stamp};
+use super::progress;
+use super::records::{self, ObjectView, Objects};
+use super::scan_cache::{CacheFile, Known, MapState, RecordAt, Scanned, Stamp};
 use crate::error::{Error, Result};
 use crate::objects::local_blobs;
 
-/// Files parsed before a progress bar is worth showing.
+/// Files scanned before a progress bar is worth showing.
 const PROGRESS_FROM: usize = 500;
 
 /// The manifests of a publish's inputs.
 pub struct Scan {
-    /// Every input file's records, in input order (directories sorted).
-    files: Vec<FileManifests>,
-    /// Per file: its stamp (`None` for standard input) and whether it was parsed this time.
-    states: Vec<(Option<Stamp>, bool)>,
+    /// Every input file, in input order (directories sorted).
+    files: Vec<ScannedFile>,
     /// Canonical bytes of every resource parsed this time.
     blobs: HashMap<Digest, Bytes>,
     /// What is wrong with the files parsed this time (their other objects are in `files`).
     problems: Vec<String>,
-    /// The cache, and what it held for files that were read again or are gone (the records
-    /// of unchanged files moved into `files`).
-    cache: Option<(CacheFile, Cached)>,
+    /// Where the publish cache is written, unless caching is off.
+    cache: Option<CacheFile>,
+    /// What was known before: the stored records of the files found unchanged, those of files
+    /// changed or gone (left in it), and the snapshot and source map it describes.
+    known: Known,
+    /// The source map written to the store for the scanned content, once it is.
+    map: Option<MapState>,
     /// How files were read (a file read again must be read the same way).
     options: ReadOptions,
     /// The kinds the files' CustomResourceDefinitions define, with the built-in ones.
@@ -43,25 +49,58 @@ pub struct Scan {
     started: SystemTime,
 }
 
-/// Changes that turn the snapshot the cache describes into the scanned content.
+/// One input file.
+struct ScannedFile {
+    /// The path as given or found (or `<stdin>`).
+    source: String,
+    /// Its stat data (`None` for standard input).
+    stamp: Option<Stamp>,
+    /// The sha256 of its bytes.
+    content: Digest,
+    records: Records,
+    /// The kinds its CustomResourceDefinitions define.
+    defines: Vec<CustomKind>,
+}
+
+/// A file's records.
+enum Records {
+    /// Parsed this time.
+    Parsed(Vec<Manifest>),
+    /// Known unchanged: its stored record, found by its stat data or by its bytes.
+    Known { at: RecordAt, by_stamp: bool },
+}
+
+/// Changes that turn the snapshot the known records describe into the scanned content.
 pub struct CachedChanges {
-    /// The snapshot the cache's records add up to.
+    /// The snapshot the known records add up to.
     pub base: Digest,
-    /// Entries of files read this time (many may be unchanged).
+    /// Entries of files parsed this time (many may be unchanged).
     pub upserts: Vec<Entry>,
-    /// Identities of the old contents of files read this time or gone.
+    /// Identities of the old contents of files parsed this time or gone.
     pub removals: Vec<ResourceId>,
 }
 
+/// How many files a scan found each way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanCounts {
+    /// Known unchanged by their stat data, not read.
+    pub by_stamp: usize,
+    /// Read, and known unchanged by their bytes.
+    pub by_content: usize,
+    /// Parsed.
+    pub parsed: usize,
+}
+
 impl Scan {
-    /// Reads `inputs` (files, directories, `-` for standard input) as `options` say. With a
-    /// `cache` (which must be for the same options), files whose stamps match it are not read;
-    /// standard input among the inputs turns the cache off (its content cannot be stamped, and
-    /// the cache must describe all of a snapshot).
+    /// Reads `inputs` (files, directories, `-` for standard input) as `options` say, keeping
+    /// the records of files `known` holds unchanged (it must be for the same options); writes
+    /// the publish cache to `cache` later, if given. Standard input among the inputs turns both
+    /// off (its content has no path, and what is known must describe all of a snapshot).
     pub fn run(
         inputs: &[PathBuf],
         cache: Option<CacheFile>,
-        progress: bool,
+        known: Known,
+        show_progress: bool,
         options: ReadOptions,
     ) -> Result<Scan> {
         if inputs.is_empty() {
@@ -72,51 +111,98 @@ impl Scan {
         }
         let started = SystemTime::now();
         let stdin = inputs.iter().any(|p| p.as_os_str() == "-");
-        let mut cache = cache.filter(|_| !stdin).map(|c| {
-            let cached = c.load();
-            (c, cached)
-        });
+        let (cache, known) = match stdin {
+            true => (None, Known::default()),
+            false => (cache, known),
+        };
+        let listing = progress::spinner(show_progress, "listing manifest files");
         let paths = list_files(inputs)?;
+        listing.finish_and_clear();
 
-        let Split {
-            mut files,
-            mut states,
-            to_parse,
-        } = split_by_cache(&paths, cache.as_mut().map(|(_, cached)| cached));
-        let parsed = parse_all(&paths, &to_parse, progress, &options);
-        let mut blobs = HashMap::new();
-        let mut problems = Vec::new();
-        for (i, parsed) in to_parse.into_iter().zip(parsed) {
-            files[i] = Some(parsed.file);
-            blobs.extend(parsed.blobs);
-            problems.extend(parsed.problems);
-        }
-        // Invariant: every slot was filled, from the cache or by parsing.
-        let mut files: Vec<FileManifests> =
-            files.into_iter().map(|f| f.expect("scanned")).collect();
-        if stdin {
-            let parsed = read_stdin(&options)?;
-            files.push(parsed.file);
-            states.push((None, true));
-            blobs.extend(parsed.blobs);
-            problems.extend(parsed.problems);
-        }
-        let kinds = kinds_of(&files).0;
-        Ok(Scan {
-            files,
-            states,
-            blobs,
-            problems,
+        let looked = look_up(&paths, &known, show_progress, &options);
+        let mut scan = Scan {
+            files: Vec::with_capacity(looked.len() + 1),
+            blobs: HashMap::new(),
+            problems: Vec::new(),
             cache,
+            known,
+            map: None,
             options,
-            kinds,
+            kinds: Kinds::default(),
             started,
-        })
+        };
+        for looked in looked {
+            scan.add(looked);
+        }
+        if stdin {
+            let (parsed, content) = read_stdin(&scan.options)?;
+            scan.add_parsed(None, content, parsed);
+        }
+        scan.kinds = Kinds::with_custom(scan.files.iter().flat_map(|f| &f.defines)).0;
+        Ok(scan)
     }
 
-    /// Every file's records.
-    pub fn files(&self) -> &[FileManifests] {
-        &self.files
+    fn add(&mut self, looked: Looked) {
+        let Looked {
+            source,
+            stamp,
+            content,
+            found,
+        } = looked;
+        match found {
+            Lookup::Parsed(parsed) => self.add_parsed(Some(stamp), content, parsed),
+            Lookup::Known { by_stamp, defines } => {
+                // Invariant: `look_up` found it in `known`, and each path is listed once.
+                let at = self.known.take(&source).expect("known file").record;
+                self.files.push(ScannedFile {
+                    source,
+                    stamp: Some(stamp),
+                    content,
+                    records: Records::Known { at, by_stamp },
+                    defines,
+                });
+            }
+        }
+    }
+
+    fn add_parsed(&mut self, stamp: Option<Stamp>, content: Digest, parsed: Parsed) {
+        let Parsed {
+            file,
+            blobs,
+            problems,
+        } = parsed;
+        let defines = file
+            .manifests
+            .iter()
+            .filter_map(|m| m.defines.as_deref().cloned())
+            .collect();
+        self.files.push(ScannedFile {
+            source: file.source,
+            stamp,
+            content,
+            records: Records::Parsed(file.manifests),
+            defines,
+        });
+        self.blobs.extend(blobs);
+        self.problems.extend(problems);
+    }
+
+    /// Every object, as the checks across files read it (stored records in place).
+    pub fn objects(&self) -> Result<Objects<'_>> {
+        let mut objects = Objects::default();
+        for file in &self.files {
+            match &file.records {
+                Records::Parsed(manifests) => {
+                    objects.push(&file.source, manifests.iter().map(ObjectView::of));
+                }
+                Records::Known { at, .. } => {
+                    let record = self.known.record(*at);
+                    let views = record.and_then(|r| ObjectView::stored(&r, &self.options));
+                    objects.push(&file.source, views.ok_or_else(|| damaged(&file.source))?);
+                }
+            }
+        }
+        Ok(objects)
     }
 
     /// The problems found while parsing: objects that could not be read, or failed a check
@@ -130,35 +216,61 @@ impl Scan {
         &self.kinds
     }
 
-    /// How many files were parsed this time, and how many came from the cache.
-    pub fn parsed_and_reused(&self) -> (usize, usize) {
-        let parsed = self.states.iter().filter(|(_, p)| *p).count();
-        (parsed, self.states.len() - parsed)
+    /// How the files were read.
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
     }
 
-    /// The changes since the snapshot the cache describes, if it describes one.
+    /// How many files were found each way.
+    pub fn counts(&self) -> ScanCounts {
+        let mut counts = ScanCounts::default();
+        for file in &self.files {
+            match file.records {
+                Records::Known { by_stamp: true, .. } => counts.by_stamp += 1,
+                Records::Known {
+                    by_stamp: false, ..
+                } => counts.by_content += 1,
+                Records::Parsed(_) => counts.parsed += 1,
+            }
+        }
+        counts
+    }
+
+    /// How many files were parsed this time, and how many were known unchanged.
+    pub fn parsed_and_reused(&self) -> (usize, usize) {
+        let counts = self.counts();
+        (counts.parsed, counts.by_stamp + counts.by_content)
+    }
+
+    /// The changes since the snapshot the known records describe, if they describe one.
     pub fn changes_since_cached(&self) -> Option<CachedChanges> {
-        let (_, cached) = self.cache.as_ref()?;
-        let base = cached.snapshot?;
+        let base = self.known.snapshot?;
+        // What is left of the known records are the old ones of files parsed again or gone.
+        let left: Vec<Vec<Manifest>> = self
+            .known
+            .files()
+            .map(|(_, f)| self.decoded(f.record))
+            .collect::<Option<_>>()?;
         // Which entry a record publishes may depend on any file's CRDs (`--namespace`): when
         // they changed, unchanged files may publish other entries, and only a full build tells.
-        if self.kinds_when_cached(cached) != self.kinds {
+        let unchanged = self.files.iter().filter(|f| f.is_known());
+        let defined_before = unchanged
+            .flat_map(|f| &f.defines)
+            .chain(left.iter().flatten().filter_map(|m| m.defines.as_deref()));
+        if Kinds::with_custom(defined_before).0 != self.kinds {
             return None;
         }
         let kinds = &self.kinds;
-        // What is left in the cache are the old records of files read again or gone. Compared
-        // entry by entry, so that one changed document in a file of many is one change.
-        let mut old: HashMap<&ResourceId, &Entry> = cached
-            .files
-            .values()
-            .flat_map(|f| &f.manifests)
+        // Compared entry by entry, so that one changed document in a file of many is one change.
+        let mut old: HashMap<&ResourceId, &Entry> = left
+            .iter()
+            .flatten()
             .map(|m| m.published(kinds))
             .map(|e| (&e.id, e))
             .collect();
         let mut upserts = Vec::new();
-        let read_again = self.files.iter().zip(&self.states).filter(|(_, s)| s.1);
-        for (file, _) in read_again {
-            for entry in file.manifests.iter().map(|m| m.published(kinds)) {
+        for manifests in self.files.iter().filter_map(ScannedFile::parsed) {
+            for entry in manifests.iter().map(|m| m.published(kinds)) {
                 if old.remove(&entry.id) != Some(entry) {
                     upserts.push(entry.clone());
                 }
@@ -174,19 +286,32 @@ impl Scan {
         })
     }
 
-    /// The kinds of the snapshot the cache describes: the files not read again, and the old
-    /// records of the others.
-    fn kinds_when_cached(&self, cached: &Cached) -> Kinds {
-        let unchanged = self.files.iter().zip(&self.states).filter(|(_, s)| !s.1);
-        let defined = unchanged
-            .flat_map(|(f, _)| &f.manifests)
-            .chain(cached.files.values().flat_map(|f| &f.manifests))
-            .filter_map(|m| m.defines.as_ref());
-        Kinds::with_custom(defined).0
+    /// The entry set of all files, as published (identities must be unique: run
+    /// `validate::validate` first). Stored records are decoded for it.
+    pub fn entry_set(&self) -> Result<EntrySet> {
+        let mut set = EntrySet::new();
+        for file in &self.files {
+            let decoded;
+            let manifests = match &file.records {
+                Records::Parsed(manifests) => manifests,
+                Records::Known { at, .. } => {
+                    decoded = self.decoded(*at).ok_or_else(|| damaged(&file.source))?;
+                    &decoded
+                }
+            };
+            for entry in manifests.iter().map(|m| m.published(&self.kinds)) {
+                set.insert(entry.id.clone(), entry.clone());
+            }
+        }
+        Ok(set)
     }
 
-    /// The canonical bytes of `digests`, re-reading files whose records came from the cache
-    /// where needed (when the channel moved on since the cache was written).
+    fn decoded(&self, at: RecordAt) -> Option<Vec<Manifest>> {
+        records::decode(&self.known.record(at)?, &self.options)
+    }
+
+    /// The canonical bytes of `digests`, re-reading files whose records were known where
+    /// needed (when the channel moved on since, or a snapshot pack needs them all).
     pub fn blobs(
         &mut self,
         digests: impl IntoIterator<Item = Digest>,
@@ -204,27 +329,42 @@ impl Scan {
     }
 
     fn reread_files_holding(&mut self, missing: &HashSet<Digest>) -> Result<()> {
-        let holders: Vec<usize> = self
-            .files
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| {
-                f.manifests.iter().any(|m| {
-                    let placed = m.in_namespace.as_ref().map(|e| &e.blob);
-                    missing.contains(&m.entry.blob) || placed.is_some_and(|b| missing.contains(b))
-                })
-            })
-            .map(|(i, _)| i)
+        let holds = |o: &SourceObject<&str>| {
+            missing.contains(&o.blob) || o.placed.is_some_and(|p| missing.contains(&p.blob))
+        };
+        let mut holders = Vec::new();
+        for (i, file) in self.files.iter().enumerate() {
+            let held = match &file.records {
+                Records::Parsed(_) => false,
+                Records::Known { at, .. } => {
+                    let record = self
+                        .known
+                        .record(*at)
+                        .ok_or_else(|| damaged(&file.source))?;
+                    let objects: Vec<SourceObject<&str>> =
+                        record.objects().map_err(|_| damaged(&file.source))?;
+                    objects.iter().any(holds)
+                }
+            };
+            if held {
+                holders.push(i);
+            }
+        }
+        let options = &self.options;
+        let reread: Vec<(usize, Parsed)> = holders
+            .into_par_iter()
+            .map(|i| (i, read_file(Path::new(&self.files[i].source), options)))
             .collect();
-        for i in holders {
-            let path = Path::new(&self.files[i].source).to_path_buf();
-            let parsed = read_file(&path, &self.options)
-                .ok()
-                .map_err(problems_error)?;
-            if parsed.file != self.files[i] {
+        for (i, parsed) in reread {
+            let file = &self.files[i];
+            let parsed = parsed.ok().map_err(problems_error)?;
+            let Records::Known { at, .. } = file.records else {
+                continue;
+            };
+            if self.decoded(at).as_ref() != Some(&parsed.file.manifests) {
                 return Err(Error::Input(format!(
                     "{} changed while it was being published; run the publish again",
-                    path.display()
+                    file.source
                 )));
             }
             self.blobs.extend(parsed.blobs);
@@ -232,99 +372,201 @@ impl Scan {
         Ok(())
     }
 
+    /// Whether the scanned content can be described by a source map: every input is a file
+    /// (standard input has no path to find it by).
+    pub fn mappable(&self) -> bool {
+        self.files.iter().all(|f| f.stamp.is_some())
+    }
+
+    /// Every file's path and its record as stored (known records as they were, parsed ones
+    /// encoded).
+    pub fn records(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> {
+        self.files
+            .iter()
+            .map(|f| (f.source.as_str(), self.record(f)))
+    }
+
+    fn record(&self, file: &ScannedFile) -> Cow<'_, [u8]> {
+        let known = match &file.records {
+            Records::Known { at, .. } => self.known.record(*at),
+            Records::Parsed(_) => None,
+        };
+        match (known, &file.records) {
+            (Some(record), _) => Cow::Borrowed(record.as_bytes()),
+            (None, Records::Parsed(manifests)) => {
+                let mut bytes = Vec::new();
+                records::encode(&file.source, &file.content, manifests, &mut bytes);
+                Cow::Owned(bytes)
+            }
+            // Unreachable: a known record was checked when it was found. An empty record is
+            // refused by every reader, which then reads the file.
+            (None, Records::Known { .. }) => Cow::Borrowed(&[]),
+        }
+    }
+
+    /// What was known before the scan: the snapshot and the source map it describes.
+    pub fn known(&self) -> (Option<Digest>, Option<&MapState>) {
+        (self.known.snapshot, self.known.map.as_ref())
+    }
+
+    /// The paths whose records differ from what was known: files parsed, and known files
+    /// changed or gone.
+    pub fn changed_paths(&self) -> BTreeSet<&str> {
+        let parsed = self.files.iter().filter(|f| !f.is_known());
+        let parsed = parsed.map(|f| f.source.as_str());
+        parsed
+            .chain(self.known.files().map(|(path, _)| path))
+            .collect()
+    }
+
+    /// Records the source map written to the store for the scanned content.
+    pub fn note_map(&mut self, map: MapState) {
+        self.map = Some(map);
+    }
+
     /// Records what was scanned as the content of `snapshot`, for the next publish.
     pub fn save_cache(&self, snapshot: Digest) -> Result<()> {
-        let Some((cache, cached)) = &self.cache else {
+        let Some(cache) = &self.cache else {
             return Ok(());
         };
-        let unchanged = cached.snapshot == Some(snapshot)
-            && cached.files.is_empty()
-            && self.states.iter().all(|(_, parsed)| !parsed);
-        if unchanged {
-            // Every record came from the cache and describes this very snapshot.
-            return Ok(());
-        }
-        let files: Vec<(&FileManifests, Stamp)> = self
+        let known_snapshot = self.known.snapshot == Some(snapshot);
+        // The store's source map of `snapshot`: the one just written, or the known one if it
+        // is of this very snapshot (nothing was published).
+        let map = self
+            .map
+            .as_ref()
+            .or_else(|| self.known.map.as_ref().filter(|_| known_snapshot));
+        let all_by_stamp = self
             .files
             .iter()
-            .zip(&self.states)
-            .filter_map(|(file, (stamp, _))| stamp.map(|s| (file, s)))
+            .all(|f| matches!(f.records, Records::Known { by_stamp: true, .. }));
+        if known_snapshot && self.known.is_empty() && self.map.is_none() && all_by_stamp {
+            // Every record was known by its stamp and describes this very snapshot.
+            return Ok(());
+        }
+        let files: Vec<Scanned<'_>> = self
+            .files
+            .iter()
+            .filter_map(|f| {
+                f.stamp.map(|stamp| Scanned {
+                    stamp,
+                    record: self.record(f),
+                })
+            })
             .collect();
-        cache.save(snapshot, self.started, &files)
+        cache.save(snapshot, map, self.started, &self.options, files)
     }
 }
 
-/// The files of a scan, from the cache or still to parse.
-struct Split {
-    /// Per file: its records if the cache has them, `None` if it must be parsed.
-    files: Vec<Option<FileManifests>>,
-    /// Per file: its stamp and whether it is parsed.
-    states: Vec<(Option<Stamp>, bool)>,
-    /// The indexes of the files to parse.
-    to_parse: Vec<usize>,
-}
+impl ScannedFile {
+    fn is_known(&self) -> bool {
+        matches!(self.records, Records::Known { .. })
+    }
 
-/// Takes the records of files whose stamps match the cache out of it; the others are to parse.
-fn split_by_cache(paths: &[(PathBuf, Metadata)], mut cached: Option<&mut Cached>) -> Split {
-    let mut split = Split {
-        files: Vec::with_capacity(paths.len()),
-        states: Vec::with_capacity(paths.len()),
-        to_parse: Vec::new(),
-    };
-    for (path, meta) in paths {
-        let stamp = Stamp::of(meta);
-        let source = path.display().to_string();
-        let hit = cached.as_deref_mut().and_then(|cached| {
-            let fresh = cached
-                .files
-                .get(&source)
-                .is_some_and(|c| c.stamp == stamp && !c.racy);
-            fresh.then(|| cached.files.remove(&source)).flatten()
-        });
-        match hit {
-            Some(cached) => {
-                let manifests = cached.manifests;
-                split.files.push(Some(FileManifests { source, manifests }));
-                split.states.push((Some(stamp), false));
-            }
-            None => {
-                split.to_parse.push(split.files.len());
-                split.files.push(None);
-                split.states.push((Some(stamp), true));
-            }
+    fn parsed(&self) -> Option<&[Manifest]> {
+        match &self.records {
+            Records::Parsed(manifests) => Some(manifests),
+            Records::Known { .. } => None,
         }
     }
-    split
 }
 
-/// Parses the files at `indexes` of `paths` on every core.
-fn parse_all(
-    paths: &[(PathBuf, Metadata)],
-    indexes: &[usize],
-    progress: bool,
+fn damaged(source: &str) -> Error {
+    Error::Input(format!(
+        "the stored record of {source} no longer decodes; publish again with --no-cache"
+    ))
+}
+
+/// One listed file, looked up in what is known.
+struct Looked {
+    source: String,
+    stamp: Stamp,
+    content: Digest,
+    found: Lookup,
+}
+
+enum Lookup {
+    /// Its record is the known one, found by stamp or by content; the kinds it defines.
+    Known {
+        by_stamp: bool,
+        defines: Vec<CustomKind>,
+    },
+    /// It was parsed.
+    Parsed(Parsed),
+}
+
+/// Looks every file up on every core: known by its stamp, else read and hashed and known by
+/// its bytes, else parsed.
+fn look_up(
+    paths: &[(PathBuf, Stamp)],
+    known: &Known,
+    show_progress: bool,
     options: &ReadOptions,
-) -> Vec<Parsed> {
-    let bar = if progress && indexes.len() >= PROGRESS_FROM {
-        let bar = ProgressBar::new(indexes.len() as u64);
-        // Invariant: the template is a constant known to parse.
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} reading manifests {pos}/{len} [{bar:30}] eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let parsed = indexes
+) -> Vec<Looked> {
+    let bar = progress::bar(
+        show_progress,
+        paths.len(),
+        PROGRESS_FROM,
+        "{spinner} scanning manifests {pos}/{len} [{bar:30}] eta {eta}",
+    );
+    let looked = paths
         .par_iter()
-        .map(|&i| {
-            let parsed = read_file(&paths[i].0, options);
+        .map(|(path, stamp)| {
+            let looked = look_up_one(path, *stamp, known, options);
             bar.inc(1);
-            parsed
+            looked
         })
         .collect();
     bar.finish_and_clear();
-    parsed
+    looked
+}
+
+fn look_up_one(path: &Path, stamp: Stamp, known: &Known, options: &ReadOptions) -> Looked {
+    let source = path.display().to_string();
+    // A known file's record is decoded once here (borrowed, on every core): one that does not
+    // decode is not known, and the kinds its CRDs define are needed either way.
+    let known = known.get(&source).and_then(|k| {
+        let objects: Vec<SourceObject<&str>> = known.record(k.record)?.objects().ok()?;
+        let defines = objects.iter().filter_map(|o| o.defines.as_ref());
+        let defines = defines.map(records::custom_kind).collect();
+        Some((k, defines))
+    });
+    let (known, defines) = match known {
+        Some((file, defines)) if file.fresh(&stamp) => {
+            return Looked {
+                source,
+                stamp,
+                content: file.content,
+                found: Lookup::Known {
+                    by_stamp: true,
+                    defines,
+                },
+            };
+        }
+        Some((file, defines)) => (Some(file), defines),
+        None => (None, Vec::new()),
+    };
+    let (content, found) = match std::fs::read(path) {
+        Ok(bytes) => {
+            let content = Digest::of(&bytes);
+            let found = match known.filter(|k| k.content == content) {
+                Some(_) => Lookup::Known {
+                    by_stamp: false,
+                    defines,
+                },
+                None => Lookup::Parsed(parse_bytes(&source, bytes, options)),
+            };
+            (content, found)
+        }
+        Err(e) => {
+            let failed = Parsed::failed(&source, vec![format!("{source}: {e}")]);
+            (Digest::of(b""), Lookup::Parsed(failed))
+        }
+    };
+    Looked {
+        source,
+        stamp,
+        content,
+        found,
+    }
 }

@@ -79,7 +79,8 @@ async fn publish_dir(
 
     let inputs = [dir.to_path_buf()];
     let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
-    let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
+    let known = cache_file.load(&Default::default());
+    let mut scan = Scan::run(&inputs, Some(cache_file), known, false, Default::default()).unwrap();
     let keys = [support::key()];
     let settings = support::settings(&keys, false);
     let read = scan.parsed_and_reused();
@@ -140,8 +141,10 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
         second.nodes_uploaded
     );
     let puts = counter.counts().puts - before.puts;
-    let expected = second.blobs_uploaded + second.nodes_uploaded + 1 + 1 + 2 + 4;
+    // Blobs + nodes + snapshot root + delta + log + head + source map, plus the probe's 4.
+    let expected = second.blobs_uploaded + second.nodes_uploaded + 1 + 1 + 2 + 1 + 4;
     assert_eq!(puts as usize, expected, "PUTs of the second publish");
+    assert!(second.source_map_bytes > 0, "a source map was written");
     let gets = counter.counts().gets - before.gets;
     assert!(gets < 100, "{gets} GETs: reads stay on the changed paths");
     support::assert_readable(&store, &second.snapshot).await;
