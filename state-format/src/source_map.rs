@@ -12,8 +12,8 @@
 //!                                   and the sha256 of the body
 //! body                              one zstd frame of:
 //!   postcard(MapHead)               channel, snapshot, reader, file count, removed paths
-//!   a FileRecord per file           postcard(FileHead {path, content, length}), then `length`
-//!                                   bytes of postcard(Vec<SourceObject>)
+//!   a FileRecord per file           postcard(FileHead {path, content, defines_kinds, length}),
+//!                                   then `length` bytes of postcard(Vec<SourceObject>)
 //! ```
 //!
 //! A map is **full** (every input file) or a **patch** of a full one (`base`): the files added or
@@ -171,6 +171,7 @@ struct FileHead<S> {
     path: S,
     #[serde(with = "raw_digest")]
     content: Digest,
+    defines_kinds: bool,
     objects: u64,
 }
 
@@ -181,6 +182,9 @@ pub struct FileRecord<'a> {
     pub path: &'a str,
     /// The sha256 of its bytes.
     pub content: Digest,
+    /// Whether one of its objects defines a kind (is a CustomResourceDefinition): the kinds of
+    /// a snapshot are found without decoding the other records.
+    pub defines_kinds: bool,
     objects: &'a [u8],
     bytes: &'a [u8],
 }
@@ -194,10 +198,12 @@ impl<'a> FileRecord<'a> {
         out: &mut Vec<u8>,
     ) {
         // Invariant: plain structs of strings, integers and options always serialize.
+        let defines_kinds = objects.iter().any(|o| o.defines.is_some());
         let objects = postcard::to_stdvec(objects).expect("objects serialize");
         let head = FileHead {
             path,
             content: *content,
+            defines_kinds,
             objects: objects.len() as u64,
         };
         out.extend(postcard::to_stdvec(&head).expect("file head serializes"));
@@ -217,6 +223,7 @@ impl<'a> FileRecord<'a> {
         let record = FileRecord {
             path: head.path,
             content: head.content,
+            defines_kinds: head.defines_kinds,
             objects,
             bytes: &bytes[..bytes.len() - rest.len()],
         };
@@ -578,6 +585,7 @@ mod tests {
         assert_eq!(opened.head.files, 2);
         let records: Vec<FileRecord<'_>> = opened.records().collect();
         assert_eq!(records[1].path, "b.yaml");
+        assert!(records[1].defines_kinds);
         assert_eq!(records[1].objects::<String>().unwrap(), [object("b.yaml")]);
         let borrowed: Vec<SourceObject<&str>> = records[0].objects().unwrap();
         assert_eq!(borrowed[0].name, "a.yaml");

@@ -147,7 +147,7 @@ async fn read_and_check(
     let policy = Policy {
         allow_secrets: manifests.allow_secrets,
     };
-    let checked = validate(&scan.objects()?, policy, scan.problems())?;
+    let checked = validate(scan.defined(), scan.objects(), policy, scan.problems())?;
     if checked.without_namespace > 0 {
         tracing::warn!(
             "{} objects of namespaced kinds name no namespace: agents apply them to their \

@@ -3,6 +3,7 @@
 //! unreadable or damaged file reads as nothing (with a warning for the last two), never as an
 //! error.
 
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use cairn_state_format::Digest;
@@ -60,8 +61,21 @@ impl CacheKind {
 
     /// Replaces the cache at `path` atomically with the magic prefix and `body`.
     pub fn save(&self, path: &Path, body: &[u8]) -> Result<()> {
-        let mut bytes = self.magic.to_vec();
-        bytes.extend_from_slice(body);
-        atomic::write(path, &bytes)
+        self.save_with(path, |out| out.write_all(body))
+    }
+
+    /// Replaces the cache at `path` atomically with the magic prefix and what `fill` writes
+    /// (buffered), for a body too large to build in memory first.
+    pub fn save_with(
+        &self,
+        path: &Path,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        atomic::write_creating_dir(path, |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            out.write_all(self.magic)?;
+            fill(&mut out)?;
+            out.flush()
+        })
     }
 }

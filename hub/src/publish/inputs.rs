@@ -44,15 +44,16 @@ fn manifest_files(
         let mut entries = Vec::new();
         for item in std::fs::read_dir(&dir).map_err(Error::io(dir.display()))? {
             let item = item.map_err(Error::io(dir.display()))?;
-            if !item.file_name().to_string_lossy().starts_with('.') {
-                entries.push(item);
+            let name = item.file_name();
+            if !name.as_encoded_bytes().starts_with(b".") {
+                entries.push((name, item));
             }
         }
         // Name order, so that which of two paths to one file is kept does not depend on the
-        // order the file system lists them in.
-        entries.sort_by_key(std::fs::DirEntry::file_name);
+        // order the file system lists them in (names in a directory are unique).
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut subdirectories = Vec::new();
-        for item in entries {
+        for (_, item) in entries {
             let path = item.path();
             // Stat through the directory (no path walk from the root), following symlinks.
             let meta = match item.metadata().map_err(Error::io(path.display()))? {

@@ -10,7 +10,7 @@ use cairn_state_format::{
 };
 
 use super::kinds::{CustomKind, Scope, builtin};
-use super::manifests::{FileManifests, Manifest, ReadOptions};
+use super::manifests::{Manifest, ReadOptions};
 
 /// Bumped whenever what a record means changes (what parsing puts in it, how it is checked).
 const RECORD_RULES: u32 = 3;
@@ -127,7 +127,7 @@ pub fn custom_kind(k: &DefinedKind<&str>) -> CustomKind {
 
 /// An object as the checks across files read it: borrowed from a parsed [`Manifest`] or from a
 /// stored record, so that checking 100,000 unchanged objects copies nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectView<'a> {
     /// Its identity as written (or placed in `--namespace`, for a built-in kind).
     pub id: IdView<'a>,
@@ -139,39 +139,19 @@ pub struct ObjectView<'a> {
     pub item: Option<u32>,
     /// A plain-text Secret.
     pub plain_secret: bool,
-    /// For a CustomResourceDefinition: the kind it defines.
-    pub defines: Option<Box<CustomKind>>,
 }
 
-/// Every object of a publish's files, as the checks read them.
-#[derive(Debug, Default)]
-pub struct Objects<'a> {
-    /// The files' sources (paths), by index.
-    pub sources: Vec<&'a str>,
-    /// Each object with the index of its file, in file order.
-    pub objects: Vec<(u32, ObjectView<'a>)>,
-}
-
-impl<'a> Objects<'a> {
-    /// Adds a file and its objects.
-    pub fn push(&mut self, source: &'a str, objects: impl IntoIterator<Item = ObjectView<'a>>) {
-        let file = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
-        self.sources.push(source);
-        self.objects.extend(objects.into_iter().map(|o| (file, o)));
-    }
-
-    /// The objects of parsed files.
-    pub fn of_files(files: &'a [FileManifests]) -> Objects<'a> {
-        let mut objects = Objects::default();
-        for file in files {
-            objects.push(&file.source, file.manifests.iter().map(ObjectView::of));
-        }
-        objects
-    }
+/// A file's objects, as the checks read them.
+#[derive(Debug)]
+pub struct FileObjects<'a> {
+    /// The file's path.
+    pub source: &'a str,
+    /// Its objects, in file order.
+    pub objects: Vec<ObjectView<'a>>,
 }
 
 /// A borrowed resource identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct IdView<'a> {
     /// API group.
     pub group: &'a str,
@@ -214,7 +194,6 @@ impl<'a> ObjectView<'a> {
             document: m.document,
             item: m.item,
             plain_secret: m.plain_secret,
-            defines: m.defines.clone(),
         }
     }
 
@@ -256,7 +235,6 @@ impl<'a> ObjectView<'a> {
             document: o.document,
             item: o.item,
             plain_secret: o.plain_secret,
-            defines: o.defines.as_ref().map(|k| Box::new(custom_kind(k))),
         };
         Some(objects.into_iter().map(view).collect())
     }

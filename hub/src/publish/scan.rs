@@ -19,7 +19,7 @@ use super::manifests::{
     Manifest, Parsed, ReadOptions, parse_bytes, problems_error, read_file, read_stdin,
 };
 use super::progress;
-use super::records::{self, ObjectView, Objects};
+use super::records::{self, FileObjects, ObjectView};
 use super::scan_cache::{CacheFile, Known, MapState, RecordAt, Scanned, Stamp};
 use crate::error::{Error, Result};
 use crate::objects::local_blobs;
@@ -60,6 +60,8 @@ struct ScannedFile {
     records: Records,
     /// The kinds its CustomResourceDefinitions define.
     defines: Vec<CustomKind>,
+    /// Its known record, flagged as defining kinds, did not decode.
+    damaged: bool,
 }
 
 /// A file's records.
@@ -120,8 +122,10 @@ impl Scan {
         listing.finish_and_clear();
 
         let looked = look_up(&paths, &known, show_progress, &options);
+        drop(paths);
+        let (files, parsed): Looked = looked;
         let mut scan = Scan {
-            files: Vec::with_capacity(looked.len() + 1),
+            files,
             blobs: HashMap::new(),
             problems: Vec::new(),
             cache,
@@ -131,78 +135,50 @@ impl Scan {
             kinds: Kinds::default(),
             started,
         };
-        for looked in looked {
-            scan.add(looked);
+        for parsed in parsed.into_iter().flatten() {
+            scan.blobs.extend(parsed.blobs);
+            scan.problems.extend(parsed.problems);
         }
         if stdin {
             let (parsed, content) = read_stdin(&scan.options)?;
-            scan.add_parsed(None, content, parsed);
+            let Parsed {
+                file,
+                blobs,
+                problems,
+            } = parsed;
+            let file = ScannedFile::parsed(file.source, None, content, file.manifests);
+            scan.files.push(file);
+            scan.blobs.extend(blobs);
+            scan.problems.extend(problems);
         }
-        scan.kinds = Kinds::with_custom(scan.files.iter().flat_map(|f| &f.defines)).0;
+        if let Some(file) = scan.files.iter().find(|f| f.damaged) {
+            return Err(damaged(&file.source));
+        }
+        scan.kinds = Kinds::with_custom(scan.defined()).0;
         Ok(scan)
     }
 
-    fn add(&mut self, looked: Looked) {
-        let Looked {
-            source,
-            stamp,
-            content,
-            found,
-        } = looked;
-        match found {
-            Lookup::Parsed(parsed) => self.add_parsed(Some(stamp), content, parsed),
-            Lookup::Known { by_stamp, defines } => {
-                // Invariant: `look_up` found it in `known`, and each path is listed once.
-                let at = self.known.take(&source).expect("known file").record;
-                self.files.push(ScannedFile {
-                    source,
-                    stamp: Some(stamp),
-                    content,
-                    records: Records::Known { at, by_stamp },
-                    defines,
-                });
-            }
-        }
+    /// The kinds every file's CustomResourceDefinitions define, in file order.
+    pub fn defined(&self) -> impl Iterator<Item = &CustomKind> {
+        self.files.iter().flat_map(|f| &f.defines)
     }
 
-    fn add_parsed(&mut self, stamp: Option<Stamp>, content: Digest, parsed: Parsed) {
-        let Parsed {
-            file,
-            blobs,
-            problems,
-        } = parsed;
-        let defines = file
-            .manifests
-            .iter()
-            .filter_map(|m| m.defines.as_deref().cloned())
-            .collect();
-        self.files.push(ScannedFile {
-            source: file.source,
-            stamp,
-            content,
-            records: Records::Parsed(file.manifests),
-            defines,
-        });
-        self.blobs.extend(blobs);
-        self.problems.extend(problems);
-    }
-
-    /// Every object, as the checks across files read it (stored records in place).
-    pub fn objects(&self) -> Result<Objects<'_>> {
-        let mut objects = Objects::default();
-        for file in &self.files {
-            match &file.records {
-                Records::Parsed(manifests) => {
-                    objects.push(&file.source, manifests.iter().map(ObjectView::of));
-                }
-                Records::Known { at, .. } => {
-                    let record = self.known.record(*at);
-                    let views = record.and_then(|r| ObjectView::stored(&r, &self.options));
-                    objects.push(&file.source, views.ok_or_else(|| damaged(&file.source))?);
-                }
-            }
-        }
-        Ok(objects)
+    /// Every file's objects, as the checks across files read them (stored records in place).
+    pub fn objects(&self) -> impl Iterator<Item = Result<FileObjects<'_>>> {
+        self.files.iter().map(|file| {
+            let objects = match &file.records {
+                Records::Parsed(manifests) => manifests.iter().map(ObjectView::of).collect(),
+                Records::Known { at, .. } => self
+                    .known
+                    .record(*at)
+                    .and_then(|r| ObjectView::stored(&r, &self.options))
+                    .ok_or_else(|| damaged(&file.source))?,
+            };
+            Ok(FileObjects {
+                source: &file.source,
+                objects,
+            })
+        })
     }
 
     /// The problems found while parsing: objects that could not be read, or failed a check
@@ -248,7 +224,7 @@ impl Scan {
         // What is left of the known records are the old ones of files parsed again or gone.
         let left: Vec<Vec<Manifest>> = self
             .known
-            .files()
+            .left()
             .map(|(_, f)| self.decoded(f.record))
             .collect::<Option<_>>()?;
         // Which entry a record publishes may depend on any file's CRDs (`--namespace`): when
@@ -269,7 +245,7 @@ impl Scan {
             .map(|e| (&e.id, e))
             .collect();
         let mut upserts = Vec::new();
-        for manifests in self.files.iter().filter_map(ScannedFile::parsed) {
+        for manifests in self.files.iter().filter_map(ScannedFile::manifests) {
             for entry in manifests.iter().map(|m| m.published(kinds)) {
                 if old.remove(&entry.id) != Some(entry) {
                     upserts.push(entry.clone());
@@ -387,20 +363,13 @@ impl Scan {
     }
 
     fn record(&self, file: &ScannedFile) -> Cow<'_, [u8]> {
-        let known = match &file.records {
-            Records::Known { at, .. } => self.known.record(*at),
-            Records::Parsed(_) => None,
-        };
-        match (known, &file.records) {
-            (Some(record), _) => Cow::Borrowed(record.as_bytes()),
-            (None, Records::Parsed(manifests)) => {
+        match &file.records {
+            Records::Known { at, .. } => Cow::Borrowed(self.known.record_bytes(*at)),
+            Records::Parsed(manifests) => {
                 let mut bytes = Vec::new();
                 records::encode(&file.source, &file.content, manifests, &mut bytes);
                 Cow::Owned(bytes)
             }
-            // Unreachable: a known record was checked when it was found. An empty record is
-            // refused by every reader, which then reads the file.
-            (None, Records::Known { .. }) => Cow::Borrowed(&[]),
         }
     }
 
@@ -415,7 +384,7 @@ impl Scan {
         let parsed = self.files.iter().filter(|f| !f.is_known());
         let parsed = parsed.map(|f| f.source.as_str());
         parsed
-            .chain(self.known.files().map(|(path, _)| path))
+            .chain(self.known.left().map(|(path, _)| path))
             .collect()
     }
 
@@ -440,30 +409,44 @@ impl Scan {
             .files
             .iter()
             .all(|f| matches!(f.records, Records::Known { by_stamp: true, .. }));
-        if known_snapshot && self.known.is_empty() && self.map.is_none() && all_by_stamp {
+        let nothing_left = self.known.left().next().is_none();
+        if known_snapshot && nothing_left && self.map.is_none() && all_by_stamp {
             // Every record was known by its stamp and describes this very snapshot.
             return Ok(());
         }
-        let files: Vec<Scanned<'_>> = self
-            .files
-            .iter()
-            .filter_map(|f| {
-                f.stamp.map(|stamp| Scanned {
-                    stamp,
-                    record: self.record(f),
-                })
+        let files = self.files.iter().filter_map(|f| {
+            f.stamp.map(|stamp| Scanned {
+                stamp,
+                record: self.record(f),
             })
-            .collect();
+        });
         cache.save(snapshot, map, self.started, &self.options, files)
     }
 }
 
 impl ScannedFile {
+    fn parsed(
+        source: String,
+        stamp: Option<Stamp>,
+        content: Digest,
+        manifests: Vec<Manifest>,
+    ) -> ScannedFile {
+        let defines = manifests.iter().filter_map(|m| m.defines.as_deref());
+        ScannedFile {
+            source,
+            stamp,
+            content,
+            defines: defines.cloned().collect(),
+            records: Records::Parsed(manifests),
+            damaged: false,
+        }
+    }
+
     fn is_known(&self) -> bool {
         matches!(self.records, Records::Known { .. })
     }
 
-    fn parsed(&self) -> Option<&[Manifest]> {
+    fn manifests(&self) -> Option<&[Manifest]> {
         match &self.records {
             Records::Parsed(manifests) => Some(manifests),
             Records::Known { .. } => None,
@@ -477,23 +460,9 @@ fn damaged(source: &str) -> Error {
     ))
 }
 
-/// One listed file, looked up in what is known.
-struct Looked {
-    source: String,
-    stamp: Stamp,
-    content: Digest,
-    found: Lookup,
-}
-
-enum Lookup {
-    /// Its record is the known one, found by stamp or by content; the kinds it defines.
-    Known {
-        by_stamp: bool,
-        defines: Vec<CustomKind>,
-    },
-    /// It was parsed.
-    Parsed(Parsed),
-}
+/// What looking the files up gives: each file, and for those parsed, the parse (for its blobs
+/// and problems).
+type Looked = (Vec<ScannedFile>, Vec<Option<Box<Parsed>>>);
 
 /// Looks every file up on every core: known by its stamp, else read and hashed and known by
 /// its bytes, else parsed.
@@ -502,7 +471,7 @@ fn look_up(
     known: &Known,
     show_progress: bool,
     options: &ReadOptions,
-) -> Vec<Looked> {
+) -> Looked {
     let bar = progress::bar(
         show_progress,
         paths.len(),
@@ -516,57 +485,72 @@ fn look_up(
             bar.inc(1);
             looked
         })
-        .collect();
+        .unzip();
     bar.finish_and_clear();
     looked
 }
 
-fn look_up_one(path: &Path, stamp: Stamp, known: &Known, options: &ReadOptions) -> Looked {
-    let source = path.display().to_string();
-    // A known file's record is decoded once here (borrowed, on every core): one that does not
-    // decode is not known, and the kinds its CRDs define are needed either way.
-    let known = known.get(&source).and_then(|k| {
-        let objects: Vec<SourceObject<&str>> = known.record(k.record)?.objects().ok()?;
-        let defines = objects.iter().filter_map(|o| o.defines.as_ref());
-        let defines = defines.map(records::custom_kind).collect();
-        Some((k, defines))
-    });
-    let (known, defines) = match known {
-        Some((file, defines)) if file.fresh(&stamp) => {
-            return Looked {
-                source,
-                stamp,
-                content: file.content,
-                found: Lookup::Known {
-                    by_stamp: true,
-                    defines,
-                },
+fn look_up_one(
+    path: &Path,
+    stamp: Stamp,
+    known: &Known,
+    options: &ReadOptions,
+) -> (ScannedFile, Option<Box<Parsed>>) {
+    let source = path
+        .to_str()
+        .map_or_else(|| path.display().to_string(), str::to_owned);
+    let known_file = known.get(&source);
+    let (file, content, by_stamp) = match known_file.filter(|k| k.fresh(&stamp)) {
+        Some(file) => (file, file.content, true),
+        None => {
+            let bytes = match std::fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let failed = Parsed::failed(&source, vec![format!("{source}: {e}")]);
+                    return parsed_file(source, stamp, Digest::of(b""), failed);
+                }
             };
-        }
-        Some((file, defines)) => (Some(file), defines),
-        None => (None, Vec::new()),
-    };
-    let (content, found) = match std::fs::read(path) {
-        Ok(bytes) => {
             let content = Digest::of(&bytes);
-            let found = match known.filter(|k| k.content == content) {
-                Some(_) => Lookup::Known {
-                    by_stamp: false,
-                    defines,
-                },
-                None => Lookup::Parsed(parse_bytes(&source, bytes, options)),
-            };
-            (content, found)
-        }
-        Err(e) => {
-            let failed = Parsed::failed(&source, vec![format!("{source}: {e}")]);
-            (Digest::of(b""), Lookup::Parsed(failed))
+            match known_file.filter(|k| k.content == content) {
+                Some(file) => (file, content, false),
+                None => {
+                    let parsed = parse_bytes(&source, bytes, options);
+                    return parsed_file(source, stamp, content, parsed);
+                }
+            }
         }
     };
-    Looked {
+    file.found();
+    // Only the few records with CustomResourceDefinitions are decoded, for the kinds.
+    let defines = match file.defines_kinds {
+        false => Some(Vec::new()),
+        true => known.record(file.record).and_then(|r| {
+            let objects: Vec<SourceObject<&str>> = r.objects().ok()?;
+            let defined = objects.iter().filter_map(|o| o.defines.as_ref());
+            Some(defined.map(records::custom_kind).collect())
+        }),
+    };
+    let scanned = ScannedFile {
         source,
-        stamp,
+        stamp: Some(stamp),
         content,
-        found,
-    }
+        records: Records::Known {
+            at: file.record,
+            by_stamp,
+        },
+        damaged: defines.is_none(),
+        defines: defines.unwrap_or_default(),
+    };
+    (scanned, None)
+}
+
+fn parsed_file(
+    source: String,
+    stamp: Stamp,
+    content: Digest,
+    mut parsed: Parsed,
+) -> (ScannedFile, Option<Box<Parsed>>) {
+    let manifests = std::mem::take(&mut parsed.file.manifests);
+    let file = ScannedFile::parsed(source, Some(stamp), content, manifests);
+    (file, Some(Box::new(parsed)))
 }

@@ -14,12 +14,15 @@
 //! the same timestamp tick as the stat would otherwise go unnoticed: Git's "racily clean").
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cairn_state_format::{BaseMap, Digest, FileRecord};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use super::manifests::ReadOptions;
 use super::records::reader;
@@ -98,7 +101,7 @@ pub fn since_epoch(time: SystemTime) -> (i64, u32) {
 }
 
 /// What is known of a file before it is scanned.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct KnownFile {
     /// Its stat data when it was read (none when known from the store's source map).
     pub stamp: Option<Stamp>,
@@ -106,11 +109,20 @@ pub struct KnownFile {
     pub content: Digest,
     /// Modified too close to the caching scan to be trusted by its stamp.
     pub racy: bool,
+    /// One of its objects is a CustomResourceDefinition.
+    pub defines_kinds: bool,
     /// Where its record is in [`Known`]'s bytes.
     pub record: RecordAt,
+    /// Found again by a scan (set from any thread).
+    found: AtomicBool,
 }
 
 impl KnownFile {
+    /// Marks it found again by the scan: it is neither changed nor gone.
+    pub fn found(&self) {
+        self.found.store(true, Ordering::Relaxed);
+    }
+
     /// Whether `stamp` proves the file unchanged without reading it.
     pub fn fresh(&self, stamp: &Stamp) -> bool {
         self.stamp.as_ref() == Some(stamp) && !self.racy
@@ -143,7 +155,7 @@ pub struct Known {
     pub snapshot: Option<Digest>,
     /// The source map the store holds for `snapshot`, as far as known.
     pub map: Option<MapState>,
-    files: HashMap<String, KnownFile>,
+    files: FxHashMap<String, KnownFile>,
     /// The bytes the records are in.
     bytes: Vec<u8>,
 }
@@ -166,10 +178,12 @@ impl Known {
             stamp,
             content: record.content,
             racy: false,
+            defines_kinds: record.defines_kinds,
             record: RecordAt {
                 start,
                 end: self.bytes.len(),
             },
+            found: AtomicBool::new(false),
         };
         self.files.insert(record.path.to_owned(), known);
     }
@@ -179,25 +193,25 @@ impl Known {
         self.files.get(path)
     }
 
-    /// Takes the file at `path` out (what remains are files changed or gone).
-    pub fn take(&mut self, path: &str) -> Option<KnownFile> {
-        self.files.remove(path)
-    }
-
-    /// The files not taken.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &KnownFile)> {
-        self.files.iter().map(|(p, f)| (p.as_str(), f))
-    }
-
-    /// Whether no file is left.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+    /// The files not found again by the scan ([`KnownFile::found`]): changed or gone.
+    pub fn left(&self) -> impl Iterator<Item = (&str, &KnownFile)> {
+        let left = self
+            .files
+            .iter()
+            .filter(|(_, f)| !f.found.load(Ordering::Relaxed));
+        left.map(|(p, f)| (p.as_str(), f))
     }
 
     /// The stored record of a file of this.
     pub fn record(&self, at: RecordAt) -> Option<FileRecord<'_>> {
-        let bytes = self.bytes.get(at.start..at.end)?;
-        FileRecord::take(bytes).ok().map(|(record, _)| record)
+        FileRecord::take(self.record_bytes(at))
+            .ok()
+            .map(|(record, _)| record)
+    }
+
+    /// The bytes of a stored record of a file of this (empty if `at` is not of this).
+    pub fn record_bytes(&self, at: RecordAt) -> &[u8] {
+        self.bytes.get(at.start..at.end).unwrap_or_default()
     }
 }
 
@@ -261,7 +275,7 @@ impl CacheFile {
         map: Option<&MapState>,
         scan_start: SystemTime,
         options: &ReadOptions,
-        files: Vec<Scanned<'a>>,
+        files: impl Iterator<Item = Scanned<'a>>,
     ) -> Result<()> {
         let head = DiskHead {
             version: CACHE_VERSION,
@@ -269,25 +283,63 @@ impl CacheFile {
             snapshot: *snapshot.as_bytes(),
             scan_start: since_epoch(scan_start),
             map: map.cloned(),
-            files: files.len() as u64,
         };
-        // Invariant: plain data with no maps or untagged enums always serializes.
-        let mut body = postcard::to_stdvec(&head).expect("cache head serializes");
-        for file in files {
-            body.extend(postcard::to_stdvec(&file.stamp).expect("stamp serializes"));
-            body.extend_from_slice(&file.record);
-        }
-        PUBLISH_CACHE.save(&self.path, &body)
+        PUBLISH_CACHE.save_with(&self.path, |out| {
+            let mut out = Hashing {
+                out,
+                sha256: Sha256::new(),
+            };
+            // Invariant: plain data with no maps or untagged enums always serializes.
+            out.write_all(&postcard::to_stdvec(&head).expect("cache head serializes"))?;
+            let mut count: u64 = 0;
+            for file in files {
+                out.write_all(&postcard::to_stdvec(&file.stamp).expect("stamp serializes"))?;
+                out.write_all(&file.record)?;
+                count += 1;
+            }
+            let sha256: [u8; 32] = out.sha256.finalize().into();
+            out.out.write_all(&count.to_le_bytes())?;
+            out.out.write_all(&sha256)
+        })
     }
 }
 
+/// A writer that hashes what it writes.
+struct Hashing<'w> {
+    out: &'w mut dyn Write,
+    sha256: Sha256,
+}
+
+impl Write for Hashing<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.sha256.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Bytes after the records: their count (8 bytes, little-endian) and the sha256 of the head
+/// and records.
+const TRAILER: usize = 8 + 32;
+
 fn decode(bytes: Vec<u8>, body_at: usize, options: &ReadOptions) -> Option<Known> {
-    let (head, mut rest) = postcard::take_from_bytes::<DiskHead>(&bytes[body_at..]).ok()?;
+    let end = bytes.len().checked_sub(TRAILER).filter(|e| *e >= body_at)?;
+    let (count, sha256) = bytes[end..].split_at(8);
+    // A damaged record is refused here, so later steps may trust every record to decode.
+    if Sha256::digest(&bytes[body_at..end]).as_slice() != sha256 {
+        return None;
+    }
+    let count = u64::from_le_bytes(count.try_into().ok()?);
+    let (head, mut rest) = postcard::take_from_bytes::<DiskHead>(&bytes[body_at..end]).ok()?;
     if head.version != CACHE_VERSION || head.reader != *reader(options).as_bytes() {
         return None;
     }
-    let count = usize::try_from(head.files).ok()?;
-    let mut files = HashMap::with_capacity(count.min(rest.len()));
+    let mut files = FxHashMap::default();
+    files.reserve(usize::try_from(count).ok()?.min(rest.len()));
     for _ in 0..count {
         let (stamp, after_stamp) = postcard::take_from_bytes::<Stamp>(rest).ok()?;
         let (record, after) = FileRecord::take(after_stamp).ok()?;
@@ -295,10 +347,12 @@ fn decode(bytes: Vec<u8>, body_at: usize, options: &ReadOptions) -> Option<Known
             stamp: Some(stamp),
             content: record.content,
             racy: stamp.is_racy(head.scan_start, RACY_WINDOW),
+            defines_kinds: record.defines_kinds,
             record: RecordAt {
-                start: bytes.len() - after_stamp.len(),
-                end: bytes.len() - after.len(),
+                start: end - after_stamp.len(),
+                end: end - after.len(),
             },
+            found: AtomicBool::new(false),
         };
         files.insert(record.path.to_owned(), known);
         rest = after;
@@ -315,7 +369,7 @@ fn decode(bytes: Vec<u8>, body_at: usize, options: &ReadOptions) -> Option<Known
 }
 
 // The on-disk form: a head, then per file its stamp and its record as the store's source map
-// has it. Plain fields only, since postcard is not self-describing.
+// has it, then the trailer. Plain fields only, since postcard is not self-describing.
 
 #[derive(Serialize, Deserialize)]
 struct DiskHead {
@@ -324,7 +378,6 @@ struct DiskHead {
     snapshot: [u8; 32],
     scan_start: (i64, u32),
     map: Option<MapState>,
-    files: u64,
 }
 
 #[cfg(test)]
@@ -361,10 +414,10 @@ mod tests {
             patch: vec![],
         };
         let scanned = || {
-            vec![Scanned {
+            std::iter::once(Scanned {
                 stamp,
                 record: Cow::Borrowed(&record),
-            }]
+            })
         };
         let long_before = SystemTime::now() - Duration::from_secs(60);
         cache
@@ -387,7 +440,7 @@ mod tests {
         assert!(cache.load(&options).get("a.yaml").unwrap().fresh(&stamp));
         let elsewhere = ReadOptions::default();
         assert!(
-            cache.load(&elsewhere).is_empty(),
+            cache.load(&elsewhere).get("a.yaml").is_none(),
             "records read with another --namespace are not used"
         );
     }
@@ -399,7 +452,7 @@ mod tests {
         let options = ReadOptions::default();
         std::fs::write(cache.path(), b"cairnpc\0\xff\xff\xff").unwrap();
         let loaded = cache.load(&options);
-        assert!(loaded.snapshot.is_none() && loaded.is_empty());
+        assert!(loaded.snapshot.is_none() && loaded.left().next().is_none());
         std::fs::write(cache.path(), b"something else").unwrap();
         assert!(cache.load(&options).snapshot.is_none());
     }

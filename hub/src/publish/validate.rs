@@ -5,14 +5,15 @@
 //! plain-Secret policy. Every problem is reported at once, each naming its file, document and
 //! field.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use cairn_state_format::{Origin, names};
+use rustc_hash::FxHashMap;
 
-use super::kinds::{Kinds, Scope};
+use super::kinds::{CustomKind, Kinds, Scope};
 use super::manifests::problems_error;
 use super::object_meta::{self, FieldProblem};
-use super::records::{IdView, ObjectView, Objects};
+use super::records::{FileObjects, IdView, ObjectView};
 use crate::error::Result;
 
 /// Policy applied to every resource before anything is uploaded.
@@ -30,13 +31,15 @@ pub struct Checked {
     pub without_namespace: usize,
 }
 
-/// Checks every object of `objects`; all problems are reported together, after `earlier` ones
-/// (those found while parsing).
-pub fn validate(objects: &Objects<'_>, policy: Policy, earlier: &[String]) -> Result<Checked> {
-    let defined = objects
-        .objects
-        .iter()
-        .filter_map(|(_, o)| o.defines.as_deref());
+/// Checks every object of `files`, whose CustomResourceDefinitions define `defined`; all
+/// problems are reported together, after `earlier` ones (those found while parsing). Files are
+/// checked one by one, as they come.
+pub fn validate<'a>(
+    defined: impl IntoIterator<Item = &'a CustomKind>,
+    files: impl IntoIterator<Item = Result<FileObjects<'a>>>,
+    policy: Policy,
+    earlier: &[String],
+) -> Result<Checked> {
     let (kinds, conflicts) = Kinds::with_custom(defined);
     let mut problems = earlier.to_vec();
     problems.extend(conflicts.iter().map(|k| {
@@ -45,41 +48,68 @@ pub fn validate(objects: &Objects<'_>, policy: Policy, earlier: &[String]) -> Re
             k.kind, k.group, k.scope
         )
     }));
-    let origin = |(file, o): &(u32, ObjectView<'_>)| o.origin(objects.sources[*file as usize]);
-    let mut seen: HashMap<IdView<'_>, &(u32, ObjectView<'_>)> =
-        HashMap::with_capacity(objects.objects.len());
+    let mut seen: FxHashMap<IdView<'a>, Place<'a>> = FxHashMap::default();
     let mut without_namespace = 0;
-    for object in &objects.objects {
-        let o = &object.1;
-        let scope = kinds.scope(o.id.group, o.id.kind);
-        let id = o.published(scope);
-        if let Some(first) = seen.insert(id, object) {
-            problems.push(format!(
-                "{} is declared twice: in {} and in {}",
-                id.to_id(),
-                origin(first),
-                origin(object)
-            ));
-        }
-        if o.plain_secret && !policy.allow_secrets {
-            problems.push(plain_secret(&origin(object), id));
-        }
-        if o.placed_in.is_some() && scope.is_none() {
-            problems.push(unplaceable(&origin(object), id));
-        }
-        let identity = check_identity(id, &kinds);
-        if !identity.is_empty() {
-            let at = origin(object);
-            problems.extend(identity.iter().map(|p| p.at(&at)));
-        }
-        if id.namespace.is_empty() && scope == Some(Scope::Namespaced) {
-            without_namespace += 1;
+    for file in files {
+        let FileObjects { source, objects } = file?;
+        seen.reserve(objects.len());
+        for o in &objects {
+            let scope = kinds.scope(o.id.group, o.id.kind);
+            let id = o.published(scope);
+            let origin = || o.origin(source);
+            match seen.entry(id) {
+                Entry::Occupied(first) => problems.push(format!(
+                    "{} is declared twice: in {} and in {}",
+                    id.to_id(),
+                    first.get().origin(),
+                    origin()
+                )),
+                Entry::Vacant(first) => {
+                    first.insert(Place {
+                        source,
+                        document: o.document,
+                        item: o.item,
+                    });
+                }
+            }
+            if o.plain_secret && !policy.allow_secrets {
+                problems.push(plain_secret(&origin(), id));
+            }
+            if o.placed_in.is_some() && scope.is_none() {
+                problems.push(unplaceable(&origin(), id));
+            }
+            let identity = check_identity(id, &kinds);
+            if !identity.is_empty() {
+                let at = origin();
+                problems.extend(identity.iter().map(|p| p.at(&at)));
+            }
+            if id.namespace.is_empty() && scope == Some(Scope::Namespaced) {
+                without_namespace += 1;
+            }
         }
     }
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }
     Ok(Checked { without_namespace })
+}
+
+/// Where an object was read, kept for the message about a duplicate of it.
+struct Place<'a> {
+    source: &'a str,
+    document: u32,
+    item: Option<u32>,
+}
+
+impl Place<'_> {
+    fn origin(&self) -> Origin {
+        let view = ObjectView {
+            document: self.document,
+            item: self.item,
+            ..ObjectView::default()
+        };
+        view.origin(self.source)
+    }
 }
 
 /// What the API server would refuse of `id`'s name and namespace, given its kind.
@@ -188,7 +218,15 @@ mod tests {
     }
 
     fn check(files: &[FileManifests], policy: Policy) -> Result<Checked> {
-        validate(&Objects::of_files(files), policy, &[])
+        let manifests = files.iter().flat_map(|f| &f.manifests);
+        let defined = manifests.filter_map(|m| m.defines.as_deref());
+        let objects = files.iter().map(|f| {
+            Ok(FileObjects {
+                source: &f.source,
+                objects: f.manifests.iter().map(ObjectView::of).collect(),
+            })
+        });
+        validate(defined, objects, policy, &[])
     }
 
     /// The identities `files` publish.
