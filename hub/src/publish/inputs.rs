@@ -5,9 +5,10 @@
 //! hard link: each is the same file, read once under the first path that reached it, so a
 //! duplicate identity always names two different files. Symlink loops end too.
 
-use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashSet;
 
 use super::scan_cache::Stamp;
 use crate::error::{Error, Result};
@@ -87,7 +88,7 @@ fn is_manifest(path: &Path) -> bool {
 /// The files and directories met so far, by identity: device and inode on Unix, the canonical
 /// path elsewhere.
 #[derive(Default)]
-struct Seen(HashSet<FileKey>);
+struct Seen(FxHashSet<FileKey>);
 
 #[cfg(unix)]
 type FileKey = (u64, u64);

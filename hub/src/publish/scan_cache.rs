@@ -292,8 +292,10 @@ impl CacheFile {
             // Invariant: plain data with no maps or untagged enums always serializes.
             out.write_all(&postcard::to_stdvec(&head).expect("cache head serializes"))?;
             let mut count: u64 = 0;
+            let mut stamp = [0; MAX_STAMP_BYTES];
             for file in files {
-                out.write_all(&postcard::to_stdvec(&file.stamp).expect("stamp serializes"))?;
+                let stamp = postcard::to_slice(&file.stamp, &mut stamp).expect("a stamp fits");
+                out.write_all(stamp)?;
                 out.write_all(&file.record)?;
                 count += 1;
             }
@@ -321,6 +323,9 @@ impl Write for Hashing<'_> {
         self.out.flush()
     }
 }
+
+/// The longest encoded stamp: five 64-bit and two 32-bit varints.
+const MAX_STAMP_BYTES: usize = 5 * 10 + 2 * 5;
 
 /// Bytes after the records: their count (8 bytes, little-endian) and the sha256 of the head
 /// and records.

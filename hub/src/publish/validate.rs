@@ -48,11 +48,13 @@ pub fn validate<'a>(
             k.kind, k.group, k.scope
         )
     }));
+    let files = files.into_iter();
+    // About one object per file: reserved at once rather than grown by doubling.
     let mut seen: FxHashMap<IdView<'a>, Place<'a>> = FxHashMap::default();
+    seen.reserve(files.size_hint().0);
     let mut without_namespace = 0;
     for file in files {
         let FileObjects { source, objects } = file?;
-        seen.reserve(objects.len());
         for o in &objects {
             let scope = kinds.scope(o.id.group, o.id.kind);
             let id = o.published(scope);
