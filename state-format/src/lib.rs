@@ -1,4 +1,4 @@
-//! cairn's wire format, version 2: everything hubs and agents exchange through object storage.
+//! cairn's wire format, version 3: everything hubs and agents exchange through object storage.
 //!
 //! A trust root ([`TrustRoot`], walked by [`TrustedRoot`]) decides who may sign which channel;
 //! agents check heads with [`verify_head_under`].
@@ -22,6 +22,7 @@
 //! ```
 
 mod canonical;
+mod channel_name;
 mod delta;
 mod digest;
 mod documents;
@@ -46,6 +47,7 @@ mod trust;
 mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
+pub use channel_name::{InvalidChannelName, validate_channel_name};
 pub use delta::{
     Applied, DeltaHeader, DeltaItem, DeltaReader, IndexDelta, apply_delta, apply_delta_to_index,
     apply_delta_to_index_streaming, encode_delta,
@@ -53,10 +55,8 @@ pub use delta::{
 pub use digest::Digest;
 pub use documents::{Document, parse_documents, parse_objects};
 pub use epoch::Epoch;
-pub use error::{Error, Result};
-pub use head::{
-    Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
-};
+pub use error::{Error, NoJsonForm, Result, SelectorError};
+pub use head::{Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, verify_head};
 pub use index::{
     Change, Child, Entry, EntrySet, FANOUT, Index, LEAF_CAPACITY, Node, NodeSource,
     collect_entries, diff_entries, diff_indexes, slot,
@@ -65,7 +65,7 @@ pub use keys::{PublicKey, SecretKey};
 pub use packs::{
     BridgeRef, DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef,
 };
-pub use pattern::ChannelPattern;
+pub use pattern::{ChannelPattern, PatternError};
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
 pub use selector::{ClusterSelector, Operator, Requirement};
@@ -84,7 +84,7 @@ pub use status::{
     STATUS_FORMAT, StatusError, StatusRecord, truncate,
 };
 pub use trust::{
-    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootRefusal,
+    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootInvalid, RootRefusal,
     SIMPLE_DELEGATION, SignedRoot, TrustRoot, TrustedRoot, Verified, Walked, verify_head_under,
 };
 pub use update::{MissingNodes, Updated, update_index};

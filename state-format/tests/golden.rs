@@ -1,5 +1,5 @@
-//! Golden fixtures: the exact bytes of every wire type of format version 2, and proof that the
-//! fixtures of version 1 are still read.
+//! Golden fixtures: the exact bytes of every wire type of format version 3, and proof that the
+//! fixtures of versions 1 and 2 are still read.
 //!
 //! Each test builds an object from fixed inputs (YAML text, seeds, timestamps), compares its bytes
 //! with the file committed under `tests/golden/v<FORMAT_VERSION>/`, and decodes the committed file

@@ -357,7 +357,7 @@ fn structural_rules_name_the_field() {
     for (field, edit) in cases {
         let mut root = v2.root.clone();
         edit(&mut root);
-        let message = root.validate().unwrap_err();
+        let message = root.validate().unwrap_err().to_string();
         assert!(message.starts_with(field), "{field}: {message}");
         let bytes = sign(&root, &[1, 2]).encode();
         let err = SignedRoot::decode(&bytes).unwrap_err().to_string();
@@ -699,5 +699,5 @@ fn labels_survive_and_are_bounded() {
     let decoded = SignedRoot::decode(&signed.encode()).unwrap();
     assert_eq!(decoded.root.keys[&id(1)].label.as_deref(), Some("alice"));
     root.keys.get_mut(&id(1)).unwrap().label = Some("x".repeat(65));
-    assert!(root.validate().unwrap_err().contains("label"));
+    assert!(root.validate().unwrap_err().to_string().contains("label"));
 }

@@ -19,12 +19,12 @@ impl ChannelSpec {
     pub fn parse(text: &str) -> Result<ChannelSpec, ConfigError> {
         if text.contains('*') {
             let pattern = text
-                .parse()
-                .map_err(|reason| ConfigError::invalid("--channel", reason))?;
+                .parse::<ChannelPattern>()
+                .map_err(|reason| ConfigError::invalid("--channel", reason.to_string()))?;
             Ok(ChannelSpec::Pattern(pattern))
         } else {
             validate_channel_name(text)
-                .map_err(|reason| ConfigError::invalid("--channel", reason))?;
+                .map_err(|reason| ConfigError::invalid("--channel", reason.to_string()))?;
             Ok(ChannelSpec::Name(text.to_owned()))
         }
     }

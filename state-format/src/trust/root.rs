@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use crate::canonical::{canonical_bytes_of, to_canonical_bytes};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
-use crate::head::{HeadSignature, validate_channel_name};
+use crate::error::{Error, Result, malformed};
+use crate::head::HeadSignature;
 use crate::keys::{PublicKey, SecretKey};
 use crate::pattern::ChannelPattern;
 use crate::{MAX_ROOT_BYTES, TRUST_ROOT_FORMAT, check_format};
@@ -101,101 +101,6 @@ impl TrustRoot {
     pub fn public_key(&self, id: &str) -> Option<&PublicKey> {
         self.keys.get(id).map(|k| &k.public)
     }
-
-    /// Checks everything a field-by-field decoder cannot: versions and lineage, roles naming
-    /// listed keys, thresholds, unique names, no unused keys. Names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
-        match (self.version, &self.previous) {
-            (0, _) => return Err("version: versions start at 1".into()),
-            (1, Some(_)) => return Err("previous: version 1 has no previous version".into()),
-            (2.., None) => {
-                return Err(format!(
-                    "previous: version {} must name the digest of version {}",
-                    self.version,
-                    self.version - 1
-                ));
-            }
-            _ => {}
-        }
-        if self.expires_at <= self.published_at {
-            return Err("expires_at: must be after published_at".into());
-        }
-        self.validate_keys()?;
-        validate_role("root", &self.root.keys, self.root.threshold, &self.keys)?;
-        if self.root.threshold as usize > self.root.keys.len() {
-            return Err(format!(
-                "root.threshold: {} is more than the {} root keys: nobody could sign the next version",
-                self.root.threshold,
-                self.root.keys.len()
-            ));
-        }
-        self.validate_delegations()
-    }
-
-    fn validate_keys(&self) -> Result<(), String> {
-        for (id, entry) in &self.keys {
-            if entry.public.id() != *id {
-                return Err(format!(
-                    "keys.{id}: the key's id is {}, not {id}",
-                    entry.public.id()
-                ));
-            }
-            let bad_label = entry.label.as_ref().is_some_and(|label| {
-                label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control)
-            });
-            if bad_label {
-                return Err(format!(
-                    "keys.{id}.label: at most {MAX_LABEL_CHARS} characters, no control characters"
-                ));
-            }
-            let used =
-                self.root.keys.contains(id) || self.delegations.iter().any(|d| d.keys.contains(id));
-            if !used {
-                return Err(format!("keys.{id}: no role names this key"));
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_delegations(&self) -> Result<(), String> {
-        for (i, d) in self.delegations.iter().enumerate() {
-            let field = format!("delegations[{i}]");
-            validate_channel_name(&d.name).map_err(|e| format!("{field}.name: {e}"))?;
-            if self.delegations[..i].iter().any(|e| e.name == d.name) {
-                return Err(format!("{field}.name: {:?} is used twice", d.name));
-            }
-            if d.channels.is_empty() {
-                return Err(format!("{field}.channels: names no channel"));
-            }
-            if !is_ascending(&d.channels) {
-                return Err(format!("{field}.channels: must be ascending and unique"));
-            }
-            validate_role(&field, &d.keys, d.threshold, &self.keys)?;
-        }
-        Ok(())
-    }
-}
-
-fn validate_role(
-    field: &str,
-    keys: &[String],
-    threshold: u32,
-    listed: &BTreeMap<String, KeyEntry>,
-) -> Result<(), String> {
-    if threshold == 0 {
-        return Err(format!("{field}.threshold: must be at least 1"));
-    }
-    if !is_ascending(keys) {
-        return Err(format!("{field}.keys: must be ascending and unique"));
-    }
-    match keys.iter().find(|k| !listed.contains_key(*k)) {
-        Some(missing) => Err(format!("{field}.keys: {missing} is not in keys")),
-        None => Ok(()),
-    }
-}
-
-fn is_ascending<T: Ord>(items: &[T]) -> bool {
-    items.windows(2).all(|w| w[0] < w[1])
 }
 
 /// A trust root as stored: the document and its signatures.
@@ -286,13 +191,6 @@ impl SignedRoot {
             root,
             signatures: envelope.signatures,
         })
-    }
-}
-
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
     }
 }
 

@@ -54,9 +54,9 @@ pub enum NameRule {
 /// Why a name breaks its kind's [`NameRule`].
 #[derive(Debug, thiserror::Error)]
 pub enum NameError {
-    /// It is not of the form the rule names (the reason as the name check gives it).
-    #[error("{0}")]
-    Form(String),
+    /// It is not of the form the rule names.
+    #[error(transparent)]
+    Form(#[from] names::NameError),
     /// It is longer than the kind allows.
     #[error("must be no more than {max} characters (is {length})")]
     TooLong {
@@ -109,8 +109,8 @@ impl NameRule {
 }
 
 /// A name check's verdict as a [`NameError`].
-fn form<E: std::fmt::Display>(checked: Result<(), E>) -> Result<(), NameError> {
-    checked.map_err(|why| NameError::Form(why.to_string()))
+fn form(checked: Result<(), names::NameError>) -> Result<(), NameError> {
+    Ok(checked?)
 }
 
 /// The priority classes every cluster has, which may be declared (with their fixed values).

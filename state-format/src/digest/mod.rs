@@ -1,12 +1,14 @@
 //! Content digests: `sha256:<64 lowercase hex>`.
+//!
+//! The value type sits below the crate's errors (which name digests); reading a digest from text
+//! and checking bytes against one, which fail with those errors, live in `checked`.
+
+mod checked;
 
 use std::fmt;
-use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
-
-use crate::error::{Error, Result};
 
 const PREFIX: &str = "sha256:";
 
@@ -35,20 +37,6 @@ impl Digest {
         hex::encode(self.0)
     }
 
-    /// Parses 64 hex characters without prefix, as found in object keys.
-    pub fn from_hex(hex_str: &str) -> Result<Self> {
-        if hex_str.len() != 64 || hex_str.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(Error::BadDigest {
-                value: hex_str.to_owned(),
-            });
-        }
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(hex_str, &mut out).map_err(|_| Error::BadDigest {
-            value: hex_str.to_owned(),
-        })?;
-        Ok(Digest(out))
-    }
-
     /// The 4-bit digit at `depth` (0 = the high nibble of the first byte), used by the index.
     pub(crate) fn nibble(&self, depth: usize) -> usize {
         let byte = self.0[depth / 2];
@@ -57,20 +45,6 @@ impl Digest {
         } else {
             byte & 0x0f
         })
-    }
-
-    /// Checks that `bytes` hash to this digest; `what` names the object in the error.
-    pub fn verify(&self, what: &str, bytes: &[u8]) -> Result<()> {
-        let actual = Digest::of(bytes);
-        if actual == *self {
-            Ok(())
-        } else {
-            Err(Error::DigestMismatch {
-                what: what.to_owned(),
-                expected: *self,
-                actual,
-            })
-        }
     }
 }
 
@@ -86,31 +60,9 @@ impl fmt::Debug for Digest {
     }
 }
 
-impl FromStr for Digest {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.strip_prefix(PREFIX) {
-            Some(hex_str) => Digest::from_hex(hex_str).map_err(|_| Error::BadDigest {
-                value: s.to_owned(),
-            }),
-            None => Err(Error::BadDigest {
-                value: s.to_owned(),
-            }),
-        }
-    }
-}
-
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Digest {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -6,8 +6,9 @@
 //! received, so a verifier never depends on how its own structs would re-serialize the head.
 //!
 //! Format 2 heads add the channel's [`Epoch`] (fixed at its first generation) and the [`Packs`]
-//! the head offers, each with its exact length and digest. Format 1 heads are still read; they
-//! carry neither.
+//! the head offers, each with its exact length and digest; format 3 the bridge among the packs.
+//! Heads of formats 1 and 2 are still read. Which format carries which field is one table, in
+//! `head/formats.rs`.
 
 use std::collections::BTreeMap;
 
@@ -15,23 +16,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::{canonical_bytes_of, to_canonical_bytes};
+use crate::canonical::{canonical_bytes_of, json_of, to_canonical_bytes};
+use crate::channel_name::validate_channel_name;
 use crate::digest::Digest;
 use crate::epoch::Epoch;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, malformed};
 use crate::keys::{PublicKey, SecretKey};
-use crate::lines::malformed;
 use crate::packs::Packs;
 use crate::rollout::Rollout;
 use crate::trust::{HeadCheck, TrustedRoot, verify_head_under};
 use crate::{HEAD_FORMAT, MAX_HEAD_BYTES, check_format};
 
-/// The oldest head format this build reads.
-const OLDEST_HEAD_FORMAT: u32 = 1;
-/// Fields a format 1 head does not have.
-const FORMAT_2_FIELDS: [&str; 2] = ["epoch", "packs"];
-/// The format of a head that carries an epoch and names no bridge.
-const EPOCH_HEAD_FORMAT: u64 = 2;
+mod formats;
+mod refusal;
+
+pub use refusal::Refusal;
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-head-v1\0";
 
@@ -128,19 +127,12 @@ impl SignedHead {
         // envelope gained a field is reported as "upgrade", not as "unknown field".
         let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
         let format = match value.get("head") {
-            Some(head) => Some(check_format(head, what, OLDEST_HEAD_FORMAT, HEAD_FORMAT)?),
+            Some(head) => Some(check_format(head, what, formats::OLDEST, HEAD_FORMAT)?),
             None => None,
         };
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
-        if format == Some(1)
-            && let Some(field) = FORMAT_2_FIELDS
-                .iter()
-                .find(|f| envelope.head.get(**f).is_some())
-        {
-            return Err(malformed(
-                what,
-                format!("unknown field `{field}` (a format 1 head has no such field)"),
-            ));
+        if let Some(format) = format {
+            formats::check_fields(&envelope.head, format).map_err(|e| malformed(what, e))?;
         }
         let signed_bytes = signing_message(&to_canonical_bytes(&envelope.head));
         let head: Head = serde_json::from_value(envelope.head).map_err(|e| malformed(what, e))?;
@@ -201,21 +193,8 @@ impl Head {
         if self.generation == 0 {
             return Err(malformed(&what, "generations start at 1"));
         }
-        if self.format >= 2 && self.epoch.is_none() {
-            return Err(malformed(&what, "missing field `epoch`"));
-        }
         if let Some(rollout) = &self.rollout {
             rollout.validate().map_err(|e| malformed(&what, e))?;
-        }
-        if self.format < self.packs.head_format() {
-            return Err(malformed(
-                &what,
-                format!(
-                    "unknown field `bridge` (a format {} head has no such field; format {} has)",
-                    self.format,
-                    self.packs.head_format()
-                ),
-            ));
         }
         self.packs
             .validate(&self.snapshot)
@@ -291,125 +270,6 @@ pub(crate) fn check_lineage(
     }
 }
 
-/// Why an agent refused a head. Every variant means "keep serving what you have".
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// The bytes are not a head this build can read.
-    #[error("{0}")]
-    Malformed(String),
-    /// The head is of a newer format than this agent reads: upgrade the agent.
-    #[error("the head has format {found}, this agent reads format {supported}: upgrade the agent")]
-    UnsupportedFormat {
-        /// The head's format.
-        found: u64,
-        /// The format this build reads.
-        supported: u32,
-    },
-    /// The head carries no signature.
-    #[error("the head is unsigned")]
-    Unsigned,
-    /// No signature is by a key the channel's delegation names (a key revoked, never trusted,
-    /// or delegated other channels only).
-    #[error(
-        "the head is signed only by untrusted keys {keys:?}: delegation {delegation:?} does not name them"
-    )]
-    UnknownKey {
-        /// Ids of the keys that signed.
-        keys: Vec<String>,
-        /// The delegation that decides for the channel.
-        delegation: String,
-    },
-    /// The trust root delegates the channel to no one.
-    #[error("trust root version {root_version} delegates channel {channel:?} to no key")]
-    NotDelegated {
-        /// The channel.
-        channel: String,
-        /// The root's version.
-        root_version: u64,
-    },
-    /// Fewer of the delegation's keys signed than its threshold asks for.
-    #[error(
-        "delegation {delegation:?} needs signatures by {threshold} of its keys; only {signers:?} signed"
-    )]
-    BelowThreshold {
-        /// The delegation that decides for the channel.
-        delegation: String,
-        /// Signatures it needs.
-        threshold: u32,
-        /// Its keys that signed validly.
-        signers: Vec<String>,
-    },
-    /// The trust root expired: every head is refused until a newer root is published.
-    #[error("trust root version {root_version} expired at {expires_at}")]
-    RootExpired {
-        /// The root's version.
-        root_version: u64,
-        /// Its expiry.
-        expires_at: DateTime<Utc>,
-    },
-    /// The store holds the trust root version after the trusted one, but it was refused: what it
-    /// would change is unknown (it may revoke the head's signer), so no head is accepted until
-    /// the store's chain is repaired (or, for a newer format, the agent upgraded). TUF's rule: a
-    /// failed root update stops the update.
-    #[error(
-        "trust root version {version} is in the store but was refused ({reason}): no head is accepted until the store's chain is repaired"
-    )]
-    NextRootRefused {
-        /// The refused version.
-        version: u64,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// A delegated key's signature does not verify, and none does: the head was tampered with.
-    #[error("the signature by trusted key {key} does not verify: the head was altered")]
-    BadSignature {
-        /// Id of the key.
-        key: String,
-    },
-    /// The head is for a different channel (a copied or misplaced head).
-    #[error("the head is for channel {found:?}, not {expected:?}")]
-    WrongChannel {
-        /// The channel polled.
-        expected: String,
-        /// The channel in the head.
-        found: String,
-    },
-    /// The head is not newer than what was applied (a replay or rollback).
-    #[error("generation {found} is {} the applied generation {applied} (a replay or rollback)", if found < applied { "older than" } else { "not newer than" })]
-    NotNewer {
-        /// Applied generation.
-        applied: u64,
-        /// Generation in the head.
-        found: u64,
-    },
-    /// The channel was deleted and published afresh (another epoch) since this cluster applied
-    /// from it: not a rollback, but not followed either until the operator says so.
-    #[error(
-        "channel {channel} was re-created (epoch {} → {}); this cluster applied generation {applied} of the old channel: to follow the new one, run the agent with --accept-new-epoch {}",
-        epoch_text(.recorded), epoch_text(.found), epoch_text(.found)
-    )]
-    NewEpoch {
-        /// The channel.
-        channel: String,
-        /// The epoch of what was applied.
-        recorded: Option<Epoch>,
-        /// The head's epoch (`None`: a format 1 head, written by an older hub).
-        found: Option<Epoch>,
-        /// The generation applied from the old channel.
-        applied: u64,
-    },
-    /// The head expired: the hub stopped refreshing it.
-    #[error("the head expired at {expires_at}")]
-    Expired {
-        /// Its expiry.
-        expires_at: DateTime<Utc>,
-    },
-}
-
-fn epoch_text(epoch: &Option<Epoch>) -> String {
-    epoch.map_or_else(|| "none (a format 1 head)".to_owned(), |e| e.to_string())
-}
-
 /// Decodes and checks a head against a flat list of keys: the simple mode, a root that delegates
 /// every channel to `trust.keys` with a threshold of 1 ([`TrustedRoot::simple`]), checked by
 /// [`verify_head_under`]. Returns the head and the id of the first key that vouched for it.
@@ -428,24 +288,8 @@ pub fn verify_head(bytes: &[u8], trust: &Trust<'_>) -> Result<(Head, String), Re
     Ok((verified.head, key))
 }
 
-/// Channel names: 1 to 63 characters of `a-z 0-9 - _ .`, starting and ending with a letter or
-/// digit. They appear in object keys, so nothing else is allowed.
-pub fn validate_channel_name(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-    let ok_ends = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if name.is_empty() || name.len() > 63 || !ok_chars || !ok_ends {
-        return Err(format!(
-            "{name:?} is not a valid channel name: use 1 to 63 of a-z, 0-9, '-', '_', '.', starting and ending with a letter or digit"
-        ));
-    }
-    Ok(())
-}
-
 impl Head {
-    /// A head of format 2 (the lowest with an epoch), of the channel epoch `epoch`; naming packs
+    /// A head of the channel epoch `epoch`, in the lowest format with an epoch (2); naming packs
     /// through [`Head::set_packs`] raises the format when they need it.
     pub fn new(
         channel: &str,
@@ -455,18 +299,25 @@ impl Head {
         published_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Head {
-        Head {
-            format: EPOCH_HEAD_FORMAT,
+        let mut head = Head {
             epoch: Some(epoch),
             ..Head::format_1(channel, generation, snapshot, published_at, expires_at)
-        }
+        };
+        head.raise_format();
+        head
     }
 
-    /// Names `packs`, in the lowest format that can name them (hubs write the lowest format that
-    /// expresses a head, so agents of the format before keep reading heads that need nothing new).
+    /// Names `packs`, raising the head's format to the lowest that can name them.
     pub fn set_packs(&mut self, packs: Packs) {
-        self.format = self.format.max(packs.head_format());
         self.packs = packs;
+        self.raise_format();
+    }
+
+    /// Raises the format to the lowest that carries every field the head has (hubs write the
+    /// lowest format that expresses a head, so agents of the format before keep reading heads
+    /// that need nothing new).
+    fn raise_format(&mut self) {
+        self.format = self.format.max(formats::lowest_format(&json_of(self)));
     }
 
     /// A head of format 1 (no epoch, no packs), as hubs before format 2 wrote them.
@@ -478,7 +329,7 @@ impl Head {
         expires_at: DateTime<Utc>,
     ) -> Head {
         Head {
-            format: 1,
+            format: u64::from(formats::OLDEST),
             channel: channel.to_owned(),
             epoch: None,
             generation,
@@ -740,15 +591,5 @@ mod tests {
         let trust = trust(&keys, None);
         let bytes = SignedHead::sign(&head_of(OLD, 1), &[&SecretKey::from_seed([3; 32]), &b]);
         assert_eq!(verify_head(&bytes, &trust).unwrap().1, b.public().id());
-    }
-
-    #[test]
-    fn channel_names_are_checked() {
-        for ok in ["prod", "pr-123", "eu.west_1"] {
-            validate_channel_name(ok).unwrap();
-        }
-        for bad in ["", "Prod", "-x", "a/b", "x-", &"a".repeat(64)] {
-            assert!(validate_channel_name(bad).is_err(), "{bad:?}");
-        }
     }
 }

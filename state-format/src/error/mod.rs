@@ -1,4 +1,11 @@
-//! The one error type of the format crate.
+//! The one error type of the format crate, and the reasons it carries. At the bottom of the
+//! crate: it names digests and names, nothing above them.
+
+mod selector;
+mod yaml;
+
+pub use selector::SelectorError;
+pub use yaml::NoJsonForm;
 
 use crate::digest::Digest;
 
@@ -106,7 +113,19 @@ pub enum Error {
         /// The selector text.
         input: String,
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        reason: SelectorError,
+    },
+
+    /// A YAML document has something JSON cannot say (a tag, a non-finite number, a complex
+    /// key).
+    #[error("{origin}: {reason}")]
+    NoJsonForm {
+        /// File and document.
+        origin: String,
+        /// What and where.
+        #[source]
+        reason: NoJsonForm,
     },
 
     /// A key file or key text could not be read.
@@ -116,6 +135,14 @@ pub enum Error {
     /// A rollout specification is not valid.
     #[error("rollout: {0}")]
     Rollout(String),
+}
+
+/// A wire object that is not well-formed: `what` names it, `e` says what is wrong.
+pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Malformed {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 /// `Result` with this crate's [`Error`].
