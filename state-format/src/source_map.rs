@@ -463,8 +463,11 @@ pub fn base_of_map(stored: &[u8]) -> Refused<Option<BaseMap>> {
     split(stored).map(|(_, header, _, _)| header.base)
 }
 
-/// The envelope's parts: the header as received and decoded, the signatures and the body.
-fn split(stored: &[u8]) -> Refused<(&[u8], Header, Vec<MapSignature>, &[u8])> {
+/// A stored map's parts: the header as received and decoded, the signatures and the body.
+type Parts<'a> = (&'a [u8], Header, Vec<MapSignature>, &'a [u8]);
+
+/// The envelope's parts.
+fn split(stored: &[u8]) -> Refused<Parts<'_>> {
     if stored.len() as u64 > MAX_SOURCE_MAP_BYTES {
         return Err(SourceMapRefusal::TooLarge {
             limit: MAX_SOURCE_MAP_BYTES,

@@ -227,5 +227,5 @@ fn patch_paths(scan: &Scan, snapshot: Digest) -> Option<(BaseMap, u64, Vec<Strin
     paths.sort_unstable();
     paths.dedup();
     let most = (known.base_files / PATCH_SHARE).max(PATCH_FLOOR);
-    (paths.len() as u64 <= most).then(|| (known.base, known.base_files, paths))
+    (paths.len() as u64 <= most).then_some((known.base, known.base_files, paths))
 }

@@ -57,6 +57,9 @@ fn found(log: &str) -> (usize, usize, usize) {
     )
 }
 
+/// One edit of the manifest tree.
+type Edit = Box<dyn Fn(&Tree)>;
+
 fn twenty_files(tree: &Tree) {
     for f in 0..20 {
         tree.write(&format!("f{f:02}.yaml"), &configmaps(f * 5..f * 5 + 5, "a"));
@@ -86,7 +89,7 @@ fn a_runner_with_nothing_restored_parses_only_changed_files() {
     assert!(first["source_map_bytes"].as_u64().unwrap() > 0);
     // Every kind of edit, each on a fresh runner: change, add, remove, move objects between
     // files (and change them, or the snapshot would be the same).
-    let steps: Vec<Box<dyn Fn(&Tree)>> = vec![
+    let steps: Vec<Edit> = vec![
         Box::new(|t| t.write("f04.yaml", &configmaps(20..25, "b"))),
         Box::new(|t| t.write("new.yaml", &configmaps(1000..1004, "n"))),
         Box::new(|t| t.remove("f07.yaml")),
