@@ -4,6 +4,8 @@
 //! ([`Scan::objects`]), the caches copy them as they are, and only a full build of the index
 //! decodes them all.
 
+mod look_up;
+
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -13,19 +15,15 @@ use bytes::Bytes;
 use cairn_state_format::{Digest, Entry, EntrySet, ResourceId, SourceObject};
 use rayon::prelude::*;
 
+use self::look_up::{Looked, look_up};
 use super::inputs::list_files;
 use super::kinds::{CustomKind, Kinds};
-use super::manifests::{
-    Manifest, Parsed, ReadOptions, parse_bytes, problems_error, read_file, read_stdin,
-};
+use super::manifests::{Manifest, Parsed, ReadOptions, problems_error, read_file, read_stdin};
 use super::progress;
 use super::records::{self, FileObjects, ObjectView};
 use super::scan_cache::{CacheFile, Known, MapState, RecordAt, Scanned, Stamp};
 use crate::error::{Error, Result};
 use crate::objects::local_blobs;
-
-/// Files scanned before a progress bar is worth showing.
-const PROGRESS_FROM: usize = 500;
 
 /// The manifests of a publish's inputs.
 pub struct Scan {
@@ -458,99 +456,4 @@ fn damaged(source: &str) -> Error {
     Error::Input(format!(
         "the stored record of {source} no longer decodes; publish again with --no-cache"
     ))
-}
-
-/// What looking the files up gives: each file, and for those parsed, the parse (for its blobs
-/// and problems).
-type Looked = (Vec<ScannedFile>, Vec<Option<Box<Parsed>>>);
-
-/// Looks every file up on every core: known by its stamp, else read and hashed and known by
-/// its bytes, else parsed.
-fn look_up(
-    paths: &[(PathBuf, Stamp)],
-    known: &Known,
-    show_progress: bool,
-    options: &ReadOptions,
-) -> Looked {
-    let bar = progress::bar(
-        show_progress,
-        paths.len(),
-        PROGRESS_FROM,
-        "{spinner} scanning manifests {pos}/{len} [{bar:30}] eta {eta}",
-    );
-    let looked = paths
-        .par_iter()
-        .map(|(path, stamp)| {
-            let looked = look_up_one(path, *stamp, known, options);
-            bar.inc(1);
-            looked
-        })
-        .unzip();
-    bar.finish_and_clear();
-    looked
-}
-
-fn look_up_one(
-    path: &Path,
-    stamp: Stamp,
-    known: &Known,
-    options: &ReadOptions,
-) -> (ScannedFile, Option<Box<Parsed>>) {
-    let source = path
-        .to_str()
-        .map_or_else(|| path.display().to_string(), str::to_owned);
-    let known_file = known.get(&source);
-    let (file, content, by_stamp) = match known_file.filter(|k| k.fresh(&stamp)) {
-        Some(file) => (file, file.content, true),
-        None => {
-            let bytes = match std::fs::read(path) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    let failed = Parsed::failed(&source, vec![format!("{source}: {e}")]);
-                    return parsed_file(source, stamp, Digest::of(b""), failed);
-                }
-            };
-            let content = Digest::of(&bytes);
-            match known_file.filter(|k| k.content == content) {
-                Some(file) => (file, content, false),
-                None => {
-                    let parsed = parse_bytes(&source, bytes, options);
-                    return parsed_file(source, stamp, content, parsed);
-                }
-            }
-        }
-    };
-    file.found();
-    // Only the few records with CustomResourceDefinitions are decoded, for the kinds.
-    let defines = match file.defines_kinds {
-        false => Some(Vec::new()),
-        true => known.record(file.record).and_then(|r| {
-            let objects: Vec<SourceObject<&str>> = r.objects().ok()?;
-            let defined = objects.iter().filter_map(|o| o.defines.as_ref());
-            Some(defined.map(records::custom_kind).collect())
-        }),
-    };
-    let scanned = ScannedFile {
-        source,
-        stamp: Some(stamp),
-        content,
-        records: Records::Known {
-            at: file.record,
-            by_stamp,
-        },
-        damaged: defines.is_none(),
-        defines: defines.unwrap_or_default(),
-    };
-    (scanned, None)
-}
-
-fn parsed_file(
-    source: String,
-    stamp: Stamp,
-    content: Digest,
-    mut parsed: Parsed,
-) -> (ScannedFile, Option<Box<Parsed>>) {
-    let manifests = std::mem::take(&mut parsed.file.manifests);
-    let file = ScannedFile::parsed(source, Some(stamp), content, manifests);
-    (file, Some(Box::new(parsed)))
 }
