@@ -38,6 +38,7 @@ mod packs;
 mod pattern;
 mod resource;
 mod rollout;
+mod scope;
 mod selector;
 mod snapshot;
 mod snapshot_pack;
@@ -68,6 +69,10 @@ pub use packs::{
 pub use pattern::{ChannelPattern, PatternError};
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
+pub use scope::{
+    KindPattern, NamespacePattern, Placement, Rule as ScopeRule, Scope, ScopeError, ScopedObject,
+    ServiceAccount, Violation as ScopeViolation,
+};
 pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;
 pub use snapshot_pack::{
@@ -101,8 +106,8 @@ pub const HEAD_FORMAT: u32 = 3;
 pub const CONTENT_FORMAT: u32 = 1;
 /// The format of snapshot packs (new in version 2).
 pub const SNAPSHOT_PACK_FORMAT: u32 = 2;
-/// The format of trust root versions: unchanged since version 1.
-pub const TRUST_ROOT_FORMAT: u32 = 1;
+/// The newest format of trust root versions this build reads (2: delegations may carry a scope).
+pub const TRUST_ROOT_FORMAT: u32 = 2;
 /// Largest canonical resource (a blob).
 pub const MAX_BLOB_BYTES: usize = 1024 * 1024;
 /// Largest decompressed index node.

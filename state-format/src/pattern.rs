@@ -107,7 +107,7 @@ impl<'de> Deserialize<'de> for ChannelPattern {
 }
 
 /// `*` matches any run of characters (including none); everything else matches itself.
-fn glob_matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     // Invariant: `split` always yields at least one item.
     let first = parts.next().unwrap_or_default();

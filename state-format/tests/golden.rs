@@ -709,6 +709,7 @@ fn trust_root_chain() {
             channels: vec![channel.parse().unwrap()],
             keys: ids,
             threshold,
+            scope: None,
         });
     };
     delegate("prod", "prod", &[&prod[0], &prod[1], &prod[2]], 2);
@@ -745,4 +746,34 @@ fn trust_root_chain() {
         now: at(150),
     };
     assert_eq!(verify_head_under(&bytes, &check).unwrap().head, head);
+
+    // Version 3 scopes team A to its namespaces, without RBAC or cluster-scoped objects, applied
+    // as its own account: the first scope makes the document format 2.
+    let mut v3 = v2.root.successor(v2.digest(), at(120), at(365 * 86_400));
+    v3.delegations[1].scope = Some(
+        serde_json::from_str(
+            r#"{"cluster_scoped":false,"deny_kinds":["*.rbac.authorization.k8s.io"],"kinds":["*.*"],
+                "namespaces":["$channel","team-a"],"service_account":{"name":"cairn","namespace":"team-a"}}"#,
+        )
+        .unwrap(),
+    );
+    assert_eq!((v3.format, v3.required_format()), (1, 2));
+    v3.format = v3.required_format();
+    let v3 = SignedRoot::sign(&v3, &[&roots[1], &roots[2]]);
+    let three = golden("root-3.json", &v3.encode());
+    assert_eq!(SignedRoot::decode(&three).unwrap(), v3);
+    let walked = TrustedRoot::anchor(&one, Some(&digest))
+        .unwrap()
+        .walk([two.as_slice(), three.as_slice()]);
+    assert_eq!((walked.root.version(), walked.refused), (3, None));
+    // The same document claiming format 1 is refused: a format 1 reader cannot enforce a scope.
+    let text = String::from_utf8(three.clone()).unwrap();
+    let claimed = text.replace("\"format\":2", "\"format\":1");
+    let err = SignedRoot::decode(claimed.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("delegations[1].scope: scopes need trust root format 2"),
+        "{err}"
+    );
 }

@@ -19,9 +19,13 @@ use crate::error::{Error, Result, malformed};
 use crate::head::HeadSignature;
 use crate::keys::{PublicKey, SecretKey};
 use crate::pattern::ChannelPattern;
+use crate::scope::Scope;
 use crate::{MAX_ROOT_BYTES, TRUST_ROOT_FORMAT, check_format};
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-trust-root-v1\0";
+
+/// The root format that introduced delegation scopes.
+pub const SCOPE_ROOT_FORMAT: u64 = 2;
 
 /// Longest key label, in characters.
 pub const MAX_LABEL_CHARS: usize = 64;
@@ -82,6 +86,10 @@ pub struct Delegation {
     pub keys: Vec<String>,
     /// Distinct keys whose signatures a head needs, at least 1.
     pub threshold: u32,
+    /// What the channels' content may do on a cluster; `None`: anything (format 1's meaning).
+    /// Root format 2 and later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 impl Delegation {
@@ -100,6 +108,17 @@ impl TrustRoot {
     /// The public key with id `id`, if this root lists it.
     pub fn public_key(&self, id: &str) -> Option<&PublicKey> {
         self.keys.get(id).map(|k| &k.public)
+    }
+
+    /// The lowest format that can carry this document: 2 once a delegation has a scope (so
+    /// that agents too old to enforce a scope refuse the version instead of ignoring it), else 1.
+    /// Writers store this format.
+    pub fn required_format(&self) -> u64 {
+        if self.delegations.iter().any(|d| d.scope.is_some()) {
+            SCOPE_ROOT_FORMAT
+        } else {
+            1
+        }
     }
 }
 
@@ -175,7 +194,7 @@ impl SignedRoot {
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
         if let Some(trust) = value.get("trust") {
-            check_format(trust, what, TRUST_ROOT_FORMAT, TRUST_ROOT_FORMAT)?;
+            check_format(trust, what, 1, TRUST_ROOT_FORMAT)?;
         }
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
         let received = to_canonical_bytes(&envelope.trust);
@@ -206,7 +225,7 @@ impl TrustRoot {
         ids.sort_unstable();
         ids.dedup();
         TrustRoot {
-            format: TRUST_ROOT_FORMAT.into(),
+            format: 1,
             version: 1,
             previous: None,
             published_at,

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::root::{KeyEntry, MAX_LABEL_CHARS, TrustRoot};
+use super::root::{KeyEntry, MAX_LABEL_CHARS, SCOPE_ROOT_FORMAT, TrustRoot};
 use crate::channel_name::{InvalidChannelName, validate_channel_name};
+use crate::scope::ScopeError;
 
 /// Why a trust root is not valid. Each message starts with the field at fault (`keys.<id>`,
 /// `delegations[2].channels`, …).
@@ -71,6 +72,25 @@ pub enum RootInvalid {
         index: usize,
         /// The name.
         name: String,
+    },
+    /// A scope in a document of a format from before scopes.
+    #[error(
+        "delegations[{index}].scope: scopes need trust root format {SCOPE_ROOT_FORMAT}, this document is format {format}"
+    )]
+    ScopeNeedsFormat {
+        /// The delegation's position.
+        index: usize,
+        /// The document's format.
+        format: u64,
+    },
+    /// A scope that breaks the scope rules.
+    #[error("delegations[{index}].scope.{reason}")]
+    Scope {
+        /// The delegation's position.
+        index: usize,
+        /// Why.
+        #[source]
+        reason: ScopeError,
     },
     /// A delegation of no channel.
     #[error("delegations[{index}].channels: names no channel")]
@@ -175,6 +195,17 @@ impl TrustRoot {
                 d.threshold,
                 &self.keys,
             )?;
+            if let Some(scope) = &d.scope {
+                if self.format < SCOPE_ROOT_FORMAT {
+                    return Err(RootInvalid::ScopeNeedsFormat {
+                        index,
+                        format: self.format,
+                    });
+                }
+                scope
+                    .validate()
+                    .map_err(|reason| RootInvalid::Scope { index, reason })?;
+            }
         }
         Ok(())
     }
