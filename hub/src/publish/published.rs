@@ -35,6 +35,8 @@ pub struct Published {
     pub snapshot_pack_shards_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// Bytes of the source map written after the commit (0: none), not in `bytes_uploaded`.
+    pub source_map_bytes: u64,
     /// Set when the head was proposed rather than published: the channel's delegation needs more
     /// signatures (`cairn sign`). `generation` is then the generation it is proposed for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +80,7 @@ impl Published {
             deltas_uploaded: 0,
             snapshot_pack_shards_uploaded: 0,
             bytes_uploaded: 0,
+            source_map_bytes: 0,
             proposal: None,
         }
     }

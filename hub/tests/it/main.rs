@@ -9,5 +9,6 @@ mod patch;
 mod publish_cache;
 mod publish_cost;
 mod snapshot_packs;
+mod source_map;
 mod support;
 mod trust;
