@@ -315,6 +315,12 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
             .to_owned()
     };
     let (content_type, accept) = (header("content-type"), header("accept"));
+    let impersonation = rbac::impersonation::Impersonation {
+        user: Some(header("impersonate-user")).filter(|u| !u.is_empty()),
+        groups: (req.headers().get_all("impersonate-group").iter())
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect(),
+    };
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let query = req.uri().query().unwrap_or_default().to_owned();
     let body = req
@@ -330,6 +336,7 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
         content_type,
         accept,
         body,
+        impersonation,
     };
     if doors::cut_off(world, door, &call.path).await {
         let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
