@@ -10,9 +10,12 @@
 //! - server-side apply with field ownership (`managedFields`: conflicts, force, released fields,
 //!   dry runs, unchanged applies leave the resourceVersion alone) and merge patches by other
 //!   managers;
-//! - RBAC: grants bound cluster-wide or per namespace, 403 for anything else (a server-side apply
-//!   that creates also needs `create`), and the `SelfSubjectRulesReview` /
-//!   `SelfSubjectAccessReview` answers that match;
+//! - RBAC: the caller's own grants bound cluster-wide or per namespace (none: everything), 403 for
+//!   anything else (a server-side apply that creates also needs `create`); `Impersonate-User` /
+//!   `-Group` checked against the caller's `impersonate` grants and answered with the rights the
+//!   stored Role/ClusterRole/RoleBinding/ClusterRoleBinding objects give that user; the
+//!   escalation and bind checks on RBAC writes; the `SelfSubjectRulesReview` /
+//!   `SelfSubjectAccessReview` answers that match, for whoever asks;
 //! - a CRD becomes Established (and its kinds served) after a few reads; a Deployment's
 //!   status is written as if its controller rolled it out (or stalls, as on a cluster without
 //!   nodes);

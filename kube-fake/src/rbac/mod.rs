@@ -141,3 +141,6 @@ fn refused(group: &str, resource: &str, name: &str, reason: &str) -> Answer {
     body["details"] = json!({"name": name, "group": group, "kind": resource});
     (code, body)
 }
+
+#[cfg(test)]
+mod tests;
