@@ -152,7 +152,7 @@ async fn needs(
 
 /// (group, kind) → (plural, namespaced) of the CRDs the pass writes (their kinds are not served
 /// yet).
-fn definitions(crds: &[bytes::Bytes]) -> HashMap<(String, String), (String, bool)> {
+pub(super) fn definitions(crds: &[bytes::Bytes]) -> HashMap<(String, String), (String, bool)> {
     crds.iter()
         .filter_map(|bytes| serde_json::from_slice::<Value>(bytes).ok())
         .filter_map(|crd| {

@@ -18,6 +18,8 @@
 //! - **Prune** ([`prune`]): deletes with the UID cairn last saw as a precondition.
 //! - **Permissions** ([`access`]): checked per kind and namespace before the first write of a
 //!   pass, with every missing rule in one message.
+//! - **Tenancy** ([`tenancy`]): each channel's scope, as the reconcile sets it before a pass,
+//!   and where objects land as discovery places them (what the scope is checked against).
 //!
 //! - **State** ([`configmap`]): what a channel applied lives in a ConfigMap
 //!   ([`ConfigMapState`], a [`crate::state::StateBackend`]), which is also the channel's ApplySet
@@ -43,11 +45,13 @@ pub(crate) mod ownership;
 pub mod policy;
 mod prune;
 pub(crate) mod scope;
+mod tenancy;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cairn_state_format::{EntrySet, ResourceId};
+use bytes::Bytes;
+use cairn_state_format::{EntrySet, ResourceId, Scope};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use kube::Client;
@@ -60,8 +64,8 @@ pub use crate::config::{
 };
 
 use super::{
-    BatchReport, Drifted, HealthCheck, HealthReport, Inventory, LiveDrift, PassScope, Target,
-    TargetError, Write,
+    BatchReport, Drifted, HealthCheck, HealthReport, Inventory, Landing, LiveDrift, PassScope,
+    Target, TargetError, Write,
 };
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -84,6 +88,8 @@ struct Inner {
     kinds: Kinds,
     ledger: Arc<Ledger>,
     access: access::Access,
+    /// What each channel may do (its scope's ServiceAccount is whom its requests act as).
+    scopes: tenancy::ChannelScopes,
     /// The channels' state ConfigMaps, which are their ApplySet parents.
     parent: Arc<ConfigMapState>,
 }
@@ -105,6 +111,7 @@ impl KubeTarget {
                 kinds: Kinds::default(),
                 ledger,
                 access: access::Access::default(),
+                scopes: tenancy::ChannelScopes::default(),
                 parent,
                 options,
             }),
@@ -115,6 +122,12 @@ impl KubeTarget {
     /// channel's applied state there.
     pub fn state(&self) -> Arc<ConfigMapState> {
         self.inner.parent.clone()
+    }
+
+    /// What `channel` may do on this cluster, as the reconcile set it last (`None`: anything):
+    /// its ServiceAccount is whom the channel's requests act as.
+    pub fn scope(&self, channel: &str) -> Option<Scope> {
+        self.inner.scopes.get(channel)
     }
 
     /// The ApplySet id of `channel` (its parent is the channel's state ConfigMap).
@@ -205,6 +218,17 @@ impl Target for KubeTarget {
         self.inner
             .ledger
             .with(channel, |book| inventory::owns_exactly(book, previous))
+    }
+
+    fn set_scope(&self, channel: &str, scope: Option<&Scope>) {
+        self.inner.scopes.set(channel, scope);
+    }
+
+    async fn landings(&self, ids: &[&ResourceId], definitions: &[Bytes]) -> Result<Vec<Landing>> {
+        let client = self.client().await?;
+        tenancy::landings(&self.inner, &client, ids, definitions)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     async fn prepare(&self, channel: &str, scope: &PassScope) -> Result<()> {
