@@ -25,4 +25,5 @@ mod replicas;
 mod run_loop;
 mod supervision;
 mod support;
+mod tenancy;
 mod trust_root;
