@@ -14,6 +14,7 @@ mod faults;
 mod hostile;
 mod http_store;
 mod kube_cluster;
+mod kube_escapes;
 mod kube_fake;
 mod kube_passes;
 mod kube_policy;
