@@ -90,7 +90,7 @@ async fn pass(store: &Store, trust: TrustSpec) -> Duration {
         vec![ChannelSpec::parse(CHANNEL).expect("a channel")],
         Vec::new(),
         "bench",
-        TargetSpec::Dir(dir.path().join("out")),
+        TargetSpec::Custom,
         dir.path().join("state"),
     );
     config.trust = trust;
