@@ -234,6 +234,36 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
         .unwrap();
     let rules = role["rules"].as_sequence().unwrap();
     assert_eq!(rules.last().unwrap()["apiGroups"][0], "cert-manager.io");
+
+    // Scopes for --trust keys: a ConfigMap of them, mounted, and CAIRN_SCOPES naming the file.
+    let scopes = "[{channels: [team-a-*], scope: {cluster_scoped: false, deny_kinds: [], kinds: ['*.*'], namespaces: [$channel]}}]";
+    values["config"]["scopes"] = serde_yaml_ng::from_str(scopes).unwrap();
+    let scoped: Vec<Value> = render_chart(&values, tmp.path())
+        .iter()
+        .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let file = scoped
+        .iter()
+        .find(|o| o["metadata"]["name"] == "cairn-agent-scopes")
+        .expect("the scopes ConfigMap");
+    let listed: Value =
+        serde_yaml_ng::from_str(file["data"]["scopes.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(listed, values["config"]["scopes"]);
+    let config = scoped
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "cairn-agent")
+        .unwrap();
+    let path = config["data"]["CAIRN_SCOPES"].as_str().unwrap();
+    let agent = scoped.iter().find(|o| o["kind"] == "DaemonSet").unwrap();
+    let mounts = &agent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+    assert!(
+        mounts
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "scopes" && path.starts_with(m["mountPath"].as_str().unwrap())),
+        "{mounts:?}"
+    );
 }
 
 /// The kinds real install manifests use are in the default ClusterRole, with every verb the
