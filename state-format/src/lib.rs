@@ -42,6 +42,7 @@ mod scope;
 mod selector;
 mod snapshot;
 mod snapshot_pack;
+mod source_map;
 mod status;
 mod trust;
 mod update;
@@ -76,6 +77,11 @@ pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;
 pub use snapshot_pack::{
     SnapshotPackAssembler, SnapshotPackHeader, SnapshotPackReader, SnapshotPackWriter,
+};
+pub use source_map::{
+    BaseMap, DefinedKind, FileContent, FileRecord, GitBlobId, MAX_SOURCE_MAP_BODY_BYTES,
+    MAX_SOURCE_MAP_BYTES, MapHead, MapSignature, OpenedMap, Placed, SOURCE_MAP_FORMAT,
+    SourceMapRefusal, SourceMapWriter, SourceObject, base_of_map,
 };
 pub use status::{
     AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,

@@ -23,10 +23,11 @@ use std::path::PathBuf;
 
 use cairn_state_format::{
     AppliedRef, BridgeRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet,
-    Epoch, FORMAT_VERSION, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage, Node, PackRef,
-    Packs, PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep,
-    STATUS_FORMAT, SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler,
-    SnapshotPackRef, SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
+    Epoch, FORMAT_VERSION, FileContent, FileRecord, GitBlobId, Head, HeadCheck, Incomplete, Index,
+    KeyEntry, Lineage, MapHead, Node, OpenedMap, PackRef, Packs, PassObject, PassOutcome, Phase,
+    Resource, ResourceId, Rollout, RolloutStep, SOURCE_MAP_FORMAT, STATUS_FORMAT, SecretKey,
+    SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter,
+    SourceMapWriter, SourceObject, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
     apply_delta, diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -328,6 +329,63 @@ fn delta_pack() {
             assert_eq!(blobs.get(digest), Some(blob));
         }
     }
+}
+
+#[test]
+fn source_map() {
+    let key = SecretKey::from_seed([1; 32]);
+    let resources = parse_documents("base.yaml", BASE_YAML).unwrap();
+    let objects: Vec<SourceObject> = resources
+        .iter()
+        .zip(1..)
+        .map(|(r, document)| {
+            let entry = r.entry();
+            SourceObject {
+                group: entry.id.group,
+                kind: entry.id.kind,
+                namespace: entry.id.namespace,
+                name: entry.id.name,
+                blob: entry.blob,
+                size: entry.size,
+                selector: entry.selector.map(|s| s.to_string()),
+                wave: entry.wave,
+                document,
+                item: None,
+                plain_secret: false,
+                placed: None,
+                defines: None,
+            }
+        })
+        .collect();
+    let mut record = Vec::new();
+    let content = FileContent {
+        sha256: Digest::of(BASE_YAML.as_bytes()),
+        size: BASE_YAML.len() as u64,
+        git: Some(GitBlobId::Sha1(*b"git blob id, 20 byte")),
+    };
+    FileRecord::encode("base.yaml", &content, &objects, &mut record);
+    // Source maps are the hub's alone and have a format number of their own.
+    let name = |what: &str| format!("source-map-{SOURCE_MAP_FORMAT}.{what}");
+    let record = golden(&name("record"), &record);
+
+    // The stored map is compressed: only decoded, with the committed record inside.
+    let snapshot = Snapshot::build(&entries(&resources)).0.digest();
+    let reader = Digest::of(b"golden reader");
+    let mut map = SourceMapWriter::new(MapHead::new("prod", snapshot, reader));
+    map.push(&record);
+    let stored = compressed(&name("bin"), &map.seal(None, &[&key]));
+    let opened = OpenedMap::open(&stored, &[key.public()]).unwrap();
+    assert_eq!(
+        (opened.head.snapshot, opened.head.reader),
+        (snapshot, reader)
+    );
+    let records: Vec<FileRecord<'_>> = opened.records().collect();
+    let [stored_record] = records.as_slice() else {
+        panic!("one file record expected");
+    };
+    assert_eq!(stored_record.as_bytes(), record.as_slice());
+    assert_eq!(stored_record.content, content);
+    assert_eq!(stored_record.objects::<String>().unwrap(), objects);
 }
 
 /// The epoch of the fixtures' channel.
