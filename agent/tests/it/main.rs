@@ -15,6 +15,7 @@ mod hostile;
 mod http_store;
 mod kube_cluster;
 mod kube_fake;
+mod kube_health;
 mod kube_passes;
 mod kube_policy;
 mod kube_scenario;
