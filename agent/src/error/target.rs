@@ -46,7 +46,9 @@ pub enum TargetError {
     NotEstablished(Duration),
     /// A CustomResourceDefinition was Established but discovery did not serve its kinds in
     /// time (discovery lags the Established condition on a real API server).
-    #[error("discovery did not serve {kinds} within {waited:?} after its CustomResourceDefinition was Established")]
+    #[error(
+        "discovery did not serve {kinds} within {waited:?} after its CustomResourceDefinition was Established"
+    )]
     Undiscovered {
         /// The kinds still waited for, as `Kind.group/version`, comma-separated.
         kinds: String,

@@ -34,7 +34,10 @@ async fn until_phase(store: &cairn_store::Store, phase: Phase) -> StatusRecord {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("the status record never said {phase:?}: {:#?}", status(store).await);
+    panic!(
+        "the status record never said {phase:?}: {:#?}",
+        status(store).await
+    );
 }
 
 /// A rig whose workloads roll out as `rollout` says, and its agent running in a loop (polls
@@ -117,7 +120,10 @@ pub struct Followed {
 pub async fn follow_one_rollout(n: usize) -> Followed {
     let running = Running::start(Rollout::After(ROLLOUT), n).await;
     let progressing = until_phase(&running.store, Phase::Progressing).await;
-    assert!(progressing.counts.progressing >= n as u64, "{progressing:#?}");
+    assert!(
+        progressing.counts.progressing >= n as u64,
+        "{progressing:#?}"
+    );
     running.rig.fake.clear_seen();
     let watched_from = Instant::now();
     let available = running.all_available().await;
@@ -151,7 +157,10 @@ async fn a_rollout_that_settles_turns_the_status_converged_without_a_resync() {
         "converged {:?} after Available",
         followed.lag
     );
-    assert!(followed.while_progressing > 0, "the progressing objects were read again");
+    assert!(
+        followed.while_progressing > 0,
+        "the progressing objects were read again"
+    );
 }
 
 #[tokio::test]
@@ -207,7 +216,9 @@ async fn a_crd_and_its_objects_land_in_one_pass_although_discovery_lags() {
 #[tokio::test]
 #[ignore = "a measurement: cargo test -p cairn-agent --test it health_followed_table -- --ignored --nocapture"]
 async fn health_followed_table() {
-    println!("| Deployments | converged after Available (poll intervals) | requests per interval while progressing | requests per interval while healthy |");
+    println!(
+        "| Deployments | converged after Available (poll intervals) | requests per interval while progressing | requests per interval while healthy |"
+    );
     println!("|---:|---:|---:|---:|");
     for n in [1, 5, 20] {
         let f = follow_one_rollout(n).await;
@@ -219,4 +230,20 @@ async fn health_followed_table() {
             f.while_healthy as f64 / 10.0,
         );
     }
+}
+
+#[tokio::test]
+async fn converged_follows_available_within_two_poll_intervals() {
+    let fake = crate::kube_fake::FakeApi::start().await;
+    fake.rollouts(Rollout::After(ROLLOUT));
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.kubeconfig(tmp.path());
+    let lag = crate::kube_rollout::converged_after_available(
+        &kubeconfig,
+        fake.client(),
+        "fake",
+        INTERVAL,
+    )
+    .await;
+    assert!(lag <= INTERVAL * 2, "converged {lag:?} after Available");
 }

@@ -18,6 +18,7 @@ mod kube_fake;
 mod kube_health;
 mod kube_passes;
 mod kube_policy;
+mod kube_rollout;
 mod kube_scenario;
 mod kube_target;
 mod patterns;

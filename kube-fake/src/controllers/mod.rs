@@ -71,7 +71,11 @@ const MANAGER: &str = "kube-controller-manager";
 
 /// Whether a controller writes the status of objects of `kind`.
 fn is_workload(kind: &Kind) -> bool {
-    kind.group == "apps" && matches!(kind.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet")
+    kind.group == "apps"
+        && matches!(
+            kind.kind.as_str(),
+            "Deployment" | "StatefulSet" | "DaemonSet"
+        )
 }
 
 fn generation(object: &Value) -> i64 {
@@ -86,6 +90,7 @@ pub fn at_write(world: &mut World, kind: &Kind, object: &mut Value) {
     }
     let time = world.tick();
     let status = status::of(kind, object, Step::Available, &time);
+    let status = status::keep_unchanged_conditions(status, &object["status"]);
     if object["status"] != status {
         write_status(object, status, kind, &time);
     }
@@ -150,6 +155,7 @@ fn fire(world: &mut World, timer: Timer) {
     }
     let time = world.tick();
     let status = status::of(&timer.kind, &live, timer.step, &time);
+    let status = status::keep_unchanged_conditions(status, &live["status"]);
     if live["status"] == status {
         return;
     }

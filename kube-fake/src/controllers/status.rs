@@ -20,6 +20,29 @@ pub fn of(kind: &Kind, object: &Value, step: Step, time: &str) -> Value {
     }
 }
 
+/// `status` with the conditions `previous` already had (same type, status and reason) kept as
+/// they were, times included: as `SetDeploymentCondition` leaves an unchanged condition alone,
+/// so writing the same step again changes nothing.
+pub fn keep_unchanged_conditions(mut status: Value, previous: &Value) -> Value {
+    let before = previous["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(conditions) = status["conditions"].as_array_mut() {
+        for condition in conditions.iter_mut() {
+            let same = |c: &&Value| {
+                ["type", "status", "reason"]
+                    .iter()
+                    .all(|field| c[field] == condition[field])
+            };
+            if let Some(kept) = before.iter().find(same) {
+                *condition = kept.clone();
+            }
+        }
+    }
+    status
+}
+
 /// `fields` without its zero counts.
 fn counts(fields: &[(&str, i64)]) -> Map<String, Value> {
     fields
@@ -47,10 +70,22 @@ fn deployment(g: i64, name: &str, want: i64, ready: i64, step: Step, time: &str)
     status.insert("observedGeneration".into(), json!(g));
     let available = if ready >= want {
         let message = "Deployment has minimum availability.".to_owned();
-        condition("Available", "True", "MinimumReplicasAvailable", message, time)
+        condition(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            message,
+            time,
+        )
     } else {
         let message = "Deployment does not have minimum availability.".to_owned();
-        condition("Available", "False", "MinimumReplicasUnavailable", message, time)
+        condition(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            message,
+            time,
+        )
     };
     let progressing = match step {
         Step::Observed => {
@@ -59,11 +94,23 @@ fn deployment(g: i64, name: &str, want: i64, ready: i64, step: Step, time: &str)
         }
         Step::Available => {
             let message = format!("ReplicaSet \"{replica_set}\" has successfully progressed.");
-            condition("Progressing", "True", "NewReplicaSetAvailable", message, time)
+            condition(
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                message,
+                time,
+            )
         }
         Step::DeadlineExceeded => {
             let message = format!("ReplicaSet \"{replica_set}\" has timed out progressing.");
-            condition("Progressing", "False", "ProgressDeadlineExceeded", message, time)
+            condition(
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                message,
+                time,
+            )
         }
     };
     status.insert("conditions".into(), json!([available, progressing]));

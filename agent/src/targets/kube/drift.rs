@@ -9,11 +9,11 @@ use kube::api::Patch;
 use serde_json::Value;
 
 use super::apply::{parse, unresolved, written_at};
+use super::discovery::Unresolved;
 use super::fields::{comparable, fingerprint};
 use super::ownership::{Marks, Owner, owner};
 use super::policy::ObjectPolicy;
 use super::{Inner, KubeTarget};
-use super::discovery::Unresolved;
 use crate::config::DriftMode;
 use crate::error::Result;
 use crate::targets::{Drifted, TargetError, Write};
