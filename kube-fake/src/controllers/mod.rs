@@ -198,3 +198,79 @@ pub async fn drive(world: Arc<Mutex<World>>) {
 fn lock(world: &Arc<Mutex<World>>) -> MutexGuard<'_, World> {
     world.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::world::key;
+
+    fn condition(world: &World, k: &str, kind: &str) -> (String, String) {
+        let conditions = world.objects[k]["status"]["conditions"].clone();
+        let c = conditions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == kind)
+            .cloned()
+            .unwrap_or_default();
+        let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
+        (text("status"), text("reason"))
+    }
+
+    #[test]
+    fn a_rollout_is_observed_then_available_and_a_stalled_one_exceeds_its_deadline() {
+        let mut world = World::new();
+        let kind = world
+            .kinds
+            .iter()
+            .find(|k| k.kind == "Deployment")
+            .cloned()
+            .unwrap();
+        let k = key("apps", "deployments", "app", "web");
+        let written = |generation: i64, replicas: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "web", "namespace": "app", "generation": generation},
+                   "spec": {"replicas": replicas}})
+        };
+        world.rollout = Rollout::After(Duration::from_secs(5));
+        world.commit(&kind, k.clone(), Some(written(1, 2)));
+        after_commit(&mut world, &kind, &k, None);
+        let start = Instant::now();
+        fire_due(&mut world, start);
+        let status = world.objects[&k]["status"].clone();
+        assert_eq!(status["observedGeneration"], 1);
+        assert_eq!(status["unavailableReplicas"], 2);
+        assert!(status.get("availableReplicas").is_none(), "{status}");
+        assert_eq!(
+            condition(&world, &k, "Progressing"),
+            ("True".into(), "ReplicaSetUpdated".into())
+        );
+        fire_due(&mut world, start + Duration::from_secs(5));
+        assert_eq!(world.objects[&k]["status"]["availableReplicas"], 2);
+        assert_eq!(
+            condition(&world, &k, "Available"),
+            ("True".into(), "MinimumReplicasAvailable".into())
+        );
+        assert_eq!(
+            condition(&world, &k, "Progressing"),
+            ("True".into(), "NewReplicaSetAvailable".into())
+        );
+
+        // The next generation stalls; its deadline passes; a step of an older one is dropped.
+        world.rollout = Rollout::Stalled {
+            deadline: Some(Duration::from_secs(3)),
+        };
+        let previous = world.objects[&k].clone();
+        world.commit(&kind, k.clone(), Some(written(2, 3)));
+        after_commit(&mut world, &kind, &k, Some(&previous));
+        fire_due(&mut world, start + Duration::from_secs(10));
+        assert_eq!(world.objects[&k]["status"]["observedGeneration"], 2);
+        assert_eq!(
+            condition(&world, &k, "Progressing"),
+            ("False".into(), "ProgressDeadlineExceeded".into())
+        );
+        assert!(world.timers.is_empty());
+    }
+}
