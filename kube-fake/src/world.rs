@@ -11,7 +11,6 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use crate::controllers::{Rollout, Timer};
 use crate::rbac::Rbac;
 use crate::select::{FieldSelector, LabelSelector};
 
@@ -240,6 +239,45 @@ pub struct Cut {
     pub hang: bool,
     /// Only requests for this resource (a plural, e.g. `leases`) are cut.
     pub only: Option<String>,
+}
+
+/// How workloads (Deployments, StatefulSets, DaemonSets) roll out: plain state kept in the
+/// world; writing their status is `controllers`'s job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rollout {
+    /// Rolled out by the time the write is answered.
+    #[default]
+    AtOnce,
+    /// Observed at once, every pod ready after the delay.
+    After(Duration),
+    /// Observed at once, never ready; a Deployment's progress deadline is exceeded after
+    /// `deadline`, if given.
+    Stalled {
+        /// When a Deployment's progress deadline is exceeded (`None`: never).
+        deadline: Option<Duration>,
+    },
+}
+
+/// What a controller writes at one step of a rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The new generation observed, no pod of it ready yet.
+    Observed,
+    /// Every pod of the new generation ready.
+    Available,
+    /// The progress deadline exceeded (Deployments).
+    DeadlineExceeded,
+}
+
+/// A step scheduled for one object.
+#[derive(Clone, Debug)]
+pub struct Timer {
+    pub due: Instant,
+    pub kind: Kind,
+    pub key: String,
+    /// The generation it was scheduled for: a step of an older one is not written.
+    pub generation: i64,
+    pub step: Step,
 }
 
 /// Most events kept for watches that start from an older version.

@@ -27,44 +27,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::ssa::{self, Writer};
-use crate::world::{Kind, World};
-
-/// How workloads (Deployments, StatefulSets, DaemonSets) roll out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Rollout {
-    /// Rolled out by the time the write is answered.
-    #[default]
-    AtOnce,
-    /// Observed at once, every pod ready after the delay.
-    After(Duration),
-    /// Observed at once, never ready; a Deployment's progress deadline is exceeded after
-    /// `deadline`, if given.
-    Stalled {
-        /// When a Deployment's progress deadline is exceeded (`None`: never).
-        deadline: Option<Duration>,
-    },
-}
-
-/// What a controller writes at one step of a rollout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// The new generation observed, no pod of it ready yet.
-    Observed,
-    /// Every pod of the new generation ready.
-    Available,
-    /// The progress deadline exceeded (Deployments).
-    DeadlineExceeded,
-}
-
-/// A step scheduled for one object.
-#[derive(Clone, Debug)]
-pub struct Timer {
-    due: Instant,
-    kind: Kind,
-    key: String,
-    generation: i64,
-    step: Step,
-}
+pub use crate::world::Rollout;
+use crate::world::{Kind, Step, Timer, World};
 
 /// The manager controllers write status as.
 const MANAGER: &str = "kube-controller-manager";
