@@ -181,15 +181,19 @@ async fn a_progress_deadline_exceeded_turns_the_status_degraded() {
 
 /// Applies a CRD and its Widgets in one `--once` pass (a new agent process each time) while
 /// discovery lists new kinds only `lag` after they are Established; then deletes the CRD (and
-/// with it the Widgets) and does it again, `rounds` times.
-pub async fn crd_and_objects_in_one_pass(lag: Duration, rounds: usize) {
+/// with it the Widgets) and does it again, `rounds` times. Returns the discovery requests of
+/// each pass.
+pub async fn crd_and_objects_in_one_pass(lag: Duration, rounds: usize) -> Vec<u64> {
     let mut rig = Rig::new(true).await;
     rig.fake.discovery_lag(lag);
     rig.hub.publish(&objects(2, 0, "")).await;
     let crds: Api<CustomResourceDefinition> = Api::all(rig.fake.client());
+    let mut discovery = Vec::new();
     for round in 0..rounds {
         rig.restart();
+        rig.fake.clear_seen();
         let status = rig.pass(true).await;
+        discovery.push(rig.count("discovery"));
         assert_eq!(status.phase, Phase::Converged, "round {round}: {status:#?}");
         assert_eq!(status.counts.failed, 0, "round {round}: {status:#?}");
         assert_eq!(
@@ -202,11 +206,16 @@ pub async fn crd_and_objects_in_one_pass(lag: Duration, rounds: usize) {
             .unwrap();
         assert!(rig.fake.all("example.com", "widgets").is_empty());
     }
+    discovery
 }
 
 #[tokio::test]
 async fn a_crd_and_its_objects_land_in_one_pass_although_discovery_lags() {
-    crd_and_objects_in_one_pass(Duration::from_millis(400), 3).await;
+    let discovery = crd_and_objects_in_one_pass(Duration::from_millis(400), 3).await;
+    assert!(
+        discovery.iter().all(|n| *n > 2),
+        "discovery asked again: {discovery:?}"
+    );
 }
 
 /// BENCHMARKS.md, "Health followed after apply (issue 24)": how soon `converged` follows
@@ -229,6 +238,15 @@ async fn health_followed_table() {
             f.while_progressing as f64 / intervals,
             f.while_healthy as f64 / 10.0,
         );
+    }
+    println!();
+    println!(
+        "| discovery lag after Established | discovery requests in the `--once` pass (first apply; after the group was re-created) |"
+    );
+    println!("|---:|---|");
+    for lag in [0, 200, 1000] {
+        let discovery = crd_and_objects_in_one_pass(Duration::from_millis(lag), 2).await;
+        println!("| {lag} ms | {discovery:?} |");
     }
 }
 
