@@ -44,6 +44,17 @@ pub enum TargetError {
     /// A CustomResourceDefinition did not become Established in time.
     #[error("the CustomResourceDefinition was not Established within {0:?}")]
     NotEstablished(Duration),
+    /// A CustomResourceDefinition was Established but discovery did not serve its kinds in
+    /// time (discovery lags the Established condition on a real API server).
+    #[error(
+        "discovery did not serve {kinds} within {waited:?} after its CustomResourceDefinition was Established"
+    )]
+    Undiscovered {
+        /// The kinds still waited for, as `Kind.group/version`, comma-separated.
+        kinds: String,
+        /// How long the agent waited.
+        waited: Duration,
+    },
     /// Waiting for a CustomResourceDefinition failed.
     #[error("waiting for the CustomResourceDefinition failed: {0}")]
     Wait(#[source] kube::runtime::wait::Error),
@@ -96,9 +107,10 @@ impl TargetError {
             TargetError::Api(e) | TargetError::Discovery(e) => Retry::of_kube(e),
             TargetError::Object { source, .. } => source.retry(),
             TargetError::Failed { first, .. } => first.retry(),
-            TargetError::Worker(_) | TargetError::NotEstablished(_) | TargetError::Wait(_) => {
-                Retry::Transient
-            }
+            TargetError::Worker(_)
+            | TargetError::NotEstablished(_)
+            | TargetError::Undiscovered { .. }
+            | TargetError::Wait(_) => Retry::Transient,
             TargetError::Io { .. }
             | TargetError::Bookkeeping(_)
             | TargetError::NotOwned(_)

@@ -10,6 +10,7 @@
 //! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist; [`confine`]: holding
 //!   each pass to the channel's scope.
 //! - [`status`]: what a pass leaves in the status record and the metrics.
+//! - [`settle`]: the health of what was applied, followed until it settles.
 //! - [`standby`]: a channel while another replica leads.
 //!
 //! It imports the parts it drives (fetch, state, trust, targets, election, metrics) and never
@@ -26,6 +27,7 @@ mod phases;
 pub(crate) mod plan;
 mod poll;
 mod resume;
+mod settle;
 mod standby;
 mod status;
 
@@ -178,11 +180,12 @@ impl Channel {
             },
             Decision::Hold { phase, reason } => {
                 let applied = self.holding.applied().is_some();
-                if self.check_target
-                    && applied
-                    && let Err(e) = self.reconcile_applied(at, resync).await
-                {
-                    return self.failed(at.metrics, e);
+                if self.check_target && applied {
+                    if let Err(e) = self.reconcile_applied(at, resync).await {
+                        return self.failed(at.metrics, e);
+                    }
+                } else if self.settling() {
+                    self.settle(at).await;
                 }
                 let (phase, reason) = match phase {
                     Phase::Converged if applied => self.health_phase(),

@@ -6,7 +6,9 @@
 //! - **Apply** ([`apply`]): `PATCH` with `application/apply-patch+yaml`, field manager `cairn`,
 //!   force on conflicts (configurable), bounded concurrency. The answer is the live object: its
 //!   resourceVersion, field-ownership fingerprint ([`fields`]) and health are recorded from it,
-//!   so nothing is read back. CRDs are awaited with a watch until Established ([`crd`]).
+//!   so nothing is read back. CRDs are awaited with a watch until Established, then until
+//!   discovery serves their kinds (with backoff, bounded by `--crd-timeout`; [`crd`]), so a
+//!   CRD and its objects land in one pass.
 //! - **Ownership** ([`ownership`], [`claims`]): every object carries labels naming cairn and the
 //!   channel. An object not known to be the channel's is looked for before its first write (one
 //!   metadata list per kind and namespace, or one get), and refused when someone else's.
