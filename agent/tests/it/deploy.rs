@@ -218,8 +218,36 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
             .any(|o| o["roleRef"]["name"] == "cluster-admin")
     );
 
-    // Extra rules land in the apply ClusterRole.
+    // Tenancy: by default the agent itself holds no apply rights, only impersonation of the
+    // accounts named; the platform channel's account holds them. applyAsAgent brings the old
+    // shape back with exactly one binding more.
     values["rbac"]["clusterAdmin"] = Value::Bool(false);
+    let binds = |objects: &[Value], role: &str, account: &str| {
+        objects.iter().any(|o| {
+            o["kind"] == "ClusterRoleBinding"
+                && o["roleRef"]["name"] == role
+                && o["subjects"][0]["name"] == account
+        })
+    };
+    assert!(!binds(&rendered, "cairn-agent-apply", "cairn-agent"));
+    assert!(binds(&rendered, "cairn-agent-apply", "cairn-platform"));
+    assert!(binds(&rendered, "cairn-agent", "cairn-agent"));
+    let own = (rendered.iter())
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "cairn-agent")
+        .unwrap();
+    let impersonate = &own["rules"][0];
+    assert_eq!(impersonate["verbs"][0], "impersonate");
+    assert_eq!(impersonate["resourceNames"], values["rbac"]["impersonate"]);
+    values["rbac"]["applyAsAgent"] = Value::Bool(true);
+    let old: Vec<Value> = render_chart(&values, tmp.path())
+        .iter()
+        .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    assert_eq!(old.len(), manifests.len() + 1);
+    assert!(binds(&old, "cairn-agent-apply", "cairn-agent"));
+    values["rbac"]["applyAsAgent"] = Value::Bool(false);
+
+    // Extra rules land in the apply ClusterRole.
     values["rbac"]["extraRules"] = serde_yaml_ng::from_str(
         "[{apiGroups: [cert-manager.io], resources: [certificates], verbs: [get, list, create, patch, delete]}]",
     )

@@ -16,6 +16,7 @@ mod http_store;
 mod kube_cluster;
 mod kube_escapes;
 mod kube_fake;
+mod kube_impersonation;
 mod kube_passes;
 mod kube_policy;
 mod kube_scenario;

@@ -19,7 +19,11 @@
 //! - **Permissions** ([`access`]): checked per kind and namespace before the first write of a
 //!   pass, with every missing rule in one message.
 //! - **Tenancy** ([`tenancy`]): each channel's scope, as the reconcile sets it before a pass,
-//!   and where objects land as discovery places them (what the scope is checked against).
+//!   and where objects land as discovery places them (what the scope is checked against). A
+//!   scope naming a ServiceAccount makes every read, write, prune and permission check of the
+//!   channel go through a client impersonating it ([`crate::cluster::Cluster::client_as`]), so
+//!   the API server holds the channel to that account's RBAC; the agent's own identity keeps the
+//!   state ConfigMaps, the Lease and the placement of objects (discovery).
 //!
 //! - **State** ([`configmap`]): what a channel applied lives in a ConfigMap
 //!   ([`ConfigMapState`], a [`crate::state::StateBackend`]), which is also the channel's ApplySet
@@ -143,6 +147,19 @@ impl KubeTarget {
             .map_err(|e| self.error(TargetError::Connect(e)))
     }
 
+    /// The client `channel`'s requests go through, and the user it acts as: its scope's
+    /// ServiceAccount when it names one (so the API server holds the channel to that account's
+    /// RBAC), else the agent's own. The agent's state, Lease and election keep [`Self::client`].
+    async fn channel_client(&self, channel: &str) -> Result<(Client, Option<String>)> {
+        let Some(account) = self.scope(channel).and_then(|s| s.service_account) else {
+            return Ok((self.client().await?, None));
+        };
+        let user = account.username();
+        let client = (self.inner.cluster.client_as(&user).await)
+            .map_err(|e| self.error(TargetError::Connect(e)))?;
+        Ok((client, Some(user)))
+    }
+
     fn error(&self, problem: TargetError) -> Error {
         Error::target(self.describe(), problem)
     }
@@ -201,7 +218,7 @@ impl Target for KubeTarget {
         previous: &EntrySet,
         check_drift: bool,
     ) -> Result<Inventory> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         inventory::take(
             &self.inner,
             &client,
@@ -232,8 +249,8 @@ impl Target for KubeTarget {
     }
 
     async fn prepare(&self, channel: &str, scope: &PassScope) -> Result<()> {
-        let client = self.client().await?;
-        access::prepare(&self.inner, &client, channel, scope).await
+        let (client, user) = self.channel_client(channel).await?;
+        access::prepare(&self.inner, &client, user.as_deref(), channel, scope).await
     }
 
     fn forget(&self, channel: &str) {
@@ -243,12 +260,12 @@ impl Target for KubeTarget {
     }
 
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         Ok(apply::batch(self, &client, channel, writes).await)
     }
 
     async fn delete(&self, channel: &str, ids: Vec<ResourceId>) -> Result<BatchReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         Ok(prune::batch(self, &client, channel, ids).await)
     }
 
@@ -268,7 +285,7 @@ impl Target for KubeTarget {
 #[async_trait]
 impl LiveDrift for KubeTarget {
     async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<Drifted> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         drift::check(self, &client, channel, writes).await
     }
 }
@@ -276,7 +293,7 @@ impl LiveDrift for KubeTarget {
 #[async_trait]
 impl HealthCheck for KubeTarget {
     async fn assess(&self, channel: &str, ids: Vec<ResourceId>) -> Result<HealthReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         health::assess_all(self, &client, channel, ids)
             .await
             .map_err(|e| self.error(e))
