@@ -143,6 +143,8 @@ env_vars! {
     CAIRN_AGENT_NAMESPACE: Agent;
     /// Server-side apply field manager (default `cairn`).
     CAIRN_FIELD_MANAGER: Agent;
+    /// `NAMESPACE/NAME`: the ServiceAccount a channel acts as when its scope names none.
+    CAIRN_APPLY_AS: Agent;
     /// Take over fields other managers own (default `true`).
     CAIRN_FORCE_CONFLICTS: Agent;
     /// `true`: take over existing objects cairn did not create.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cairn_env_vars::EnvVars;
+use cairn_state_format::ServiceAccount;
 
 use crate::config::{
     DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, Election, KubeOptions, Propagation,
@@ -25,6 +26,14 @@ pub struct KubeArgs {
     /// Server-side apply field manager.
     #[arg(long, env = EnvVars::CAIRN_FIELD_MANAGER, default_value = "cairn")]
     pub field_manager: String,
+
+    /// NAMESPACE/NAME of the ServiceAccount a channel acts as (impersonated: every write, read,
+    /// prune and permission check of the channel) when its scope names none, unscoped channels
+    /// included. The manifests and the chart set it to the platform channel's account
+    /// (cairn-system/cairn-platform); unset, such channels act as the agent itself and need the
+    /// agent to hold their rights (the chart's rbac.applyAsAgent).
+    #[arg(long, env = EnvVars::CAIRN_APPLY_AS, value_parser = ServiceAccount::parse)]
+    pub apply_as: Option<ServiceAccount>,
 
     /// Take over fields other field managers own when applying (`--force-conflicts=false`
     /// reports conflicts instead).
@@ -127,6 +136,7 @@ impl KubeArgs {
             crd_timeout: self.crd_timeout,
             election,
             drift: DriftRule::policy(&self.drift),
+            apply_as: self.apply_as.clone(),
         }
     }
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cairn_state_format::ServiceAccount;
+
 use super::{DriftPolicy, Election};
 use crate::error::{ConfigError, UnexpectedValue};
 
@@ -72,6 +74,9 @@ pub struct KubeOptions {
     /// What to do about drift, per channel (default: correct it); an object's
     /// `cairn.dev/drift` annotation overrides it.
     pub drift: DriftPolicy,
+    /// The ServiceAccount a channel acts as (impersonated) when its scope names none, unscoped
+    /// channels included; `None`: such channels act as the agent itself.
+    pub apply_as: Option<ServiceAccount>,
 }
 
 impl Default for KubeOptions {
@@ -89,6 +94,7 @@ impl Default for KubeOptions {
             crd_timeout: Duration::from_secs(60),
             election: None,
             drift: DriftPolicy::default(),
+            apply_as: None,
         }
     }
 }

@@ -238,14 +238,25 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
     let impersonate = &own["rules"][0];
     assert_eq!(impersonate["verbs"][0], "impersonate");
     assert_eq!(impersonate["resourceNames"], values["rbac"]["impersonate"]);
+    // Channels whose scope names no account act as the platform channel's by default.
+    let agent_config = |objects: &[Value]| {
+        (objects.iter())
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "cairn-agent")
+            .map(|o| o["data"]["CAIRN_APPLY_AS"].clone())
+            .unwrap()
+    };
+    assert_eq!(agent_config(&rendered), "cairn-system/cairn-platform");
     values["rbac"]["applyAsAgent"] = Value::Bool(true);
+    values["config"]["applyAs"] = Value::Null;
     let old: Vec<Value> = render_chart(&values, tmp.path())
         .iter()
         .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
         .collect();
     assert_eq!(old.len(), manifests.len() + 1);
     assert!(binds(&old, "cairn-agent-apply", "cairn-agent"));
+    assert!(agent_config(&old).is_null());
     values["rbac"]["applyAsAgent"] = Value::Bool(false);
+    values["config"]["applyAs"] = Value::from("cairn-system/cairn-platform");
 
     // Extra rules land in the apply ClusterRole.
     values["rbac"]["extraRules"] = serde_yaml_ng::from_str(

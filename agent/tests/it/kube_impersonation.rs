@@ -7,7 +7,7 @@
 
 use cairn_agent::targets::kube::KubeOptions;
 use cairn_agent::{Agent, Config, OnceReport, TargetSpec, TrustSpec};
-use cairn_state_format::{ChannelPattern, Phase, Scope, StatusRecord};
+use cairn_state_format::{ChannelPattern, Phase, Scope, ServiceAccount, StatusRecord};
 use serde_json::{Value, json};
 
 use crate::kube_fake::{FakeApi, Grant};
@@ -65,6 +65,15 @@ struct Rig {
 
 impl Rig {
     async fn new(service_account: Option<&str>) -> Rig {
+        Rig::with(service_account, None).await
+    }
+
+    /// An unscoped channel (`--trust` alone) acting as `apply_as` (`--apply-as`).
+    async fn unscoped_acting_as(apply_as: &str) -> Rig {
+        Rig::with(None, Some(apply_as)).await
+    }
+
+    async fn with(service_account: Option<&str>, apply_as: Option<&str>) -> Rig {
         let fake = FakeApi::start().await;
         for ns in ["cairn-system", CHANNEL, "team-b"] {
             namespace(&fake, ns);
@@ -77,12 +86,16 @@ impl Rig {
         config.target = TargetSpec::Kube;
         config.kube = KubeOptions {
             kubeconfig: Some(fake.kubeconfig(dirs._tmp.path())),
+            apply_as: apply_as.map(|a| ServiceAccount::parse(a).unwrap()),
             ..KubeOptions::default()
         };
         let patterns: Vec<ChannelPattern> = vec![CHANNEL.parse().unwrap()];
-        config.trust = TrustSpec::ScopedKeys {
-            keys: vec![hub.key.public()],
-            scopes: vec![(patterns, scope(service_account))],
+        config.trust = match apply_as {
+            Some(_) => TrustSpec::Keys(vec![hub.key.public()]),
+            None => TrustSpec::ScopedKeys {
+                keys: vec![hub.key.public()],
+                scopes: vec![(patterns, scope(service_account))],
+            },
         };
         let agent = Agent::new(config).unwrap();
         Rig {
@@ -158,6 +171,41 @@ async fn a_scope_wider_than_the_accounts_rbac_is_refused_up_front_naming_the_acc
         .collect();
     assert!(!state.is_empty());
     assert!(state.iter().all(|s| s.impersonated.is_none()), "{state:?}");
+}
+
+#[tokio::test]
+async fn an_unscoped_channel_acts_as_the_apply_as_account() {
+    let mut rig = Rig::unscoped_acting_as("team-a/deployer").await;
+    rig.hub
+        .publish(&format!(
+            "{}{}",
+            configmap("web", CHANNEL),
+            configmap("web", "team-b")
+        ))
+        .await;
+    let status = rig.pass().await;
+    assert_eq!(status.phase, Phase::Failed, "{status:#?}");
+    let reason = status.reason.clone().unwrap();
+    assert!(
+        reason.contains(&format!("the channel acts as {ACCOUNT}")),
+        "{reason}"
+    );
+    assert_eq!(rig.team_writes(), 0, "{:?}", rig.fake.seen());
+
+    rig.hub.publish(&configmap("web", CHANNEL)).await;
+    rig.fake.clear_seen();
+    let status = rig.pass().await;
+    assert_eq!(status.phase, Phase::Converged, "{status:#?}");
+    let seen = rig.fake.seen();
+    let team: Vec<_> = (seen.iter())
+        .filter(|s| s.path.contains("/namespaces/team-a/"))
+        .collect();
+    assert!(!team.is_empty());
+    assert!(
+        team.iter()
+            .all(|s| s.impersonated.as_deref() == Some(ACCOUNT)),
+        "{team:?}"
+    );
 }
 
 #[tokio::test]

@@ -69,7 +69,9 @@ pub async fn take(
             .filter(|n| !n.is_empty()),
     );
     namespaces.insert(inner.options.namespace.clone());
-    let account_scope = (inner.scopes.get(channel)).filter(|s| s.service_account.is_some());
+    // A scoped channel acting as an account (its own, or --apply-as) lists per namespace.
+    let account_scope = (inner.scopes.get(channel))
+        .filter(|s| s.service_account.is_some() || inner.options.apply_as.is_some());
     if let Some(scope) = &account_scope
         && !(scope.namespaces.iter()).any(|p| p.matches(channel, &inner.options.namespace))
     {

@@ -153,7 +153,9 @@ impl KubeTarget {
     /// ServiceAccount when it names one (so the API server holds the channel to that account's
     /// RBAC), else the agent's own. The agent's state, Lease and election keep [`Self::client`].
     async fn channel_client(&self, channel: &str) -> Result<(Client, Option<String>)> {
-        let Some(account) = self.scope(channel).and_then(|s| s.service_account) else {
+        let account = (self.scope(channel).and_then(|s| s.service_account))
+            .or_else(|| self.inner.options.apply_as.clone());
+        let Some(account) = account else {
             return Ok((self.client().await?, None));
         };
         let user = account.username();
