@@ -79,9 +79,9 @@ pub use snapshot_pack::{
     SnapshotPackAssembler, SnapshotPackHeader, SnapshotPackReader, SnapshotPackWriter,
 };
 pub use source_map::{
-    BaseMap, DefinedKind, FileRecord, MAX_SOURCE_MAP_BODY_BYTES, MAX_SOURCE_MAP_BYTES, MapHead,
-    MapSignature, OpenedMap, Placed, SOURCE_MAP_FORMAT, SourceMapRefusal, SourceMapWriter,
-    SourceObject, base_of_map,
+    BaseMap, DefinedKind, FileContent, FileRecord, GitBlobId, MAX_SOURCE_MAP_BODY_BYTES,
+    MAX_SOURCE_MAP_BYTES, MapHead, MapSignature, OpenedMap, Placed, SOURCE_MAP_FORMAT,
+    SourceMapRefusal, SourceMapWriter, SourceObject, base_of_map,
 };
 pub use status::{
     AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,

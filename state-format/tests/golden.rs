@@ -23,12 +23,12 @@ use std::path::PathBuf;
 
 use cairn_state_format::{
     AppliedRef, BridgeRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet,
-    Epoch, FORMAT_VERSION, FileRecord, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage,
-    MapHead, Node, OpenedMap, PackRef, Packs, PassObject, PassOutcome, Phase, Resource, ResourceId,
-    Rollout, RolloutStep, STATUS_FORMAT, SecretKey, SignedHead, SignedRoot, Snapshot,
-    SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter, SourceMapWriter, SourceObject,
-    StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot, apply_delta, diff_entries,
-    encode_delta, parse_documents, verify_head, verify_head_under,
+    Epoch, FORMAT_VERSION, FileContent, FileRecord, GitBlobId, Head, HeadCheck, Incomplete, Index,
+    KeyEntry, Lineage, MapHead, Node, OpenedMap, PackRef, Packs, PassObject, PassOutcome, Phase,
+    Resource, ResourceId, Rollout, RolloutStep, SOURCE_MAP_FORMAT, STATUS_FORMAT, SecretKey,
+    SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter,
+    SourceMapWriter, SourceObject, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
+    apply_delta, diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -358,16 +358,22 @@ fn source_map() {
         })
         .collect();
     let mut record = Vec::new();
-    let content = Digest::of(BASE_YAML.as_bytes());
+    let content = FileContent {
+        sha256: Digest::of(BASE_YAML.as_bytes()),
+        size: BASE_YAML.len() as u64,
+        git: Some(GitBlobId::Sha1(*b"git blob id, 20 byte")),
+    };
     FileRecord::encode("base.yaml", &content, &objects, &mut record);
-    let record = golden("source-map.record", &record);
+    // Source maps are the hub's alone and have a format number of their own.
+    let name = |what: &str| format!("source-map-{SOURCE_MAP_FORMAT}.{what}");
+    let record = golden(&name("record"), &record);
 
     // The stored map is compressed: only decoded, with the committed record inside.
     let snapshot = Snapshot::build(&entries(&resources)).0.digest();
     let reader = Digest::of(b"golden reader");
     let mut map = SourceMapWriter::new(MapHead::new("prod", snapshot, reader));
     map.push(&record);
-    let stored = compressed("source-map.bin", &map.seal(None, &[&key]));
+    let stored = compressed(&name("bin"), &map.seal(None, &[&key]));
     let opened = OpenedMap::open(&stored, &[key.public()]).unwrap();
     assert_eq!(
         (opened.head.snapshot, opened.head.reader),

@@ -93,6 +93,7 @@ pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
     tracing::debug!(
         parsed = counts.parsed,
         unchanged_by_stamp = counts.by_stamp,
+        unchanged_by_git_index = counts.by_git_index,
         unchanged_by_content = counts.by_content,
         "manifest files read"
     );
@@ -105,7 +106,8 @@ pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
         retire_at: request.retire_at,
         allow_unchanged: false,
     };
-    let published = publish(&store, publication, &settings).await?;
+    let mut published = publish(&store, publication, &settings).await?;
+    published.files = Some(counts);
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
     if published.proposal.is_none()

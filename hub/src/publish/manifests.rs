@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 
 use bytes::Bytes;
-use cairn_state_format::{Digest, Document, Entry, Origin, Resource, parse_objects};
+use cairn_state_format::{Digest, Document, Entry, FileContent, Origin, Resource, parse_objects};
 use serde_json::Value;
 
 use super::kinds::{CustomKind, Kinds, Scope, crd};
@@ -261,13 +261,17 @@ pub fn parse_bytes(source: &str, bytes: Vec<u8>, options: &ReadOptions) -> Parse
     }
 }
 
-/// Reads and parses standard input; also gives the sha256 of what was read.
-pub fn read_stdin(options: &ReadOptions) -> Result<(Parsed, Digest)> {
+/// Reads and parses standard input; also gives what was read.
+pub fn read_stdin(options: &ReadOptions) -> Result<(Parsed, FileContent)> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(Error::io(STDIN))?;
-    let content = Digest::of(&bytes);
+    let content = FileContent {
+        sha256: Digest::of(&bytes),
+        size: bytes.len() as u64,
+        git: None,
+    };
     Ok((parse_bytes(STDIN, bytes, options), content))
 }
 

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use cairn_state_format::{
-    DefinedKind, Digest, Entry, FileRecord, Origin, Placed, ResourceId, SourceObject,
+    DefinedKind, Digest, Entry, FileContent, FileRecord, Origin, Placed, ResourceId, SourceObject,
 };
 
 use super::kinds::{CustomKind, Scope, builtin};
@@ -28,8 +28,8 @@ pub fn reader(options: &ReadOptions) -> Digest {
     Digest::of(text.as_bytes())
 }
 
-/// Appends the record of the file `source`, whose bytes hash to `content`, to `out`.
-pub fn encode(source: &str, content: &Digest, manifests: &[Manifest], out: &mut Vec<u8>) {
+/// Appends the record of the file `source`, whose bytes were `content`, to `out`.
+pub fn encode(source: &str, content: &FileContent, manifests: &[Manifest], out: &mut Vec<u8>) {
     let objects: Vec<SourceObject<Cow<'_, str>>> = manifests.iter().map(to_object).collect();
     FileRecord::encode(source, content, &objects, out);
 }
@@ -258,12 +258,12 @@ mod tests {
         assert!(manifests.iter().any(|m| m.plain_secret));
 
         let mut bytes = Vec::new();
-        encode(
-            "a.yaml",
-            &Digest::of(text.as_bytes()),
-            manifests,
-            &mut bytes,
-        );
+        let content = FileContent {
+            sha256: Digest::of(text.as_bytes()),
+            size: text.len() as u64,
+            git: None,
+        };
+        encode("a.yaml", &content, manifests, &mut bytes);
         let (record, rest) = FileRecord::take(&bytes).unwrap();
         assert!(rest.is_empty());
         assert_eq!(decode(&record, &options).as_ref(), Some(manifests));

@@ -1,9 +1,10 @@
 //! The publish cache: what each manifest file held the last time it was read, by path, with the
-//! file's stat data (like Git's index) and the sha256 of its bytes. A later publish trusts a
-//! file whose size, mtime, ctime, inode and device are unchanged without reading it, reads and
-//! hashes the others, and parses only those whose bytes changed: a 10-file change in 100,000
-//! manifests parses 10 files, and so does a fresh checkout (every stamp new) with the cache
-//! directory restored.
+//! file's stat data (like Git's index) and what its bytes were (sha256, length, Git blob id). A
+//! later publish trusts a file whose size, mtime, ctime, inode and device are unchanged without
+//! reading it, and the others by Git's index when they lie in a work tree ([`super::scan`]);
+//! it reads and hashes the rest, and parses only those whose bytes changed: a 10-file change in
+//! 100,000 manifests parses 10 files, and so does a fresh checkout (every stamp new) with the
+//! cache directory restored.
 //!
 //! One cache file per (store, channel, inputs), written atomically after a successful publish.
 //! It also names the snapshot its records add up to: when that is still the channel's head, the
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn_state_format::{BaseMap, Digest, FileRecord};
+use cairn_state_format::{BaseMap, Digest, FileContent, FileRecord};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -29,8 +30,9 @@ use super::records::reader;
 use crate::error::Result;
 use crate::files::cache::CacheKind;
 
-/// Bumped whenever the file layout changes (what records mean is [`reader`]'s).
-const CACHE_VERSION: u32 = 3;
+/// Bumped whenever the file layout changes (what records mean is [`reader`]'s); 4: records
+/// hold the length and Git blob id of the bytes.
+const CACHE_VERSION: u32 = 4;
 /// Publish cache files.
 const PUBLISH_CACHE: CacheKind = CacheKind {
     name: "publish cache",
@@ -44,11 +46,11 @@ pub const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// ctime cannot be set back from user space).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
-    size: u64,
-    mtime: (i64, u32),
-    ctime: (i64, u32),
-    inode: u64,
-    device: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime: (i64, u32),
+    pub(crate) ctime: (i64, u32),
+    pub(crate) inode: u64,
+    pub(crate) device: u64,
 }
 
 impl Stamp {
@@ -105,8 +107,8 @@ pub fn since_epoch(time: SystemTime) -> (i64, u32) {
 pub struct KnownFile {
     /// Its stat data when it was read (none when known from the store's source map).
     pub stamp: Option<Stamp>,
-    /// The sha256 of its bytes.
-    pub content: Digest,
+    /// What its bytes were.
+    pub content: FileContent,
     /// Modified too close to the caching scan to be trusted by its stamp.
     pub racy: bool,
     /// One of its objects is a CustomResourceDefinition.
@@ -402,7 +404,11 @@ mod tests {
         };
         let parsed = parse_file("a.yaml", text, &options).ok().unwrap();
         let stamp = Stamp::of(&std::fs::metadata(&file).unwrap());
-        let content = Digest::of(text.as_bytes());
+        let content = FileContent {
+            sha256: Digest::of(text.as_bytes()),
+            size: text.len() as u64,
+            git: None,
+        };
         let mut record = Vec::new();
         encode("a.yaml", &content, &parsed.file.manifests, &mut record);
         let inputs = std::slice::from_ref(&file);

@@ -4,6 +4,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod gc;
+mod git_checkout;
 mod layers;
 mod patch;
 mod publish_cache;

@@ -1,9 +1,10 @@
 //! Scanning a publish's inputs: list the manifest files, keep the stored records of files known
-//! unchanged ([`super::scan_cache`]: by stat data, or by the sha256 of their bytes), and parse
-//! the rest, on every core. Stored records stay as stored: the checks read them in place
+//! unchanged ([`super::scan_cache`]: by stat data, by the blob id Git's index holds for them
+//! ([`git`]), or by the sha256 of their bytes), and parse the rest, on every core. Stored records stay as stored: the checks read them in place
 //! ([`Scan::objects`]), the caches copy them as they are, and only a full build of the index
 //! decodes them all.
 
+mod git;
 mod look_up;
 
 use std::borrow::Cow;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use cairn_state_format::{Digest, Entry, EntrySet, ResourceId, SourceObject};
+use cairn_state_format::{Digest, Entry, EntrySet, FileContent, ResourceId, SourceObject};
 use rayon::prelude::*;
 
 use self::look_up::{Looked, look_up};
@@ -53,8 +54,10 @@ struct ScannedFile {
     source: String,
     /// Its stat data (`None` for standard input).
     stamp: Option<Stamp>,
-    /// The sha256 of its bytes.
-    content: Digest,
+    /// What its bytes are.
+    content: FileContent,
+    /// `content` holds an id its known record lacks (learnt reading it in a Git work tree).
+    learnt: bool,
     records: Records,
     /// The kinds its CustomResourceDefinitions define.
     defines: Vec<CustomKind>,
@@ -66,8 +69,19 @@ struct ScannedFile {
 enum Records {
     /// Parsed this time.
     Parsed(Vec<Manifest>),
-    /// Known unchanged: its stored record, found by its stat data or by its bytes.
-    Known { at: RecordAt, by_stamp: bool },
+    /// Known unchanged: its stored record, found as `by` says.
+    Known { at: RecordAt, by: KnownBy },
+}
+
+/// How a file was known unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KnownBy {
+    /// Its stat data is what the publish cache recorded: not read.
+    Stamp,
+    /// Git's index holds its known record's blob id, with its stat data now: not read.
+    GitIndex,
+    /// Read, and its bytes hash to its known record's sha256.
+    Content,
 }
 
 /// Changes that turn the snapshot the known records describe into the scanned content.
@@ -80,14 +94,19 @@ pub struct CachedChanges {
     pub removals: Vec<ResourceId>,
 }
 
-/// How many files a scan found each way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How many files a scan found each way (in `cairn publish --output json`, as `files`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScanCounts {
     /// Known unchanged by their stat data, not read.
+    #[serde(rename = "unchanged_by_stamp")]
     pub by_stamp: usize,
+    /// Known unchanged by the blob id Git's index holds for them, not read.
+    #[serde(rename = "unchanged_by_git_index")]
+    pub by_git_index: usize,
     /// Read, and known unchanged by their bytes.
+    #[serde(rename = "unchanged_by_content")]
     pub by_content: usize,
-    /// Parsed.
+    /// Read and parsed.
     pub parsed: usize,
 }
 
@@ -119,7 +138,7 @@ impl Scan {
         let paths = list_files(inputs)?;
         listing.finish_and_clear();
 
-        let looked = look_up(&paths, &known, show_progress, &options);
+        let looked = look_up(&paths, inputs, &known, show_progress, &options);
         drop(paths);
         let (files, parsed): Looked = looked;
         let mut scan = Scan {
@@ -199,13 +218,15 @@ impl Scan {
     pub fn counts(&self) -> ScanCounts {
         let mut counts = ScanCounts::default();
         for file in &self.files {
-            match file.records {
-                Records::Known { by_stamp: true, .. } => counts.by_stamp += 1,
-                Records::Known {
-                    by_stamp: false, ..
-                } => counts.by_content += 1,
-                Records::Parsed(_) => counts.parsed += 1,
-            }
+            let count = match file.records {
+                Records::Known { by, .. } => match by {
+                    KnownBy::Stamp => &mut counts.by_stamp,
+                    KnownBy::GitIndex => &mut counts.by_git_index,
+                    KnownBy::Content => &mut counts.by_content,
+                },
+                Records::Parsed(_) => &mut counts.parsed,
+            };
+            *count += 1;
         }
         counts
     }
@@ -213,7 +234,8 @@ impl Scan {
     /// How many files were parsed this time, and how many were known unchanged.
     pub fn parsed_and_reused(&self) -> (usize, usize) {
         let counts = self.counts();
-        (counts.parsed, counts.by_stamp + counts.by_content)
+        let reused = counts.by_stamp + counts.by_git_index + counts.by_content;
+        (counts.parsed, reused)
     }
 
     /// The changes since the snapshot the known records describe, if they describe one.
@@ -362,6 +384,13 @@ impl Scan {
 
     fn record(&self, file: &ScannedFile) -> Cow<'_, [u8]> {
         match &file.records {
+            Records::Known { at, .. } if file.learnt => {
+                let mut bytes = Vec::new();
+                if let Some(record) = self.known.record(*at) {
+                    record.encode_as(&file.content, &mut bytes);
+                }
+                Cow::Owned(bytes)
+            }
             Records::Known { at, .. } => Cow::Borrowed(self.known.record_bytes(*at)),
             Records::Parsed(manifests) => {
                 let mut bytes = Vec::new();
@@ -376,10 +405,10 @@ impl Scan {
         (self.known.snapshot, self.known.map.as_ref())
     }
 
-    /// The paths whose records differ from what was known: files parsed, and known files
-    /// changed or gone.
+    /// The paths whose records differ from what was known: files parsed, files whose Git blob
+    /// id was learnt, and known files changed or gone.
     pub fn changed_paths(&self) -> BTreeSet<&str> {
-        let parsed = self.files.iter().filter(|f| !f.is_known());
+        let parsed = self.files.iter().filter(|f| !f.is_known() || f.learnt);
         let parsed = parsed.map(|f| f.source.as_str());
         parsed
             .chain(self.known.left().map(|(path, _)| path))
@@ -403,10 +432,15 @@ impl Scan {
             .map
             .as_ref()
             .or_else(|| self.known.map.as_ref().filter(|_| known_snapshot));
-        let all_by_stamp = self
-            .files
-            .iter()
-            .all(|f| matches!(f.records, Records::Known { by_stamp: true, .. }));
+        let all_by_stamp = self.files.iter().all(|f| {
+            matches!(
+                f.records,
+                Records::Known {
+                    by: KnownBy::Stamp,
+                    ..
+                }
+            )
+        });
         let nothing_left = self.known.left().next().is_none();
         if known_snapshot && nothing_left && self.map.is_none() && all_by_stamp {
             // Every record was known by its stamp and describes this very snapshot.
@@ -426,7 +460,7 @@ impl ScannedFile {
     fn parsed(
         source: String,
         stamp: Option<Stamp>,
-        content: Digest,
+        content: FileContent,
         manifests: Vec<Manifest>,
     ) -> ScannedFile {
         let defines = manifests.iter().filter_map(|m| m.defines.as_deref());
@@ -434,6 +468,7 @@ impl ScannedFile {
             source,
             stamp,
             content,
+            learnt: false,
             defines: defines.cloned().collect(),
             records: Records::Parsed(manifests),
             damaged: false,

@@ -13,7 +13,8 @@
 //! body                              one zstd frame of:
 //!   postcard(MapHead)               channel, snapshot, reader, file count, removed paths
 //!   a FileRecord per file           postcard(FileHead {path, content, defines_kinds, length}),
-//!                                   then `length` bytes of postcard(Vec<SourceObject>)
+//!                                   then `length` bytes of postcard(Vec<SourceObject>); the
+//!                                   content is the bytes' sha256, length and Git blob id
 //! ```
 //!
 //! A map is **full** (every input file) or a **patch** of a full one (`base`): the files added or
@@ -24,13 +25,16 @@
 //! and copies records it keeps into the next map or cache as they are.
 //!
 //! ```
-//! use cairn_state_format::{Digest, FileRecord, MapHead, OpenedMap, SecretKey, SourceMapWriter};
+//! use cairn_state_format::{
+//!     Digest, FileContent, FileRecord, MapHead, OpenedMap, SecretKey, SourceMapWriter,
+//! };
 //!
 //! let key = SecretKey::from_seed([7; 32]);
 //! let head = MapHead::new("prod", Digest::of(b"snapshot"), Digest::of(b"how files were read"));
 //! let mut map = SourceMapWriter::new(head);
 //! let mut record = Vec::new();
-//! FileRecord::encode::<String>("a.yaml", &Digest::of(b"a"), &[], &mut record);
+//! let content = FileContent { sha256: Digest::of(b"a"), size: 1, git: None };
+//! FileRecord::encode::<String>("a.yaml", &content, &[], &mut record);
 //! map.push(&record);
 //! let stored = map.seal(None, &[&key]);
 //! let opened = OpenedMap::open(&stored, &[key.public()])?;
@@ -39,16 +43,21 @@
 //! # Ok::<(), cairn_state_format::SourceMapRefusal>(())
 //! ```
 
+mod record;
+
 use std::io::Read;
 
 use serde::{Deserialize, Serialize};
+
+pub use self::record::{DefinedKind, FileContent, FileRecord, GitBlobId, Placed, SourceObject};
 
 use crate::MAX_ENTRIES;
 use crate::digest::Digest;
 use crate::keys::{PublicKey, SecretKey};
 
-/// The format of source maps this build writes and reads.
-pub const SOURCE_MAP_FORMAT: u32 = 1;
+/// The format of source maps this build writes and reads (2: file records hold the length and
+/// Git blob id of their bytes; maps of format 1 are refused, costing one full parse).
+pub const SOURCE_MAP_FORMAT: u32 = 2;
 /// Largest stored source map.
 pub const MAX_SOURCE_MAP_BYTES: u64 = 128 * 1024 * 1024;
 /// Largest decompressed source map body.
@@ -58,60 +67,6 @@ const MAGIC: &[u8; 8] = b"cairnsm\0";
 const SIGNING_CONTEXT: &[u8] = b"cairn-source-map-v1\0";
 /// Compression level of the body: its bulk is digests, which no level compresses.
 const ZSTD_LEVEL: i32 = 3;
-
-/// One object of a file, with what publishing needs to know of it without reading it again.
-/// Strings are `String` when owned, `&str` when borrowed from the stored bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceObject<S = String> {
-    /// API group (empty for the core group).
-    pub group: S,
-    /// Kind.
-    pub kind: S,
-    /// Namespace (empty: none).
-    pub namespace: S,
-    /// Name.
-    pub name: S,
-    /// Digest of its canonical bytes.
-    #[serde(with = "raw_digest")]
-    pub blob: Digest,
-    /// Length of its canonical bytes.
-    pub size: u64,
-    /// Its cluster selector, as text.
-    pub selector: Option<S>,
-    /// Its wave.
-    pub wave: Option<i32>,
-    /// 1-based document number in the file.
-    pub document: u32,
-    /// 1-based position in the document's `items`, for an item of a list.
-    pub item: Option<u32>,
-    /// A `kind: Secret` with data in plain text.
-    pub plain_secret: bool,
-    /// Its copy in the `--namespace` namespace, when its kind's scope was unknown while reading.
-    pub placed: Option<Placed>,
-    /// For a CustomResourceDefinition: the kind it defines.
-    pub defines: Option<DefinedKind<S>>,
-}
-
-/// An object's copy in the `--namespace` namespace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placed {
-    /// Digest of the copy's canonical bytes.
-    #[serde(with = "raw_digest")]
-    pub blob: Digest,
-    /// Their length.
-    pub size: u64,
-}
-
-/// A kind a CustomResourceDefinition defines.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DefinedKind<S = String> {
-    /// `spec.group`.
-    pub group: S,
-    /// `spec.names.kind`.
-    pub kind: S,
-    /// `spec.scope` is `Namespaced`.
-    pub namespaced: bool,
-}
 
 /// The full map a patch applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,84 +117,6 @@ impl MapHead {
             files: 0,
             removed: Vec::new(),
         }
-    }
-}
-
-/// The head of a file record.
-#[derive(Serialize, Deserialize)]
-struct FileHead<S> {
-    path: S,
-    #[serde(with = "raw_digest")]
-    content: Digest,
-    defines_kinds: bool,
-    objects: u64,
-}
-
-/// One file's record, as stored: its path, the sha256 of its bytes and its objects, encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileRecord<'a> {
-    /// Its path as the publish was given or found it.
-    pub path: &'a str,
-    /// The sha256 of its bytes.
-    pub content: Digest,
-    /// Whether one of its objects defines a kind (is a CustomResourceDefinition): the kinds of
-    /// a snapshot are found without decoding the other records.
-    pub defines_kinds: bool,
-    objects: &'a [u8],
-    bytes: &'a [u8],
-}
-
-impl<'a> FileRecord<'a> {
-    /// Appends the record of the file at `path`, whose bytes hash to `content`, to `out`.
-    pub fn encode<S: Serialize>(
-        path: &str,
-        content: &Digest,
-        objects: &[SourceObject<S>],
-        out: &mut Vec<u8>,
-    ) {
-        // Invariant: plain structs of strings, integers and options always serialize.
-        let defines_kinds = objects.iter().any(|o| o.defines.is_some());
-        let objects = postcard::to_stdvec(objects).expect("objects serialize");
-        let head = FileHead {
-            path,
-            content: *content,
-            defines_kinds,
-            objects: objects.len() as u64,
-        };
-        out.extend(postcard::to_stdvec(&head).expect("file head serializes"));
-        out.extend(objects);
-    }
-
-    /// The record at the start of `bytes`, and what follows it.
-    pub fn take(bytes: &'a [u8]) -> Refused<(FileRecord<'a>, &'a [u8])> {
-        let damaged = || SourceMapRefusal::Malformed("a file record does not decode".into());
-        let (head, rest) =
-            postcard::take_from_bytes::<FileHead<&'a str>>(bytes).map_err(|_| damaged())?;
-        let length = usize::try_from(head.objects).map_err(|_| damaged())?;
-        if length > rest.len() {
-            return Err(damaged());
-        }
-        let (objects, rest) = rest.split_at(length);
-        let record = FileRecord {
-            path: head.path,
-            content: head.content,
-            defines_kinds: head.defines_kinds,
-            objects,
-            bytes: &bytes[..bytes.len() - rest.len()],
-        };
-        Ok((record, rest))
-    }
-
-    /// Its objects, with strings borrowed (`&str`) or owned (`String`).
-    pub fn objects<S: Deserialize<'a>>(&self) -> Refused<Vec<SourceObject<S>>> {
-        postcard::from_bytes(self.objects).map_err(|e| {
-            SourceMapRefusal::Malformed(format!("the objects of {} do not decode: {e}", self.path))
-        })
-    }
-
-    /// The whole record as stored, to copy into another map or cache as it is.
-    pub fn as_bytes(&self) -> &'a [u8] {
-        self.bytes
     }
 }
 
@@ -515,7 +392,7 @@ fn decompress(body: &[u8]) -> Refused<Vec<u8>> {
 }
 
 /// Digests as their 32 bytes (postcard writes an array without a length).
-mod raw_digest {
+pub(crate) mod raw_digest {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use crate::digest::Digest;
@@ -565,7 +442,11 @@ mod tests {
         let mut writer = SourceMapWriter::new(head);
         for (path, content) in files {
             let mut record = Vec::new();
-            let content = Digest::of(content.as_bytes());
+            let content = FileContent {
+                sha256: Digest::of(content.as_bytes()),
+                size: content.len() as u64,
+                git: Some(GitBlobId::Sha1([path.len() as u8; 20])),
+            };
             FileRecord::encode(path, &content, &[object(path)], &mut record);
             writer.push(&record);
         }
@@ -575,7 +456,7 @@ mod tests {
     fn contents(records: impl IntoIterator<Item = FileRecord<'static>>) -> Vec<(String, Digest)> {
         records
             .into_iter()
-            .map(|r| (r.path.to_owned(), r.content))
+            .map(|r| (r.path.to_owned(), r.content.sha256))
             .collect()
     }
 
@@ -647,14 +528,45 @@ mod tests {
 
     #[test]
     fn another_format_is_refused_before_its_signatures_are_read() {
-        let mut stored = MAGIC.to_vec();
-        stored.extend(postcard::to_stdvec(&2u32).unwrap());
-        stored.extend([0xff; 40]);
-        let refused = OpenedMap::open(&stored, &[]).unwrap_err();
-        assert!(matches!(
-            refused,
-            SourceMapRefusal::UnsupportedFormat { found: 2, .. }
-        ));
+        // Format 1 (records without length and Git blob id) and a later one alike.
+        for format in [1u32, SOURCE_MAP_FORMAT + 1] {
+            let mut stored = MAGIC.to_vec();
+            stored.extend(postcard::to_stdvec(&format).unwrap());
+            stored.extend([0xff; 40]);
+            let refused = OpenedMap::open(&stored, &[]).unwrap_err();
+            assert!(
+                matches!(refused, SourceMapRefusal::UnsupportedFormat { found, .. } if found == format),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_its_content_ids_and_takes_new_ones_as_it_is() {
+        let content = FileContent {
+            sha256: Digest::of(b"bytes"),
+            size: 5,
+            git: None,
+        };
+        let mut stored = Vec::new();
+        FileRecord::encode("a.yaml", &content, &[object("a")], &mut stored);
+        let (record, rest) = FileRecord::take(&stored).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(record.content, content);
+        let learnt = FileContent {
+            git: Some(GitBlobId::Sha256([7; 32])),
+            ..content
+        };
+        let mut again = Vec::new();
+        record.encode_as(&learnt, &mut again);
+        let (record, _) = FileRecord::take(&again).unwrap();
+        assert_eq!(record.content, learnt);
+        assert_eq!(record.objects::<String>().unwrap(), [object("a")]);
+        assert_eq!(
+            GitBlobId::Sha1([0xab; 20]).to_string(),
+            "ab".repeat(20),
+            "shown as Git shows it"
+        );
     }
 
     #[test]
