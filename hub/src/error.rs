@@ -215,27 +215,10 @@ pub enum TrustError {
         root_keys: Vec<String>,
     },
     /// Objects of a head's content that the scope of the channel's delegation does not allow:
-    /// agents would refuse the head, so nothing of it is written.
-    #[error(
-        "channel {channel:?} may not hold {count} of the objects of {content}: trust root version {version} \
-         scopes it by delegation {delegation:?} ({scope}):\n{list}\nnothing was published",
-        count = refused.len(),
-        list = refused_list(refused)
-    )]
-    OutOfScope {
-        /// The channel.
-        channel: String,
-        /// What was checked: the manifests, or a stored snapshot.
-        content: String,
-        /// The root's version.
-        version: u64,
-        /// The delegation that decides the channel.
-        delegation: String,
-        /// Its scope, in one line.
-        scope: String,
-        /// Every object it refuses.
-        refused: Vec<RefusedObject>,
-    },
+    /// agents would refuse the head, so nothing of it is written. Boxed: the list is long and
+    /// rare, every `Result` of the crate would carry its size.
+    #[error(transparent)]
+    OutOfScope(Box<OutOfScope>),
     /// The new version would not be accepted by agents (threshold not met).
     #[error("version {version} would be refused by agents: {refusal}")]
     Unaccepted {
@@ -245,6 +228,29 @@ pub enum TrustError {
         #[source]
         refusal: RootRefusal,
     },
+}
+
+/// The objects of a head's content a channel's scope refuses, and the delegation that scopes it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "channel {channel:?} may not hold {count} of the objects of {content}: trust root version {version} \
+     scopes it by delegation {delegation:?} ({scope}):\n{list}\nnothing was published",
+    count = refused.len(),
+    list = refused_list(refused)
+)]
+pub struct OutOfScope {
+    /// The channel.
+    pub channel: String,
+    /// What was checked: the manifests, or a stored snapshot.
+    pub content: String,
+    /// The root's version.
+    pub version: u64,
+    /// The delegation that decides the channel.
+    pub delegation: String,
+    /// Its scope, in one line.
+    pub scope: String,
+    /// Every object it refuses.
+    pub refused: Vec<RefusedObject>,
 }
 
 /// An object a channel's scope refuses: where it was read (content already in the store has no

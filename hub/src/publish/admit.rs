@@ -17,7 +17,7 @@ use super::scope_check::{
     check_files, check_ids, is_definition, kinds_defined_by, needs_definitions,
 };
 use crate::clock::now;
-use crate::error::{Error, RefusedObject, Result, TrustError};
+use crate::error::{Error, OutOfScope, RefusedObject, Result, TrustError};
 use crate::objects::fetch_blobs;
 use crate::objects::nodes::RemoteNodes;
 use crate::trust::{self, ChannelScope, Signing};
@@ -121,14 +121,14 @@ pub fn refuse(
     if refused.is_empty() {
         return Ok(());
     }
-    Err(TrustError::OutOfScope {
+    Err(TrustError::OutOfScope(Box::new(OutOfScope {
         channel: channel.to_owned(),
         content: what.to_owned(),
         version: scope.version,
         delegation: scope.delegation.clone(),
         scope: scope.scope.to_string(),
         refused,
-    }
+    }))
     .into())
 }
 
