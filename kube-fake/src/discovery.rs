@@ -1,5 +1,6 @@
 //! Discovery: the legacy documents (`/api`, `/apis`, `/api/v1`, `/apis/<group>/<version>`) and
-//! aggregated discovery (`apidiscovery.k8s.io/v2`, asked for with the `Accept` header).
+//! aggregated discovery (`apidiscovery.k8s.io/v2`, asked for with the `Accept` header), both
+//! listing only the kinds discovery has caught up with ([`World::discovered`]).
 
 use std::collections::BTreeMap;
 
@@ -30,17 +31,22 @@ pub fn answer(world: &World, path: &str, accept: &str) -> Option<Value> {
         ),
         ["api", "v1"] => Some(resources(world, "", "v1")),
         ["apis"] => Some(groups(world)),
-        ["apis", g, v] if world.kinds.iter().any(|k| k.group == *g && k.version == *v) => {
+        ["apis", g, v] if listed(world).any(|k| k.group == *g && k.version == *v) => {
             Some(resources(world, g, v))
         }
         _ => None,
     }
 }
 
+/// The kinds discovery lists.
+fn listed(world: &World) -> impl Iterator<Item = &Kind> {
+    world.kinds.iter().filter(|k| world.discovered(k))
+}
+
 /// Group → versions in the order they were first served (the first is preferred).
 fn versions(world: &World, core: bool) -> BTreeMap<&str, Vec<&str>> {
     let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for k in world.kinds.iter().filter(|k| k.group.is_empty() == core) {
+    for k in listed(world).filter(|k| k.group.is_empty() == core) {
         let versions = out.entry(&k.group).or_default();
         if !versions.contains(&k.version.as_str()) {
             versions.push(&k.version);
@@ -54,10 +60,7 @@ fn served<'w>(
     group: &'w str,
     version: &'w str,
 ) -> impl Iterator<Item = &'w Kind> {
-    world
-        .kinds
-        .iter()
-        .filter(move |k| k.group == group && k.version == version)
+    listed(world).filter(move |k| k.group == group && k.version == version)
 }
 
 fn resources(world: &World, group: &str, version: &str) -> Value {

@@ -10,12 +10,16 @@
 //! - server-side apply with field ownership (`managedFields`: conflicts, force, released fields,
 //!   dry runs, unchanged applies leave the resourceVersion alone) and merge patches by other
 //!   managers;
-//! - RBAC: grants bound cluster-wide or per namespace, 403 for anything else (a server-side apply
-//!   that creates also needs `create`), and the `SelfSubjectRulesReview` /
-//!   `SelfSubjectAccessReview` answers that match;
-//! - a CRD becomes Established (and its kinds served) after a few reads; a Deployment's
-//!   status is written as if its controller rolled it out (or stalls, as on a cluster without
-//!   nodes);
+//! - RBAC: the caller's own grants bound cluster-wide or per namespace (none: everything), 403 for
+//!   anything else (a server-side apply that creates also needs `create`); `Impersonate-User` /
+//!   `-Group` checked against the caller's `impersonate` grants and answered with the rights the
+//!   stored Role/ClusterRole/RoleBinding/ClusterRoleBinding objects give that user; the
+//!   escalation and bind checks on RBAC writes; the `SelfSubjectRulesReview` /
+//!   `SelfSubjectAccessReview` answers that match, for whoever asks;
+//! - a CRD becomes Established (and its kinds served) after a few reads, its kinds appear in
+//!   discovery after a lag ([`FakeApi::discovery_lag`]), and deleting it removes its objects and
+//!   kinds; the controllers of Deployments, StatefulSets and DaemonSets write their status
+//!   after a write, at once or over time, or never finish ([`Rollout`]);
 //! - missing namespaces refuse writes into them; faults (a status, or a request that never
 //!   answers) can be injected per method and name; every request is recorded with its API verb,
 //!   the entry point it came through and its answer's status;
@@ -31,6 +35,8 @@
 //! # }
 //! ```
 
+mod controllers;
+mod crds;
 mod discovery;
 mod doors;
 mod fields;
@@ -56,6 +62,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
+pub use controllers::Rollout;
 pub use rbac::Grant;
 pub use world::{Kind, Seen};
 
@@ -76,6 +83,7 @@ impl FakeApi {
     /// Starts a fake serving the built-in kinds, allowing everything.
     pub async fn start() -> FakeApi {
         let world = Arc::new(Mutex::new(World::new()));
+        tokio::spawn(controllers::drive(world.clone()));
         let addr = listen(world.clone(), String::new()).await;
         FakeApi { world, addr }
     }
@@ -170,9 +178,15 @@ impl FakeApi {
         self.world().establish_after = reads;
     }
 
-    /// Keeps Deployments unavailable, as on a cluster without nodes.
-    pub fn stall_rollouts(&self, stall: bool) {
-        self.world().stall_rollouts = stall;
+    /// How Deployments, StatefulSets and DaemonSets written from now on roll out (by default
+    /// [`Rollout::AtOnce`]).
+    pub fn rollouts(&self, rollout: Rollout) {
+        self.world().rollout = rollout;
+    }
+
+    /// How long after a CRD is Established discovery lists its kinds (by default at once).
+    pub fn discovery_lag(&self, lag: std::time::Duration) {
+        self.world().discovery_lag = lag;
     }
 
     /// Serves one more kind.
@@ -278,7 +292,8 @@ impl FakeApi {
             next["metadata"].as_object_mut().map(|m| m.remove("uid"));
         }
         world.stamp(&mut next, previous);
-        world.commit(&kind, k, Some(next));
+        world.commit(&kind, k.clone(), Some(next));
+        controllers::after_commit(&mut world, &kind, &k, previous);
     }
 }
 
@@ -315,6 +330,12 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
             .to_owned()
     };
     let (content_type, accept) = (header("content-type"), header("accept"));
+    let impersonation = rbac::impersonation::Impersonation {
+        user: Some(header("impersonate-user")).filter(|u| !u.is_empty()),
+        groups: (req.headers().get_all("impersonate-group").iter())
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect(),
+    };
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let query = req.uri().query().unwrap_or_default().to_owned();
     let body = req
@@ -330,6 +351,7 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
         content_type,
         accept,
         body,
+        impersonation,
     };
     if doors::cut_off(world, door, &call.path).await {
         let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",

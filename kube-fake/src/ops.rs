@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use crate::controllers;
 use crate::select::{FieldSelector, LabelSelector};
 use crate::ssa::{self, Conflict, Writer};
 use crate::world::{Kind, World, key};
@@ -143,7 +144,8 @@ pub fn list(world: &mut World, target: &Target, q: &ListQuery, metadata: bool) -
     )
 }
 
-/// The Deployment controller and generation bookkeeping after a write of `object`.
+/// Generation bookkeeping after a write of `object`, and what its controller has written by the
+/// time the write is answered ([`crate::controllers::at_write`]).
 pub fn settle(world: &mut World, kind: &Kind, object: &mut Value, previous: Option<&Value>) {
     if object.get("spec").is_some() {
         let before = previous
@@ -152,25 +154,7 @@ pub fn settle(world: &mut World, kind: &Kind, object: &mut Value, previous: Opti
         let changed = previous.is_none_or(|p| p["spec"] != object["spec"]);
         object["metadata"]["generation"] = (before + i64::from(changed)).into();
     }
-    if kind.kind == "Deployment" {
-        let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-        let available = if world.stall_rollouts { 0 } else { replicas };
-        let status = json!({"observedGeneration": object["metadata"]["generation"],
-            "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": available,
-            "availableReplicas": available});
-        if object["status"] != status {
-            let time = world.tick();
-            ssa::write_status(
-                object,
-                status,
-                &Writer {
-                    manager: "kube-controller-manager",
-                    api_version: "apps/v1",
-                    time: &time,
-                },
-            );
-        }
-    }
+    controllers::at_write(world, kind, object);
 }
 
 /// Stores a write's result: stamps, settles, commits. `dry_run` only answers.
@@ -203,6 +187,7 @@ fn store(
         world.establishing.insert(name.to_owned(), after);
     }
     world.commit(&target.kind, target.key(name), Some(next.clone()));
+    controllers::after_commit(world, &target.kind, &target.key(name), live);
     (if live.is_some() { 200 } else { 201 }, next)
 }
 
@@ -345,7 +330,7 @@ pub fn patch(
 
 pub fn delete(world: &mut World, target: &Target, name: &str, body: &Value) -> Answer {
     let k = target.key(name);
-    let Some(live) = world.objects.get(&k) else {
+    let Some(live) = world.objects.get(&k).cloned() else {
         return not_found(&target.kind, name);
     };
     let preconditions = &body["preconditions"];
@@ -387,6 +372,9 @@ pub fn delete(world: &mut World, target: &Target, name: &str, body: &Value) -> A
         }
     }
     world.commit(&target.kind, k, None);
+    if target.kind.kind == "CustomResourceDefinition" {
+        world.crd_deleted(&live);
+    }
     (
         200,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}),

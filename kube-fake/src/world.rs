@@ -2,10 +2,14 @@
 //! recorded requests and the faults to inject.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
 use crate::rbac::Rbac;
 use crate::select::{FieldSelector, LabelSelector};
@@ -145,6 +149,8 @@ pub struct Seen {
     pub code: u16,
     /// When it was processed.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The user it was sent as (`Impersonate-User`), if not the caller's own identity.
+    pub impersonated: Option<String>,
 }
 
 impl Seen {
@@ -210,8 +216,16 @@ pub struct World {
     pub establishing: BTreeMap<String, u32>,
     /// Reads a new CRD takes to become Established.
     pub establish_after: u32,
-    /// Whether Deployments stay unavailable (a cluster without nodes).
-    pub stall_rollouts: bool,
+    /// How workloads roll out.
+    pub rollout: Rollout,
+    /// Controller steps not written yet.
+    pub timers: Vec<Timer>,
+    /// Wakes the controllers' driver when a step is scheduled.
+    pub wake: Arc<Notify>,
+    /// How long after a CRD is Established its kinds appear in discovery.
+    pub discovery_lag: Duration,
+    /// Kinds served but not in discovery yet, by (group, version, kind): until when.
+    pub undiscovered: BTreeMap<(String, String, String), Instant>,
     pub rbac: Rbac,
     pub watchers: Vec<Watcher>,
     pub events: Vec<Event>,
@@ -227,6 +241,45 @@ pub struct Cut {
     pub hang: bool,
     /// Only requests for this resource (a plural, e.g. `leases`) are cut.
     pub only: Option<String>,
+}
+
+/// How workloads (Deployments, StatefulSets, DaemonSets) roll out: plain state kept in the
+/// world; writing their status is `controllers`'s job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rollout {
+    /// Rolled out by the time the write is answered.
+    #[default]
+    AtOnce,
+    /// Observed at once, every pod ready after the delay.
+    After(Duration),
+    /// Observed at once, never ready; a Deployment's progress deadline is exceeded after
+    /// `deadline`, if given.
+    Stalled {
+        /// When a Deployment's progress deadline is exceeded (`None`: never).
+        deadline: Option<Duration>,
+    },
+}
+
+/// What a controller writes at one step of a rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The new generation observed, no pod of it ready yet.
+    Observed,
+    /// Every pod of the new generation ready.
+    Available,
+    /// The progress deadline exceeded (Deployments).
+    DeadlineExceeded,
+}
+
+/// A step scheduled for one object.
+#[derive(Clone, Debug)]
+pub struct Timer {
+    pub due: Instant,
+    pub kind: Kind,
+    pub key: String,
+    /// The generation it was scheduled for: a step of an older one is not written.
+    pub generation: i64,
+    pub step: Step,
 }
 
 /// Most events kept for watches that start from an older version.
@@ -340,61 +393,5 @@ impl World {
     /// Whether namespace `name` exists.
     pub fn has_namespace(&self, name: &str) -> bool {
         self.objects.contains_key(&key("", "namespaces", "", name))
-    }
-
-    /// Counts a read of CRD `name`; marks it Established (serving its kinds) after enough.
-    pub fn read_crd(&mut self, name: &str) {
-        let Some(left) = self.establishing.get_mut(name) else {
-            return;
-        };
-        *left = left.saturating_sub(1);
-        if *left > 0 {
-            return;
-        }
-        self.establishing.remove(name);
-        let k = key(
-            "apiextensions.k8s.io",
-            "customresourcedefinitions",
-            "",
-            name,
-        );
-        let Some(mut crd) = self.objects.get(&k).cloned() else {
-            return;
-        };
-        let time = self.tick();
-        let status = json!({"conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]});
-        crate::ssa::write_status(
-            &mut crd,
-            status,
-            &crate::ssa::Writer {
-                manager: "kube-apiserver",
-                api_version: "apiextensions.k8s.io/v1",
-                time: &time,
-            },
-        );
-        let spec = crd["spec"].clone();
-        for version in spec["versions"].as_array().into_iter().flatten() {
-            let served = Kind::new(
-                spec["group"].as_str().unwrap_or_default(),
-                version["name"].as_str().unwrap_or_default(),
-                spec["names"]["kind"].as_str().unwrap_or_default(),
-                spec["names"]["plural"].as_str().unwrap_or_default(),
-                spec["scope"] == "Namespaced",
-            );
-            if !self.kinds.contains(&served) {
-                self.kinds.push(served);
-            }
-        }
-        let before = crd.clone();
-        self.stamp(&mut crd, Some(&before));
-        let kind = self
-            .kinds
-            .iter()
-            .find(|k| k.kind == "CustomResourceDefinition")
-            .cloned()
-            .expect("CRDs are built in");
-        self.commit(&kind, k, Some(crd));
     }
 }

@@ -61,7 +61,8 @@ pub struct KubeArgs {
     #[arg(long, env = EnvVars::CAIRN_DRIFT, value_delimiter = ',', value_parser = DriftRule::parse)]
     pub drift: Vec<DriftRule>,
 
-    /// How long to wait for a CustomResourceDefinition to be Established.
+    /// How long to wait for a CustomResourceDefinition to be Established, and then again for
+    /// discovery to serve its kinds.
     #[arg(long, env = EnvVars::CAIRN_CRD_TIMEOUT, default_value = "60s", value_parser = humantime::parse_duration)]
     pub crd_timeout: Duration,
 

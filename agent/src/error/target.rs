@@ -44,12 +44,31 @@ pub enum TargetError {
     /// A CustomResourceDefinition did not become Established in time.
     #[error("the CustomResourceDefinition was not Established within {0:?}")]
     NotEstablished(Duration),
+    /// A CustomResourceDefinition was Established but discovery did not serve its kinds in
+    /// time (discovery lags the Established condition on a real API server).
+    #[error(
+        "discovery did not serve {kinds} within {waited:?} after its CustomResourceDefinition was Established"
+    )]
+    Undiscovered {
+        /// The kinds still waited for, as `Kind.group/version`, comma-separated.
+        kinds: String,
+        /// How long the agent waited.
+        waited: Duration,
+    },
     /// Waiting for a CustomResourceDefinition failed.
     #[error("waiting for the CustomResourceDefinition failed: {0}")]
     Wait(#[source] kube::runtime::wait::Error),
     /// The agent lacks permissions a pass needs; nothing was written.
     #[error("{}", describe_missing(.0))]
     Forbidden(Vec<MissingPermission>),
+    /// The ServiceAccount a channel acts as lacks permissions a pass needs; nothing was written.
+    #[error("{}", describe_missing_as(user, missing))]
+    ForbiddenAs {
+        /// The account's user name (`system:serviceaccount:<ns>:<name>`).
+        user: String,
+        /// What it lacks.
+        missing: Vec<MissingPermission>,
+    },
     /// No connection to the cluster could be set up.
     #[error(transparent)]
     Connect(#[from] ConfigError),
@@ -88,9 +107,10 @@ impl TargetError {
             TargetError::Api(e) | TargetError::Discovery(e) => Retry::of_kube(e),
             TargetError::Object { source, .. } => source.retry(),
             TargetError::Failed { first, .. } => first.retry(),
-            TargetError::Worker(_) | TargetError::NotEstablished(_) | TargetError::Wait(_) => {
-                Retry::Transient
-            }
+            TargetError::Worker(_)
+            | TargetError::NotEstablished(_)
+            | TargetError::Undiscovered { .. }
+            | TargetError::Wait(_) => Retry::Transient,
             TargetError::Io { .. }
             | TargetError::Bookkeeping(_)
             | TargetError::NotOwned(_)
@@ -99,6 +119,7 @@ impl TargetError {
             | TargetError::Policy(_)
             | TargetError::Connect(_)
             | TargetError::Forbidden(_)
+            | TargetError::ForbiddenAs { .. }
             | TargetError::Custom(_) => Retry::Permanent,
         }
     }
@@ -195,6 +216,18 @@ pub fn describe_missing(missing: &[MissingPermission]) -> String {
          or bind cluster-admin (chart value rbac.clusterAdmin=true)",
         list.join("; "),
         rules.join(", ")
+    )
+}
+
+/// One message for every permission the channel's ServiceAccount `user` lacks: its scope is
+/// wider than its RBAC, so the pass is refused before anything is written.
+pub fn describe_missing_as(user: &str, missing: &[MissingPermission]) -> String {
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    format!(
+        "the channel acts as {user}, which lacks permissions this generation needs, so nothing \
+         was applied: {}. Grant them to that account (a Role and RoleBinding per namespace, a \
+         ClusterRoleBinding for cluster-scoped kinds), or narrow what the channel publishes",
+        list.join("; ")
     )
 }
 

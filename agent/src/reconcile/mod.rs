@@ -7,13 +7,16 @@
 //!   [`resume`]: a channel resumed from its state.
 //! - [`poll`]: steps 1 and 2, the conditional GET of the head and its verification.
 //! - [`decide`]: what to do, a pure function of the facts and the clock.
-//! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist.
+//! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist; [`confine`]: holding
+//!   each pass to the channel's scope.
 //! - [`status`]: what a pass leaves in the status record and the metrics.
+//! - [`settle`]: the health of what was applied, followed until it settles.
 //! - [`standby`]: a channel while another replica leads.
 //!
 //! It imports the parts it drives (fetch, state, trust, targets, election, metrics) and never
 //! the loop that runs it (`run`).
 
+mod confine;
 mod context;
 mod converge;
 mod decide;
@@ -24,6 +27,7 @@ mod phases;
 pub(crate) mod plan;
 mod poll;
 mod resume;
+mod settle;
 mod standby;
 mod status;
 
@@ -34,7 +38,7 @@ use tracing::Instrument;
 use context::Converging;
 pub(crate) use context::{Ctx, Identity, Reader};
 pub use decide::{Decision, Facts, decide};
-use phases::{HeadSeen, Holding, Role, VerifiedHead};
+use phases::{Allowed, HeadSeen, Holding, Role, VerifiedHead};
 
 use crate::error::Retry;
 
@@ -56,6 +60,8 @@ pub struct Channel {
     discovered: bool,
     holding: Holding,
     head: HeadSeen,
+    /// What the channel may do on the target (its delegation's scope).
+    allowed: Allowed,
     role: Role,
     /// Whether the next pass must look at the target (after a restart, a failure, on resync).
     check_target: bool,
@@ -157,7 +163,11 @@ impl Channel {
     async fn act(&mut self, at: Converging<'_>, decision: Decision, resync: bool) -> PassResult {
         match decision {
             Decision::Apply => match self.apply_pending(at, resync).await {
-                Ok(()) => {
+                Ok(Some(refusal)) => {
+                    self.frozen_out_of_scope(at.metrics, &refusal);
+                    PassResult::Ok
+                }
+                Ok(None) => {
                     let (phase, reason) = self.health_phase();
                     self.hold(at.metrics, phase, reason, None);
                     PassResult::Ok
@@ -170,11 +180,12 @@ impl Channel {
             },
             Decision::Hold { phase, reason } => {
                 let applied = self.holding.applied().is_some();
-                if self.check_target
-                    && applied
-                    && let Err(e) = self.reconcile_applied(at, resync).await
-                {
-                    return self.failed(at.metrics, e);
+                if self.check_target && applied {
+                    if let Err(e) = self.reconcile_applied(at, resync).await {
+                        return self.failed(at.metrics, e);
+                    }
+                } else if self.settling() {
+                    self.settle(at).await;
                 }
                 let (phase, reason) = match phase {
                     Phase::Converged if applied => self.health_phase(),

@@ -70,6 +70,7 @@ pub(crate) async fn follow(
             term,
             readiness: &readiness,
             reporter: Reporter::new(),
+            settle_wait: ctx.timing.backoff_base,
         };
         if let Some(ended) = leader.lead(&mut channel, &mut shutdown).await {
             return ended;
@@ -88,6 +89,9 @@ struct Leader<'a> {
     term: u64,
     readiness: &'a Readiness,
     reporter: Reporter,
+    /// The wait before the channel's health is read again between passes while its objects
+    /// progress: the backoff base, doubled each time, up to the poll interval.
+    settle_wait: Duration,
 }
 
 impl Leader<'_> {
@@ -121,12 +125,42 @@ impl Leader<'_> {
                 () = ctx.reconcile.leader.deposed(term) => return None,
             };
             tokio::select! {
-                stopping = sleep_or_shutdown(delay, shutdown) => if stopping {
+                stopping = self.settle_and_sleep(channel, delay, shutdown) => if stopping {
                     return Some(Ended::Shutdown);
                 },
                 () = ctx.reconcile.leader.deposed(term) => return None,
             }
         }
+    }
+
+    /// Waits `delay` until the next pass; returns whether shutdown came. While the channel's
+    /// objects progress, their health is read again in between (after the backoff base, then
+    /// twice as long each time, up to the poll interval, when the pass itself reads it) and each
+    /// change is reported at once, so a rollout that settles is seen within a poll interval.
+    async fn settle_and_sleep(
+        &mut self,
+        channel: &mut Channel,
+        delay: Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let ctx = self.ctx;
+        let until = Instant::now() + delay;
+        if !channel.settling() {
+            self.settle_wait = ctx.timing.backoff_base;
+        }
+        while channel.settling() {
+            let wait = self.settle_wait;
+            if wait >= until.saturating_duration_since(Instant::now()) {
+                break;
+            }
+            if sleep_or_shutdown(wait, shutdown).await {
+                return true;
+            }
+            self.settle_wait = (wait * 2).min(ctx.timing.interval);
+            channel.follow_health(&ctx.reconcile).await;
+            self.reporter.report(ctx, channel.status()).await;
+        }
+        sleep_or_shutdown(until.saturating_duration_since(Instant::now()), shutdown).await
     }
 
     /// One pass and its report; the delay until the next, or how the follower ended.

@@ -1,7 +1,7 @@
 //! The in-process fake API server (crate `cairn-kube-fake`, shared with the `kube-requests`
 //! benchmark), and a connection to it as the agent makes one.
 
-pub use cairn_kube_fake::{FakeApi, Grant, Seen};
+pub use cairn_kube_fake::{FakeApi, Grant, Rollout, Seen};
 
 /// A connection as the agent makes one (no rate limit).
 pub trait Connect {

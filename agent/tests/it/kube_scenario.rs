@@ -81,7 +81,7 @@ fn snapshot_with(ns: &str, group: &str, a: &str, with_b: bool, extra: &str) -> S
 /// The Deployment's container image: `CAIRN_TEST_IMAGE` (for clusters that cannot pull from
 /// registry.k8s.io: an image they hold whose default command keeps running), else the smallest
 /// image that runs until stopped.
-fn workload_image() -> String {
+pub fn workload_image() -> String {
     std::env::var(EnvVars::CAIRN_TEST_IMAGE).unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into())
 }
 

@@ -10,7 +10,7 @@ use cairn_agent::{ConfigMapState, StateBackend};
 use cairn_state_format::{EntrySet, ResourceId, parse_documents};
 use serde_json::json;
 
-use crate::kube_fake::{Connect, FakeApi};
+use crate::kube_fake::{Connect, FakeApi, Rollout};
 
 fn writes(yaml: &str, generation: u64) -> Vec<Write> {
     parse_documents("t.yaml", yaml)
@@ -436,8 +436,16 @@ async fn the_agent_reconciles_a_cluster_end_to_end_against_the_fake() {
 #[tokio::test]
 async fn the_agent_reconciles_a_cluster_without_nodes_against_the_fake() {
     let fake = FakeApi::start().await;
-    fake.stall_rollouts(true);
+    fake.rollouts(Rollout::Stalled { deadline: None });
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = fake.kubeconfig(tmp.path());
     crate::kube_scenario::run(&kubeconfig, fake.client(), "fake", false).await;
+}
+
+#[tokio::test]
+async fn a_team_channel_cannot_escape_its_scope_on_the_fake() {
+    let fake = FakeApi::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.kubeconfig(tmp.path());
+    crate::kube_escapes::run(&kubeconfig, fake.client(), "fake").await;
 }

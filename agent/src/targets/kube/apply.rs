@@ -297,7 +297,7 @@ pub fn written_at(live: &Value) -> Option<u64> {
     .and_then(|g| g.parse().ok())
 }
 
-/// Applies one object; waits for a CRD to be Established. The error says whether the apply was
+/// Applies one object; waits for a CRD to be Established and its kinds discovered. The error says whether the apply was
 /// sent (and may have landed).
 async fn apply_one(
     inner: &Arc<Inner>,
@@ -355,7 +355,9 @@ async fn apply_one(
                 .await
                 .map_err(|e| (e, true))?;
         }
-        inner.kinds.mark_stale();
+        crd::discovered(&inner.kinds, client, &live, inner.options.crd_timeout)
+            .await
+            .map_err(|e| (e, true))?;
     }
     Ok(live)
 }

@@ -9,6 +9,7 @@ use kube::api::Patch;
 use serde_json::Value;
 
 use super::apply::{parse, unresolved, written_at};
+use super::discovery::Unresolved;
 use super::fields::{comparable, fingerprint};
 use super::ownership::{Marks, Owner, owner};
 use super::policy::ObjectPolicy;
@@ -62,7 +63,12 @@ async fn judge(
 ) -> Outcome<Option<DriftMode>> {
     let object = parse(&write.bytes)?;
     let policy = inner.policy(channel, &object)?;
-    let (resolved, id) = inner.locate(client, &write.id).await.map_err(unresolved)?;
+    let (resolved, id) = match inner.locate(client, &write.id).await {
+        Ok(found) => found,
+        // A kind no longer served (its CRD was deleted, and the objects with it): gone.
+        Err(Unresolved::Unknown(_)) => return Ok(Some(policy.drift)),
+        Err(e) => return Err(unresolved(e)),
+    };
     let known = inner
         .ledger
         .with(channel, |book| match book.suspects.get(&id) {
