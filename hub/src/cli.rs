@@ -20,7 +20,7 @@ pub struct Cli {
 const EXIT_CODES: &str = "Exit codes: 0 success (also when nothing changed), 1 store or I/O failure, 2 bad usage \
 or configuration, 3 invalid manifests or input (nothing published), 4 lost to concurrent publishers or unsafe \
 store, 5 channel, generation or object not found, 6 a health gate refused a promotion or aborted a watched rollout, \
-7 the store's trust root refused (key not delegated the channel, too few signatures, not a root key, root expired).";
+7 the store's trust root refused (key not delegated the channel, too few signatures, not a root key, root expired, content outside the channel's scope).";
 
 impl Cli {
     /// Runs the command.

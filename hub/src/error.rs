@@ -2,7 +2,7 @@
 //! ([`TrustError`]) and the exit codes scripts can rely on. Nothing here depends on another
 //! module of the crate: errors are the bottom layer.
 
-use cairn_state_format::{Digest, RootRefusal};
+use cairn_state_format::{Digest, RootRefusal, ScopeViolation};
 use chrono::{DateTime, Utc};
 
 /// Exit codes of the `cairn` binary.
@@ -22,7 +22,8 @@ pub mod exit {
     /// A health gate said no: a promotion refused, or a watched rollout aborted.
     pub const UNHEALTHY: i32 = 6;
     /// The store's trust root refuses: a key not delegated the channel, too few signatures, a
-    /// key that is not a root key, an expired or broken root.
+    /// key that is not a root key, an expired or broken root, content outside the channel's
+    /// scope.
     pub const UNTRUSTED: i32 = 7;
 }
 
@@ -213,6 +214,11 @@ pub enum TrustError {
         /// Its root keys.
         root_keys: Vec<String>,
     },
+    /// Objects of a head's content that the scope of the channel's delegation does not allow:
+    /// agents would refuse the head, so nothing of it is written. Boxed: the list is long and
+    /// rare, every `Result` of the crate would carry its size.
+    #[error(transparent)]
+    OutOfScope(Box<OutOfScope>),
     /// The new version would not be accepted by agents (threshold not met).
     #[error("version {version} would be refused by agents: {refusal}")]
     Unaccepted {
@@ -222,4 +228,52 @@ pub enum TrustError {
         #[source]
         refusal: RootRefusal,
     },
+}
+
+/// The objects of a head's content a channel's scope refuses, and the delegation that scopes it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "channel {channel:?} may not hold {count} of the objects of {content}: trust root version {version} \
+     scopes it by delegation {delegation:?} ({scope}):\n{list}\nnothing was published",
+    count = refused.len(),
+    list = refused_list(refused)
+)]
+pub struct OutOfScope {
+    /// The channel.
+    pub channel: String,
+    /// What was checked: the manifests, or a stored snapshot.
+    pub content: String,
+    /// The root's version.
+    pub version: u64,
+    /// The delegation that decides the channel.
+    pub delegation: String,
+    /// Its scope, in one line.
+    pub scope: String,
+    /// Every object it refuses.
+    pub refused: Vec<RefusedObject>,
+}
+
+/// An object a channel's scope refuses: where it was read (content already in the store has no
+/// files: it is named by its identity alone), and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedObject {
+    /// `<file>, document <n>[, item <i>]`, when the object was read from a file.
+    pub origin: Option<String>,
+    /// The object and the rule.
+    pub violation: ScopeViolation,
+}
+
+impl std::fmt::Display for RefusedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.origin {
+            Some(origin) => write!(f, "{origin}: {}", self.violation),
+            None => write!(f, "{}", self.violation),
+        }
+    }
+}
+
+/// One indented line per refused object.
+fn refused_list(refused: &[RefusedObject]) -> String {
+    let lines: Vec<String> = refused.iter().map(|r| format!("  {r}")).collect();
+    lines.join("\n")
 }

@@ -58,7 +58,7 @@ pub use channel::proposal;
 pub use cli::Cli;
 pub use clock::now;
 pub use commands::gc::{Collected, collect_at};
-pub use error::{Error, Result, TrustError, exit};
+pub use error::{Error, OutOfScope, RefusedObject, Result, TrustError, exit};
 pub use files::keys;
 pub use objects::nodes::RemoteNodes;
 pub use objects::patch::upsert;

@@ -208,7 +208,7 @@ pub fn agent_once_trusting(
 }
 
 /// A delegation on `store`'s trust root: `cairn trust delegate NAME --channel CHANNEL --signer
-/// S… --threshold N`, the new version signed by `root_keys` (comma-separated key files).
+/// S… --threshold N SCOPE…`, the new version signed by `root_keys` (comma-separated key files).
 pub struct Delegate<'a> {
     /// The delegation's name.
     pub name: &'a str,
@@ -218,6 +218,8 @@ pub struct Delegate<'a> {
     pub signers: &'a [&'a str],
     /// How many of them must.
     pub threshold: u32,
+    /// Its scope flags (`--namespace`, `--kind`…); none: `--unrestricted`.
+    pub scope: &'a [&'a str],
 }
 
 impl Delegate<'_> {
@@ -240,6 +242,10 @@ impl Delegate<'_> {
         for signer in self.signers {
             args.extend(["--signer", signer]);
         }
+        if self.scope.is_empty() {
+            args.push("--unrestricted");
+        }
+        args.extend(self.scope);
         cairn(dir, &args);
     }
 }

@@ -15,7 +15,8 @@ use crate::flags::document::{FlagDocument, FlagInfo, FlagType, is_stale, parse_e
 use crate::flags::stored::{configmap_id, read_document, snapshot_flags};
 use crate::objects::nodes::RemoteNodes;
 use crate::objects::patch::{upload, upsert};
-use crate::publish::publish;
+use crate::publish::admit::admit_index;
+use crate::publish::publish_through;
 use crate::publish::published::Published;
 use crate::publish::request::{Content, Publication};
 use crate::publish::validate::check_object;
@@ -40,7 +41,8 @@ pub struct FlagArgs {
     /// The channel.
     #[arg(long, env = EnvVars::CAIRN_CHANNEL)]
     pub channel: String,
-    /// Namespace of the flags ConfigMap.
+    /// Namespace of the flags ConfigMap (under a trust root that scopes the channel, one of the
+    /// scope's namespaces).
     #[arg(long, default_value = "default")]
     pub namespace: String,
     /// Name of the flags ConfigMap.
@@ -120,6 +122,14 @@ async fn set(args: &SetArgs) -> Result<()> {
     check_object(&resource)?;
     debug_assert_eq!(resource.id, id);
     let patched = upsert(&mut nodes, &base, resource.entry()).await?;
+    let settings = settings(&args.sign, &keys);
+    // Before anything is uploaded: the keys, and the patched content under the channel's scope
+    // (the flags ConfigMap's namespace must be one of it, see --namespace).
+    let what = format!(
+        "generation {}'s content with flag {flag} set",
+        latest.head.generation
+    );
+    admit_index(&mut nodes, &name, &settings, &patched.snapshot.index, &what).await?;
     let canonical = Bytes::from(to_canonical_bytes(&resource.object));
     let snapshot = upload(&store, &patched, &resource.digest, canonical).await?;
     let publication = Publication {
@@ -131,7 +141,7 @@ async fn set(args: &SetArgs) -> Result<()> {
         retire_at: latest.head.retire_at,
         allow_unchanged: false,
     };
-    let published = publish(&store, publication, &settings(&args.sign, &keys)).await?;
+    let published = publish_through(nodes, publication, &settings).await?;
     report_set(&published, at, &name, flag, &value)
 }
 

@@ -16,6 +16,8 @@ use crate::channel::{Channel, Commit};
 use crate::clock::now;
 use crate::error::{Error, Result};
 use crate::files::keys::load_secrets;
+use crate::objects::nodes::RemoteNodes;
+use crate::publish::admit::check_stored;
 use crate::safe_writes::safe_abilities;
 use crate::trust::{self, Chain};
 
@@ -103,6 +105,7 @@ pub async fn run(args: SignHeadArgs) -> Result<()> {
     let keys = load_secrets(&args.keys)?;
     trust::gate(Some(&chain), &channel, &keys, now())?;
     let chosen = choose(&proposals, args.proposal.as_deref(), next, &channel)?.clone();
+    check_scope(&store, &chain, &chosen).await?;
     for stale in proposals.iter().filter(|p| p.generation < next) {
         proposal::remove(&store, stale).await?;
     }
@@ -169,6 +172,20 @@ fn choose<'p>(
             )))
         }
     }
+}
+
+/// Refuses a proposal whose content the channel's scope (in the newest root) does not allow,
+/// before any signature is added: the root may have narrowed the scope since it was proposed,
+/// and a proposal can be written straight into the bucket.
+async fn check_scope(store: &Store, chain: &Chain, proposal: &Proposal) -> Result<()> {
+    let head = &proposal.signed.head;
+    let Some(scope) = trust::scope_for(Some(chain), &head.channel) else {
+        return Ok(());
+    };
+    let mut nodes = RemoteNodes::new(store);
+    let index = nodes.snapshot(&head.snapshot).await?.index;
+    let what = format!("proposal {} (snapshot {})", proposal.id(), head.snapshot);
+    check_stored(&mut nodes, &scope, &head.channel, &index, &what).await
 }
 
 async fn add_signatures(

@@ -36,6 +36,11 @@ impl<'a> RemoteNodes<'a> {
         }
     }
 
+    /// The store the nodes come from.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
     /// Reads a snapshot root.
     pub async fn snapshot(&self, digest: &Digest) -> Result<Snapshot> {
         let bytes = fetch(self.store, "snapshot", layout::snapshot_key, digest).await?;

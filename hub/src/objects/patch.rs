@@ -1,6 +1,7 @@
 //! Changing one entry of a stored snapshot without reading all of it: fetch the nodes on the
 //! entry's path, rebuild the node it lands in, rehash the branches above. O(depth) requests,
-//! whatever the snapshot's size; the result is the same index a full build would give.
+//! whatever the snapshot's size; the result is the same index a full build would give, and its
+//! new nodes are known to the [`RemoteNodes`] it was read through.
 
 use bytes::Bytes;
 use cairn_state_format::{Child, Digest, Entry, Index, Node, Snapshot, layout, slot};
@@ -37,7 +38,7 @@ pub async fn upsert(nodes: &mut RemoteNodes<'_>, base: &Snapshot, entry: Entry) 
                     None => {
                         path.push((children, slot));
                         let sub = Index::build_subtree([&entry], depth + 1);
-                        break (sub.root(), 1, None, collect(&sub));
+                        break (sub.root(), 1, None, collect(nodes, &sub));
                     }
                 }
             }
@@ -47,7 +48,12 @@ pub async fn upsert(nodes: &mut RemoteNodes<'_>, base: &Snapshot, entry: Entry) 
                     entries.into_iter().filter(|e| e.id != entry.id).collect();
                 updated.push(entry.clone());
                 let sub = Index::build_subtree(&updated, depth);
-                break (sub.root(), updated.len() as u64, replaced, collect(&sub));
+                break (
+                    sub.root(),
+                    updated.len() as u64,
+                    replaced,
+                    collect(nodes, &sub),
+                );
             }
         }
     };
@@ -62,9 +68,11 @@ pub async fn upsert(nodes: &mut RemoteNodes<'_>, base: &Snapshot, entry: Entry) 
             node: digest,
             entries,
         });
-        let canonical = Node::Branch(children).canonical();
+        let branch = Node::Branch(children);
+        let canonical = branch.canonical();
         digest = Digest::of(&canonical);
         count = entries;
+        nodes.insert([(digest, branch)]);
         new_nodes.push((digest, canonical));
     }
     let snapshot = Snapshot {
@@ -80,7 +88,14 @@ pub async fn upsert(nodes: &mut RemoteNodes<'_>, base: &Snapshot, entry: Entry) 
     })
 }
 
-fn collect(index: &Index) -> Vec<(Digest, Vec<u8>)> {
+/// The nodes of `index` with their canonical bytes, made known to `nodes` too (so that the
+/// patched snapshot can be read through them before it is uploaded).
+fn collect(nodes: &mut RemoteNodes<'_>, index: &Index) -> Vec<(Digest, Vec<u8>)> {
+    nodes.insert(
+        index
+            .digests()
+            .filter_map(|d| index.node(d).map(|(n, _)| (*d, n.clone()))),
+    );
     index
         .digests()
         .filter_map(|d| index.node(d).map(|(_, c)| (*d, c.to_vec())))

@@ -9,6 +9,7 @@
 //! | scan | [`scan`], [`scan_cache`], [`source_map`], [`records`] | records of unchanged files from the publish cache (by stat data or by content) or from the head's source map in the store, the rest parsed on every core |
 //! | parse | [`manifests`], [`object_meta`], [`placement`], [`kinds`] | a file into records; what one object can be checked for alone; `--namespace` |
 //! | check | [`validate`] | the checks across files, before any upload |
+//! | admit | [`admit`], [`scope_check`] | the keys against the store's trust root, the content against the channel's scope |
 //! | prepare | [`prepare`] | the new snapshot and what the store lacks of it, incrementally when the cache describes the channel's head |
 //! | upload | [`upload`] | blobs, index nodes, the snapshot root |
 //! | packs | [`packs`] | delta packs from recent snapshots, the snapshot pack and the way from it |
@@ -24,6 +25,7 @@
 //! create-only write of the log entry (see [`crate::channel`]). The source map comes after it:
 //! a crash before it is written costs the next publish without a publish cache a full parse.
 
+pub mod admit;
 mod commit;
 pub mod inputs;
 pub mod kinds;
@@ -39,6 +41,7 @@ pub mod request;
 pub mod rollout;
 pub mod scan;
 pub mod scan_cache;
+pub mod scope_check;
 pub mod source_map;
 mod upload;
 pub mod validate;
@@ -53,30 +56,46 @@ use self::published::Published;
 use self::request::{Content, Publication, Settings};
 use crate::channel::Channel;
 use crate::clock::now;
-use crate::error::{Error, Result, TrustError};
+use crate::error::Result;
 use crate::failpoint;
 use crate::objects::nodes::RemoteNodes;
 use crate::safe_writes::safe_abilities;
-use crate::trust::{self, Signing};
 
 /// Publishes `publication` to `store`.
 ///
-/// Before anything is uploaded, the keys are checked against the store's trust root (if it has
-/// one): a head agents would refuse is never published. Keys that are delegated the channel but
-/// fewer than its threshold publish a proposal instead, when `settings.propose` allows it.
+/// Before anything is written, the keys and the content are checked against the store's trust
+/// root (if it has one, [`admit`]): a head agents would refuse is never published. Keys that are
+/// delegated the channel but fewer than its threshold publish a proposal instead, when
+/// `settings.propose` allows it.
 pub async fn publish(
     store: &Store,
+    publication: Publication<'_>,
+    settings: &Settings<'_>,
+) -> Result<Published> {
+    publish_through(RemoteNodes::new(store), publication, settings).await
+}
+
+/// [`publish`], reading index nodes through `nodes` (which may hold some already: `flag set`
+/// read the snapshot it patched).
+pub async fn publish_through(
+    mut nodes: RemoteNodes<'_>,
     mut publication: Publication<'_>,
     settings: &Settings<'_>,
 ) -> Result<Published> {
+    let store = nodes.store();
+    let signing = admit::admit(
+        &mut nodes,
+        &publication.channel,
+        settings,
+        &publication.content,
+    )
+    .await?;
     let abilities = safe_abilities(store, settings.single_publisher).await?;
-    let signing = check_trust(store, &publication.channel, settings).await?;
     let channel = Channel::new(store, &publication.channel);
     let latest = channel.latest().await?;
     if let Some(l) = &latest {
         channel.catch_up_head(l, abilities).await?;
     }
-    let mut nodes = RemoteNodes::new(store);
     let previous = latest.as_ref().map(|l| l.head.snapshot);
     let prepared = prepare_content(&mut nodes, &mut publication.content, previous).await?;
     let snapshot = snapshot_of(prepared.as_ref(), &publication.content);
@@ -151,32 +170,6 @@ async fn map_sources(
         ),
     }
     published
-}
-
-/// Checks the signing keys against the store's trust root, before anything is uploaded.
-async fn check_trust(store: &Store, channel: &str, settings: &Settings<'_>) -> Result<Signing> {
-    let chain = trust::load(store).await?;
-    let signing = trust::gate(chain.as_ref(), channel, settings.keys, now())?;
-    match signing {
-        Signing::Partial {
-            delegation,
-            threshold,
-            allowed,
-        } if !settings.propose => Err(TrustError::BelowThreshold {
-            channel: channel.to_owned(),
-            delegation,
-            threshold,
-            signers: settings.keys.iter().map(|k| k.public().id()).collect(),
-            allowed,
-        }
-        .into()),
-        Signing::Unchecked if settings.propose => Err(Error::Usage(format!(
-            "--propose leaves a head for others to sign, but {} has no trust root that asks for more \
-             than one signature (`cairn trust init`, `cairn trust delegate --threshold`)",
-            store.url()
-        ))),
-        other => Ok(other),
-    }
 }
 
 /// Builds the new snapshot, unless the content is one the store already has.

@@ -1,7 +1,8 @@
-//! The check every command that signs a head makes before it uploads anything: would agents
-//! under the store's trust root accept a head of this channel signed by these keys?
+//! The checks every command that signs a head makes before it uploads anything: would agents
+//! under the store's trust root accept a head of this channel signed by these keys ([`gate`]),
+//! and what may its content hold ([`scope_for`])?
 
-use cairn_state_format::SecretKey;
+use cairn_state_format::{Scope, SecretKey};
 use chrono::{DateTime, Utc};
 
 use super::Chain;
@@ -81,5 +82,29 @@ pub fn gate(
         delegation: delegation.name.clone(),
         threshold: delegation.threshold,
         allowed: delegation.keys.clone(),
+    })
+}
+
+/// The scope a channel's content must keep to, and the delegation it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelScope {
+    /// The scope.
+    pub scope: Scope,
+    /// The delegation that decides the channel.
+    pub delegation: String,
+    /// The root version it is in.
+    pub version: u64,
+}
+
+/// The scope of the delegation that decides `channel` in the newest root; `None` without a root
+/// (agents then decide with their own `--scopes`), without a delegation of the channel (the
+/// keys are refused anyway), or when the delegation is unrestricted.
+pub fn scope_for(chain: Option<&Chain>, channel: &str) -> Option<ChannelScope> {
+    let root = chain?.trusted.root();
+    let delegation = root.delegation_for(channel)?;
+    Some(ChannelScope {
+        scope: delegation.scope.clone()?,
+        delegation: delegation.name.clone(),
+        version: root.version,
     })
 }

@@ -7,8 +7,8 @@
 //!
 //! Here: reading the chain ([`load`], [`require`]), signing and appending the next version
 //! ([`sign_next`], [`append`]). The edits `cairn trust` commands make to the next version are in
-//! `edit/` (keys and delegations), the check a head's keys must pass before a publish uploads
-//! anything in `gate`.
+//! `edit/` (keys and delegations and their scopes), the check a head's keys must pass before a
+//! publish uploads anything, and the scope its content must keep to, in `gate`.
 
 mod edit;
 mod gate;
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub(crate) use edit::{KeyTarget, RootEdit, shadowed};
-pub(crate) use gate::{Signing, gate};
+pub(crate) use gate::{ChannelScope, Signing, gate, scope_for};
 
 use crate::error::{Error, Result, TrustError};
 use crate::safe_writes::{create_once, safe_abilities};

@@ -193,6 +193,7 @@ impl Place {
         self.cairn(&[
             "trust",
             "delegate",
+            "--unrestricted",
             "prod",
             "--channel",
             "prod",
@@ -215,6 +216,7 @@ impl Place {
             self.cairn(&[
                 "trust",
                 "delegate",
+                "--unrestricted",
                 team,
                 "--channel",
                 &pattern,
@@ -445,6 +447,7 @@ async fn a_leaked_root_key_is_rotated_out_by_the_others() {
             p.cairn(&[
                 "trust",
                 "delegate",
+                "--unrestricted",
                 "all",
                 "--channel",
                 "*",
@@ -478,6 +481,7 @@ async fn a_leaked_root_key_is_rotated_out_by_the_others() {
         p.cairn(&[
             "trust",
             "delegate",
+            "--unrestricted",
             "all",
             "--channel",
             "*",

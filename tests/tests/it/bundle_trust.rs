@@ -28,6 +28,7 @@ fn root(dir: &Path, store: &str, admin: &str) -> String {
         channel: "prod",
         signers: &["hub.key.pub"],
         threshold: 1,
+        scope: &[],
     };
     prod.write(dir, store, admin);
     init["first_digest"].as_str().unwrap().to_owned()

@@ -9,6 +9,7 @@ mod fleet;
 mod image;
 mod input;
 mod monitoring;
+mod scope_publish;
 mod status_reads;
 mod trust;
 mod trust_drill;

@@ -55,6 +55,7 @@ fn the_cli_explains_refuses_and_collects_signatures() {
             &[
                 "trust",
                 "delegate",
+                "--unrestricted",
                 "prod",
                 "--channel",
                 "prod",
@@ -77,6 +78,7 @@ fn the_cli_explains_refuses_and_collects_signatures() {
             &[
                 "trust",
                 "delegate",
+                "--unrestricted",
                 "team-a",
                 "--channel",
                 "team-a-*",

@@ -170,6 +170,7 @@ fn the_compromise_drill_while_agents_run() {
         channel: "team-a-*",
         signers: &["team-a.key.pub"],
         threshold: 1,
+        scope: &[],
     };
     team_a.write(dir, store, "root1.key,root2.key");
     let raw = cairn(dir, &[&["trust", "show", "1", "--raw"][..], &s].concat()).stdout;
@@ -252,6 +253,7 @@ fn the_compromise_drill_while_agents_run() {
         channel: "prod",
         signers: &["p1.key.pub", "p2.key.pub"],
         threshold: 2,
+        scope: &[],
     };
     prod.write(dir, store, "root1.key,root2.key");
     publish(dir, store, "prod", "p1.key,p2.key", "m-prod");

@@ -3,6 +3,7 @@
 use cairn_state_format::ChannelPattern;
 use clap::Args;
 
+use super::scope_args::ScopeArgs;
 use super::write::{RootSigning, publish_edit};
 use crate::commands::args::StoreArgs;
 use crate::error::{Error, Result};
@@ -12,9 +13,11 @@ use crate::trust::RootEdit;
 /// Arguments of `cairn trust delegate`.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
-cairn trust delegate team-a --channel 'team-a-*' --signer team-a.key.pub --key root.key\n  \
+cairn trust delegate team-a --channel 'team-a-*' --signer team-a.key.pub --namespace '$channel' \\\n      \
+--deny-kind '*.rbac.authorization.k8s.io' --key root.key\n  \
+cairn trust delegate platform --channel 'platform-*' --signer p.pub --cluster-scoped --key root.key\n  \
 cairn trust delegate prod --channel prod --signer a.pub --signer b.pub --signer c.pub \\\n      \
---threshold 2 --key root.key\n\
+--threshold 2 --unrestricted --key root.key\n\
 A new delegation goes before the first one that matches every channel it names (so `team-a-*` \
 goes before `*`); for a channel, the first delegation whose pattern matches decides.")]
 pub struct DelegateArgs {
@@ -32,6 +35,9 @@ pub struct DelegateArgs {
     /// How many of the signers must sign each head.
     #[arg(long, default_value_t = 1)]
     pub threshold: u32,
+    /// What the channels may write (required: scope flags or --unrestricted).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Signing options.
     #[command(flatten)]
     pub signing: RootSigning,
@@ -47,12 +53,14 @@ pub async fn delegate(args: DelegateArgs) -> Result<()> {
                 .map_err(|e| Error::Usage(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
+    let scope = args.scope.scope()?;
     let keys = load_publics(&args.signers)?;
     let edit = RootEdit::Delegate {
         name: args.name,
         channels,
         keys,
         threshold: args.threshold,
+        scope,
     };
     publish_edit(&args.store, &args.signing, edit).await
 }

@@ -5,6 +5,7 @@ mod delegate;
 mod init;
 mod keys;
 mod rotate;
+mod scope_args;
 mod show;
 mod write;
 

@@ -1,6 +1,6 @@
 //! `cairn trust show`: who may sign what, explained.
 
-use cairn_state_format::{Delegation, Digest, SignedRoot, TrustRoot, layout};
+use cairn_state_format::{Delegation, Digest, Scope, SignedRoot, TrustRoot, layout};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
@@ -37,6 +37,8 @@ struct ChannelRule {
     delegation: Option<String>,
     threshold: Option<u32>,
     keys: Vec<String>,
+    /// What its heads may hold (`None`: anything).
+    scope: Option<Scope>,
 }
 
 /// What `show` prints as JSON.
@@ -110,6 +112,7 @@ fn rule_for(root: &TrustRoot, channel: &str) -> ChannelRule {
         delegation: delegation.map(|d| d.name.clone()),
         threshold: delegation.map(|d| d.threshold),
         keys: delegation.map(|d| d.keys.clone()).unwrap_or_default(),
+        scope: delegation.and_then(|d| d.scope.clone()),
     }
 }
 
@@ -142,8 +145,8 @@ fn when(at: DateTime<Utc>) -> String {
 fn print_text(shown: &Shown<'_>, chain: &Chain) {
     let root = shown.root;
     println!(
-        "trust root version {} of {} ({})",
-        root.version, shown.store, shown.digest
+        "trust root version {} of {} ({}), format {}",
+        root.version, shown.store, shown.digest, root.format
     );
     println!(
         "  published {}, expires {}",
@@ -199,19 +202,26 @@ fn describe(root: &TrustRoot, d: &Delegation) -> String {
         format!("{} of", d.threshold)
     };
     format!(
-        "{:?}: channels {}: {need} {}",
+        "{:?}: channels {}: {need} {}\n     scope: {}",
         d.name,
         channels.join(", "),
-        key_list(root, &d.keys)
+        key_list(root, &d.keys),
+        scope_text(d.scope.as_ref())
     )
+}
+
+fn scope_text(scope: Option<&Scope>) -> String {
+    scope.map_or_else(|| "unrestricted".to_owned(), Scope::to_string)
 }
 
 fn print_rule(root: &TrustRoot, rule: &ChannelRule) {
     match (&rule.delegation, rule.threshold) {
         (Some(name), Some(threshold)) => println!(
-            "channel {}: delegation {name:?} decides: a head needs signatures by {threshold} of {}",
+            "channel {}: delegation {name:?} decides: a head needs signatures by {threshold} of {}; \
+             its content: {}",
             rule.channel,
-            key_list(root, &rule.keys)
+            key_list(root, &rule.keys),
+            scope_text(rule.scope.as_ref())
         ),
         _ => println!(
             "channel {}: no delegation matches it, so no key may sign it",

@@ -1,7 +1,7 @@
 //! The edits of the delegations (which keys may sign which channels): creating or replacing one,
 //! finding one by name, and the patterns an earlier delegation shadows.
 
-use cairn_state_format::{ChannelPattern, Delegation, TrustRoot, validate_channel_name};
+use cairn_state_format::{ChannelPattern, Delegation, Scope, TrustRoot, validate_channel_name};
 
 use super::{Outcome, add_sorted, insert_key};
 use crate::error::{Error, Result};
@@ -34,15 +34,20 @@ pub(super) fn delegate(
     channels: Vec<ChannelPattern>,
     keys: &[NamedKey],
     threshold: u32,
+    scope: Option<Scope>,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    let delegation = new_delegation(root, name, channels, keys, threshold)?;
+    let mut delegation = new_delegation(root, name, channels, keys, threshold)?;
     let summary = format!(
-        "channels {}: {} of {} keys",
+        "channels {}: {} of {} keys; scope: {}",
         patterns(&delegation),
         threshold,
-        delegation.keys.len()
+        delegation.keys.len(),
+        scope
+            .as_ref()
+            .map_or("unrestricted".to_owned(), Scope::to_string)
     );
+    delegation.scope = scope;
     match root.delegations.iter().position(|d| d.name == name) {
         Some(at) => {
             root.delegations[at] = delegation;

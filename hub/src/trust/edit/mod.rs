@@ -56,6 +56,8 @@ pub enum RootEdit {
         keys: Vec<NamedKey>,
         /// Signatures a head needs.
         threshold: u32,
+        /// What its channels may write; `None`: anything.
+        scope: Option<cairn_state_format::Scope>,
     },
     /// Remove a delegation.
     Undelegate {
@@ -100,7 +102,8 @@ impl RootEdit {
                 channels,
                 keys,
                 threshold,
-            } => delegate(root, &name, channels, &keys, threshold, &mut outcome)?,
+                scope,
+            } => delegate(root, &name, channels, &keys, threshold, scope, &mut outcome)?,
             RootEdit::Undelegate { name } => {
                 let at = position(root, &name)?;
                 root.delegations.remove(at);
@@ -112,6 +115,9 @@ impl RootEdit {
             } => rotate(root, &root_keys, threshold, &mut outcome)?,
         }
         root.prune_keys();
+        // Format 2 only once a delegation has a scope: agents that cannot read scopes keep
+        // reading roots without them, and refuse (never ignore) roots with them.
+        root.format = root.required_format();
         root.validate()
             .map_err(|e| Error::Usage(format!("the new trust root would be invalid: {e}")))?;
         outcome.warnings.extend(shadowed(root));
@@ -175,6 +181,7 @@ mod tests {
             channels: vec![pattern.parse().unwrap()],
             keys: vec![key(seed)],
             threshold: 1,
+            scope: None,
         }
     }
 
