@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_hub::commands::status::Fleet;
+use cairn_hub::Fleet;
 use cairn_state_format::{AppliedRef, Digest, Phase, StatusRecord, layout};
 use cairn_store::{CountingStore, Store};
 use futures::{StreamExt, TryStreamExt};

@@ -5,7 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    let cli = cairn_hub::cli::Cli::parse();
+    let cli = cairn_hub::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env(EnvVars::CAIRN_LOG)

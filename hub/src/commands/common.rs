@@ -6,11 +6,12 @@ use cairn_state_format::{Digest, SecretKey, validate_channel_name};
 use cairn_store::{Store, StoreOptions};
 use serde::Serialize;
 
+use super::args::{Output, SignArgs, StoreArgs};
 use crate::channel::{Channel, Logged};
-use crate::cli::{SignArgs, StoreArgs};
 use crate::error::{Error, Result};
-use crate::keys::load_secret;
-use crate::publish::Settings;
+use crate::files::keys::load_secrets;
+use crate::publish::published::Published;
+use crate::publish::request::Settings;
 
 /// Opens the store named on the command line.
 pub fn open_store(args: &StoreArgs) -> Result<Store> {
@@ -21,18 +22,13 @@ pub fn open_store(args: &StoreArgs) -> Result<Store> {
 
 /// Checks a channel name given on the command line.
 pub fn channel_name(name: &str) -> Result<&str> {
-    validate_channel_name(name).map_err(Error::Usage)?;
+    validate_channel_name(name).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(name)
 }
 
 /// Loads the signing keys.
 pub fn load_keys(sign: &SignArgs) -> Result<Vec<SecretKey>> {
-    load_secret_keys(&sign.keys)
-}
-
-/// Loads secret key files.
-pub fn load_secret_keys(paths: &[std::path::PathBuf]) -> Result<Vec<SecretKey>> {
-    paths.iter().map(|p| load_secret(p)).collect()
+    load_secrets(&sign.keys)
 }
 
 /// Publishing settings from the signing flags.
@@ -48,7 +44,7 @@ pub fn settings<'a>(sign: &SignArgs, keys: &'a [SecretKey]) -> Settings<'a> {
 
 /// What to tell people when a head was proposed rather than published (the store's trust root
 /// asks for more signatures than were given); `None` when it was published.
-pub fn proposal_notice(published: &crate::publish::Published) -> Option<String> {
+pub fn proposal_notice(published: &Published) -> Option<String> {
     let proposal = published.proposal.as_ref()?;
     Some(format!(
         "channel {c}: proposed generation {g} ({s}), signed by {signers}; delegation {d:?} needs {t} of {allowed}: \
@@ -61,6 +57,23 @@ pub fn proposal_notice(published: &crate::publish::Published) -> Option<String> 
         t = proposal.threshold,
         allowed = proposal.allowed.join(", "),
     ))
+}
+
+/// Says what a publish did: the JSON report, the notice of a proposal, or `message` (which tells
+/// an unchanged channel from a new generation).
+pub fn report_published(
+    output: Output,
+    published: &Published,
+    message: impl FnOnce(&Published) -> String,
+) -> Result<()> {
+    if output == Output::Json {
+        return print_json(published);
+    }
+    match proposal_notice(published) {
+        Some(notice) => println!("{notice}"),
+        None => println!("{}", message(published)),
+    }
+    Ok(())
 }
 
 /// Prints a JSON document on stdout.
@@ -106,15 +119,4 @@ pub fn bytes(n: u64) -> String {
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
         n => format!("{n} B"),
     }
-}
-
-/// The distinct second path segments under `prefix` (`channels/` → channel names).
-pub async fn names_under(store: &Store, prefix: &str) -> Result<Vec<String>> {
-    let names: std::collections::BTreeSet<String> = store
-        .list(prefix)
-        .await?
-        .iter()
-        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
-        .collect();
-    Ok(names.into_iter().collect())
 }

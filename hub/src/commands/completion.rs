@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 use crate::error::{Error, Result};
 
 /// Print a shell completion script.
@@ -21,17 +20,13 @@ pub struct CompletionArgs {
     pub shell: Shell,
 }
 
-/// Prints the completion script for `cairn` in the shell asked for.
-pub fn run(args: &CompletionArgs) -> Result<()> {
+/// Prints the completion script of `command` (the whole `cairn` command line, which the caller
+/// builds: this module sits below it) in the shell asked for.
+pub fn run(args: &CompletionArgs, mut command: clap::Command) -> Result<()> {
     let mut out = Vec::new();
-    write_completion(Cli::command(), args.shell, &mut out);
+    let name = command.get_name().to_owned();
+    clap_complete::generate(args.shell, &mut command, name, &mut out);
     std::io::stdout()
         .write_all(&out)
         .map_err(Error::io("standard output"))
-}
-
-/// Writes `shell`'s completion script for any clap command (the agent's CLI uses the same).
-pub fn write_completion(mut command: clap::Command, shell: Shell, out: &mut dyn Write) {
-    let name = command.get_name().to_owned();
-    clap_complete::generate(shell, &mut command, name, out);
 }

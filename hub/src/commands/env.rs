@@ -7,12 +7,14 @@ use std::time::Duration;
 use cairn_state_format::{EntrySet, layout};
 use serde::Serialize;
 
+use super::args::{ManifestArgs, Output, SignArgs, StoreArgs};
 use super::common::{channel_name, load_keys, open_store, print_json, settings};
-use super::publish::{Request, publish as publish_manifests};
-use crate::channel::Channel;
-use crate::cli::{ManifestArgs, Output, SignArgs, StoreArgs};
+use super::publish::{Request, publish_manifests};
+use crate::channel::{Channel, names_under};
+use crate::clock::now;
 use crate::error::{Error, Result};
-use crate::publish::{Content, Publication, now, publish};
+use crate::publish::publish;
+use crate::publish::request::{Content, Publication};
 
 /// Ephemeral environments: channels with a time to live.
 #[derive(clap::Subcommand, Debug)]
@@ -159,7 +161,7 @@ async fn list(store_args: &StoreArgs) -> Result<()> {
     let store = open_store(store_args)?;
     let now = now();
     let mut rows = Vec::new();
-    for name in super::common::names_under(&store, "channels/").await? {
+    for name in names_under(&store, "channels/").await? {
         let channel = Channel::new(&store, &name);
         let Some(latest) = channel.latest().await? else {
             continue;

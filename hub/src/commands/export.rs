@@ -3,17 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use cairn_env_vars::EnvVars;
-use cairn_state_format::layout;
+use cairn_state_format::{Epoch, Head, layout};
 use clap::Args;
 use serde::Serialize;
 
+use super::args::{Output, StoreArgs};
 use super::common::{bytes, channel_name, open_store, print_json};
-use crate::bundle::{BUNDLE_FORMAT, Bundle, Listed, Manifest};
-use crate::bundle_trust;
+use crate::bundle::{self, Bundle};
 use crate::channel::Channel;
-use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
-use crate::packs::read_pack;
+use crate::files::atomic;
+use crate::objects::read_pack;
 
 /// Flags of `cairn export`.
 #[derive(Args, Debug, Clone)]
@@ -50,8 +50,30 @@ struct Exported {
 pub async fn run(args: &ExportArgs) -> Result<()> {
     let store = open_store(&args.store)?;
     let channel = Channel::new(&store, channel_name(&args.channel)?);
-    let latest = channel.require_latest().await?;
-    let head = &latest.head;
+    let head = channel.require_latest().await?.head;
+    let (epoch, from) = span(&head, args)?;
+    let mut bundle = Bundle::new(&args.channel, epoch, from, head.generation);
+    for generation in from..=head.generation {
+        let logged = channel.require_generation(generation).await?;
+        bundle.add(layout::log_key(&args.channel, generation), logged.bytes);
+    }
+    for (key, bytes) in bundle::trust::export(&store).await? {
+        bundle.add(key, bytes);
+    }
+    for pack in head.packs.objects() {
+        let bytes = read_pack(&store, &pack).await?.to_vec();
+        bundle.add(layout::pack_key(&pack.digest), bytes);
+    }
+    // Refuse to write what an import would refuse.
+    let verified = bundle.verify(&[])?;
+    bundle::trust::check(&bundle, &verified)?;
+    write(&bundle, &args.out)?;
+    report(&bundle, args)
+}
+
+/// The channel's epoch and the first generation to export, refused when the newest head carries
+/// no epoch (format 1) or `--since` is past it.
+fn span(head: &Head, args: &ExportArgs) -> Result<(Epoch, u64)> {
     let epoch = head.epoch.ok_or_else(|| {
         Error::Usage(format!(
             "the newest head of channel {:?} is of format 1 (written by an older cairn): publish once with this one \
@@ -66,43 +88,19 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
             head.generation, args.channel
         )));
     }
-    let mut bundle = Bundle {
-        manifest: Manifest {
-            format: BUNDLE_FORMAT,
-            channel: args.channel.clone(),
-            epoch,
-            from,
-            to: head.generation,
-            objects: Vec::new(),
-        },
-        objects: Default::default(),
-    };
-    for generation in from..=head.generation {
-        let logged = channel.require_generation(generation).await?;
-        add(
-            &mut bundle,
-            layout::log_key(&args.channel, generation),
-            logged.bytes,
-        );
-    }
-    for (key, bytes) in bundle_trust::export(&store).await? {
-        add(&mut bundle, key, bytes);
-    }
-    for pack in head.packs.objects() {
-        let bytes = read_pack(&store, &pack).await?.to_vec();
-        add(&mut bundle, layout::pack_key(&pack.digest), bytes);
-    }
-    // Refuse to write what an import would refuse.
-    let verified = bundle.verify(&[])?;
-    bundle_trust::check(&bundle, &verified)?;
-    write(&bundle, &args.out)?;
+    Ok((epoch, from))
+}
+
+/// Says what was exported.
+fn report(bundle: &Bundle, args: &ExportArgs) -> Result<()> {
+    let m = &bundle.manifest;
     let exported = Exported {
-        channel: args.channel.clone(),
-        epoch: epoch.to_string(),
-        from,
-        to: head.generation,
-        objects: bundle.manifest.objects.len(),
-        bytes: bundle.manifest.objects.iter().map(|o| o.bytes).sum(),
+        channel: m.channel.clone(),
+        epoch: m.epoch.to_string(),
+        from: m.from,
+        to: m.to,
+        objects: m.objects.len(),
+        bytes: m.objects.iter().map(|o| o.bytes).sum(),
         out: args.out.display().to_string(),
     };
     if args.store.output == Output::Json {
@@ -121,32 +119,7 @@ pub async fn run(args: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn add(bundle: &mut Bundle, key: String, bytes: Vec<u8>) {
-    if bundle.objects.contains_key(&key) {
-        return;
-    }
-    bundle.manifest.objects.push(Listed {
-        key: key.clone(),
-        bytes: bytes.len() as u64,
-        digest: cairn_state_format::Digest::of(&bytes),
-    });
-    bundle.objects.insert(key, bytes);
-}
-
-/// Writes the archive next to `out`, then moves it there: a crash leaves no half-written file.
+/// Writes the archive whole or not at all: a crash leaves no half-written file.
 fn write(bundle: &Bundle, out: &Path) -> Result<()> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir.display()))?;
-    bundle
-        .write(std::io::BufWriter::new(file.as_file_mut()))
-        .map_err(Error::io(out.display()))?;
-    file.as_file()
-        .sync_all()
-        .map_err(Error::io(out.display()))?;
-    file.persist(out)
-        .map_err(|e| Error::io(out.display())(e.error))?;
-    Ok(())
+    atomic::write_with(out, |file| bundle.write(std::io::BufWriter::new(file)))
 }

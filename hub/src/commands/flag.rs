@@ -3,20 +3,22 @@
 //! of the snapshot.
 
 use bytes::Bytes;
+use cairn_env_vars::EnvVars;
 use cairn_state_format::{Origin, Resource, ResourceId, to_canonical_bytes};
 
-use cairn_env_vars::EnvVars;
-use chrono::{DateTime, Utc};
-
-use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
+use super::args::{Output, SignArgs, StoreArgs};
+use super::common::{channel_name, load_keys, open_store, print_json, report_published, settings};
 use crate::channel::Channel;
-use crate::cli::{Output, SignArgs, StoreArgs};
+use crate::clock::now;
 use crate::error::{Error, Result};
-use crate::flags::{FlagDocument, FlagType, is_stale, parse_expiry};
-use crate::patch::{lookup, upload, upsert};
-use crate::publish::{Content, Publication, Published, now, publish};
-use crate::remote::{RemoteNodes, fetch_blobs};
-use crate::validate::check_object;
+use crate::flags::document::{FlagDocument, FlagInfo, FlagType, is_stale, parse_expiry};
+use crate::flags::stored::{configmap_id, read_document, snapshot_flags};
+use crate::objects::nodes::RemoteNodes;
+use crate::objects::patch::{upload, upsert};
+use crate::publish::publish;
+use crate::publish::published::Published;
+use crate::publish::request::{Content, Publication};
+use crate::publish::validate::check_object;
 
 /// Feature flags, delivered as a ConfigMap in the flagd (OpenFeature) flag-definition format.
 #[derive(clap::Subcommand, Debug)]
@@ -44,6 +46,13 @@ pub struct FlagArgs {
     /// Name of the flags ConfigMap.
     #[arg(long, default_value = "feature-flags")]
     pub configmap: String,
+}
+
+impl FlagArgs {
+    /// The flags ConfigMap's identity.
+    fn configmap_id(&self) -> ResourceId {
+        configmap_id(&self.namespace, &self.configmap)
+    }
 }
 
 /// Flags of `cairn flag set`.
@@ -102,7 +111,8 @@ async fn set(args: &SetArgs) -> Result<()> {
     let latest = Channel::new(&store, &name).require_latest().await?;
     let mut nodes = RemoteNodes::new(&store);
     let base = nodes.snapshot(&latest.head.snapshot).await?;
-    let (mut doc, id) = read_document(&store, &mut nodes, &base.index, at).await?;
+    let id = at.configmap_id();
+    let mut doc = read_document(&store, &mut nodes, &base.index, &id).await?;
     let value = assign(&mut doc, args, flag, text)?;
     let object = doc.to_configmap(&at.namespace, &at.configmap);
     let resource = Resource::from_value(object, Origin::new(&format!("flag {flag}"), 1))?;
@@ -160,8 +170,7 @@ fn assign(
             ))
         })?;
     parse_expiry(&expires)?;
-    let now: DateTime<Utc> = now();
-    doc.set(flag, value.clone(), &owner, &expires, now);
+    doc.set(flag, value.clone(), &owner, &expires, now());
     Ok(value)
 }
 
@@ -172,20 +181,16 @@ fn report_set(
     flag: &str,
     value: &serde_json::Value,
 ) -> Result<()> {
-    if at.store.output == Output::Json {
-        return print_json(published);
-    }
-    if let Some(notice) = proposal_notice(published) {
-        println!("{notice}");
-    } else if published.unchanged {
-        println!("channel {channel}: flag {flag} is already {value}; nothing published");
-    } else {
-        println!(
-            "channel {channel}: flag {flag} = {value} in generation {}",
-            published.generation
-        );
-    }
-    Ok(())
+    report_published(at.store.output, published, |p| {
+        if p.unchanged {
+            format!("channel {channel}: flag {flag} is already {value}; nothing published")
+        } else {
+            format!(
+                "channel {channel}: flag {flag} = {value} in generation {}",
+                p.generation
+            )
+        }
+    })
 }
 
 /// `flag list`.
@@ -241,45 +246,9 @@ async fn stale(args: &StaleArgs) -> Result<()> {
     Ok(())
 }
 
-async fn current_flags(at: &FlagArgs) -> Result<Vec<crate::flags::FlagInfo>> {
+async fn current_flags(at: &FlagArgs) -> Result<Vec<FlagInfo>> {
     let name = channel_name(&at.channel)?;
     let store = open_store(&at.store)?;
     let latest = Channel::new(&store, name).require_latest().await?;
-    snapshot_flags(&store, &latest.head.snapshot, at).await
-}
-
-/// The flags in `snapshot`'s flag document (none if it has no such document).
-pub async fn snapshot_flags(
-    store: &cairn_store::Store,
-    snapshot: &cairn_state_format::Digest,
-    at: &FlagArgs,
-) -> Result<Vec<crate::flags::FlagInfo>> {
-    let mut nodes = RemoteNodes::new(store);
-    let base = nodes.snapshot(snapshot).await?;
-    Ok(read_document(store, &mut nodes, &base.index, at)
-        .await?
-        .0
-        .list())
-}
-
-/// The channel's flag document (empty if it has none yet) and the ConfigMap's identity.
-async fn read_document(
-    store: &cairn_store::Store,
-    nodes: &mut RemoteNodes<'_>,
-    root: &cairn_state_format::Digest,
-    at: &FlagArgs,
-) -> Result<(FlagDocument, ResourceId)> {
-    let id = ResourceId {
-        group: String::new(),
-        kind: "ConfigMap".into(),
-        namespace: at.namespace.clone(),
-        name: at.configmap.clone(),
-    };
-    let Some(entry) = lookup(nodes, root, &id).await? else {
-        return Ok((FlagDocument::default(), id));
-    };
-    let blobs = fetch_blobs(store, [entry.blob]).await?;
-    let object: serde_json::Value = serde_json::from_slice(&blobs[&entry.blob])
-        .map_err(|e| Error::Input(format!("{id}: not JSON: {e}")))?;
-    Ok((FlagDocument::from_configmap(&object, &id.to_string())?, id))
+    snapshot_flags(&store, &latest.head.snapshot, &at.configmap_id()).await
 }

@@ -8,12 +8,13 @@ use cairn_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::args::{Output, StoreArgs};
 use super::common::{bytes, open_store, print_json};
-use crate::channel::Channel;
-use crate::cli::{Output, StoreArgs};
+use crate::channel::proposal::{self, Proposal};
+use crate::channel::{Channel, names_under};
+use crate::clock::now;
 use crate::error::Result;
-use crate::publish::now;
-use crate::remote::RemoteNodes;
+use crate::objects::nodes::RemoteNodes;
 
 /// What a collection found and did.
 #[derive(Serialize, Debug, Default, PartialEq, Eq)]
@@ -72,12 +73,7 @@ pub async fn run(args: &GcArgs) -> Result<()> {
     Ok(())
 }
 
-/// Marks from every channel's kept generations and deletes unreachable objects older than `grace`.
-///
-/// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
-/// (its successor is younger than `grace`): a publish that started from it may still be uploading
-/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
-/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
+/// [`collect_at`] now.
 pub async fn collect(
     store: &Store,
     keep: usize,
@@ -87,7 +83,14 @@ pub async fn collect(
     collect_at(store, keep, grace, dry_run, now()).await
 }
 
-/// [`collect`] with the clock given, so tests can look at a store as it will be later.
+/// Marks from every channel's kept generations and deletes unreachable objects older than `grace`.
+///
+/// A generation is kept if it is among the newest `keep`, or if it was the head within `grace`
+/// (its successor is younger than `grace`): a publish that started from it may still be uploading
+/// and relies on its blobs being there. The packs a kept generation's head names (delta packs
+/// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
+///
+/// The clock is given, so tests can look at a store as it will be later.
 pub async fn collect_at(
     store: &Store,
     keep: usize,
@@ -98,7 +101,7 @@ pub async fn collect_at(
     let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
     let mut reachable: HashSet<String> = HashSet::new();
-    for name in super::common::names_under(store, "channels/").await? {
+    for name in names_under(store, "channels/").await? {
         let channel = Channel::new(store, &name);
         let generations = channel.log_generations().await?;
         let mut successor_published = None;
@@ -182,14 +185,14 @@ async fn sweep(
 
 /// Proposals still waiting for signatures (for the generation after their channel's newest):
 /// their content is kept, their objects too. Stale ones are swept like unreachable objects.
-async fn open_proposals(store: &Store) -> Result<Vec<crate::proposal::Proposal>> {
+async fn open_proposals(store: &Store) -> Result<Vec<Proposal>> {
     let mut open = Vec::new();
-    for name in super::common::names_under(store, "proposals/").await? {
+    for name in names_under(store, "proposals/").await? {
         let next = Channel::new(store, &name)
             .latest()
             .await?
             .map_or(1, |l| l.head.generation + 1);
-        let proposals = crate::proposal::list(store, &name).await?;
+        let proposals = proposal::list(store, &name).await?;
         open.extend(proposals.into_iter().filter(|p| p.generation >= next));
     }
     Ok(open)

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
+use super::args::{ChannelArgs, Output, StoreArgs};
 use super::common::{channel_name, open_store, print_json};
 use crate::channel::Channel;
-use crate::cli::{ChannelArgs, Output, StoreArgs};
 use crate::error::{Error, Result};
 
 /// Flags of `cairn history`.

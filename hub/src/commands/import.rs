@@ -1,31 +1,31 @@
 //! `cairn import`: a bundle written by `cairn export`, into another store, with the same
 //! signatures. The whole file is checked first (lengths, digests, signatures, the content
 //! rebuilt to the signed snapshot digest) and against the target store (same channel epoch, no
-//! generation that differs, the same trust root: see [`crate::bundle_trust`]), and refused
+//! generation that differs, the same trust root: see [`crate::bundle::trust`]), and refused
 //! whole, with nothing written, when anything is off.
 //! Then content, packs and log entries are written, and the head moves forward to the newest
 //! logged generation, never back: importing twice, or an older bundle after a newer one, is
 //! safe.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use cairn_env_vars::EnvVars;
-use cairn_state_format::{Node, PublicKey, Snapshot, layout};
+use cairn_state_format::{Node, Snapshot, layout};
 use cairn_store::Store;
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use super::args::{Output, StoreArgs};
 use super::common::{open_store, print_json};
-use crate::bundle::{Bundle, Verified};
-use crate::bundle_trust;
+use crate::bundle::{self, Bundle, Verified};
 use crate::channel::Channel;
-use crate::cli::{Output, StoreArgs};
 use crate::error::{Error, Result};
-use crate::publish::{create_once, safe_abilities};
-use crate::remote::CONCURRENCY;
+use crate::files::keys::load_public;
+use crate::objects::CONCURRENCY;
+use crate::safe_writes::{create_once, safe_abilities};
 
 /// Flags of `cairn import`.
 #[derive(Args, Debug, Clone)]
@@ -65,7 +65,7 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
     let keys = args
         .trust
         .iter()
-        .map(|t| public_key(t))
+        .map(|t| load_public(t).map(|k| k.public))
         .collect::<Result<Vec<_>>>()?;
     let path = args.file.display().to_string();
     let file = std::fs::File::open(&args.file).map_err(Error::io(&path))?;
@@ -82,7 +82,7 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
     let abilities = safe_abilities(&store, args.single_publisher).await?;
     let channel = Channel::new(&store, &m.channel);
     let latest = check_target(&channel, &bundle, &verified).await?;
-    let roots = bundle_trust::plan_import(&store, &bundle, &verified).await?;
+    let roots = bundle::trust::plan_import(&store, &bundle, &verified).await?;
     let mut imported = Imported {
         channel: m.channel.clone(),
         from: m.from,
@@ -91,7 +91,7 @@ pub async fn run(args: &ImportArgs) -> Result<()> {
         ..Imported::default()
     };
     // The root versions first: the head that moves below may be signed under them.
-    imported.trust_root_versions_written = bundle_trust::write(&store, roots, abilities).await?;
+    imported.trust_root_versions_written = bundle::trust::write(&store, roots, abilities).await?;
     if latest.is_none_or(|g| g < m.to) {
         imported.objects_written = write_content(&store, &bundle, &verified).await?;
     }
@@ -176,17 +176,6 @@ async fn write_content(store: &Store, bundle: &Bundle, verified: &Verified) -> R
         .put(&layout::snapshot_key(&snapshot.digest()), snapshot.encode())
         .await?;
     Ok(count)
-}
-
-/// A `--trust` value: key text, or a file holding it.
-fn public_key(value: &str) -> Result<PublicKey> {
-    let text = if value.trim_start().starts_with("cairn-ed25519-public") {
-        value.to_owned()
-    } else {
-        std::fs::read_to_string(Path::new(value)).map_err(Error::io(value))?
-    };
-    text.parse()
-        .map_err(|e| Error::Usage(format!("--trust {value}: {e}")))
 }
 
 fn report(output: &Output, imported: &Imported) -> Result<()> {

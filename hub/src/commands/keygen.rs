@@ -15,7 +15,7 @@ pub struct KeygenArgs {
 /// Writes a key pair and says where.
 pub fn run(args: &KeygenArgs) -> Result<()> {
     let out = &args.out;
-    let (public_path, secret) = crate::keys::generate(out)?;
+    let (public_path, secret) = crate::files::keys::generate(out)?;
     println!(
         "secret key: {} (mode 0600; keep it in your CI secret store)",
         out.display()

@@ -4,13 +4,13 @@
 use cairn_state_format::Phase;
 use cairn_store::Store;
 
-use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
-use super::status::StatusReadArgs;
+use super::args::{SignArgs, StatusReadArgs, StoreArgs, parse_percent};
+use super::common::{channel_name, load_keys, open_store, report_published, settings};
 use crate::channel::{Channel, Logged};
-use crate::cli::{Output, SignArgs, StoreArgs, parse_percent};
 use crate::error::{Error, Result};
-use crate::publish::{Content, Publication, publish};
-use crate::status_read::StatusReader;
+use crate::publish::publish;
+use crate::publish::request::{Content, Publication};
+use crate::status::read::StatusReader;
 
 /// Flags of `cairn promote`.
 #[derive(clap::Args, Debug)]
@@ -68,23 +68,19 @@ pub async fn run(args: &PromoteArgs) -> Result<()> {
         allow_unchanged: false,
     };
     let published = publish(&store, publication, &settings(sign, &keys)).await?;
-    if store_args.output == Output::Json {
-        return print_json(&published);
-    }
-    if let Some(notice) = proposal_notice(&published) {
-        println!("{notice}");
-    } else if published.unchanged {
-        println!(
-            "channel {to}: already at {} (generation {}); nothing published",
-            published.snapshot, published.generation
-        );
-    } else {
-        println!(
-            "channel {to}: published generation {} with {from}'s generation {} ({})",
-            published.generation, source.head.generation, published.snapshot
-        );
-    }
-    Ok(())
+    report_published(store_args.output, &published, |p| {
+        if p.unchanged {
+            format!(
+                "channel {to}: already at {} (generation {}); nothing published",
+                p.snapshot, p.generation
+            )
+        } else {
+            format!(
+                "channel {to}: published generation {} with {from}'s generation {} ({})",
+                p.generation, source.head.generation, p.snapshot
+            )
+        }
+    })
 }
 
 /// Refuses unless at least `required` of `from`'s reporting clusters run `source`'s content

@@ -6,30 +6,24 @@ use std::path::PathBuf;
 use cairn_env_vars::EnvVars;
 use chrono::{DateTime, Utc};
 
-use super::common::{
-    bytes, channel_name, load_keys, open_store, print_json, proposal_notice, settings,
-};
-use crate::cli::{ChannelArgs, ManifestArgs, Output, SignArgs, StoreArgs, parse_key_value};
+use super::args::{ChannelWriteArgs, ManifestArgs, Output, SignArgs, StoreArgs, parse_key_value};
+use super::common::{bytes, channel_name, load_keys, open_store, report_published, settings};
 use crate::error::Result;
-use crate::manifests::ReadOptions;
-use crate::publish::{Content, Publication, Published, RolloutPlan, publish as publish_to};
-use crate::rollout_spec;
-use crate::scan::Scan;
-use crate::scan_cache::CacheFile;
-use crate::validate::{Policy, validate};
+use crate::publish::manifests::ReadOptions;
+use crate::publish::publish;
+use crate::publish::published::Published;
+use crate::publish::request::{Content, Publication};
+use crate::publish::rollout::{self, RolloutPlan};
+use crate::publish::scan::Scan;
+use crate::publish::scan_cache::CacheFile;
+use crate::publish::validate::{Policy, validate};
 
 /// Flags of `cairn publish`.
 #[derive(clap::Args, Debug)]
 pub struct PublishArgs {
-    /// Store options.
+    /// The store, the channel to publish to, the signing options.
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// The channel to publish to.
-    #[command(flatten)]
-    pub channel: ChannelArgs,
-    /// Signing options.
-    #[command(flatten)]
-    pub sign: SignArgs,
+    pub target: ChannelWriteArgs,
     /// What to publish.
     #[command(flatten)]
     pub manifests: ManifestArgs,
@@ -50,19 +44,20 @@ pub async fn run(args: &PublishArgs) -> Result<()> {
     let rollout = args
         .rollout
         .as_deref()
-        .map(|spec| rollout_spec::resolve(spec, args.rollout_policies.as_deref()))
+        .map(|spec| rollout::resolve(spec, args.rollout_policies.as_deref()))
         .transpose()?
         .map(RolloutPlan::Relative);
+    let target = &args.target;
     let request = Request {
-        store: &args.store,
-        channel: &args.channel.channel,
-        sign: &args.sign,
+        store: &target.store,
+        channel: &target.channel.channel,
+        sign: &target.sign,
         manifests: &args.manifests,
         source: args.source.iter().cloned().collect(),
         rollout,
         retire_at: None,
     };
-    publish(request).await.map(|_| ())
+    publish_manifests(request).await.map(|_| ())
 }
 
 /// What to publish, as settings resolved from the command line.
@@ -84,7 +79,7 @@ pub struct Request<'a> {
 }
 
 /// Reads, validates and publishes manifests, then reports what happened.
-pub async fn publish(request: Request<'_>) -> Result<Published> {
+pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
     let channel = channel_name(request.channel)?;
     let keys = load_keys(request.sign)?;
     let settings = settings(request.sign, &keys);
@@ -101,7 +96,7 @@ pub async fn publish(request: Request<'_>) -> Result<Published> {
         retire_at: request.retire_at,
         allow_unchanged: false,
     };
-    let published = publish_to(&store, publication, &settings).await?;
+    let published = publish(&store, publication, &settings).await?;
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
     if published.proposal.is_none()
@@ -144,27 +139,24 @@ fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Resul
 
 /// Says what a publish did.
 fn report(published: &Published, channel: &str, output: Output) -> Result<()> {
-    if output == Output::Json {
-        print_json(published)?;
-    } else if let Some(notice) = proposal_notice(published) {
-        println!("{notice}");
-    } else if published.unchanged {
-        println!(
-            "channel {channel}: content unchanged since generation {} ({}); nothing published",
-            published.generation, published.snapshot
-        );
-    } else {
-        println!(
-            "channel {channel}: published generation {} ({}): {} objects, {} changed; uploaded {} blobs, {} index nodes, {} delta packs ({})",
-            published.generation,
-            published.snapshot,
-            published.entries,
-            published.changes,
-            published.blobs_uploaded,
-            published.nodes_uploaded,
-            published.deltas_uploaded,
-            bytes(published.bytes_uploaded)
-        );
-    }
-    Ok(())
+    report_published(output, published, |p| {
+        if p.unchanged {
+            format!(
+                "channel {channel}: content unchanged since generation {} ({}); nothing published",
+                p.generation, p.snapshot
+            )
+        } else {
+            format!(
+                "channel {channel}: published generation {} ({}): {} objects, {} changed; uploaded {} blobs, {} index nodes, {} delta packs ({})",
+                p.generation,
+                p.snapshot,
+                p.entries,
+                p.changes,
+                p.blobs_uploaded,
+                p.nodes_uploaded,
+                p.deltas_uploaded,
+                bytes(p.bytes_uploaded)
+            )
+        }
+    })
 }

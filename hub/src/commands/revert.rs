@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{channel_name, load_keys, open_store, print_json, proposal_notice, settings};
+use super::args::{ChannelArgs, ChannelWriteArgs, SignArgs, StoreArgs};
+use super::common::{channel_name, load_keys, open_store, report_published, settings};
 use crate::channel::Channel;
-use crate::cli::{ChannelArgs, Output, SignArgs, StoreArgs};
 use crate::error::Result;
-use crate::publish::{Content, Publication, Published, publish};
+use crate::publish::publish;
+use crate::publish::published::Published;
+use crate::publish::request::{Content, Publication};
 
 /// Flags of `cairn revert`.
 #[derive(clap::Args, Debug)]
@@ -26,7 +28,7 @@ pub struct RevertArgs {
 }
 
 /// Flags of `cairn refresh`.
-pub type RefreshArgs = crate::cli::ChannelWriteArgs;
+pub type RefreshArgs = ChannelWriteArgs;
 
 /// Publishes generation `to`'s snapshot as the channel's next generation.
 pub async fn revert(args: &RevertArgs) -> Result<()> {
@@ -93,16 +95,10 @@ fn republish(
 }
 
 fn report(store_args: &StoreArgs, published: &Published, what: &str) -> Result<()> {
-    if store_args.output == Output::Json {
-        return print_json(published);
-    }
-    if let Some(notice) = proposal_notice(published) {
-        println!("{notice}");
-        return Ok(());
-    }
-    println!(
-        "channel {}: published generation {} ({}): {what}",
-        published.channel, published.generation, published.snapshot
-    );
-    Ok(())
+    report_published(store_args.output, published, |p| {
+        format!(
+            "channel {}: published generation {} ({}): {what}",
+            p.channel, p.generation, p.snapshot
+        )
+    })
 }

@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::common::{bytes, open_store, print_json, resolve};
 use cairn_env_vars::EnvVars;
 
-use crate::cli::{Output, StoreArgs};
+use super::args::{Output, StoreArgs};
+use super::common::{bytes, open_store, print_json, resolve};
 use crate::error::Result;
-use crate::remote::RemoteNodes;
+use crate::objects::nodes::RemoteNodes;
 
 /// Flags of `cairn show`.
 #[derive(clap::Args, Debug)]

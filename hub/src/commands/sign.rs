@@ -1,19 +1,22 @@
 //! `cairn sign`: add signatures to a proposed head, and publish it once a threshold of the
 //! channel's delegated keys signed it.
 
-use cairn_env_vars::EnvVars;
 use std::path::PathBuf;
 
-use cairn_state_format::{Digest, HeadSignature, Refusal, SecretKey};
+use cairn_env_vars::EnvVars;
+use cairn_state_format::{Digest, HeadSignature, Refusal, SecretKey, SignedHead};
+use cairn_store::{Abilities, Store};
 use clap::Args;
 use serde::Serialize;
 
-use super::common::{channel_name, load_secret_keys, open_store, print_json};
+use super::args::{Output, StoreArgs};
+use super::common::{channel_name, open_store, print_json};
+use crate::channel::proposal::{self, Proposal};
 use crate::channel::{Channel, Commit};
-use crate::cli::{Output, StoreArgs};
+use crate::clock::now;
 use crate::error::{Error, Result};
-use crate::proposal::{self, Proposal};
-use crate::publish::{now, safe_abilities};
+use crate::files::keys::load_secrets;
+use crate::safe_writes::safe_abilities;
 use crate::trust::{self, Chain};
 
 /// Arguments of `cairn sign`.
@@ -97,7 +100,7 @@ pub async fn run(args: SignHeadArgs) -> Result<()> {
     if args.list {
         return list(&args.store, &chain, &channel, &proposals, next);
     }
-    let keys = load_secret_keys(&args.keys)?;
+    let keys = load_secrets(&args.keys)?;
     trust::gate(Some(&chain), &channel, &keys, now())?;
     let chosen = choose(&proposals, args.proposal.as_deref(), next, &channel)?.clone();
     for stale in proposals.iter().filter(|p| p.generation < next) {
@@ -169,10 +172,10 @@ fn choose<'p>(
 }
 
 async fn add_signatures(
-    store: &cairn_store::Store,
+    store: &Store,
     proposal: &Proposal,
     keys: &[SecretKey],
-    abilities: cairn_store::Abilities,
+    abilities: Abilities,
 ) -> Result<()> {
     let head = &proposal.signed.head;
     if now() >= head.expires_at {
@@ -216,10 +219,10 @@ fn tally(chain: &Chain, channel: &str, proposal: &Proposal) -> Result<(Vec<Strin
 
 /// Logs the completed head (with the valid signatures only) and removes the proposal.
 async fn commit(
-    store: &cairn_store::Store,
+    store: &Store,
     proposal: &Proposal,
     signers: &[String],
-    abilities: cairn_store::Abilities,
+    abilities: Abilities,
 ) -> Result<()> {
     let signatures: Vec<HeadSignature> = proposal
         .signatures()
@@ -231,7 +234,7 @@ async fn commit(
     let channel = Channel::new(store, &head.channel);
     if channel.commit(head.generation, &bytes, abilities).await? == Commit::Lost {
         let logged = channel.require_generation(head.generation).await?;
-        let same = cairn_state_format::SignedHead::decode(&logged.bytes)
+        let same = SignedHead::decode(&logged.bytes)
             .is_ok_and(|s| s.head_digest() == proposal.head_digest);
         if !same {
             return Err(Error::Conflict(format!(

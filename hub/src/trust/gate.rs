@@ -4,7 +4,8 @@
 use cairn_state_format::SecretKey;
 use chrono::{DateTime, Utc};
 
-use super::{Chain, TrustError};
+use super::Chain;
+use crate::error::TrustError;
 
 /// How a head signed by the given keys stands under the store's trust root.
 #[derive(Clone, Debug, PartialEq, Eq)]

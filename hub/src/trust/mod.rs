@@ -4,23 +4,27 @@
 //! The hub verifies the whole chain from version 1 every time it reads it (a LIST and one GET per
 //! version; versions change rarely), so it never builds on, or checks against, a version agents
 //! would refuse.
+//!
+//! Here: reading the chain ([`load`], [`require`]), signing and appending the next version
+//! ([`sign_next`], [`append`]). The edits `cairn trust` commands make to the next version are in
+//! `edit/` (keys and delegations), the check a head's keys must pass before a publish uploads
+//! anything in `gate`.
 
 mod edit;
-mod error;
 mod gate;
-mod keys;
 
-use cairn_state_format::{Digest, RootRefusal, SignedRoot, TrustedRoot, layout};
+use cairn_state_format::{
+    Digest, RootRefusal, SecretKey, SignedRoot, TrustRoot, TrustedRoot, layout,
+};
 use cairn_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use edit::{KeyTarget, Outcome, RootEdit, shadowed, sign_next};
-pub use error::TrustError;
-pub use gate::{Signing, gate};
-pub use keys::{NamedKey, load_public};
+pub(crate) use edit::{KeyTarget, RootEdit, shadowed};
+pub(crate) use gate::{Signing, gate};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TrustError};
+use crate::safe_writes::{create_once, safe_abilities};
 
 /// The store's trust root: every version, verified from version 1 to the newest.
 #[derive(Clone, Debug)]
@@ -98,7 +102,7 @@ pub async fn load(store: &Store) -> Result<Option<Chain>> {
 
 /// The chain of `versions` (the stored bytes of versions 1, 2, … in order), verified as [`load`]
 /// verifies the store's; `None` when there are none. A refusal names its version.
-pub fn verify_versions<'a>(
+pub(crate) fn verify_versions<'a>(
     versions: impl IntoIterator<Item = &'a [u8]>,
 ) -> std::result::Result<Option<Chain>, (u64, RootRefusal)> {
     let mut chain = None;
@@ -155,9 +159,9 @@ pub async fn require(store: &Store) -> Result<Chain> {
 /// Writes `signed` as the next version, create-only: of two commands racing for a version, one
 /// writes it and the other is told to build on it.
 pub async fn append(store: &Store, signed: &SignedRoot, single_publisher: bool) -> Result<()> {
-    let abilities = crate::publish::safe_abilities(store, single_publisher).await?;
+    let abilities = safe_abilities(store, single_publisher).await?;
     let key = layout::root_key(signed.root.version);
-    if !crate::publish::create_once(store, &key, signed.encode(), abilities).await? {
+    if !create_once(store, &key, signed.encode(), abilities).await? {
         return Err(Error::Conflict(format!(
             "trust root version {} was written by another command meanwhile; nothing was written: run \
              the command again to build on it",
@@ -165,4 +169,31 @@ pub async fn append(store: &Store, signed: &SignedRoot, single_publisher: bool) 
         )));
     }
     Ok(())
+}
+
+/// Signs `next` with `keys` and checks it exactly as agents will walk to it from the chain's
+/// newest version: every key must be a root key of one of the two versions, and both thresholds
+/// must be met.
+pub fn sign_next(chain: &Chain, next: &TrustRoot, keys: &[SecretKey]) -> Result<SignedRoot> {
+    let current = chain.trusted.root();
+    for key in keys {
+        let id = key.public().id();
+        if !current.root.keys.contains(&id) && !next.root.keys.contains(&id) {
+            return Err(TrustError::NotRootKey {
+                key: id,
+                version: current.version,
+                root_keys: current.root.keys.clone(),
+            }
+            .into());
+        }
+    }
+    let signed = SignedRoot::sign(next, &keys.iter().collect::<Vec<_>>());
+    chain
+        .trusted
+        .advance(&signed.encode())
+        .map_err(|refusal| TrustError::Unaccepted {
+            version: next.version,
+            refusal,
+        })?;
+    Ok(signed)
 }

@@ -4,5 +4,5 @@ use clap::CommandFactory;
 
 #[test]
 fn every_command_and_flag_is_well_defined() {
-    cairn_hub::cli::Cli::command().debug_assert();
+    cairn_hub::Cli::command().debug_assert();
 }

@@ -5,7 +5,7 @@ use crate::support;
 
 use cairn_env_vars::EnvVars;
 use cairn_hub::Error;
-use cairn_hub::publish::{Settings, publish};
+use cairn_hub::publish;
 
 const PUBLISHERS: u32 = 8;
 
@@ -59,13 +59,7 @@ async fn stores_without_conditional_writes_need_a_single_publisher_promise() {
     };
     let store = cairn_test_support::fresh_prefix(&url);
     let keys = [support::key()];
-    let settings = Settings {
-        keys: &keys,
-        delta_depth: 8,
-        single_publisher: false,
-        progress: false,
-        propose: false,
-    };
+    let settings = support::settings(&keys, false);
     let refused = publish(
         &store,
         support::publication("g", support::local_content(&support::configmaps(3, 0, 0))),

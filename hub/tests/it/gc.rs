@@ -5,7 +5,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use cairn_hub::commands::gc::collect_at;
+use cairn_hub::collect_at;
 use proptest::prelude::*;
 
 fn history() -> impl Strategy<Value = (Vec<(u8, u32)>, usize)> {
@@ -27,7 +27,7 @@ proptest! {
                 support::publish_yaml(&store, &format!("c{channel}"), &yaml, &keys, false).await;
             }
             // Collect as if a day had passed, so only reachability protects anything.
-            let later = cairn_hub::publish::now() + chrono::Duration::days(1);
+            let later = cairn_hub::now() + chrono::Duration::days(1);
             let collected = collect_at(&store, keep, Duration::from_secs(3600), false, later).await.unwrap();
             for channel in 0..3u8 {
                 let log = support::log(&store, &format!("c{channel}")).await;
@@ -66,7 +66,7 @@ async fn a_publish_racing_a_collection_stays_readable() {
         let gc = async {
             let mut deleted = 0;
             for _ in 0..3 {
-                deleted += collect_at(&store, 1, grace, false, cairn_hub::publish::now())
+                deleted += collect_at(&store, 1, grace, false, cairn_hub::now())
                     .await
                     .unwrap()
                     .deleted

@@ -4,6 +4,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod gc;
+mod layers;
 mod patch;
 mod publish_cache;
 mod publish_cost;

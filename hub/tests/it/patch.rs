@@ -2,8 +2,7 @@
 
 use crate::support;
 
-use cairn_hub::patch::upsert;
-use cairn_hub::remote::RemoteNodes;
+use cairn_hub::{RemoteNodes, upsert};
 use cairn_state_format::{EntrySet, Snapshot, parse_documents};
 use proptest::prelude::*;
 

@@ -74,22 +74,14 @@ async fn publish_dir(
     store: &cairn_store::Store,
     dir: &std::path::Path,
     cache: &std::path::Path,
-) -> (cairn_hub::publish::Published, (usize, usize)) {
-    use cairn_hub::publish::{Content, Settings, publish};
-    use cairn_hub::scan::Scan;
-    use cairn_hub::scan_cache::CacheFile;
+) -> (cairn_hub::Published, (usize, usize)) {
+    use cairn_hub::{CacheFile, Content, Scan, publish};
 
     let inputs = [dir.to_path_buf()];
     let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
     let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
     let keys = [support::key()];
-    let settings = Settings {
-        keys: &keys,
-        delta_depth: 8,
-        single_publisher: false,
-        progress: false,
-        propose: false,
-    };
+    let settings = support::settings(&keys, false);
     let read = scan.parsed_and_reused();
     let published = publish(
         store,

@@ -6,7 +6,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use cairn_hub::commands::gc::collect_at;
+use cairn_hub::collect_at;
 use cairn_state_format::{Head, SignedHead, layout};
 use cairn_store::Store;
 
@@ -118,7 +118,7 @@ async fn gc_keeps_the_bridge_a_kept_head_names() {
     publish_one_change_each(&store, 12).await;
     let head = heads(&store, 12).await.pop().flatten().unwrap();
     let bridge = head.packs.bridge.expect("generation 12 names a bridge");
-    let later = cairn_hub::publish::now() + chrono::Duration::days(1);
+    let later = cairn_hub::now() + chrono::Duration::days(1);
     let collected = collect_at(&store, 1, Duration::from_secs(3600), false, later)
         .await
         .unwrap();
@@ -138,9 +138,8 @@ async fn gc_keeps_the_bridge_a_kept_head_names() {
 
 #[tokio::test]
 async fn an_export_carries_the_bridge_and_rebuilds_the_newest_snapshot_through_it() {
-    use cairn_hub::bundle::Bundle;
-    use cairn_hub::cli::{Output, StoreArgs};
-    use cairn_hub::commands::export::{ExportArgs, run};
+    use cairn_hub::{Bundle, Cli};
+    use clap::Parser;
 
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().join("store").display());
@@ -149,16 +148,24 @@ async fn an_export_carries_the_bridge_and_rebuilds_the_newest_snapshot_through_i
     let head = heads(&store, 12).await.pop().flatten().unwrap();
     let bridge = head.packs.bridge.expect("generation 12 names a bridge");
     let out = dir.path().join("prod.cairn");
-    let args = ExportArgs {
-        store: StoreArgs {
-            store: url,
-            output: Output::Json,
-        },
-        channel: "prod".to_owned(),
-        since: Some(12),
-        out: out.clone(),
-    };
-    run(&args).await.unwrap();
+    let out_arg = out.display().to_string();
+    let argv = [
+        "cairn",
+        "export",
+        "--store",
+        &url,
+        "--channel",
+        "prod",
+        "--since",
+        "12",
+        "--out",
+        &out_arg,
+        "--output",
+        "json",
+    ];
+    cairn_hub::run(Cli::try_parse_from(argv).unwrap())
+        .await
+        .unwrap();
     let bundle = Bundle::read(std::fs::File::open(&out).unwrap(), "prod.cairn").unwrap();
     let bridge_key = layout::pack_key(&bridge.digest);
     assert!(bundle.manifest.objects.iter().any(|o| o.key == bridge_key));

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_hub::publish::{Content, Publication, Published, Settings, publish};
+use cairn_hub::{Content, Publication, Published, Settings, publish};
 use cairn_state_format::{
     Digest, EntrySet, Node, SecretKey, SignedHead, Snapshot, layout, parse_documents,
 };
@@ -38,6 +38,17 @@ pub fn publication<'a>(channel: &str, content: Content<'a>) -> Publication<'a> {
     }
 }
 
+/// Settings of a test publisher: delta packs from 8 snapshots, no progress bar, no proposals.
+pub fn settings(keys: &[SecretKey], single_publisher: bool) -> Settings<'_> {
+    Settings {
+        keys,
+        delta_depth: 8,
+        single_publisher,
+        progress: false,
+        propose: false,
+    }
+}
+
 pub async fn publish_yaml(
     store: &Store,
     channel: &str,
@@ -45,13 +56,7 @@ pub async fn publish_yaml(
     keys: &[SecretKey],
     single_publisher: bool,
 ) -> Published {
-    let settings = Settings {
-        keys,
-        delta_depth: 8,
-        single_publisher,
-        progress: false,
-        propose: false,
-    };
+    let settings = settings(keys, single_publisher);
     publish(store, publication(channel, local_content(yaml)), &settings)
         .await
         .unwrap()

@@ -8,8 +8,8 @@ use crate::support;
 use std::path::PathBuf;
 
 use cairn_hub::Error;
-use cairn_hub::cli::Cli;
-use cairn_hub::trust::{self, TrustError};
+use cairn_hub::trust;
+use cairn_hub::{Cli, TrustError};
 use cairn_state_format::{
     HeadCheck, Lineage, Refusal, SecretKey, SignedRoot, TrustedRoot, layout, verify_head_under,
 };
@@ -101,6 +101,16 @@ impl Place {
         args.push(&file);
         args.extend_from_slice(extra);
         self.cairn(&args).await
+    }
+
+    /// Asserts that `result` is a refusal by the trust root that `expected` accepts.
+    fn assert_refused(
+        &self,
+        result: Result<(), Error>,
+        expected: impl FnOnce(&TrustError) -> bool,
+    ) {
+        let refused = refusal(result);
+        assert!(expected(&refused), "{}: {refused}", self.name);
     }
 
     fn key(&self, name: &str) -> SecretKey {
@@ -234,12 +244,9 @@ async fn publishing_is_checked_against_the_root_before_anything_is_uploaded() {
         p.publish("prod", "1", "a.key", &[]).await.unwrap();
         p.init().await;
         let blobs = p.objects("blobs/").await;
-        let refused = refusal(p.publish("prod", "2", "a.key", &[]).await);
-        assert!(
-            matches!(refused, TrustError::NotDelegated { version: 1, .. }),
-            "{}: {refused}",
-            p.name
-        );
+        p.assert_refused(p.publish("prod", "2", "a.key", &[]).await, |r| {
+            matches!(r, TrustError::NotDelegated { version: 1, .. })
+        });
         assert_eq!(
             p.objects("blobs/").await,
             blobs,
@@ -254,20 +261,10 @@ async fn publishing_is_checked_against_the_root_before_anything_is_uploaded() {
         p.agent_accepts("team-a-web").await.unwrap();
         // Team A's key may not sign team B's channels, nor prod.
         for channel in ["team-b-web", "prod"] {
-            let refused = refusal(p.publish(channel, "1", "team-a.key", &[]).await);
-            assert!(
-                matches!(&refused, TrustError::KeyNotDelegated { keys, .. } if keys == &vec![p.id("team-a")]),
-                "{}: {refused}",
-                p.name
-            );
+            p.assert_refused(p.publish(channel, "1", "team-a.key", &[]).await, |r| matches!(r, TrustError::KeyNotDelegated { keys, .. } if keys == &vec![p.id("team-a")]));
         }
         // Prod needs two of a, b, c.
-        let refused = refusal(p.publish("prod", "2", "a.key", &[]).await);
-        assert!(
-            matches!(refused, TrustError::BelowThreshold { threshold: 2, ref signers, .. } if signers.len() == 1),
-            "{}: {refused}",
-            p.name
-        );
+        p.assert_refused(p.publish("prod", "2", "a.key", &[]).await, |r| matches!(r, TrustError::BelowThreshold { threshold: 2, signers, .. } if signers.len() == 1));
         assert_eq!(
             p.objects("blobs/").await,
             blobs + 1,
@@ -296,13 +293,10 @@ async fn a_proposal_waits_unseen_until_cairn_sign_completes_it() {
         assert_eq!(proposals.len(), 1);
         assert_eq!(proposals[0].generation, 2);
         // A key of another delegation cannot sign it.
-        let refused = refusal(
+        p.assert_refused(
             p.cairn(&["sign", "--channel", "prod", "--key", "team-a.key"])
                 .await,
-        );
-        assert!(
-            matches!(refused, TrustError::KeyNotDelegated { .. }),
-            "{refused}"
+            |r| matches!(r, TrustError::KeyNotDelegated { .. }),
         );
         p.cairn(&["sign", "--channel", "prod", "--list"])
             .await
@@ -364,14 +358,10 @@ async fn a_leaked_team_key_is_revoked_with_one_command() {
             .unwrap();
         // r3's secret is not at hand: one root key is below the threshold of 2.
         let one = p.path("r1.key");
-        let refused = refusal(
+        p.assert_refused(
             p.cairn(&["trust", "remove-key", &p.id("team-a"), "--key", &one])
                 .await,
-        );
-        assert!(
-            matches!(refused, TrustError::Unaccepted { .. }),
-            "{}: {refused}",
-            p.name
+            |r| matches!(r, TrustError::Unaccepted { .. }),
         );
         let both = format!("{},{}", p.path("r1.key"), p.path("r2.key"));
         p.cairn(&[
@@ -386,12 +376,9 @@ async fn a_leaked_team_key_is_revoked_with_one_command() {
         .await
         .unwrap();
         // What the thief signs now is refused by the hub and by agents.
-        let refused = refusal(p.publish("team-a-web", "2", "team-a.key", &[]).await);
-        assert!(
-            matches!(refused, TrustError::KeyNotDelegated { .. }),
-            "{}: {refused}",
-            p.name
-        );
+        p.assert_refused(p.publish("team-a-web", "2", "team-a.key", &[]).await, |r| {
+            matches!(r, TrustError::KeyNotDelegated { .. })
+        });
         let root = p.agent_root().await;
         let stolen = cairn_state_format::SignedHead::sign(
             &cairn_state_format::Head::new(
@@ -454,7 +441,7 @@ async fn a_leaked_root_key_is_rotated_out_by_the_others() {
         .unwrap();
         // The thief's key no longer signs anything, even with a second root key.
         let thief = format!("{},{}", p.path("r1.key"), p.path("r2.key"));
-        let refused = refusal(
+        p.assert_refused(
             p.cairn(&[
                 "trust",
                 "delegate",
@@ -467,17 +454,13 @@ async fn a_leaked_root_key_is_rotated_out_by_the_others() {
                 &thief,
             ])
             .await,
-        );
-        assert!(
-            matches!(refused, TrustError::NotRootKey { ref key, .. } if *key == p.id("r1")),
-            "{}: {refused}",
-            p.name
+            |r| matches!(r, TrustError::NotRootKey { key, .. } if *key == p.id("r1")),
         );
         let root = p.agent_root().await;
         assert_eq!(root.version(), 2);
         assert!(!root.root().root.keys.contains(&p.id("r1")));
         // A rotation must be signed by the new keys too: r2 and r3 cannot hand the root to r1 again.
-        let refused = refusal(
+        p.assert_refused(
             p.cairn(&[
                 "trust",
                 "rotate",
@@ -489,11 +472,7 @@ async fn a_leaked_root_key_is_rotated_out_by_the_others() {
                 &format!("{},{}", p.path("r2.key"), p.path("r3.key")),
             ])
             .await,
-        );
-        assert!(
-            matches!(refused, TrustError::Unaccepted { .. }),
-            "{}: {refused}",
-            p.name
+            |r| matches!(r, TrustError::Unaccepted { .. }),
         );
         let ok = format!("{},{}", p.path("r3.key"), p.path("r4.key"));
         p.cairn(&[
@@ -529,12 +508,9 @@ async fn an_expired_root_refuses_publishing_until_it_is_renewed() {
         );
         let signed = trust::sign_next(&chain, &old, &[p.key("r1"), p.key("r2")]).unwrap();
         trust::append(&p.store, &signed, p.single).await.unwrap();
-        let refused = refusal(p.publish("team-a-web", "1", "team-a.key", &[]).await);
-        assert!(
-            matches!(refused, TrustError::Expired { .. }),
-            "{}: {refused}",
-            p.name
-        );
+        p.assert_refused(p.publish("team-a-web", "1", "team-a.key", &[]).await, |r| {
+            matches!(r, TrustError::Expired { .. })
+        });
         // Renewing is allowed from an expired root (it is the way out).
         let roots = format!("{},{}", p.path("r1.key"), p.path("r2.key"));
         p.cairn(&["trust", "rotate", "--key", &roots])
@@ -566,12 +542,7 @@ async fn a_forged_version_stops_every_command_with_the_reason() {
             .put(&layout::root_key(forged.version), bytes)
             .await
             .unwrap();
-        let refused = refusal(p.publish("team-a-web", "1", "team-a.key", &[]).await);
-        assert!(
-            matches!(&refused, TrustError::Chain { version, refusal: cairn_state_format::RootRefusal::BelowThreshold { .. }, .. } if *version == forged.version),
-            "{}: {refused}",
-            p.name
-        );
+        p.assert_refused(p.publish("team-a-web", "1", "team-a.key", &[]).await, |r| matches!(r, TrustError::Chain { version, refusal: cairn_state_format::RootRefusal::BelowThreshold { .. }, .. } if *version == forged.version));
         assert!(matches!(
             p.cairn(&["trust", "show"]).await,
             Err(Error::Trust(TrustError::Chain { .. }))
@@ -595,10 +566,9 @@ async fn a_first_version_of_another_number_is_refused() {
         root.previous = Some(cairn_state_format::Digest::of(b"elsewhere"));
         let bytes = SignedRoot::sign(&root, &[&p.key("r1")]).encode();
         p.store.put(&layout::root_key(1), bytes).await.unwrap();
-        let refused = refusal(p.cairn(&["trust", "show"]).await);
-        assert!(
+        p.assert_refused(p.cairn(&["trust", "show"]).await, |r| {
             matches!(
-                refused,
+                r,
                 TrustError::Chain {
                     version: 1,
                     refusal: cairn_state_format::RootRefusal::NotNext {
@@ -607,10 +577,8 @@ async fn a_first_version_of_another_number_is_refused() {
                     },
                     ..
                 }
-            ),
-            "{}: {refused}",
-            p.name
-        );
+            )
+        });
     }
 }
 
@@ -669,15 +637,9 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
             .await
             .unwrap();
         let later = Utc::now() + chrono::Duration::days(30);
-        cairn_hub::commands::gc::collect_at(
-            &p.store,
-            1,
-            std::time::Duration::from_secs(1),
-            false,
-            later,
-        )
-        .await
-        .unwrap();
+        cairn_hub::collect_at(&p.store, 1, std::time::Duration::from_secs(1), false, later)
+            .await
+            .unwrap();
         p.cairn(&["sign", "--channel", "prod", "--key", "b.key"])
             .await
             .unwrap();
@@ -693,15 +655,9 @@ async fn gc_keeps_an_open_proposal_and_sweeps_a_stale_one() {
             .await
             .unwrap();
         p.publish("prod", "3", "a.key,b.key", &[]).await.unwrap();
-        cairn_hub::commands::gc::collect_at(
-            &p.store,
-            1,
-            std::time::Duration::from_secs(1),
-            false,
-            later,
-        )
-        .await
-        .unwrap();
+        cairn_hub::collect_at(&p.store, 1, std::time::Duration::from_secs(1), false, later)
+            .await
+            .unwrap();
         assert_eq!(
             p.objects("proposals/").await,
             0,

@@ -4,9 +4,10 @@ use cairn_state_format::ChannelPattern;
 use clap::Args;
 
 use super::write::{RootSigning, publish_edit};
-use crate::cli::StoreArgs;
+use crate::commands::args::StoreArgs;
 use crate::error::{Error, Result};
-use crate::trust::{RootEdit, load_public};
+use crate::files::keys::load_publics;
+use crate::trust::RootEdit;
 
 /// Arguments of `cairn trust delegate`.
 #[derive(Args, Debug)]
@@ -41,13 +42,12 @@ pub async fn delegate(args: DelegateArgs) -> Result<()> {
     let channels = args
         .channels
         .iter()
-        .map(|c| c.parse::<ChannelPattern>().map_err(Error::Usage))
+        .map(|c| {
+            c.parse::<ChannelPattern>()
+                .map_err(|e| Error::Usage(e.to_string()))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let keys = args
-        .signers
-        .iter()
-        .map(|s| load_public(s))
-        .collect::<Result<Vec<_>>>()?;
+    let keys = load_publics(&args.signers)?;
     let edit = RootEdit::Delegate {
         name: args.name,
         channels,

@@ -4,11 +4,12 @@ use cairn_state_format::{ChannelPattern, Delegation, SignedRoot, TrustRoot, Trus
 use clap::Args;
 
 use super::write::{RootSigning, Written, report, signers};
-use crate::cli::StoreArgs;
+use crate::clock::now;
+use crate::commands::args::StoreArgs;
 use crate::commands::common::open_store;
-use crate::error::{Error, Result};
-use crate::publish::now;
-use crate::trust::{self, NamedKey, TrustError, load_public};
+use crate::error::{Error, Result, TrustError};
+use crate::files::keys::{NamedKey, load_public};
+use crate::trust;
 
 /// Arguments of `cairn trust init`.
 #[derive(Args, Debug)]
@@ -56,7 +57,7 @@ pub async fn run(args: InitArgs) -> Result<()> {
         .zip(&secrets)
         .map(|(path, secret)| {
             let pub_path = format!("{}.pub", path.display());
-            let label = trust::load_public(&pub_path).ok().and_then(|k| k.label);
+            let label = load_public(&pub_path).ok().and_then(|k| k.label);
             NamedKey {
                 public: secret.public(),
                 label,

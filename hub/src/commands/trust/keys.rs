@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::write::{RootSigning, publish_edit};
-use crate::cli::StoreArgs;
+use crate::commands::args::StoreArgs;
 use crate::error::{Error, Result};
-use crate::trust::{KeyTarget, RootEdit, load_public};
+use crate::files::keys::load_public;
+use crate::trust::{KeyTarget, RootEdit};
 
 /// Arguments of `cairn trust add-key`.
 #[derive(Args, Debug)]

@@ -3,9 +3,10 @@
 use clap::Args;
 
 use super::write::{RootSigning, publish_edit};
-use crate::cli::StoreArgs;
+use crate::commands::args::StoreArgs;
 use crate::error::Result;
-use crate::trust::{RootEdit, load_public};
+use crate::files::keys::load_publics;
+use crate::trust::RootEdit;
 
 /// Arguments of `cairn trust rotate`.
 #[derive(Args, Debug)]
@@ -31,13 +32,8 @@ pub struct RotateArgs {
 
 /// Writes a version with the root keys, threshold or expiry changed.
 pub async fn run(args: RotateArgs) -> Result<()> {
-    let root_keys = args
-        .root_keys
-        .iter()
-        .map(|k| load_public(k))
-        .collect::<Result<Vec<_>>>()?;
     let edit = RootEdit::Rotate {
-        root_keys,
+        root_keys: load_publics(&args.root_keys)?,
         threshold: args.threshold,
     };
     publish_edit(&args.store, &args.signing, edit).await

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Output, StoreArgs};
+use crate::clock::now;
+use crate::commands::args::{Output, StoreArgs};
 use crate::commands::common::{channel_name, open_store, print_json};
 use crate::error::{Error, Result};
-use crate::publish::now;
 use crate::trust::{self, Chain, VersionInfo, shadowed};
 
 /// Arguments of `cairn trust show`.

@@ -1,19 +1,19 @@
 //! What every `cairn trust` command that writes a version shares: the root signing flags, building
 //! and checking the next version, writing it and saying what changed.
 
-use cairn_env_vars::EnvVars;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cairn_env_vars::EnvVars;
 use cairn_state_format::{Digest, SecretKey, SignedRoot};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{Output, StoreArgs};
+use crate::clock::now;
+use crate::commands::args::{Output, StoreArgs};
 use crate::commands::common::{open_store, print_json};
 use crate::error::Result;
-use crate::keys::load_secret;
-use crate::publish::now;
+use crate::files::keys::load_secrets;
 use crate::trust::{self, RootEdit};
 
 /// How a new version is signed.
@@ -43,7 +43,7 @@ pub struct RootSigning {
 impl RootSigning {
     /// The secret keys.
     pub fn load(&self) -> Result<Vec<SecretKey>> {
-        self.keys.iter().map(|p| load_secret(p)).collect()
+        load_secrets(&self.keys)
     }
 
     /// The new version's expiry, from now.
