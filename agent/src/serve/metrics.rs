@@ -28,6 +28,17 @@ struct ErrorLabel {
     class: String,
 }
 
+/// The phases `cairn_agent_phase` has a label set for.
+const PHASES: [&str; 7] = [
+    "pending",
+    "progressing",
+    "converged",
+    "degraded",
+    "failed",
+    "frozen",
+    "waiting",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PhaseLabel {
     channel: String,
@@ -284,15 +295,7 @@ impl Metrics {
     }
 
     pub(crate) fn set_phase(&self, channel: &str, phase: &str) {
-        for p in [
-            "pending",
-            "progressing",
-            "converged",
-            "degraded",
-            "failed",
-            "frozen",
-            "waiting",
-        ] {
+        for p in PHASES {
             let label = PhaseLabel {
                 channel: channel.to_owned(),
                 phase: p.to_owned(),
@@ -304,6 +307,40 @@ impl Metrics {
         }
     }
 
+    /// Drops every label set of `channel` (torn down, no longer followed), so that channels
+    /// coming and going (`--channel 'pr-*'`) do not grow the metrics without bound.
+    pub(crate) fn forget(&self, channel: &str) {
+        let ch = Self::ch(channel);
+        for family in [
+            &self.polls,
+            &self.not_modified,
+            &self.fetched_bytes,
+            &self.applied,
+            &self.pruned,
+            &self.failed,
+            &self.follower_restarts,
+        ] {
+            family.remove(&ch);
+        }
+        self.generation.remove(&ch);
+        self.head_age.remove(&ch);
+        for class in ErrorClass::ALL {
+            let label = ErrorLabel {
+                channel: channel.to_owned(),
+                class: class.as_str().to_owned(),
+            };
+            self.last_error.remove(&label);
+            self.errors.remove(&label);
+        }
+        for phase in PHASES {
+            self.phase.remove(&PhaseLabel {
+                channel: channel.to_owned(),
+                phase: phase.to_owned(),
+            });
+        }
+        self.api.forget(channel);
+    }
+
     pub(crate) fn follower_restarted(&self, channel: &str) {
         self.follower_restarts
             .get_or_create(&Self::ch(channel))
@@ -312,9 +349,7 @@ impl Metrics {
 
     /// Times `channel`'s follower failed and was restarted.
     pub fn follower_restarts(&self, channel: &str) -> u64 {
-        self.follower_restarts
-            .get_or_create(&Self::ch(channel))
-            .get()
+        count(&self.follower_restarts, channel)
     }
 
     pub(crate) fn status_failed(&self) {
@@ -339,12 +374,12 @@ impl Metrics {
 
     /// Head polls of `channel` so far.
     pub fn polls(&self, channel: &str) -> u64 {
-        self.polls.get_or_create(&Self::ch(channel)).get()
+        count(&self.polls, channel)
     }
 
     /// Head polls of `channel` answered 304 Not Modified.
     pub fn not_modified(&self, channel: &str) -> u64 {
-        self.not_modified.get_or_create(&Self::ch(channel)).get()
+        count(&self.not_modified, channel)
     }
 
     /// Store requests of one kind so far.
@@ -358,21 +393,23 @@ impl Metrics {
 
     /// Bytes fetched for `channel` so far.
     pub fn fetched_bytes(&self, channel: &str) -> u64 {
-        self.fetched_bytes.get_or_create(&Self::ch(channel)).get()
+        count(&self.fetched_bytes, channel)
     }
 
     /// Objects applied, pruned and failed for `channel` so far.
     pub fn object_counts(&self, channel: &str) -> (u64, u64, u64) {
         (
-            self.applied.get_or_create(&Self::ch(channel)).get(),
-            self.pruned.get_or_create(&Self::ch(channel)).get(),
-            self.failed.get_or_create(&Self::ch(channel)).get(),
+            count(&self.applied, channel),
+            count(&self.pruned, channel),
+            count(&self.failed, channel),
         )
     }
 
     /// The generation applied for `channel` (0 if none).
     pub fn applied_generation(&self, channel: &str) -> u64 {
-        u64::try_from(self.generation.get_or_create(&Self::ch(channel)).get()).unwrap_or(0)
+        self.generation
+            .get(&Self::ch(channel))
+            .map_or(0, |g| u64::try_from(g.get()).unwrap_or(0))
     }
 
     /// Kubernetes API requests of `verb` while `channel`'s last pass ran.
@@ -396,6 +433,12 @@ impl Metrics {
     }
 }
 
+/// A channel's counter, without creating its label set when there is none (a getter must not
+/// bring back a channel [`Metrics::forget`] dropped).
+fn count(family: &Family<ChannelLabel, Counter>, channel: &str) -> u64 {
+    family.get(&Metrics::ch(channel)).map_or(0, |c| c.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +454,31 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains("cairn_agent_not_modified_total{channel=\"prod\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_forgotten_channel_leaves_no_label_set() {
+        let m = Metrics::new();
+        for channel in ["pr-1", "prod"] {
+            m.poll(channel, true);
+            m.fetched(channel, 10);
+            m.objects(channel, 1, 1, 1);
+            m.set_generation(channel, 3);
+            m.set_head_age(channel, 1.0);
+            m.error(channel, Some(ErrorClass::Store));
+            m.set_phase(channel, "converged");
+            m.follower_restarted(channel);
+            let sent = crate::cluster::Tally::from([("patch", 2)]);
+            m.api.pass(channel, &crate::cluster::Tally::new(), &sent);
+        }
+        m.forget("pr-1");
+        assert_eq!(m.polls("pr-1"), 0);
+        let text = m.encode();
+        assert!(!text.contains("pr-1"), "{text}");
+        assert!(
+            text.contains("cairn_agent_applied_generation{channel=\"prod\"} 3"),
             "{text}"
         );
     }
