@@ -21,12 +21,13 @@ use crate::fetch::tree::Trees;
 /// `Bytes` handle. Counted so that a tier of small blobs stays within its capacity.
 const BLOB_ENTRY_BYTES: usize = 152 + size_of::<Digest>() + size_of::<Bytes>();
 
-/// How long a blob unread stays in the memory tier. Longer than the poll interval of any fleet
-/// sharing the tier (30 s by default), so agents that follow the same change find its blobs;
-/// short enough that a busy channel does not fill the whole capacity with blobs of past
-/// generations that nothing reads again (at a change every 2 s, 4 MiB of 1 KiB blobs took two
-/// hours to fill, which a soak could not tell from a leak).
-const BLOB_IDLE: Duration = Duration::from_secs(300);
+/// How long a blob unread stays in the memory tier: longer than the poll interval of a fleet
+/// sharing the tier (30 s by default), so the agents that follow a change find its blobs, and
+/// short enough that a busy channel does not fill the capacity with blobs of past generations
+/// that nothing reads again (at a change every 2 s, 4 MiB of 1 KiB blobs took two hours to
+/// fill, which a soak cannot tell from a leak). The pass that fetched a blob reads it at once;
+/// a later read (a drift check, a resync) finds it on disk.
+const BLOB_IDLE: Duration = Duration::from_secs(60);
 
 /// A semaphore of one permit per core but one (at least one), for state loads.
 #[derive(Debug)]
