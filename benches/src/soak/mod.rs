@@ -25,6 +25,9 @@ use serde::Serialize;
 pub use report::{markdown, write};
 pub use run::run;
 
+/// Runs of samples after the warm-up whose smallest RSS makes the floor.
+pub const FLOOR_WINDOWS: usize = 4;
+
 /// What to run.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -181,6 +184,11 @@ pub struct Growth {
     pub per_hour: Option<slope::Fit>,
     /// RSS against generations applied (agents) or published (hub): KiB per generation.
     pub per_generation: Option<slope::Fit>,
+    /// The floor of RSS (the smallest sample of each of [`FLOOR_WINDOWS`] equal runs of samples)
+    /// against generations: KiB per generation. Memory an allocator holds for a while after a
+    /// burst of work lifts single samples, never every sample of a window, so a floor that
+    /// rises is memory kept.
+    pub floor_per_generation: Option<slope::Fit>,
     /// RSS at the first and the last sample after the warm-up, and the largest, in MiB.
     pub rss_mib: (f64, f64, f64),
     /// Open file descriptors: at the first sample after the warm-up, the last, the largest.

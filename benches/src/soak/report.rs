@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::plot::{self, Panel, Series};
 use super::slope::fit;
-use super::{Config, Growth, Report, Sample};
+use super::{Config, FLOOR_WINDOWS, Growth, Report, Sample};
 use crate::error::{Error, Result};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -44,11 +44,19 @@ pub fn growth(config: &Config, samples: &[Sample]) -> Vec<Growth> {
                 .map(|s| (generation(s), rss(s) / 1024.0))
                 .collect();
             let fds: Vec<u64> = after.iter().map(|s| s.processes[i].fds).collect();
+            let floor: Vec<(f64, f64)> = after
+                .chunks(after.len().div_ceil(FLOOR_WINDOWS).max(1))
+                .filter_map(|window| {
+                    let low = window.iter().min_by_key(|s| s.processes[i].rss_bytes)?;
+                    Some((generation(low), rss(low) / 1024.0))
+                })
+                .collect();
             let last = after.last().unwrap_or(first);
             Growth {
                 name: process.name.clone(),
                 per_hour: fit(&hours),
                 per_generation: fit(&generations),
+                floor_per_generation: fit(&floor),
                 rss_mib: (
                     rss(first) / MIB,
                     rss(last) / MIB,
@@ -101,8 +109,8 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     out.push_str(
-        "| process | RSS after warm-up, first → last (max) | slope, MiB/hour | slope, KiB/generation | fds first → last (max) |\n\
-         |---|---:|---:|---:|---:|\n",
+        "| process | RSS after warm-up, first → last (max) | slope, MiB/hour | slope, KiB/generation | floor, KiB/generation | fds first → last (max) |\n\
+         |---|---:|---:|---:|---:|---:|\n",
     );
     for g in &report.growth {
         let line = |f: Option<super::slope::Fit>, digits: usize| {
@@ -112,13 +120,14 @@ pub fn markdown(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.1} → {:.1} ({:.1}) MiB | {} | {} | {} → {} ({}) |",
+            "| {} | {:.1} → {:.1} ({:.1}) MiB | {} | {} | {} | {} → {} ({}) |",
             g.name,
             g.rss_mib.0,
             g.rss_mib.1,
             g.rss_mib.2,
             line(g.per_hour, 2),
             line(g.per_generation, 3),
+            line(g.floor_per_generation, 3),
             g.fds.0,
             g.fds.1,
             g.fds.2
