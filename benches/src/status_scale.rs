@@ -103,7 +103,8 @@ impl Target {
     pub fn dir(path: &Path) -> crate::Result<Target> {
         let direct = Store::open(path.to_str().unwrap_or_default(), &Default::default())?;
         let counting = CountingStore::new(Arc::clone(direct.object_store()));
-        let counted = Store::from_object_store(Arc::new(counting.clone()), direct.url());
+        let counted =
+            Store::from_object_store(Arc::new(counting.clone()), direct.provider(), direct.url());
         Ok(Target {
             direct,
             counted,

@@ -181,8 +181,16 @@ env_vars! {
     CAIRN_DEMO_DIR: Tests;
     /// The Azurite Azure Blob server the store tests use (`scripts/test` starts it and sets this).
     CAIRN_TEST_AZURITE: Tests;
+    /// The fake-gcs-server GCS emulator the store tests use (`scripts/test` starts it and sets this).
+    CAIRN_TEST_GCS: Tests;
     /// The headless Chromium the web view's browser test drives (default `/usr/bin/chromium`).
     CAIRN_TEST_CHROMIUM: Tests;
+    /// The agent image archive `scripts/image` wrote: the image test loads it into podman and
+    /// runs it (`scripts/test` builds it and sets this; skipped without it).
+    CAIRN_TEST_IMAGE_ARCHIVE: Tests;
+    /// The workload image of the real-cluster test's Deployment (default
+    /// `registry.k8s.io/pause:3.10`); name one the cluster can pull, or has, when it is air-gapped.
+    CAIRN_TEST_IMAGE: Tests;
     /// `1`: rewrite golden fixtures and generated tables instead of comparing with them.
     CAIRN_BLESS: Tests;
     /// Snapshot sizes the micro benchmarks run at (comma-separated).

@@ -8,15 +8,6 @@ use std::time::Duration;
 
 use crate::world::World;
 
-/// How an entry point is cut off from the server.
-#[derive(Clone, Debug)]
-pub struct Cut {
-    /// Requests hang (until healed, at most 30 s, then fail) instead of failing at once.
-    pub hang: bool,
-    /// Only requests for this resource (a plural, e.g. `leases`) are cut.
-    pub only: Option<String>,
-}
-
 /// Whether a request for `path` through `door` is cut off.
 pub fn is_cut(world: &World, door: &str, path: &str) -> bool {
     world.cuts.get(door).is_some_and(|cut| {

@@ -93,7 +93,7 @@ impl FakeApi {
     /// Cuts `door` off from the server: its requests (only those for resource `only`, a
     /// plural, when given) fail with 503, at once or after hanging until healed (`hang`).
     pub fn partition(&self, door: &str, hang: bool, only: Option<&str>) {
-        let cut = doors::Cut {
+        let cut = world::Cut {
             hang,
             only: only.map(str::to_owned),
         };

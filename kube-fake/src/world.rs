@@ -216,7 +216,17 @@ pub struct World {
     pub watchers: Vec<Watcher>,
     pub events: Vec<Event>,
     /// Entry points cut off from the server, by door (see [`crate::FakeApi::partition`]).
-    pub cuts: BTreeMap<String, crate::doors::Cut>,
+    pub cuts: BTreeMap<String, Cut>,
+}
+
+/// How an entry point (a door) is cut off from the server: plain state kept in the world; what
+/// a cut does to requests is `doors`'s job.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    /// Requests hang (until healed, at most 30 s, then fail) instead of failing at once.
+    pub hang: bool,
+    /// Only requests for this resource (a plural, e.g. `leases`) are cut.
+    pub only: Option<String>,
 }
 
 /// Most events kept for watches that start from an older version.

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NoJsonForm, Result};
 
 /// Writes `value` in canonical form.
 pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
@@ -20,10 +20,14 @@ pub fn to_canonical_bytes(value: &Value) -> Vec<u8> {
 
 /// Serializes any wire type to canonical bytes (through a [`Value`], so key order is canonical).
 pub fn canonical_bytes_of<T: Serialize>(item: &T) -> Vec<u8> {
+    to_canonical_bytes(&json_of(item))
+}
+
+/// Any wire type as a JSON value.
+pub(crate) fn json_of<T: Serialize>(item: &T) -> Value {
     // Invariant: the wire types are plain structs of strings, numbers, maps with string keys and
     // sequences, which `serde_json` always represents.
-    let value = serde_json::to_value(item).expect("wire types always serialize to JSON");
-    to_canonical_bytes(&value)
+    serde_json::to_value(item).expect("wire types always serialize to JSON")
 }
 
 fn write_value(out: &mut Vec<u8>, value: &Value) {
@@ -70,18 +74,24 @@ pub fn yaml_to_json(mut doc: serde_yaml_ng::Value, origin: &str) -> Result<Value
         message: e.to_string(),
     })?;
     let mut path = String::new();
-    convert(doc, &mut path).map_err(|message| Error::Parse {
+    convert(doc, &mut path).map_err(|reason| Error::NoJsonForm {
         origin: origin.to_owned(),
-        message,
+        reason,
     })
 }
 
-fn convert(value: serde_yaml_ng::Value, path: &mut String) -> std::result::Result<Value, String> {
+fn convert(
+    value: serde_yaml_ng::Value,
+    path: &mut String,
+) -> std::result::Result<Value, NoJsonForm> {
     use serde_yaml_ng::Value as Y;
     Ok(match value {
         Y::Null => Value::Null,
         Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => number(&n).ok_or_else(|| at(path, format!("{n} has no JSON form")))?,
+        Y::Number(n) => number(&n).ok_or_else(|| NoJsonForm::Number {
+            path: path.clone(),
+            number: n.to_string(),
+        })?,
         Y::String(s) => Value::String(s),
         Y::Sequence(items) => {
             let mut out = Vec::with_capacity(items.len());
@@ -101,7 +111,10 @@ fn convert(value: serde_yaml_ng::Value, path: &mut String) -> std::result::Resul
                     Y::Bool(b) => b.to_string(),
                     Y::Number(n) => n.to_string(),
                     other => {
-                        return Err(at(path, format!("mapping key {other:?} is not a string")));
+                        return Err(NoJsonForm::Key {
+                            path: path.clone(),
+                            key: format!("{other:?}"),
+                        });
                     }
                 };
                 let len = path.len();
@@ -114,10 +127,10 @@ fn convert(value: serde_yaml_ng::Value, path: &mut String) -> std::result::Resul
             Value::Object(out)
         }
         Y::Tagged(tagged) => {
-            return Err(at(
-                path,
-                format!("YAML tag {} is not supported", tagged.tag),
-            ));
+            return Err(NoJsonForm::Tag {
+                path: path.clone(),
+                tag: tagged.tag.to_string(),
+            });
         }
     })
 }
@@ -131,14 +144,6 @@ fn number(n: &serde_yaml_ng::Number) -> Option<Value> {
         n.as_f64()
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number)
-    }
-}
-
-fn at(path: &str, message: String) -> String {
-    if path.is_empty() {
-        message
-    } else {
-        format!("at {}: {message}", path.trim_start_matches('.'))
     }
 }
 

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::{canonical_bytes_of, write_scalar};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
-use crate::lines::malformed;
+use crate::error::{Error, Result, malformed};
 use crate::resource::ResourceId;
 use crate::selector::ClusterSelector;
 use crate::{CONTENT_FORMAT, MAX_NODE_BYTES, check_format};

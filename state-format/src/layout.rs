@@ -12,12 +12,13 @@
 //! status/<channel>/<cluster id>     an agent's status record (mutable)
 //! trust/root/<version>              every version of the trust root (immutable, zero-padded)
 //! proposals/<channel>/<generation>-<head hex>/…   a head collecting signatures (hub only)
+//! sources/<channel>/<snapshot hex>  the source map of a snapshot published there (hub only)
 //! ```
 
 use crate::digest::Digest;
 use crate::{
     MAX_BLOB_BYTES, MAX_HEAD_BYTES, MAX_PACK_BYTES, MAX_ROOT_BYTES, MAX_SNAPSHOT_BYTES,
-    MAX_STATUS_BYTES, MAX_STORED_NODE_BYTES, MAX_UNNAMED_DELTA_BYTES,
+    MAX_SOURCE_MAP_BYTES, MAX_STATUS_BYTES, MAX_STORED_NODE_BYTES, MAX_UNNAMED_DELTA_BYTES,
 };
 
 /// The limit of a read of a key no kind of this format names (a store probe, an unknown object).
@@ -86,6 +87,18 @@ pub fn status_key(channel: &str, cluster_id: &str) -> String {
     format!("status/{channel}/{cluster_id}")
 }
 
+/// Prefix under which a channel's source maps live.
+pub fn source_map_prefix(channel: &str) -> String {
+    format!("sources/{channel}/")
+}
+
+/// Key of the source map of `snapshot` as published to `channel`: which input file held which
+/// entries (read and written by hubs only). Rewritten when the channel publishes the snapshot
+/// again.
+pub fn source_map_key(channel: &str, snapshot: &Digest) -> String {
+    format!("sources/{channel}/{}", snapshot.hex())
+}
+
 /// The most bytes a read of `key` may return: the limit of the object's kind (docs/FORMAT.md,
 /// "Limits"). Readers ask for at most this many and stop reading there, so a store that serves
 /// a larger object (or an endless one) costs a bounded amount of memory. Packs named in a head
@@ -98,6 +111,7 @@ pub fn read_limit(key: &str) -> u64 {
         (Some("snapshots"), ..) => MAX_SNAPSHOT_BYTES,
         (Some("deltas"), ..) => return MAX_UNNAMED_DELTA_BYTES,
         (Some("packs"), ..) => return MAX_PACK_BYTES,
+        (Some("sources"), ..) => return MAX_SOURCE_MAP_BYTES,
         (Some("channels"), Some(_), Some("head" | "log")) => MAX_HEAD_BYTES,
         (Some("status"), ..) => MAX_STATUS_BYTES,
         (Some("trust"), Some("root"), _) => MAX_ROOT_BYTES,
@@ -206,7 +220,13 @@ mod tests {
         let folder = proposal_folder("prod", 7, &d);
         assert!(is_immutable(&proposal_signature_key(&folder, "ab")));
         assert!(!is_immutable("trust/other"));
-        for key in [head_key("prod"), head_key("log"), status_key("prod", "c1")] {
+        let rewritten = [
+            head_key("prod"),
+            head_key("log"),
+            status_key("prod", "c1"),
+            source_map_key("prod", &d),
+        ];
+        for key in rewritten {
             assert!(!is_immutable(&key), "{key}");
             assert_eq!(cache_control(&key), "no-cache");
         }
@@ -222,6 +242,10 @@ mod tests {
         assert_eq!(read_limit(&pack_key(&d)), MAX_PACK_BYTES);
         assert_eq!(read_limit(&delta_key(&d, &d)), MAX_UNNAMED_DELTA_BYTES);
         assert_eq!(read_limit(&root_key(2)), MAX_ROOT_BYTES as u64);
+        assert_eq!(
+            read_limit(&source_map_key("prod", &d)),
+            MAX_SOURCE_MAP_BYTES
+        );
         assert_eq!(read_limit("_cairn/probe/1"), MAX_OTHER_BYTES);
     }
 

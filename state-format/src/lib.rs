@@ -1,4 +1,4 @@
-//! cairn's wire format, version 2: everything hubs and agents exchange through object storage.
+//! cairn's wire format, version 3: everything hubs and agents exchange through object storage.
 //!
 //! A trust root ([`TrustRoot`], walked by [`TrustedRoot`]) decides who may sign which channel;
 //! agents check heads with [`verify_head_under`].
@@ -22,6 +22,7 @@
 //! ```
 
 mod canonical;
+mod channel_name;
 mod delta;
 mod digest;
 mod documents;
@@ -37,14 +38,17 @@ mod packs;
 mod pattern;
 mod resource;
 mod rollout;
+mod scope;
 mod selector;
 mod snapshot;
 mod snapshot_pack;
+mod source_map;
 mod status;
 mod trust;
 mod update;
 
 pub use canonical::{canonical_bytes_of, to_canonical_bytes, yaml_to_json};
+pub use channel_name::{InvalidChannelName, validate_channel_name};
 pub use delta::{
     Applied, DeltaHeader, DeltaItem, DeltaReader, IndexDelta, apply_delta, apply_delta_to_index,
     apply_delta_to_index_streaming, encode_delta,
@@ -52,10 +56,8 @@ pub use delta::{
 pub use digest::Digest;
 pub use documents::{Document, parse_documents, parse_objects};
 pub use epoch::Epoch;
-pub use error::{Error, Result};
-pub use head::{
-    Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, validate_channel_name, verify_head,
-};
+pub use error::{Error, NoJsonForm, Result, SelectorError};
+pub use head::{Head, HeadSignature, Lineage, Refusal, SignedHead, Trust, verify_head};
 pub use index::{
     Change, Child, Entry, EntrySet, FANOUT, Index, LEAF_CAPACITY, Node, NodeSource,
     collect_entries, diff_entries, diff_indexes, slot,
@@ -64,13 +66,22 @@ pub use keys::{PublicKey, SecretKey};
 pub use packs::{
     BridgeRef, DeltaRef, MAX_NAMED_DELTAS, MAX_SHARDS, PackRef, Packs, SnapshotPackRef,
 };
-pub use pattern::ChannelPattern;
+pub use pattern::{ChannelPattern, PatternError};
 pub use resource::{Origin, Resource, ResourceId, SELECTOR_ANNOTATION, WAVE_ANNOTATION};
 pub use rollout::{POSITIONS, Rollout, RolloutStep, cohort_position};
+pub use scope::{
+    KindPattern, NamespacePattern, Placement, Rule as ScopeRule, Scope, ScopeError, ScopedObject,
+    ServiceAccount, Violation as ScopeViolation,
+};
 pub use selector::{ClusterSelector, Operator, Requirement};
 pub use snapshot::Snapshot;
 pub use snapshot_pack::{
     SnapshotPackAssembler, SnapshotPackHeader, SnapshotPackReader, SnapshotPackWriter,
+};
+pub use source_map::{
+    BaseMap, DefinedKind, FileContent, FileRecord, GitBlobId, MAX_SOURCE_MAP_BODY_BYTES,
+    MAX_SOURCE_MAP_BYTES, MapHead, MapSignature, OpenedMap, Placed, SOURCE_MAP_FORMAT,
+    SourceMapRefusal, SourceMapWriter, SourceObject, base_of_map,
 };
 pub use status::{
     AppliedRef, Counts, DriftedObject, Incomplete, MAX_DRIFTED, MAX_ERRORS, MAX_MESSAGE_CHARS,
@@ -78,7 +89,7 @@ pub use status::{
     STATUS_FORMAT, StatusError, StatusRecord, truncate,
 };
 pub use trust::{
-    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootRefusal,
+    Authorized, Delegation, HeadCheck, KeyEntry, MAX_LABEL_CHARS, Role, RootInvalid, RootRefusal,
     SIMPLE_DELEGATION, SignedRoot, TrustRoot, TrustedRoot, Verified, Walked, verify_head_under,
 };
 pub use update::{MissingNodes, Updated, update_index};
@@ -95,8 +106,8 @@ pub const HEAD_FORMAT: u32 = 3;
 pub const CONTENT_FORMAT: u32 = 1;
 /// The format of snapshot packs (new in version 2).
 pub const SNAPSHOT_PACK_FORMAT: u32 = 2;
-/// The format of trust root versions: unchanged since version 1.
-pub const TRUST_ROOT_FORMAT: u32 = 1;
+/// The newest format of trust root versions this build reads (2: delegations may carry a scope).
+pub const TRUST_ROOT_FORMAT: u32 = 2;
 /// Largest canonical resource (a blob).
 pub const MAX_BLOB_BYTES: usize = 1024 * 1024;
 /// Largest decompressed index node.

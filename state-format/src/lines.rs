@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use zstd::zstd_safe::CParameter;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, malformed};
 
 /// Longest record line (a header, a put, a remove, a trailer).
 pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -170,13 +170,6 @@ pub(crate) fn read_blob_of(
         ));
     }
     Ok(blob)
-}
-
-pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -112,16 +112,6 @@ impl Packs {
         self.deltas.is_empty() && self.snapshot.is_none() && self.bridge.is_none()
     }
 
-    /// The lowest head format that can name these packs: 3 with a bridge, 2 with other packs, 1
-    /// with none.
-    pub fn head_format(&self) -> u64 {
-        match (self.bridge.is_some(), self.is_empty()) {
-            (true, _) => 3,
-            (false, false) => 2,
-            (false, true) => 1,
-        }
-    }
-
     /// The delta pack from `from`, if offered.
     pub fn delta_from(&self, from: &Digest) -> Option<&DeltaRef> {
         self.deltas.iter().find(|d| d.from == *from)
@@ -139,62 +129,72 @@ impl Packs {
     }
 
     /// Checks the list against the limits and against the head's own snapshot `to`.
-    pub(crate) fn validate(&self, to: &Digest) -> Result<(), String> {
+    pub(crate) fn validate(&self, to: &Digest) -> Result<(), PacksInvalid> {
         if self.deltas.len() > MAX_NAMED_DELTAS {
-            return Err(format!(
-                "{} delta packs named, at most {MAX_NAMED_DELTAS}",
-                self.deltas.len()
-            ));
+            return Err(PacksInvalid::TooManyDeltas {
+                count: self.deltas.len(),
+            });
         }
         for (i, delta) in self.deltas.iter().enumerate() {
             if delta.from == *to || self.deltas[..i].iter().any(|d| d.from == delta.from) {
-                return Err(format!(
-                    "delta pack from {} is named twice or leads nowhere",
-                    delta.from
-                ));
+                return Err(PacksInvalid::DeltaTwiceOrNowhere { from: delta.from });
             }
         }
         if let Some(pack) = &self.snapshot
             && !(1..=MAX_SHARDS).contains(&pack.shards.len())
         {
-            return Err(format!(
-                "a snapshot pack has {} shards, expected 1 to {MAX_SHARDS}",
-                pack.shards.len()
-            ));
+            return Err(PacksInvalid::ShardCount {
+                count: pack.shards.len(),
+            });
         }
         self.validate_bridge(to)?;
         match self
             .objects()
             .find(|p| !(1..=MAX_PACK_BYTES).contains(&p.bytes))
         {
-            Some(p) => Err(format!(
-                "pack {} is {} bytes, expected 1 to {MAX_PACK_BYTES}",
-                p.digest, p.bytes
-            )),
+            Some(p) => Err(PacksInvalid::PackSize {
+                digest: p.digest,
+                bytes: p.bytes,
+            }),
             None => Ok(()),
         }
     }
 
     /// A bridge leaves the snapshot pack's snapshot for one the head offers a delta pack from.
-    fn validate_bridge(&self, to: &Digest) -> Result<(), String> {
+    fn validate_bridge(&self, to: &Digest) -> Result<(), PacksInvalid> {
         let Some(bridge) = &self.bridge else {
             return Ok(());
         };
         let Some(pack) = &self.snapshot else {
-            return Err("a bridge is named without a snapshot pack".to_owned());
+            return Err(PacksInvalid::BridgeWithoutSnapshotPack);
         };
         if bridge.to == pack.snapshot || bridge.to == *to {
-            return Err(format!(
-                "the bridge to {} leads nowhere (from the snapshot pack's snapshot, or into the head's: a delta pack)",
-                bridge.to
-            ));
+            return Err(PacksInvalid::BridgeNowhere { to: bridge.to });
         }
         if self.delta_from(&bridge.to).is_none() {
-            return Err(format!(
-                "the bridge leads to {}, from which the head offers no delta pack",
-                bridge.to
-            ));
+            return Err(PacksInvalid::BridgeToNoDelta { to: bridge.to });
         }
         Ok(())
     }
+}
+
+/// Why the packs a head names are refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PacksInvalid {
+    #[error("{count} delta packs named, at most {MAX_NAMED_DELTAS}")]
+    TooManyDeltas { count: usize },
+    #[error("delta pack from {from} is named twice or leads nowhere")]
+    DeltaTwiceOrNowhere { from: Digest },
+    #[error("a snapshot pack has {count} shards, expected 1 to {MAX_SHARDS}")]
+    ShardCount { count: usize },
+    #[error("pack {digest} is {bytes} bytes, expected 1 to {MAX_PACK_BYTES}")]
+    PackSize { digest: Digest, bytes: u64 },
+    #[error("a bridge is named without a snapshot pack")]
+    BridgeWithoutSnapshotPack,
+    #[error(
+        "the bridge to {to} leads nowhere (from the snapshot pack's snapshot, or into the head's: a delta pack)"
+    )]
+    BridgeNowhere { to: Digest },
+    #[error("the bridge leads to {to}, from which the head offers no delta pack")]
+    BridgeToNoDelta { to: Digest },
 }

@@ -9,7 +9,7 @@
 //! // `team-*` covers every channel `team-a-*` matches, so a delegation of `team-*` listed
 //! // first would decide for all of them.
 //! assert!("team-*".parse::<ChannelPattern>()?.covers(&team_a));
-//! # Ok::<(), String>(())
+//! # Ok::<(), cairn_state_format::PatternError>(())
 //! ```
 
 use std::fmt;
@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::head::validate_channel_name;
+use crate::channel_name::{InvalidChannelName, validate_channel_name};
 
 /// A channel name, or a pattern where `*` matches any run of characters (including none).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,18 +46,42 @@ impl ChannelPattern {
     }
 }
 
+/// Why text is not a channel pattern.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// `**`, which means what `*` means.
+    #[error("channel pattern {pattern:?}: `**` is the same as `*`; write one")]
+    DoubleStar {
+        /// The pattern.
+        pattern: String,
+    },
+    /// Not a channel name, with each `*` read as a letter.
+    #[error("channel pattern {pattern:?}: {reason}")]
+    NotAName {
+        /// The pattern.
+        pattern: String,
+        /// Why the name it stands for is not one.
+        #[source]
+        reason: InvalidChannelName,
+    },
+}
+
 impl FromStr for ChannelPattern {
-    type Err = String;
+    type Err = PatternError;
 
     /// A valid channel name once each `*` is read as a letter; no `**`.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, PatternError> {
         if text.contains("**") {
-            return Err(format!(
-                "channel pattern {text:?}: `**` is the same as `*`; write one"
-            ));
+            return Err(PatternError::DoubleStar {
+                pattern: text.to_owned(),
+            });
         }
-        validate_channel_name(&text.replace('*', "x"))
-            .map_err(|e| format!("channel pattern {text:?}: {e}"))?;
+        validate_channel_name(&text.replace('*', "x")).map_err(|reason| {
+            PatternError::NotAName {
+                pattern: text.to_owned(),
+                reason,
+            }
+        })?;
         Ok(ChannelPattern(text.to_owned()))
     }
 }
@@ -83,7 +107,7 @@ impl<'de> Deserialize<'de> for ChannelPattern {
 }
 
 /// `*` matches any run of characters (including none); everything else matches itself.
-fn glob_matches(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     // Invariant: `split` always yields at least one item.
     let first = parts.next().unwrap_or_default();
@@ -136,7 +160,7 @@ mod tests {
     #[test]
     fn bad_patterns_are_refused_with_the_pattern() {
         for bad in ["", "Prod", "a/b", "-*", "*-", "a**b"] {
-            let err = bad.parse::<ChannelPattern>().unwrap_err();
+            let err = bad.parse::<ChannelPattern>().unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
         assert!(!p("*").is_exact() && p("prod").is_exact());

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, SelectorError};
 use crate::names;
 
 /// A label selector: every `match_labels` pair and every expression must hold.
@@ -77,23 +77,23 @@ impl FromStr for ClusterSelector {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self, Error> {
-        let fail = |reason: String| Error::Selector {
+        let fail = |reason: SelectorError| Error::Selector {
             input: input.to_owned(),
             reason,
         };
         let mut selector = ClusterSelector::default();
-        for part in split_top_level(input).map_err(&fail)? {
+        for part in split_top_level(input).map_err(fail)? {
             let part = part.trim();
             if part.is_empty() {
-                return Err(fail("empty requirement between commas".to_owned()));
+                return Err(fail(SelectorError::EmptyRequirement));
             }
-            parse_requirement(part, &mut selector).map_err(&fail)?;
+            parse_requirement(part, &mut selector).map_err(fail)?;
         }
         Ok(selector)
     }
 }
 
-fn split_top_level(input: &str) -> Result<Vec<&str>, String> {
+fn split_top_level(input: &str) -> Result<Vec<&str>, SelectorError> {
     if input.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -109,17 +109,17 @@ fn split_top_level(input: &str) -> Result<Vec<&str>, String> {
             _ => {}
         }
         if !(0..=1).contains(&depth) {
-            return Err("unbalanced parentheses".to_owned());
+            return Err(SelectorError::UnbalancedParentheses);
         }
     }
     if depth != 0 {
-        return Err("unbalanced parentheses".to_owned());
+        return Err(SelectorError::UnbalancedParentheses);
     }
     parts.push(&input[start..]);
     Ok(parts)
 }
 
-fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), String> {
+fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), SelectorError> {
     let push = |selector: &mut ClusterSelector, key: &str, operator, values: Vec<String>| {
         check_label(key)?;
         for v in &values {
@@ -152,7 +152,9 @@ fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), S
             .insert(key.to_owned(), value.to_owned())
             .is_some()
         {
-            return Err(format!("label {key} is given twice"));
+            return Err(SelectorError::LabelTwice {
+                key: key.to_owned(),
+            });
         }
         return Ok(());
     }
@@ -164,15 +166,21 @@ fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), S
         } else if let Some(list) = rest.strip_prefix("in") {
             (Operator::In, list)
         } else {
-            return Err(format!("{part:?}: expected `in (...)` or `notin (...)`"));
+            return Err(SelectorError::ExpectedSetOperator {
+                part: part.to_owned(),
+            });
         };
         let list = list.trim();
         let Some(inner) = list.strip_prefix('(').and_then(|l| l.strip_suffix(')')) else {
-            return Err(format!("{part:?}: values must be in parentheses"));
+            return Err(SelectorError::ValuesNotInParentheses {
+                part: part.to_owned(),
+            });
         };
         let values: BTreeSet<String> = inner.split(',').map(|v| v.trim().to_owned()).collect();
         if values.iter().any(String::is_empty) {
-            return Err(format!("{part:?}: empty value in the list"));
+            return Err(SelectorError::EmptyValue {
+                part: part.to_owned(),
+            });
         }
         return push(selector, key, operator, values.into_iter().collect());
     }
@@ -180,13 +188,19 @@ fn parse_requirement(part: &str, selector: &mut ClusterSelector) -> Result<(), S
 }
 
 /// Label keys: an optional DNS-subdomain prefix and `/`, then a name ([`names::qualified_name`]).
-fn check_label(key: &str) -> Result<(), String> {
-    names::qualified_name(key).map_err(|why| format!("{key:?} is not a valid label key: {why}"))
+fn check_label(key: &str) -> Result<(), SelectorError> {
+    names::qualified_name(key).map_err(|reason| SelectorError::LabelKey {
+        key: key.to_owned(),
+        reason,
+    })
 }
 
 /// Label values: empty, or a name. Unlike keys they have no prefix, so no `/`.
-fn check_value(value: &str) -> Result<(), String> {
-    names::label_value(value).map_err(|why| format!("{value:?} is not a valid label value: {why}"))
+fn check_value(value: &str) -> Result<(), SelectorError> {
+    names::label_value(value).map_err(|reason| SelectorError::LabelValue {
+        value: value.to_owned(),
+        reason,
+    })
 }
 
 impl fmt::Display for ClusterSelector {

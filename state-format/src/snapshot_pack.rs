@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical::canonical_bytes_of;
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, malformed};
 use crate::index::{Entry, EntrySet, Index};
 use crate::lines::{
-    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, malformed, open_with_header,
-    read_blob_of, read_line,
+    LineWriter, Lines, MAX_RECORD_BYTES, PACK_ZSTD_LEVEL, at_end, open_with_header, read_blob_of,
+    read_line,
 };
 use crate::resource::ResourceId;
 use crate::snapshot::Snapshot;

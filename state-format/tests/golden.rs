@@ -1,5 +1,5 @@
-//! Golden fixtures: the exact bytes of every wire type of format version 2, and proof that the
-//! fixtures of version 1 are still read.
+//! Golden fixtures: the exact bytes of every wire type of format version 3, and proof that the
+//! fixtures of versions 1 and 2 are still read.
 //!
 //! Each test builds an object from fixed inputs (YAML text, seeds, timestamps), compares its bytes
 //! with the file committed under `tests/golden/v<FORMAT_VERSION>/`, and decodes the committed file
@@ -23,10 +23,11 @@ use std::path::PathBuf;
 
 use cairn_state_format::{
     AppliedRef, BridgeRef, Counts, Delegation, DeltaRef, Digest, DriftedObject, Entry, EntrySet,
-    Epoch, FORMAT_VERSION, Head, HeadCheck, Incomplete, Index, KeyEntry, Lineage, Node, PackRef,
-    Packs, PassObject, PassOutcome, Phase, Resource, ResourceId, Rollout, RolloutStep,
-    STATUS_FORMAT, SecretKey, SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler,
-    SnapshotPackRef, SnapshotPackWriter, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
+    Epoch, FORMAT_VERSION, FileContent, FileRecord, GitBlobId, Head, HeadCheck, Incomplete, Index,
+    KeyEntry, Lineage, MapHead, Node, OpenedMap, PackRef, Packs, PassObject, PassOutcome, Phase,
+    Resource, ResourceId, Rollout, RolloutStep, SOURCE_MAP_FORMAT, STATUS_FORMAT, SecretKey,
+    SignedHead, SignedRoot, Snapshot, SnapshotPackAssembler, SnapshotPackRef, SnapshotPackWriter,
+    SourceMapWriter, SourceObject, StatusError, StatusRecord, Trust, TrustRoot, TrustedRoot,
     apply_delta, diff_entries, encode_delta, parse_documents, verify_head, verify_head_under,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -328,6 +329,63 @@ fn delta_pack() {
             assert_eq!(blobs.get(digest), Some(blob));
         }
     }
+}
+
+#[test]
+fn source_map() {
+    let key = SecretKey::from_seed([1; 32]);
+    let resources = parse_documents("base.yaml", BASE_YAML).unwrap();
+    let objects: Vec<SourceObject> = resources
+        .iter()
+        .zip(1..)
+        .map(|(r, document)| {
+            let entry = r.entry();
+            SourceObject {
+                group: entry.id.group,
+                kind: entry.id.kind,
+                namespace: entry.id.namespace,
+                name: entry.id.name,
+                blob: entry.blob,
+                size: entry.size,
+                selector: entry.selector.map(|s| s.to_string()),
+                wave: entry.wave,
+                document,
+                item: None,
+                plain_secret: false,
+                placed: None,
+                defines: None,
+            }
+        })
+        .collect();
+    let mut record = Vec::new();
+    let content = FileContent {
+        sha256: Digest::of(BASE_YAML.as_bytes()),
+        size: BASE_YAML.len() as u64,
+        git: Some(GitBlobId::Sha1(*b"git blob id, 20 byte")),
+    };
+    FileRecord::encode("base.yaml", &content, &objects, &mut record);
+    // Source maps are the hub's alone and have a format number of their own.
+    let name = |what: &str| format!("source-map-{SOURCE_MAP_FORMAT}.{what}");
+    let record = golden(&name("record"), &record);
+
+    // The stored map is compressed: only decoded, with the committed record inside.
+    let snapshot = Snapshot::build(&entries(&resources)).0.digest();
+    let reader = Digest::of(b"golden reader");
+    let mut map = SourceMapWriter::new(MapHead::new("prod", snapshot, reader));
+    map.push(&record);
+    let stored = compressed(&name("bin"), &map.seal(None, &[&key]));
+    let opened = OpenedMap::open(&stored, &[key.public()]).unwrap();
+    assert_eq!(
+        (opened.head.snapshot, opened.head.reader),
+        (snapshot, reader)
+    );
+    let records: Vec<FileRecord<'_>> = opened.records().collect();
+    let [stored_record] = records.as_slice() else {
+        panic!("one file record expected");
+    };
+    assert_eq!(stored_record.as_bytes(), record.as_slice());
+    assert_eq!(stored_record.content, content);
+    assert_eq!(stored_record.objects::<String>().unwrap(), objects);
 }
 
 /// The epoch of the fixtures' channel.
@@ -657,6 +715,7 @@ fn trust_root_chain() {
             channels: vec![channel.parse().unwrap()],
             keys: ids,
             threshold,
+            scope: None,
         });
     };
     delegate("prod", "prod", &[&prod[0], &prod[1], &prod[2]], 2);
@@ -693,4 +752,34 @@ fn trust_root_chain() {
         now: at(150),
     };
     assert_eq!(verify_head_under(&bytes, &check).unwrap().head, head);
+
+    // Version 3 scopes team A to its namespaces, without RBAC or cluster-scoped objects, applied
+    // as its own account: the first scope makes the document format 2.
+    let mut v3 = v2.root.successor(v2.digest(), at(120), at(365 * 86_400));
+    v3.delegations[1].scope = Some(
+        serde_json::from_str(
+            r#"{"cluster_scoped":false,"deny_kinds":["*.rbac.authorization.k8s.io"],"kinds":["*.*"],
+                "namespaces":["$channel","team-a"],"service_account":{"name":"cairn","namespace":"team-a"}}"#,
+        )
+        .unwrap(),
+    );
+    assert_eq!((v3.format, v3.required_format()), (1, 2));
+    v3.format = v3.required_format();
+    let v3 = SignedRoot::sign(&v3, &[&roots[1], &roots[2]]);
+    let three = golden("root-3.json", &v3.encode());
+    assert_eq!(SignedRoot::decode(&three).unwrap(), v3);
+    let walked = TrustedRoot::anchor(&one, Some(&digest))
+        .unwrap()
+        .walk([two.as_slice(), three.as_slice()]);
+    assert_eq!((walked.root.version(), walked.refused), (3, None));
+    // The same document claiming format 1 is refused: a format 1 reader cannot enforce a scope.
+    let text = String::from_utf8(three.clone()).unwrap();
+    let claimed = text.replace("\"format\":2", "\"format\":1");
+    let err = SignedRoot::decode(claimed.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("delegations[1].scope: scopes need trust root format 2"),
+        "{err}"
+    );
 }

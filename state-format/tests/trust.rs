@@ -66,6 +66,7 @@ fn delegate(root: &mut TrustRoot, name: &str, channels: &[&str], keys: &[u8], th
         channels: channels.iter().map(|c| c.parse().unwrap()).collect(),
         keys: ids,
         threshold,
+        scope: None,
     });
 }
 
@@ -294,12 +295,12 @@ fn altered_or_foreign_bytes_are_refused_before_anything_is_trusted() {
         root.advance(widened.as_bytes()),
         Err(RootRefusal::BelowThreshold { ref invalid, .. }) if invalid.len() == 2
     ));
-    let newer = text.replace("\"format\":1", "\"format\":2");
+    let newer = text.replace("\"format\":1", "\"format\":3");
     assert_eq!(
         root.advance(newer.as_bytes()),
         Err(RootRefusal::UnsupportedFormat {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         })
     );
     let extra = text.replace("\"format\":1", "\"format\":1,\"mirrors\":[]");
@@ -357,7 +358,7 @@ fn structural_rules_name_the_field() {
     for (field, edit) in cases {
         let mut root = v2.root.clone();
         edit(&mut root);
-        let message = root.validate().unwrap_err();
+        let message = root.validate().unwrap_err().to_string();
         assert!(message.starts_with(field), "{field}: {message}");
         let bytes = sign(&root, &[1, 2]).encode();
         let err = SignedRoot::decode(&bytes).unwrap_err().to_string();
@@ -699,5 +700,53 @@ fn labels_survive_and_are_bounded() {
     let decoded = SignedRoot::decode(&signed.encode()).unwrap();
     assert_eq!(decoded.root.keys[&id(1)].label.as_deref(), Some("alice"));
     root.keys.get_mut(&id(1)).unwrap().label = Some("x".repeat(65));
-    assert!(root.validate().unwrap_err().contains("label"));
+    assert!(root.validate().unwrap_err().to_string().contains("label"));
+}
+
+/// `--trust` with scopes from the agent's configuration: a scoped channel's heads verify and
+/// carry their scope; a channel no entry names is not delegated at all.
+#[test]
+fn simple_roots_with_scopes_refuse_channels_they_do_not_name() {
+    let scope: cairn_state_format::Scope = serde_json::from_str(
+        r#"{"cluster_scoped":false,"deny_kinds":[],"kinds":["*.*"],"namespaces":["$channel"]}"#,
+    )
+    .unwrap();
+    let root = TrustedRoot::simple_scoped(
+        &[key(1).public()],
+        &[(vec!["team-a-*".parse().unwrap()], scope.clone())],
+    );
+    assert_eq!(root.root().format, 2);
+    let check = |channel| HeadCheck {
+        root: &root,
+        channel,
+        applied_generation: None,
+        lineage: Lineage::default(),
+        now: at(30),
+    };
+    let head = |channel: &str| {
+        let head = Head::new(
+            channel,
+            Epoch::from_bytes([1; 16]),
+            1,
+            Digest::of(b"s"),
+            at(20),
+            at(3_600),
+        );
+        SignedHead::sign(&head, &[key(1)])
+    };
+    let verified = verify_head_under(&head("team-a-web"), &check("team-a-web")).unwrap();
+    assert_eq!(verified.scope, Some(scope));
+    assert!(matches!(
+        verify_head_under(&head("prod"), &check("prod")),
+        Err(Refusal::NotDelegated { .. })
+    ));
+    let open = TrustedRoot::simple(&[key(1).public()]);
+    let open_check = HeadCheck {
+        root: &open,
+        ..check("prod")
+    };
+    assert_eq!(
+        verify_head_under(&head("prod"), &open_check).unwrap().scope,
+        None
+    );
 }

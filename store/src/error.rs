@@ -17,6 +17,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The provider's client refuses the URL's configuration (an unknown query parameter, a
+    /// value it cannot parse, a missing credential).
+    #[error("store URL {url:?}: {source}")]
+    Client {
+        /// The URL given, credentials masked.
+        url: String,
+        /// What the client builder reported.
+        #[source]
+        source: Box<object_store::Error>,
+    },
     /// A key is not a valid object path.
     #[error("object key {key:?} is invalid: {reason}")]
     Key {
@@ -96,7 +106,10 @@ impl Error {
     pub fn answer(&self) -> Option<Answer> {
         match self {
             Error::Store { answer, .. } => *answer,
-            Error::Url { .. } | Error::Key { .. } | Error::Refused { .. } => None,
+            Error::Url { .. }
+            | Error::Client { .. }
+            | Error::Key { .. }
+            | Error::Refused { .. } => None,
         }
     }
 }

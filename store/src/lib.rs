@@ -15,9 +15,12 @@
 
 mod answer;
 mod bounded;
+mod cloud;
 mod counting;
 mod error;
 mod open;
+mod options;
+mod provider;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,15 +40,15 @@ pub use answer::Answer;
 pub use bounded::{Bound, Limiter, MIN_READ_RATE, Refused};
 pub use counting::{CountingStore, GetOutcome, RequestCounts};
 pub use error::{Error, Result};
-pub use open::StoreOptions;
+pub use options::StoreOptions;
+pub use provider::Provider;
 
 /// A store opened from a URL. Keys are relative to the URL's prefix.
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     url: String,
-    /// Whether the backend keeps HTTP attributes with an object (a local directory does not).
-    keeps_attributes: bool,
+    provider: Provider,
     cache_control: Option<CacheControl>,
     read_limits: Option<ReadLimits>,
     read_timeout: Duration,
@@ -157,12 +160,13 @@ fn body_placeholder() -> BoxStream<'static, object_store::Result<Bytes>> {
 }
 
 impl Store {
-    /// Wraps an existing object store; `url` is only used in messages.
-    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: &str) -> Store {
+    /// Wraps an existing object store of `provider` (what it keeps and how it behaves follow
+    /// from that); `url` is only used in messages.
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, provider: Provider, url: &str) -> Store {
         Store {
             inner,
             url: url.to_owned(),
-            keeps_attributes: true,
+            provider,
             cache_control: None,
             read_limits: None,
             read_timeout: Duration::from_secs(30),
@@ -202,7 +206,7 @@ impl Store {
     /// The options of a write of `key` in `mode`.
     fn put_options(&self, key: &str, mode: PutMode) -> PutOptions {
         let mut attributes = Attributes::new();
-        if let (true, Some(policy)) = (self.keeps_attributes, self.cache_control) {
+        if let (true, Some(policy)) = (self.provider.keeps_attributes(), self.cache_control) {
             attributes.insert(Attribute::CacheControl, policy(key).into());
         }
         PutOptions {
@@ -212,9 +216,14 @@ impl Store {
         }
     }
 
-    /// The URL the store was opened from.
+    /// The URL the store was opened from (credentials masked).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The kind of store this is.
+    pub fn provider(&self) -> Provider {
+        self.provider
     }
 
     /// The underlying object store.
@@ -524,20 +533,19 @@ impl Store {
         let second = self.put_if_absent(&key, Bytes::from_static(b"2")).await?;
         let create_only = first == Created::Created && second == Created::AlreadyExists;
         let compare_and_swap = if create_only {
-            let stale = Version {
-                etag: Some("\"cairn-probe-stale\"".to_owned()),
-                version: None,
-            };
-            let current = self.get(&key).await?.map(|f| f.version).unwrap_or_default();
-            let refused = self
-                .put_if_match(&key, Bytes::from_static(b"3"), &stale)
-                .await?
-                == Swapped::Conflict;
+            // A real version, as the store gives it, that a rewrite makes stale: made-up tags
+            // would not do, as some providers condition on a version of their own shape (GCS on
+            // a generation number, not an ETag).
+            let first = self.get(&key).await?.map(|f| f.version).unwrap_or_default();
             let accepted = self
-                .put_if_match(&key, Bytes::from_static(b"4"), &current)
+                .put_if_match(&key, Bytes::from_static(b"3"), &first)
                 .await?
                 == Swapped::Swapped;
-            refused && accepted
+            let refused = self
+                .put_if_match(&key, Bytes::from_static(b"4"), &first)
+                .await?
+                == Swapped::Conflict;
+            accepted && refused
         } else {
             false
         };

@@ -1,69 +1,18 @@
 //! Opening a store from its URL.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
 use crate::Store;
+use crate::cloud;
 use crate::error::{Error, Result};
-
-/// How patient the store client is. The agent keeps retries short because its own loop backs
-/// off with jitter; the hub can afford the defaults.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Retries of a failed request inside the client.
-    pub max_retries: usize,
-    /// Longest time spent retrying one request.
-    pub retry_timeout: Duration,
-    /// Timeout of one request.
-    pub request_timeout: Duration,
-    /// Timeout to connect.
-    pub connect_timeout: Duration,
-}
-
-impl Default for StoreOptions {
-    /// Three retries within 30 s, 30 s per request, 5 s to connect.
-    fn default() -> Self {
-        StoreOptions {
-            max_retries: 3,
-            retry_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-impl StoreOptions {
-    fn client(&self, url: &Url) -> ClientOptions {
-        let endpoint_is_http = url
-            .query_pairs()
-            .any(|(k, v)| k.contains("endpoint") && v.starts_with("http://"))
-            || ["AWS_ENDPOINT", "AWS_ENDPOINT_URL"]
-                .iter()
-                .any(|k| std::env::var(k).is_ok_and(|v| v.starts_with("http://")));
-        // allow_http lives on the ClientOptions: with_client_options replaces an earlier with_allow_http.
-        ClientOptions::new()
-            .with_allow_http(endpoint_is_http)
-            .with_timeout(self.request_timeout)
-            .with_connect_timeout(self.connect_timeout)
-    }
-
-    fn retry(&self) -> RetryConfig {
-        RetryConfig {
-            backoff: BackoffConfig::default(),
-            max_retries: self.max_retries,
-            retry_timeout: self.retry_timeout,
-        }
-    }
-}
+use crate::options::StoreOptions;
+use crate::provider::Provider;
 
 impl Store {
     /// Opens the store a URL names. See the crate docs for the URL forms.
@@ -84,60 +33,38 @@ impl Store {
                 "{e}; expected file:///path, s3://bucket/prefix, gs://…, az://… or memory://"
             ))
         })?;
-        let prefix = parsed.path().trim_matches('/').to_owned();
-        // The cloud builders share no trait, but take options the same way: every query
-        // parameter is one of the builder's config keys.
-        macro_rules! cloud {
-            ($builder:expr, $key:ty) => {{
-                let mut builder = $builder;
-                for (key, value) in parsed.query_pairs() {
-                    let key: $key = key
-                        .parse()
-                        .map_err(|e| bad(format!("query parameter {key}: {e}")))?;
-                    builder = builder.with_config(key, value);
-                }
-                let store = builder
-                    .with_http_connector(crate::answer::ObservingConnector)
-                    .with_client_options(options.client(&parsed))
-                    .with_retry(options.retry())
-                    .build();
-                Arc::new(store.map_err(|e| bad(e.to_string()))?)
-            }};
-        }
-        let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "file" => {
+        let provider = Provider::from_scheme(parsed.scheme()).ok_or_else(|| {
+            bad(format!(
+                "unsupported scheme {:?}; expected {}",
+                parsed.scheme(),
+                Provider::SCHEMES
+            ))
+        })?;
+        let shown = redacted(&parsed);
+        let inner: Arc<dyn ObjectStore> = match provider {
+            Provider::Local => {
                 let dir = parsed.to_file_path().map_err(|()| {
                     bad("not an absolute local path (file:///abs/path)".to_owned())
                 })?;
                 return Store::open_dir(&dir, url);
             }
-            "memory" => return Ok(Store::from_object_store(Arc::new(InMemory::new()), url)),
-            "s3" => cloud!(
-                AmazonS3Builder::from_env().with_bucket_name(host(&parsed, url)?),
-                AmazonS3ConfigKey
-            ),
-            "gs" => cloud!(
-                GoogleCloudStorageBuilder::from_env().with_bucket_name(host(&parsed, url)?),
-                GoogleConfigKey
-            ),
-            "az" | "azure" => {
-                cloud!(
-                    MicrosoftAzureBuilder::from_env().with_container_name(host(&parsed, url)?),
-                    AzureConfigKey
-                )
-            }
-            other => {
-                return Err(bad(format!(
-                    "unsupported scheme {other:?}; expected file, s3, gs, az or memory"
-                )));
+            Provider::Memory => Arc::new(InMemory::new()),
+            Provider::S3 | Provider::Gcs | Provider::Azure => {
+                cloud::open(provider, host(&parsed, url)?, &parsed, options).map_err(|source| {
+                    Error::Client {
+                        url: shown.clone(),
+                        source: Box::new(source),
+                    }
+                })?
             }
         };
-        let inner = if prefix.is_empty() {
+        let prefix = parsed.path().trim_matches('/');
+        let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
             inner
         } else {
-            Arc::new(PrefixStore::new(inner, prefix.as_str()))
+            Arc::new(PrefixStore::new(inner, prefix))
         };
-        Ok(Store::from_object_store(inner, &redacted(&parsed)))
+        Ok(Store::from_object_store(inner, provider, &shown))
     }
 }
 
@@ -154,10 +81,11 @@ impl Store {
             .canonicalize()
             .map_err(|e| bad(format!("{}: {e}", dir.display())))?;
         let local = LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
-        Ok(Store {
-            keeps_attributes: false,
-            ..Store::from_object_store(Arc::new(local), url)
-        })
+        Ok(Store::from_object_store(
+            Arc::new(local),
+            Provider::Local,
+            url,
+        ))
     }
 }
 
@@ -219,6 +147,42 @@ mod tests {
             shown.contains("access_key_id=AK") && shown.contains("endpoint=http"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_store_knows_its_provider() {
+        let dir = std::env::temp_dir().join(format!("cairn-provider-{}", std::process::id()));
+        let cases = [
+            ("memory://".to_owned(), Provider::Memory),
+            (format!("file://{}", dir.display()), Provider::Local),
+            (dir.display().to_string(), Provider::Local),
+            (
+                "s3://b/p?endpoint=http://127.0.0.1:1&region=r&access_key_id=a&secret_access_key=s"
+                    .to_owned(),
+                Provider::S3,
+            ),
+            (
+                "gs://b/p?base_url=http://127.0.0.1:1&skip_signature=true".to_owned(),
+                Provider::Gcs,
+            ),
+            (
+                "az://c/p?account_name=a&access_key=a2V5&endpoint=http://127.0.0.1:1/a".to_owned(),
+                Provider::Azure,
+            ),
+        ];
+        for (url, provider) in cases {
+            let store = Store::open(&url, &StoreOptions::default()).unwrap();
+            assert_eq!(store.provider(), provider, "{url}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_query_parameter_the_provider_does_not_know_is_refused_by_name() {
+        let err = Store::open("gs://b/?no_such_key=1", &StoreOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_key"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Store conformance, written once over `Store` and run on every store: in-memory, a local
-//! directory, moto (conditional writes exactly as AWS S3), Garage (no conditional writes) and
-//! Azurite (Microsoft's Azure Blob emulator, for `az://`).
+//! directory, moto (conditional writes exactly as AWS S3), Garage (no conditional writes),
+//! Azurite (Microsoft's Azure Blob emulator, for `az://`) and fake-gcs-server (the GCS emulator,
+//! for `gs://`: it honours `ifGenerationMatch`, so create-only and compare-and-swap writes).
 
 use cairn_state_format::{Digest, layout};
 use cairn_store::{Abilities, Conditional, Created, Store, Swapped};
@@ -10,7 +11,7 @@ use object_store::{Attribute, ObjectStoreExt};
 /// writes) must be reflected in the README's table of guarantees.
 fn expected(name: &str) -> Abilities {
     match name {
-        "memory" | "moto" | "azurite" => Abilities {
+        "memory" | "moto" | "azurite" | "fake-gcs" => Abilities {
             create_only: true,
             compare_and_swap: true,
         },

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cairn_env_vars::EnvVars;
-use cairn_store::{CountingStore, Store};
+use cairn_store::{CountingStore, Provider, Store};
 
 /// A store server the test command starts.
 #[derive(Clone, Copy, Debug)]
@@ -29,13 +29,17 @@ pub const S3_SERVERS: &[Server] = &[
     },
 ];
 
-/// Every server: the S3 ones and Azurite (Azure Blob).
+/// Every server: the S3 ones, Azurite (Azure Blob) and fake-gcs-server (GCS).
 pub const ALL_SERVERS: &[Server] = &[
     S3_SERVERS[0],
     S3_SERVERS[1],
     Server {
         name: "azurite",
         var: EnvVars::CAIRN_TEST_AZURITE,
+    },
+    Server {
+        name: "fake-gcs",
+        var: EnvVars::CAIRN_TEST_GCS,
     },
 ];
 
@@ -89,6 +93,10 @@ pub fn fresh_prefix(url: &str) -> Store {
 /// A fresh in-memory store whose requests are counted, and the counter.
 pub fn counting_memory() -> (Store, CountingStore) {
     let counting = CountingStore::new(Arc::new(object_store::memory::InMemory::new()));
-    let store = Store::from_object_store(Arc::new(counting.clone()), "memory://counted");
+    let store = Store::from_object_store(
+        Arc::new(counting.clone()),
+        Provider::Memory,
+        "memory://counted",
+    );
     (store, counting)
 }

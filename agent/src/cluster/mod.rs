@@ -1,6 +1,6 @@
 //! The connection to the Kubernetes API server, shared by everything that talks to it: the
-//! Kubernetes target ([`crate::targets::kube`]), the leader election ([`crate::election`]) and the
-//! in-cluster state ([`crate::state::ConfigMapState`]).
+//! Kubernetes target and its in-cluster state (the state ConfigMaps), and the leader election.
+//! It sits below them all and knows none of them.
 //!
 //! One client per agent, made on first use (so opening needs no network), with the QPS/burst
 //! limit as a layer under it ([`limit`]): no request can bypass it. Beside it, every request is
@@ -21,7 +21,7 @@ pub use limit::RateLimitLayer;
 
 use count::CountLayer;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Where the client's configuration comes from.
 enum Source {

@@ -2,7 +2,7 @@
 
 use cairn_state_format::{ChannelPattern, validate_channel_name};
 
-use super::ConfigError;
+use crate::error::ConfigError;
 
 /// A channel to follow: by name, or every channel whose name matches a pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,12 +19,12 @@ impl ChannelSpec {
     pub fn parse(text: &str) -> Result<ChannelSpec, ConfigError> {
         if text.contains('*') {
             let pattern = text
-                .parse()
-                .map_err(|reason| ConfigError::invalid("--channel", reason))?;
+                .parse::<ChannelPattern>()
+                .map_err(|reason| ConfigError::invalid("--channel", reason.to_string()))?;
             Ok(ChannelSpec::Pattern(pattern))
         } else {
             validate_channel_name(text)
-                .map_err(|reason| ConfigError::invalid("--channel", reason))?;
+                .map_err(|reason| ConfigError::invalid("--channel", reason.to_string()))?;
             Ok(ChannelSpec::Name(text.to_owned()))
         }
     }

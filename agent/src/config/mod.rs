@@ -1,84 +1,32 @@
-//! The agent's configuration, as a library caller builds it (the CLI in [`crate::cli`] is one
-//! way to fill it in), and the errors that stop an agent before it starts.
+//! The agent's configuration, as a library caller builds it (the CLI, `cli.rs`, is one way
+//! to fill it in): plain data, checked before any work starts. It names what to build and
+//! never holds a live part of the agent: the parts are made from it by `run` (a library
+//! caller's own target and replicas are given to [`crate::AgentBuilder`] beside it).
+//!
+//! Near the bottom of the crate: it imports only [`crate::error`].
 
 mod channels;
+mod drift;
+mod election;
+mod kube;
+mod timing;
 mod trust;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use cairn_state_format::{Epoch, PublicKey};
 use cairn_store::Store;
 
 pub use channels::ChannelSpec;
+pub use drift::{DriftMode, DriftPolicy};
+pub use election::{Election, JITTER_FACTOR};
+pub use kube::{DEFAULT_BURST, DEFAULT_QPS, KubeOptions, Propagation};
+pub use timing::Timing;
 pub use trust::TrustSpec;
 
-use crate::election::{Election, LeaseLock};
-use crate::state::StateBackend;
-use crate::targets::kube::KubeOptions;
-
-/// Why a configuration cannot work. Every variant names the flag or file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A setting has a value that cannot work.
-    #[error("{setting}: {reason}")]
-    Invalid {
-        /// The flag (`--interval`) or setting concerned.
-        setting: &'static str,
-        /// What is wrong, and what would be right.
-        reason: String,
-    },
-    /// A file named by a setting cannot be read.
-    #[error("{setting} {}: {source}", path.display())]
-    Unreadable {
-        /// The flag naming the file.
-        setting: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why it cannot be read.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The metrics address cannot be listened on.
-    #[error("--metrics-addr {addr}: cannot listen: {source}")]
-    Listen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An HTTP client could not be built (TLS set-up).
-    #[error("cannot build an HTTP client: {0}")]
-    HttpClient(#[source] reqwest::Error),
-    /// The kubeconfig file cannot be used.
-    #[error("kubeconfig {}: {source}", path.display())]
-    Kubeconfig {
-        /// The file.
-        path: PathBuf,
-        /// What kube reported.
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    /// No cluster could be found to talk to.
-    #[error("no cluster found (in-cluster service account, KUBECONFIG, ~/.kube/config): {0}")]
-    NoCluster(#[source] kube::config::InferConfigError),
-    /// A Kubernetes client could not be built from a usable configuration.
-    #[error("cannot build a Kubernetes client: {0}")]
-    KubeClient(#[source] kube::Error),
-}
-
-impl ConfigError {
-    /// An invalid value of `setting`.
-    pub fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            setting,
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::error::ConfigError;
 
 /// Where objects are read from (or status records written to).
 #[derive(Clone, Debug)]
@@ -107,29 +55,16 @@ impl StoreLocation {
 }
 
 /// What the agent reconciles.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TargetSpec {
     /// Write each object as a YAML file under this directory.
     Dir(PathBuf),
     /// The Kubernetes API server, with server-side apply (see [`Config::kube`]).
     Kube,
     /// A target the library caller implements (an embedding host, the fleet load tester's
-    /// counting target).
-    Custom(std::sync::Arc<dyn crate::targets::Target>),
+    /// counting target), given to [`crate::AgentBuilder::target`].
+    Custom,
 }
-
-impl PartialEq for TargetSpec {
-    fn eq(&self, other: &TargetSpec) -> bool {
-        match (self, other) {
-            (TargetSpec::Dir(a), TargetSpec::Dir(b)) => a == b,
-            (TargetSpec::Kube, TargetSpec::Kube) => true,
-            (TargetSpec::Custom(a), TargetSpec::Custom(b)) => std::sync::Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
-
-impl Eq for TargetSpec {}
 
 impl TargetSpec {
     /// Parses `dir:PATH` or `kube`.
@@ -143,61 +78,6 @@ impl TargetSpec {
             )),
         }
     }
-}
-
-/// How often and how patiently the agent works. Every default is the production value.
-#[derive(Clone, Debug)]
-pub struct Timing {
-    /// Poll interval T (default 30 s).
-    pub interval: Duration,
-    /// Spread of each poll around T, as a fraction (default 0.2: T ± 20 %).
-    pub jitter: f64,
-    /// How often the target is checked for drift and corrected (default 10 min).
-    pub resync: Duration,
-    /// How often a status record is written when nothing changes (default 5 min, ± jitter).
-    pub heartbeat: Duration,
-    /// First retry delay after a failure, doubled per failure (default 1 s).
-    pub backoff_base: Duration,
-    /// Longest delay between retries (default 5 min).
-    pub backoff_cap: Duration,
-    /// How long a shutdown waits for in-flight work (default 10 s).
-    pub drain: Duration,
-    /// Timeout of one store request (default 15 s).
-    pub request_timeout: Duration,
-    /// Whether the first poll waits a random offset in [0, T) so a fleet restart is not a herd
-    /// (default true).
-    pub first_poll_offset: bool,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            interval: Duration::from_secs(30),
-            jitter: 0.2,
-            resync: Duration::from_secs(600),
-            heartbeat: Duration::from_secs(300),
-            backoff_base: Duration::from_secs(1),
-            backoff_cap: Duration::from_secs(300),
-            drain: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(15),
-            first_poll_offset: true,
-        }
-    }
-}
-
-/// Replicas of one agent that meet somewhere other than a Kubernetes API server: a lease and a
-/// state backend the library caller shares between them (the fleet load tester simulates R
-/// replicas per cluster in memory with [`crate::election::MemoryLease`] and
-/// [`crate::MemoryState`]). With `--target kube`, `--leader-elect` does the same through the
-/// cluster's Lease and ConfigMaps.
-#[derive(Clone, Debug)]
-pub struct Replicas {
-    /// The election's settings.
-    pub election: Election,
-    /// The lease the replicas compete for.
-    pub lease: std::sync::Arc<dyn LeaseLock>,
-    /// Where the leader records what it applied, and followers follow it.
-    pub state: std::sync::Arc<dyn StateBackend>,
 }
 
 /// Everything one agent needs. Several agents may run in one process, each with its own config.
@@ -232,8 +112,6 @@ pub struct Config {
     pub memory_cache_bytes: u64,
     /// How the Kubernetes target talks to the cluster (used with [`TargetSpec::Kube`]).
     pub kube: KubeOptions,
-    /// Replicas that elect a leader without the Kubernetes target (see [`Replicas`]).
-    pub replicas: Option<Replicas>,
 }
 
 impl Config {
@@ -260,7 +138,6 @@ impl Config {
             metrics_addr: None,
             memory_cache_bytes: 4 * 1024 * 1024,
             kube: KubeOptions::default(),
-            replicas: None,
         }
     }
 
@@ -292,30 +169,6 @@ impl Config {
         self.timing.validate()?;
         if self.target == TargetSpec::Kube {
             self.kube.validate()?;
-        }
-        if let Some(replicas) = &self.replicas {
-            if self.target == TargetSpec::Kube {
-                return Err(ConfigError::invalid(
-                    "--leader-elect",
-                    "with --target kube the replicas elect a leader through the cluster: use --leader-elect, not a library lease",
-                ));
-            }
-            replicas.election.validate()?;
-        }
-        Ok(())
-    }
-}
-
-impl Timing {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.interval.is_zero() {
-            return Err(ConfigError::invalid("--interval", "must be positive"));
-        }
-        if !(0.0..1.0).contains(&self.jitter) {
-            return Err(ConfigError::invalid(
-                "--jitter",
-                "must be at least 0 % and below 100 %",
-            ));
         }
         Ok(())
     }

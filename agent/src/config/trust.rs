@@ -5,7 +5,7 @@ use std::path::Path;
 
 use cairn_state_format::{Digest, PublicKey, TrustedRoot};
 
-use super::ConfigError;
+use crate::error::ConfigError;
 
 /// What the agent trusts at install.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// The election's record in a lease.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use super::sink::BlobSink;
 use super::source::{Body, Bound};
 use crate::error::{Error, HttpProblem, Result};
 use crate::fetch::tree::Tree;
-use crate::serve::metrics::RequestKind;
+use crate::metrics::RequestKind;
 
 /// Record bytes (entries, removals) kept of a pack no signature vouches for.
 const UNNAMED_RECORD_BUDGET: u64 = 8 * 1024 * 1024;

@@ -13,7 +13,7 @@
 //! - [`tree`]: verified snapshots in memory; [`cache`], [`blobs`]: blobs by digest.
 //! - [`shared`]: what several agents of one process may share.
 
-pub(crate) mod blobs;
+mod blobs;
 mod body;
 pub(crate) mod cache;
 mod checked;

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use cairn_state_format::layout;
 use futures::StreamExt;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::source::{Body, Bound, Conditional, Opened, Source};
-use crate::serve::metrics::{Metrics, RequestKind};
+use crate::metrics::{Metrics, RequestKind};
 
 /// The store as the reconcile loop sees it.
 #[derive(Clone, Debug)]
@@ -49,6 +49,23 @@ impl Remote {
     /// A plain read bounded by the limit of the key's kind; `None` if the object does not exist.
     pub async fn get(&self, kind: RequestKind, channel: &str, key: &str) -> Result<Option<Bytes>> {
         self.get_bounded(kind, channel, key, kind_limit(key)).await
+    }
+
+    /// A plain read of an object something signed refers to: its absence is an error naming
+    /// the object and `referrer` (what referred to it, `the head of channel prod`).
+    pub async fn get_referenced(
+        &self,
+        kind: RequestKind,
+        channel: &str,
+        key: &str,
+        referrer: impl FnOnce() -> String,
+    ) -> Result<Bytes> {
+        self.get(kind, channel, key)
+            .await?
+            .ok_or_else(|| Error::Missing {
+                key: key.to_owned(),
+                referrer: referrer(),
+            })
     }
 
     /// A plain read of at most (or exactly) `bound` bytes; `None` if the object does not exist.

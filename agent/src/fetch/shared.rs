@@ -12,7 +12,7 @@ use bytes::Bytes;
 use cairn_state_format::Digest;
 use moka::future::Cache;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::fetch::CheckedPacks;
 use crate::fetch::tree::Trees;
 

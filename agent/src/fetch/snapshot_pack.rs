@@ -13,7 +13,7 @@ use super::sink::BlobSink;
 use super::source::Bound;
 use crate::error::{Error, Result};
 use crate::fetch::tree::Tree;
-use crate::serve::metrics::RequestKind;
+use crate::metrics::RequestKind;
 
 /// The snapshot `pack` holds, verified; its blobs are in the cache.
 pub async fn fetch(at: Fetcher<'_>, pack: &SnapshotPackRef) -> Result<Arc<Tree>> {

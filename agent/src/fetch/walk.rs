@@ -13,7 +13,7 @@ use super::Fetcher;
 use crate::error::{Error, Result};
 use crate::fetch::remote::Remote;
 use crate::fetch::tree::{Tree, apply_changes};
-use crate::serve::metrics::RequestKind;
+use crate::metrics::RequestKind;
 
 /// Index nodes fetched at once.
 const CONCURRENCY: usize = 8;
@@ -40,13 +40,10 @@ pub async fn fetch(
 ) -> Result<(Arc<Tree>, Vec<Change>, usize)> {
     let (remote, channel) = (at.remote, at.channel);
     let key = layout::snapshot_key(to);
+    let referrer = || format!("the head of channel {channel}");
     let bytes = remote
-        .get(RequestKind::Snapshot, channel, &key)
-        .await?
-        .ok_or_else(|| Error::Missing {
-            key: key.clone(),
-            referrer: format!("the head of channel {channel}"),
-        })?;
+        .get_referenced(RequestKind::Snapshot, channel, &key, referrer)
+        .await?;
     let snapshot = Snapshot::decode(&bytes, to).map_err(|source| Error::Corrupt {
         what: format!("snapshot {key}"),
         source,
@@ -121,13 +118,10 @@ async fn fetch_nodes(
 
 async fn fetch_node(remote: &Remote, channel: &str, digest: Digest) -> Result<(Digest, Node)> {
     let key = layout::index_key(&digest);
+    let referrer = || format!("the index of channel {channel}");
     let bytes = remote
-        .get(RequestKind::Node, channel, &key)
-        .await?
-        .ok_or_else(|| Error::Missing {
-            key: key.clone(),
-            referrer: format!("the index of channel {channel}"),
-        })?;
+        .get_referenced(RequestKind::Node, channel, &key, referrer)
+        .await?;
     let node = Node::decode(&bytes, &digest).map_err(|source| Error::Corrupt {
         what: format!("index node {key}"),
         source,

@@ -1,21 +1,20 @@
 //! Steps 4 to 7 of a pass: fetch, plan, apply, persist; and their variants for a resync and a
 //! teardown.
 
-use cairn_state_format::{
-    AppliedRef, Change, EntrySet, Incomplete, MAX_UNHEALTHY, Phase, ResourceId, diff_entries,
-};
+use cairn_state_format::{Change, EntrySet, Incomplete, MAX_UNHEALTHY, Phase, diff_entries};
 
+use super::Channel;
+use super::context::Converging;
 use super::execute::{self, Executed};
 use super::outcome;
 use super::phases::Holding;
 use super::plan::{Plan, is_definition, plan, plan_changes, select};
-use super::{Channel, status_error};
+use super::status::status_error;
 use crate::error::{Error, Result};
-use crate::fetch::blobs;
 use crate::fetch::{FetchPath, Fetched, fetch_entries};
-use crate::run::Ctx;
+use crate::metrics::Metrics;
 use crate::state::{Applied, Step};
-use crate::targets::{Drifted, Inventory, PassScope, TargetError, Write};
+use crate::targets::{PassScope, Target, TargetError};
 
 /// What a reconcile moves the target to: `entries`, from `previous` (what was applied before),
 /// with the `changes` between them when they are known.
@@ -27,7 +26,11 @@ struct Desired<'a> {
 
 impl Channel {
     /// Steps 4 to 7 for a new head: fetch, plan, apply, persist.
-    pub(super) async fn apply_pending(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
+    pub(super) async fn apply_pending(
+        &mut self,
+        at: Converging<'_>,
+        check_drift: bool,
+    ) -> Result<()> {
         let Some(pending) = self.pending().cloned() else {
             return Ok(());
         };
@@ -35,11 +38,11 @@ impl Channel {
         let previous = self.holding.applied().map(|a| a.tree().clone());
         // A re-created channel (accepted by the operator) starts a new history: its state is
         // saved whole, since the journal's lines follow one channel's generations.
-        let same_channel = self
-            .holding
-            .applied()
-            .is_some_and(|a| a.epoch.is_none() || a.epoch == head.epoch);
-        let fetched = fetch_entries(ctx.fetcher(&self.name), previous.as_ref(), head).await?;
+        let same_channel = self.holding.applied().is_some_and(|a| {
+            let epoch = a.head.signed.epoch();
+            epoch.is_none() || epoch == head.epoch
+        });
+        let fetched = fetch_entries(at.fetch, previous.as_ref(), head).await?;
         self.note_fetch(&fetched);
         let empty = EntrySet::new();
         let desired = Desired {
@@ -48,20 +51,15 @@ impl Channel {
             changes: previous.as_ref().and(fetched.changes.as_deref()),
         };
         let done = self
-            .converge(ctx, desired, check_drift, head.generation)
+            .converge(at, desired, check_drift, head.generation)
             .await?;
-        let applied = Applied::of(
-            head.generation,
-            pending.bytes.clone(),
-            pending.etag.clone(),
-            fetched.tree.clone(),
-        );
+        let applied = Applied::of(pending.record(), fetched.tree.clone());
         // Persist what changed since the state saved last (a journal line), or everything.
-        let changes = match (&previous, fetched.changes) {
-            (Some(_), Some(changes)) => Some(changes),
-            (Some(p), None) => Some(diff_entries(p.entries(), fetched.tree.entries())),
-            (None, _) => None,
-        };
+        let changes = previous.as_ref().map(|p| {
+            fetched
+                .changes
+                .unwrap_or_else(|| diff_entries(p.entries(), fetched.tree.entries()))
+        });
         let step = match (&previous, &changes) {
             (Some(p), Some(changes)) if same_channel => Step::From {
                 from: p.digest(),
@@ -69,18 +67,15 @@ impl Channel {
             },
             _ => Step::Full,
         };
-        if let Err(e) = ctx.state.save(&self.name, &applied, step).await {
+        if let Err(e) = at.state.save(&self.name, &applied, step).await {
             // Everything is written but not recorded: the target can still find it all (the
             // ApplySet parent names its kinds), and the status says what is out there.
             return Err(self.stopped(head.generation, done, e));
         }
         self.status.incomplete = None;
         tracing::info!(generation = head.generation, "applied");
-        ctx.metrics.set_generation(&self.name, head.generation);
-        self.status.applied = Some(AppliedRef {
-            generation: head.generation,
-            snapshot: head.snapshot,
-        });
+        at.metrics.set_generation(&self.name, head.generation);
+        self.status.applied = Some(applied.head.reference());
         self.holding = Holding::Applied(applied);
         self.check_target = false;
         Ok(())
@@ -106,11 +101,15 @@ impl Channel {
     }
 
     /// Brings the target back to the applied entries (after a restart, a failure, or on resync).
-    pub(super) async fn reconcile_applied(&mut self, ctx: &Ctx, check_drift: bool) -> Result<()> {
+    pub(super) async fn reconcile_applied(
+        &mut self,
+        at: Converging<'_>,
+        check_drift: bool,
+    ) -> Result<()> {
         let Some((tree, generation)) = self
             .holding
             .applied()
-            .map(|a| (a.tree().clone(), a.generation))
+            .map(|a| (a.tree().clone(), a.head.generation))
         else {
             return Ok(());
         };
@@ -119,13 +118,13 @@ impl Channel {
             previous: tree.entries(),
             changes: Some(&[]),
         };
-        let done = self.converge(ctx, desired, check_drift, generation).await?;
+        let done = self.converge(at, desired, check_drift, generation).await?;
         if done.wrote()
             && let Some(applied) = self.holding.applied()
         {
             // What the target records beside the state (the Kubernetes target's fingerprints of
             // what it just corrected) is kept with it.
-            ctx.state.resave(&self.name, applied).await?;
+            at.state.resave(&self.name, applied).await?;
         }
         self.check_target = false;
         Ok(())
@@ -135,23 +134,23 @@ impl Channel {
     /// Returns what the plan did; a pass that stops part way says what it did in the status.
     async fn converge(
         &mut self,
-        ctx: &Ctx,
+        at: Converging<'_>,
         desired: Desired<'_>,
         check_drift: bool,
         generation: u64,
     ) -> Result<Executed> {
-        let previous = select(desired.previous, &ctx.labels);
+        let previous = select(desired.previous, at.labels);
         let changes = desired.changes;
-        let desired = select(desired.entries, &ctx.labels);
+        let desired = select(desired.entries, at.labels);
         let (plan, inventory) = match changes {
             // The target holds exactly what was applied before, and no drift check asks for
             // more: the changes are the plan (the same plan as the full one, see `plan_changes`).
-            Some(changes) if !check_drift && ctx.target.owns_exactly(&self.name, &previous) => {
+            Some(changes) if !check_drift && at.target.owns_exactly(&self.name, &previous) => {
                 (plan_changes(&desired, &previous, changes), None)
             }
             _ => {
                 let inventory = self
-                    .inventory(ctx, &desired, &previous, check_drift, generation)
+                    .inventory(at, &desired, &previous, check_drift, generation)
                     .await?;
                 (plan(&desired, &inventory, &previous), Some(inventory))
             }
@@ -162,7 +161,7 @@ impl Channel {
         if plan.is_empty() {
             self.status.counts.failed = 0;
             self.note_drift(inventory.as_ref(), &Executed::default(), check_drift);
-            self.assess(ctx, &desired, check_drift).await;
+            self.assess(at.target, &desired, check_drift).await;
             return Ok(Executed::default());
         }
         let (creates, updates, deletes) = plan.counts();
@@ -173,42 +172,24 @@ impl Channel {
             unchanged = plan.unchanged,
             "plan"
         );
-        blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, plan.blobs()).await?;
+        at.fetch.prefetch(plan.blobs()).await?;
         // Before the first write: whatever the target knows it cannot do refuses the pass now.
-        let scope = self.scope(ctx, &plan).await?;
-        ctx.state.check_writable(&self.name)?;
-        ctx.target.prepare(&self.name, &scope).await?;
-        let (done, stopped) = execute::execute(ctx, &self.name, &plan, generation).await;
-        self.count(ctx, &done, desired.len());
+        let scope = scope(at, &plan).await?;
+        at.state.check_writable(&self.name)?;
+        at.target.prepare(&self.name, &scope).await?;
+        let (done, stopped) = execute::execute(at.target, at.fetch, &plan, generation).await;
+        self.count(at.metrics, &done, desired.len());
         self.note_drift(inventory.as_ref(), &done, check_drift);
         if let Some(e) = stopped {
             return Err(self.stopped(generation, done, e));
         }
         if done.failed.is_empty() {
-            self.assess(ctx, &desired, true).await;
+            self.assess(at.target, &desired, true).await;
             return Ok(done);
         }
         let incomplete = outcome::incomplete(generation, &done);
-        let e = self.failures(ctx, &plan, done);
+        let e = self.failures(at.target, &plan, done);
         Err(self.stopped_with(incomplete, e))
-    }
-
-    /// What the plan writes and removes, for the target's preparation.
-    async fn scope(&self, ctx: &Ctx, plan: &Plan) -> Result<PassScope> {
-        let mut scope = PassScope::default();
-        for item in plan.steps.iter().flat_map(|s| &s.items) {
-            match item.blob {
-                Some(blob) => {
-                    if is_definition(&item.id) {
-                        let bytes = blobs::load(&ctx.remote, &ctx.cache, &self.name, &blob).await?;
-                        scope.definitions.push(bytes);
-                    }
-                    scope.writes.push(item.id.clone());
-                }
-                None => scope.deletes.push(item.id.clone()),
-            }
-        }
-        Ok(scope)
     }
 
     /// The error of a pass that stopped part way, after recording what it did.
@@ -221,24 +202,11 @@ impl Channel {
         e
     }
 
-    /// Records the drift check's findings (only a pass that checked changes them).
-    fn note_drift(&mut self, inventory: Option<&Inventory>, done: &Executed, check_drift: bool) {
-        if !check_drift {
-            return;
-        }
-        let (total, listed) = match inventory {
-            Some(inventory) => outcome::drifted(inventory, done),
-            None => (0, Vec::new()),
-        };
-        self.status.counts.drifted = total;
-        self.status.drifted = listed;
-    }
-
     /// Records what a plan's execution did in the metrics and the status counts.
-    fn count(&mut self, ctx: &Ctx, done: &Executed, desired: usize) {
+    fn count(&mut self, metrics: &Metrics, done: &Executed, desired: usize) {
         let failed = done.failed.len() as u64;
         let (applied, pruned) = (done.applied.len() as u64, done.pruned.len() as u64);
-        ctx.metrics.objects(&self.name, applied, pruned, failed);
+        metrics.objects(&self.name, applied, pruned, failed);
         let counts = &mut self.status.counts;
         counts.applied = applied;
         counts.pruned = pruned;
@@ -248,8 +216,8 @@ impl Channel {
 
     /// The error of a plan some of whose objects failed; the next two failures are recorded in
     /// the status with their objects, and every failed object is listed as unhealthy.
-    fn failures(&mut self, ctx: &Ctx, plan: &Plan, done: Executed) -> Error {
-        let target = ctx.target.describe();
+    fn failures(&mut self, target: &dyn Target, plan: &Plan, done: Executed) -> Error {
+        let target = target.describe();
         self.status.unhealthy = done
             .failed
             .iter()
@@ -279,7 +247,7 @@ impl Channel {
     }
 
     /// Removes everything the channel applied and forgets it.
-    pub(super) async fn teardown(&mut self, ctx: &Ctx, reason: &str) -> Result<()> {
+    pub(super) async fn teardown(&mut self, at: Converging<'_>, reason: &str) -> Result<()> {
         tracing::info!(reason, "tearing the channel down");
         let previous = self.holding.applied().map(|a| a.tree().clone());
         let empty = EntrySet::new();
@@ -289,114 +257,35 @@ impl Channel {
             previous: previous.as_ref().map_or(&empty, |t| t.entries()),
             changes: None,
         };
-        self.converge(ctx, desired, false, generation).await?;
-        ctx.state.remove(&self.name).await?;
+        self.converge(at, desired, false, generation).await?;
+        at.state.remove(&self.name).await?;
         self.status.incomplete = None;
         self.holding = Holding::Nothing;
         self.status.applied = None;
-        ctx.metrics.set_generation(&self.name, 0);
+        at.metrics.set_generation(&self.name, 0);
         self.hold(
-            ctx,
+            at.metrics,
             Phase::Pending,
             Some(format!("{reason}; everything it applied was removed")),
             None,
         );
         Ok(())
     }
+}
 
-    /// What the target holds for the channel, with drift when asked.
-    async fn inventory(
-        &self,
-        ctx: &Ctx,
-        desired: &EntrySet,
-        previous: &EntrySet,
-        check_drift: bool,
-        generation: u64,
-    ) -> Result<Inventory> {
-        let mut inventory = ctx
-            .target
-            .inventory(&self.name, desired, previous, check_drift)
-            .await?;
-        if check_drift && ctx.target.live_drift().is_some() {
-            let drifted = self
-                .live_drift(ctx, desired, &inventory, generation)
-                .await?;
-            inventory.drifted.extend(drifted.correct);
-            inventory.reported.extend(drifted.report);
-        }
-        Ok(inventory)
-    }
-
-    /// Objects the channel owns, unchanged since written, whose live state no longer matches
-    /// (for targets that compare live content): only the target's suspects, when it has them.
-    async fn live_drift(
-        &self,
-        ctx: &Ctx,
-        desired: &EntrySet,
-        inventory: &Inventory,
-        generation: u64,
-    ) -> Result<Drifted> {
-        let Some(live) = ctx.target.live_drift() else {
-            return Ok(Drifted::default());
-        };
-        let current: Vec<_> = desired
-            .values()
-            .filter(|e| inventory.owned.get(&e.id) == Some(&Some(e.blob)))
-            .filter(|e| !inventory.narrowed || inventory.suspects.contains(&e.id))
-            .collect();
-        let digests: Vec<_> = current.iter().map(|e| e.blob).collect();
-        blobs::prefetch(&ctx.remote, &ctx.cache, &self.name, digests).await?;
-        let mut drifted = Drifted::default();
-        for chunk in current.chunks(execute::BATCH) {
-            let mut writes = Vec::with_capacity(chunk.len());
-            for entry in chunk {
-                let bytes = blobs::load(&ctx.remote, &ctx.cache, &self.name, &entry.blob).await?;
-                writes.push(Write {
-                    id: entry.id.clone(),
-                    blob: entry.blob,
-                    bytes,
-                    generation,
-                });
+/// What `plan` writes and removes, for the target's preparation.
+async fn scope(at: Converging<'_>, plan: &Plan) -> Result<PassScope> {
+    let mut scope = PassScope::default();
+    for item in plan.steps.iter().flat_map(|s| &s.items) {
+        match item.blob {
+            Some(blob) => {
+                if is_definition(&item.id) {
+                    scope.definitions.push(at.fetch.blob(&blob).await?);
+                }
+                scope.writes.push(item.id.clone());
             }
-            let found = live.drifted(&self.name, writes).await?;
-            drifted.correct.extend(found.correct);
-            drifted.report.extend(found.report);
-        }
-        Ok(drifted)
-    }
-
-    /// Fills the health counts from the target, when it can tell and an assessment is due:
-    /// after changes, on resync, while anything is not healthy, or when never assessed. A target
-    /// that cannot tell counts every object it holds as healthy.
-    async fn assess(&mut self, ctx: &Ctx, desired: &EntrySet, due: bool) {
-        let counts = &self.status.counts;
-        let assessed = counts.healthy + counts.progressing + counts.degraded;
-        let due = due
-            || counts.progressing > 0
-            || counts.degraded > 0
-            || assessed != desired.len() as u64;
-        if !due {
-            return;
-        }
-        let Some(check) = ctx.target.health() else {
-            let counts = &mut self.status.counts;
-            counts.healthy = (desired.len() as u64).saturating_sub(counts.failed);
-            counts.progressing = 0;
-            counts.degraded = 0;
-            return;
-        };
-        let ids: Vec<ResourceId> = desired.keys().cloned().collect();
-        match check.assess(&self.name, ids).await {
-            Ok(report) => {
-                let counts = &mut self.status.counts;
-                counts.healthy = report.healthy;
-                counts.progressing = report.progressing;
-                counts.degraded = report.degraded;
-                self.status.unhealthy = report.unhealthy.into_iter().take(MAX_UNHEALTHY).collect();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot assess health; keeping the last assessment")
-            }
+            None => scope.deletes.push(item.id.clone()),
         }
     }
+    Ok(scope)
 }

@@ -5,11 +5,10 @@ use std::collections::HashSet;
 
 use cairn_state_format::ResourceId;
 
-use super::plan::Plan;
-use crate::error::Result;
-use crate::fetch::blobs;
-use crate::run::Ctx;
-use crate::targets::{ObjectFailure, Write};
+use super::plan::{Plan, Step};
+use crate::error::{Error, Result};
+use crate::fetch::Fetcher;
+use crate::targets::{ObjectFailure, Target, Write};
 
 /// Objects written per batch (bounds the blob bytes held at once).
 pub(super) const BATCH: usize = 64;
@@ -36,19 +35,20 @@ impl Executed {
     }
 }
 
-/// Runs `plan` for `channel`. Stops after a step with failures, so later waves never run ahead
-/// of earlier ones that did not land. An error of the pass itself (not of one object) is
-/// returned with what was done before it.
+/// Runs `plan` against `target`, with blobs from `fetch` (for its channel). Stops after a step
+/// with failures, so later waves never run ahead of earlier ones that did not land. An error of
+/// the pass itself (not of one object) is returned with what was done before it.
 pub async fn execute(
-    ctx: &Ctx,
-    channel: &str,
+    target: &dyn Target,
+    fetch: Fetcher<'_>,
     plan: &Plan,
     generation: u64,
-) -> (Executed, Option<crate::error::Error>) {
+) -> (Executed, Option<Error>) {
     let mut done = Executed::default();
     for (i, step) in plan.steps.iter().enumerate() {
+        let channel = fetch.channel;
         tracing::debug!(channel, step = %step.label, objects = step.items.len(), "step");
-        if let Err(e) = run_step(ctx, channel, step, generation, &mut done).await {
+        if let Err(e) = run_step(target, fetch, step, generation, &mut done).await {
             let touched: HashSet<&ResourceId> = done
                 .applied
                 .iter()
@@ -79,15 +79,16 @@ pub async fn execute(
 }
 
 async fn run_step(
-    ctx: &Ctx,
-    channel: &str,
-    step: &super::plan::Step,
+    target: &dyn Target,
+    fetch: Fetcher<'_>,
+    step: &Step,
     generation: u64,
     done: &mut Executed,
 ) -> Result<()> {
+    let channel = fetch.channel;
     if step.deletes {
         let ids: Vec<ResourceId> = step.items.iter().map(|i| i.id.clone()).collect();
-        let report = ctx.target.delete(channel, ids).await?;
+        let report = target.delete(channel, ids).await?;
         done.pruned.extend(report.done);
         done.failed.extend(report.failed);
         return Ok(());
@@ -96,7 +97,7 @@ async fn run_step(
         let mut writes = Vec::with_capacity(chunk.len());
         for item in chunk {
             let Some(blob) = item.blob else { continue };
-            let bytes = blobs::load(&ctx.remote, &ctx.cache, channel, &blob).await?;
+            let bytes = fetch.blob(&blob).await?;
             writes.push(Write {
                 id: item.id.clone(),
                 blob,
@@ -104,7 +105,7 @@ async fn run_step(
                 generation,
             });
         }
-        let report = ctx.target.apply(channel, writes).await?;
+        let report = target.apply(channel, writes).await?;
         done.applied.extend(report.done);
         done.unchanged.extend(report.unchanged);
         done.failed.extend(report.failed);

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use cairn_state_format::{Digest, Epoch, Head, Refusal};
 
 use crate::error::Error;
-use crate::state::{Applied, AppliedHead};
+use crate::state::{Applied, AppliedHead, HeadBytes};
 
 /// What the channel holds in the target.
 #[derive(Debug)]
@@ -33,21 +33,18 @@ impl Holding {
         }
     }
 
-    /// What was applied (loaded or not): generation, snapshot and epoch.
-    pub fn mark(&self) -> Option<Mark> {
+    /// The head applied (its entries loaded or not), if any.
+    pub fn head(&self) -> Option<&AppliedHead> {
         match self {
-            Holding::Applied(a) => Some(Mark {
-                generation: a.generation,
-                snapshot: a.snapshot,
-                epoch: a.epoch,
-            }),
-            Holding::Resuming(a) => Some(Mark {
-                generation: a.generation,
-                snapshot: a.snapshot,
-                epoch: a.epoch,
-            }),
+            Holding::Applied(applied) => Some(&applied.head),
+            Holding::Resuming(head) => Some(head),
             Holding::Nothing | Holding::Broken(_) => None,
         }
+    }
+
+    /// What was applied (loaded or not): generation, snapshot and epoch.
+    pub fn mark(&self) -> Option<Mark> {
+        self.head().map(Mark::of)
     }
 
     /// The applied generation, if any.
@@ -68,6 +65,15 @@ pub(crate) struct Mark {
 }
 
 impl Mark {
+    /// The mark of `applied`.
+    pub fn of(applied: &AppliedHead) -> Mark {
+        Mark {
+            generation: applied.generation,
+            snapshot: applied.snapshot,
+            epoch: applied.signed.epoch(),
+        }
+    }
+
     /// Whether `head` is what to apply next: newer, or the first of a re-created channel (whose
     /// head verification accepted, so the operator said to follow it).
     pub fn behind(&self, head: &Head) -> bool {
@@ -84,6 +90,18 @@ pub(crate) struct VerifiedHead {
     pub bytes: Bytes,
     /// Its ETag, for the next conditional poll.
     pub etag: Option<String>,
+}
+
+impl VerifiedHead {
+    /// What applying this head records.
+    pub fn record(&self) -> AppliedHead {
+        AppliedHead {
+            generation: self.head.generation,
+            snapshot: self.head.snapshot,
+            signed: HeadBytes::decoded(self.bytes.clone(), self.head.epoch),
+            etag: self.etag.clone(),
+        }
+    }
 }
 
 /// The channel's head as the last poll found it.

@@ -2,21 +2,24 @@
 //! trust root (after looking for a newer one: a changed head, or a resync, makes the agent look).
 
 use bytes::Bytes;
-use cairn_state_format::{HeadCheck, Lineage, Refusal, TrustedRoot, layout, verify_head_under};
+use cairn_state_format::{
+    Epoch, HeadCheck, Lineage, Refusal, TrustedRoot, layout, verify_head_under,
+};
 use chrono::Utc;
 
+use super::Channel;
+use super::context::Polling;
 use super::phases::{HeadSeen, VerifiedHead};
-use super::{Channel, status_error};
+use super::status::status_error;
 use crate::error::{Error, Result, TrustRootProblem};
 use crate::fetch::source::Conditional;
-use crate::run::Ctx;
-use crate::serve::metrics::RequestKind;
+use crate::metrics::RequestKind;
 use crate::trust::Current;
 
 impl Channel {
     /// Step 1: poll the head with `If-None-Match`, and step 2: verify what changed; `resync`
     /// also looks for a newer trust root when the head did not change.
-    pub(super) async fn poll(&mut self, ctx: &Ctx, resync: bool) -> Result<()> {
+    pub(super) async fn poll(&mut self, at: Polling<'_>, resync: bool) -> Result<()> {
         let key = layout::head_key(&self.name);
         // A refused head is fetched and checked again on each resync: a newer trust root (a
         // renewed expiry, a new delegation) may accept it now.
@@ -24,20 +27,20 @@ impl Channel {
             (HeadSeen::Refused { .. }, true) => None,
             (head, _) => head.etag(),
         };
-        let answer = ctx
+        let answer = at
             .remote
             .get_if_changed(RequestKind::Head, &self.name, &key, etag)
             .await?;
-        ctx.metrics
+        at.metrics
             .poll(&self.name, matches!(answer, Conditional::NotModified));
         match answer {
             Conditional::NotModified if resync => {
-                self.trust_root(ctx, true).await?;
+                self.trust_root(at, true).await?;
             }
             Conditional::NotModified => {}
             Conditional::NotFound => self.head = HeadSeen::Missing,
             Conditional::Fetched { bytes, etag } => {
-                let current = self.trust_root(ctx, true).await?;
+                let current = self.trust_root(at, true).await?;
                 self.head = match current.refused {
                     Some(next) => self.refuse(
                         Refusal::NextRootRefused {
@@ -46,21 +49,21 @@ impl Channel {
                         },
                         etag,
                     ),
-                    None => self.verify(ctx, &current.root, bytes, etag),
+                    None => self.verify(at.accept_epochs, &current.root, bytes, etag),
                 };
             }
         }
         if let Some(head) = self.pending().map(|p| &p.head).or(self.head.latest()) {
             let age = (Utc::now() - head.published_at).num_milliseconds() as f64 / 1000.0;
-            ctx.metrics.set_head_age(&self.name, age);
+            at.metrics.set_head_age(&self.name, age);
         }
         Ok(())
     }
 
     /// The root to verify heads under (with `look`, after following the store's chain); a
     /// newer version that was refused goes into the status record.
-    async fn trust_root(&mut self, ctx: &Ctx, look: bool) -> Result<Current> {
-        let current = ctx.trust_root(look).await?;
+    async fn trust_root(&mut self, at: Polling<'_>, look: bool) -> Result<Current> {
+        let current = at.trust_root(look).await?;
         if let Some(refused) = &current.refused {
             let error = Error::TrustRoot {
                 key: refused.key.clone(),
@@ -86,7 +89,7 @@ impl Channel {
     /// before, for its expiry).
     fn verify(
         &mut self,
-        ctx: &Ctx,
+        accept_epochs: &[Epoch],
         root: &TrustedRoot,
         bytes: Bytes,
         etag: Option<String>,
@@ -101,7 +104,7 @@ impl Channel {
             lineage: Lineage {
                 accept_applied: true,
                 epoch: applied.and_then(|a| a.epoch),
-                accept_epochs: &ctx.accept_epochs,
+                accept_epochs,
             },
             now: Utc::now(),
         };

@@ -7,14 +7,16 @@
 //! conditional (`304` when nothing was published since), the recorded snapshot is the base of
 //! the next delta pack, and an unchanged snapshot is not applied again.
 
-use cairn_state_format::{AppliedRef, Phase};
+use cairn_state_format::Phase;
 use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::phases::{Holding, Role};
-use super::{Channel, phase_name};
+use super::status::phase_name;
+use super::{Channel, Ctx};
 use crate::error::Result;
-use crate::run::Ctx;
+use crate::metrics::Metrics;
+use crate::state::StateDir;
 
 const STANDING_BY: &str = "standing by: another replica leads";
 
@@ -39,29 +41,33 @@ impl Channel {
             tokio::select! {
                 term = ctx.leader.lead() => return Some(term),
                 _ = shutdown.changed() => return None,
-                Some(state) = recorded.next() => self.follow_recorded(ctx, state),
+                Some(state) = recorded.next() => {
+                    self.follow_recorded(&ctx.state, &ctx.metrics, state);
+                }
             }
         }
     }
 
     /// Takes in a state the leader recorded (`None`: it removed it, the channel was torn down).
-    fn follow_recorded(&mut self, ctx: &Ctx, state: Result<Option<Vec<u8>>>) {
-        let decoded = state.and_then(|bytes| {
+    fn follow_recorded(
+        &mut self,
+        state: &StateDir,
+        metrics: &Metrics,
+        recorded: Result<Option<Vec<u8>>>,
+    ) {
+        let decoded = recorded.and_then(|bytes| {
             bytes
-                .map(|bytes| ctx.state.decode_recorded(&self.name, &bytes))
+                .map(|bytes| state.decode_recorded(&self.name, &bytes))
                 .transpose()
         });
         match decoded {
             Ok(Some(applied)) => {
-                ctx.metrics.set_generation(&self.name, applied.generation);
-                self.status.applied = Some(AppliedRef {
-                    generation: applied.generation,
-                    snapshot: applied.snapshot,
-                });
+                metrics.set_generation(&self.name, applied.head.generation);
+                self.status.applied = Some(applied.head.reference());
                 self.holding = Holding::Applied(applied);
             }
             Ok(None) => {
-                ctx.metrics.set_generation(&self.name, 0);
+                metrics.set_generation(&self.name, 0);
                 self.status.applied = None;
                 self.holding = Holding::Nothing;
             }

@@ -2,23 +2,22 @@
 //! status to), the target, where its state lives, and the election it campaigns in. The Kubernetes
 //! target, the in-cluster state and the election share one connection to the cluster.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::watch;
 
-use super::Ctx;
-use super::follower::sleep_or_shutdown;
+use super::{Ctx, Replicas};
 use crate::cluster::Cluster;
 use crate::config::{Config, TargetSpec};
 use crate::election::{Campaign, KubeLease, Leadership, Standing};
-use crate::error::Result;
+use crate::error::{ConfigError, Result};
 use crate::fetch::Shared;
 use crate::fetch::cache::BlobCache;
 use crate::fetch::remote::Remote;
 use crate::fetch::source::{self, ObjectSource, Source};
-use crate::serve::metrics::Metrics;
+use crate::metrics::Metrics;
+use crate::reconcile::{self, Identity, Reader};
 use crate::state::{StateBackend, StateDir};
 use crate::targets::{DirTarget, KubeTarget, Target};
 use crate::trust::TrustChain;
@@ -42,10 +41,15 @@ struct Placement {
 }
 
 impl Parts {
-    /// Opens everything `config` names (it was validated).
-    pub fn open(config: &Config, shared: Arc<Shared>) -> Result<Parts> {
+    /// Opens everything `config` names (it was validated, with `target` and `replicas`).
+    pub fn open(
+        config: &Config,
+        shared: Arc<Shared>,
+        target: Option<Arc<dyn Target>>,
+        replicas: Option<Replicas>,
+    ) -> Result<Parts> {
         let (source, status) = stores(config, &shared)?;
-        let placement = place(config)?;
+        let placement = place(config, target, replicas)?;
         // Without an election this agent always leads.
         let standing = match placement.campaign {
             None => Standing::ALWAYS,
@@ -53,24 +57,31 @@ impl Parts {
         };
         let (leading, leader) = watch::channel(standing);
         let metrics = Arc::new(Metrics::new());
-        let ctx = Ctx {
-            cluster_id: config.cluster_id.clone(),
-            labels: config.labels.clone(),
-            trust: TrustChain::new(&config.trust),
-            accept_epochs: config.accept_epochs.clone(),
-            timing: config.timing.clone(),
-            remote: Remote::new(source, metrics.clone()),
-            status,
-            cache: BlobCache::with_memory(
-                &shared.blob_dir(&config.state_dir.join("blobs")),
-                shared.memory(config.memory_cache_bytes),
-            ),
+        let reconcile = reconcile::Ctx {
+            identity: Identity {
+                cluster_id: config.cluster_id.clone(),
+                labels: config.labels.clone(),
+                started_at: Utc::now(),
+            },
             state: StateDir::with_backend(&config.state_dir, placement.backend, shared.clone()),
+            reader: Reader {
+                remote: Remote::new(source, metrics.clone()),
+                cache: BlobCache::with_memory(
+                    &shared.blob_dir(&config.state_dir.join("blobs")),
+                    shared.memory(config.memory_cache_bytes),
+                ),
+                shared,
+                trust: TrustChain::new(&config.trust),
+                accept_epochs: config.accept_epochs.clone(),
+            },
             target: placement.target,
             leader: Leadership::new(leader),
             metrics,
-            started_at: Utc::now(),
-            shared,
+        };
+        let ctx = Ctx {
+            reconcile,
+            timing: config.timing.clone(),
+            status,
         };
         Ok(Parts {
             ctx,
@@ -112,22 +123,28 @@ fn stores(
 /// The target the configuration names; with `kube`, also the in-cluster state and the
 /// election, all through one connection. The directory target keeps its bookkeeping under the
 /// state dir. Other targets elect a leader when the library caller gives them [`Replicas`].
-///
-/// [`Replicas`]: crate::config::Replicas
-fn place(config: &Config) -> Result<Placement> {
-    let target: Arc<dyn Target> = match &config.target {
-        TargetSpec::Dir(root) => {
+fn place(
+    config: &Config,
+    custom: Option<Arc<dyn Target>>,
+    replicas: Option<Replicas>,
+) -> Result<Placement> {
+    let target: Arc<dyn Target> = match (&config.target, custom) {
+        (TargetSpec::Dir(root), _) => {
             Arc::new(DirTarget::open(root, &config.state_dir.join("dir-target"))?)
         }
-        TargetSpec::Kube => return Ok(place_in_cluster(config)),
-        TargetSpec::Custom(target) => target.clone(),
+        (TargetSpec::Kube, _) => return Ok(place_in_cluster(config)),
+        (TargetSpec::Custom, Some(target)) => target,
+        (TargetSpec::Custom, None) => {
+            let why = "a custom target is given with AgentBuilder::target";
+            return Err(ConfigError::invalid("--target", why).into());
+        }
     };
-    let (backend, campaign) = match &config.replicas {
+    let (backend, campaign) = match replicas {
         Some(replicas) => (
-            Some(replicas.state.clone()),
+            Some(replicas.state),
             Some(Campaign {
-                election: replicas.election.clone(),
-                lock: replicas.lease.clone(),
+                election: replicas.election,
+                lock: replicas.lease,
             }),
         ),
         None => (None, None),
@@ -164,27 +181,5 @@ fn place_in_cluster(config: &Config) -> Placement {
                 election,
             }
         }),
-    }
-}
-
-/// Sweeps the blob cache every resync period until shutdown.
-pub(super) async fn sweep_cache_every(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
-    while !sleep_or_shutdown(ctx.timing.resync, &mut shutdown).await {
-        sweep_cache(&ctx).await;
-    }
-}
-
-/// Removes cached blobs that no persisted channel, and no snapshot in use in the process, refers
-/// to and that are older than a resync period (younger ones may belong to a reconcile in flight).
-async fn sweep_cache(ctx: &Ctx) {
-    let mut keep: HashSet<_> = ctx.shared.trees.blobs().into_iter().collect();
-    for name in ctx.state.channels().await {
-        if let Ok(Some(applied)) = ctx.state.load(&name).await {
-            keep.extend(applied.entries().values().map(|e| e.blob));
-        }
-    }
-    let removed = ctx.cache.sweep(keep, ctx.timing.resync).await;
-    if removed > 0 {
-        tracing::info!(removed, "removed unused blobs from the cache");
     }
 }

@@ -77,7 +77,7 @@ pub(crate) async fn discover(
             }
         }
     };
-    offer(ctx.state.channels().await);
+    offer(ctx.reconcile.state.channels().await);
     if ctx.timing.first_poll_offset
         && sleep_or_shutdown(schedule.first_offset(), &mut shutdown).await
     {
@@ -85,13 +85,13 @@ pub(crate) async fn discover(
     }
     loop {
         // Only the leader reads the store; a replica standing by waits for its turn.
-        if !ctx.leads() {
+        if !ctx.reconcile.leads() {
             tokio::select! {
-                _ = ctx.leader.lead() => {}
+                _ = ctx.reconcile.leader.lead() => {}
                 _ = shutdown.changed() => return,
             }
         }
-        let delay = match ctx.remote.list_channels().await {
+        let delay = match ctx.reconcile.reader.remote.list_channels().await {
             Ok(names) => {
                 offer(names);
                 schedule.success()

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::Ctx;
-use super::readiness::Readiness;
 use super::report::Reporter;
 use super::schedule::Schedule;
 use crate::reconcile::{Channel, PassResult};
+use crate::serve::Readiness;
 
 /// Why a follower stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,18 +53,18 @@ pub(crate) async fn follow(
     readiness: Arc<Readiness>,
 ) -> Ended {
     loop {
-        let term = match ctx.leader.term() {
+        let term = match ctx.reconcile.leader.term() {
             Some(term) => term,
             None => {
                 // A replica standing by does its job: it is ready.
                 readiness.followed(channel.name());
-                match channel.stand_by(&ctx, &mut shutdown).await {
+                match channel.stand_by(&ctx.reconcile, &mut shutdown).await {
                     Some(term) => term,
                     None => return Ended::Shutdown,
                 }
             }
         };
-        channel.take_over(&ctx, term).await;
+        channel.take_over(&ctx.reconcile, term).await;
         let mut leader = Leader {
             ctx: &ctx,
             term,
@@ -118,13 +118,13 @@ impl Leader<'_> {
                     Ok(delay) => delay,
                     Err(ended) => return Some(ended),
                 },
-                () = ctx.leader.deposed(term) => return None,
+                () = ctx.reconcile.leader.deposed(term) => return None,
             };
             tokio::select! {
                 stopping = sleep_or_shutdown(delay, shutdown) => if stopping {
                     return Some(Ended::Shutdown);
                 },
-                () = ctx.leader.deposed(term) => return None,
+                () = ctx.reconcile.leader.deposed(term) => return None,
             }
         }
     }
@@ -138,7 +138,7 @@ impl Leader<'_> {
         started: Instant,
     ) -> Result<Duration, Ended> {
         let ctx = self.ctx;
-        let result = channel.pass(ctx, resync).await;
+        let result = channel.pass(&ctx.reconcile, resync).await;
         self.readiness.followed(channel.name());
         let delay = match result {
             PassResult::Ok => schedule.success().saturating_sub(started.elapsed()),

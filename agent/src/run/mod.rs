@@ -1,22 +1,26 @@
 //! Running an agent: composing its parts (store, target, state, election, metrics server), and
-//! the long-running loop, every task of which is supervised.
+//! the long-running loop, every task of which is supervised. The top of the crate: it imports
+//! every part and nothing imports it.
 //!
-//! - [`compose`]: from a [`Config`] to the parts one agent shares between its channels ([`Ctx`]).
+//! - [`builder`]: a [`Config`] and what a library caller brings beside it (its own target,
+//!   replicas meeting in memory, caches shared with other agents) → an [`Agent`];
+//!   [`compose`]: from those to the parts one agent shares between its channels ([`Ctx`]).
 //! - [`supervisor`]: every spawned task's end is observed; followers restart, services fail.
 //! - [`follower`]: one channel's loop; [`schedule`]: when it polls next; [`report`]: its status
 //!   records.
-//! - [`discover`]: channel patterns; [`once`]: a single pass (`run --once`).
-//! - [`readiness`]: what `/readyz` answers.
+//! - [`discover`]: channel patterns; [`once`]: a single pass (`run --once`); [`sweep`]: the blob
+//!   cache's clean-up.
 
+mod builder;
 mod compose;
 mod context;
 mod discover;
 mod follower;
 mod once;
-pub(crate) mod readiness;
 mod report;
 mod schedule;
 mod supervisor;
+mod sweep;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -25,18 +29,20 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-pub(crate) use crate::config::{ChannelSpec, Config, ConfigError};
-use crate::election::{Campaign, Standing};
-use crate::error::Result;
-use crate::fetch::Shared;
-use crate::reconcile::Channel;
-use crate::serve::metrics::Metrics;
-pub(crate) use context::{AGENT, Ctx};
+pub use builder::{AgentBuilder, Replicas};
+use context::Ctx;
 use discover::{Membership, discover};
 pub use once::{OnceReport, Outcome};
-use readiness::Readiness;
 use report::Reporter;
 use supervisor::{Start, Supervisor};
+
+use crate::config::{ChannelSpec, Config};
+use crate::election::{Campaign, Standing};
+use crate::error::{ConfigError, Result};
+use crate::fetch::Shared;
+use crate::metrics::Metrics;
+use crate::reconcile::Channel;
+use crate::serve::Readiness;
 
 /// One agent, ready to run.
 #[derive(Debug)]
@@ -56,31 +62,24 @@ impl Agent {
     /// Checks the configuration and opens the store, target, state dir and caches. Fails only on
     /// configuration problems: an unreachable store is not one (the agent waits for it).
     pub fn new(config: Config) -> Result<Agent> {
-        Agent::with_shared(config, Arc::new(Shared::new()))
+        Agent::builder(config).build()
     }
 
     /// Like [`Agent::new`], sharing content-addressed caches and HTTP clients with the other
     /// agents given the same `shared` (for processes that run many agents).
     pub fn with_shared(config: Config, shared: Arc<Shared>) -> Result<Agent> {
-        config.validate()?;
-        let parts = compose::Parts::open(&config, shared)?;
-        let listener = match config.metrics_addr {
-            Some(addr) => Some(listen(addr)?),
-            None => None,
-        };
-        Ok(Agent {
-            ctx: Arc::new(parts.ctx),
-            channels: config.channels,
-            listener,
-            leading: parts.leading,
-            campaign: parts.campaign,
-            once: tokio::sync::Mutex::default(),
-        })
+        Agent::builder(config).shared(shared).build()
+    }
+
+    /// An agent of `config`, with what a library caller may bring beside it (see
+    /// [`AgentBuilder`]).
+    pub fn builder(config: Config) -> AgentBuilder {
+        AgentBuilder::new(config)
     }
 
     /// The agent's metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.ctx.metrics
+        &self.ctx.reconcile.metrics
     }
 
     /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
@@ -120,48 +119,13 @@ impl Agent {
             readiness.clone(),
             membership.clone(),
         );
-        if let Some(listener) = self.listener.take() {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
-                ConfigError::Listen {
-                    addr: self.metrics_addr().unwrap_or(([0, 0, 0, 0], 0).into()),
-                    source,
-                }
-            })?;
-            let serve =
-                crate::serve::serve(listener, ctx.metrics.clone(), readiness, stopped.clone());
-            supervisor.service("metrics server", serve);
-        }
-        if let Some(campaign) = self.campaign.take() {
-            supervisor.service(
-                "leader election",
-                campaign.run(self.leading.clone(), stopped.clone()),
-            );
-        }
-        supervisor.service(
-            "cache sweeper",
-            compose::sweep_cache_every(ctx.clone(), stopped.clone()),
-        );
+        self.start_services(&mut supervisor, readiness, &stopped)?;
         let mut named: Vec<String> = self.named().into_iter().collect();
         named.sort();
         for name in named {
             supervisor.follow(name, false, Start::Offset);
         }
-        let patterns = self.patterns();
-        let discovered = if patterns.is_empty() {
-            None
-        } else {
-            let (start, starts) = mpsc::unbounded_channel();
-            let discovery = discover(
-                ctx.clone(),
-                patterns,
-                self.named(),
-                membership,
-                start,
-                stopped,
-            );
-            supervisor.service("channel discovery", discovery);
-            Some(starts)
-        };
+        let discovered = self.start_discovery(&mut supervisor, membership, stopped);
         let outcome = supervisor.watch(shutdown, discovered).await;
         match &outcome {
             Ok(()) => tracing::info!(drain = ?ctx.timing.drain, "shutting down"),
@@ -171,12 +135,59 @@ impl Agent {
         supervisor.drain(ctx.timing.drain).await;
         outcome
     }
-}
 
-/// Binds the metrics address before any work starts, so a taken port is a configuration error.
-fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ConfigError> {
-    let failed = |source| ConfigError::Listen { addr, source };
-    let listener = std::net::TcpListener::bind(addr).map_err(failed)?;
-    listener.set_nonblocking(true).map_err(failed)?;
-    Ok(listener)
+    /// Starts what the agent cannot run without: the metrics server (when it has an address),
+    /// the election (when it campaigns) and the cache sweeper.
+    fn start_services(
+        &mut self,
+        supervisor: &mut Supervisor,
+        readiness: Arc<Readiness>,
+        stopped: &watch::Receiver<bool>,
+    ) -> Result<()> {
+        if let Some(listener) = self.listener.take() {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
+                ConfigError::Listen {
+                    addr: self.metrics_addr().unwrap_or(([0, 0, 0, 0], 0).into()),
+                    source,
+                }
+            })?;
+            let metrics = self.metrics().clone();
+            let serve = crate::serve::serve(listener, metrics, readiness, stopped.clone());
+            supervisor.service("metrics server", serve);
+        }
+        if let Some(campaign) = self.campaign.take() {
+            supervisor.service(
+                "leader election",
+                campaign.run(self.leading.clone(), stopped.clone()),
+            );
+        }
+        let sweeper = sweep::sweep_cache_every(self.ctx.clone(), stopped.clone());
+        supervisor.service("cache sweeper", sweeper);
+        Ok(())
+    }
+
+    /// Starts channel discovery when a channel is a pattern; the channels it finds come on the
+    /// receiver returned.
+    fn start_discovery(
+        &self,
+        supervisor: &mut Supervisor,
+        membership: Arc<Membership>,
+        stopped: watch::Receiver<bool>,
+    ) -> Option<mpsc::UnboundedReceiver<String>> {
+        let patterns = self.patterns();
+        if patterns.is_empty() {
+            return None;
+        }
+        let (start, starts) = mpsc::unbounded_channel();
+        let discovery = discover(
+            self.ctx.clone(),
+            patterns,
+            self.named(),
+            membership,
+            start,
+            stopped,
+        );
+        supervisor.service("channel discovery", discovery);
+        Some(starts)
+    }
 }

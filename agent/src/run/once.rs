@@ -80,13 +80,13 @@ impl Agent {
         let mut kept = self.once.lock().await;
         for (name, discovered) in work {
             if !kept.contains_key(&name) {
-                let channel = Channel::load(&self.ctx, &name, discovered).await;
+                let channel = Channel::load(&self.ctx.reconcile, &name, discovered).await;
                 kept.insert(name.clone(), (channel, Reporter::new()));
             }
             let Some((channel, reporter)) = kept.get_mut(&name) else {
                 continue;
             };
-            let result = channel.pass(&self.ctx, resync).await;
+            let result = channel.pass(&self.ctx.reconcile, resync).await;
             let torn_down = matches!(result, PassResult::TornDown);
             match result {
                 PassResult::TornDown if discovered => reporter.remove(&self.ctx, &name).await,
@@ -116,9 +116,10 @@ impl Agent {
         if patterns.is_empty() {
             return work;
         }
+        let reconcile = &self.ctx.reconcile;
         let mut candidates: BTreeSet<String> =
-            self.ctx.state.channels().await.into_iter().collect();
-        match self.ctx.remote.list_channels().await {
+            reconcile.state.channels().await.into_iter().collect();
+        match reconcile.reader.remote.list_channels().await {
             Ok(listed) => candidates.extend(listed),
             Err(e) => {
                 report.outcome = Outcome::Failed;

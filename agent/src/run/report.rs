@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::Ctx;
 use super::schedule::spread;
-use crate::serve::metrics::RequestKind;
+use crate::metrics::RequestKind;
 
 /// Remembers what was last written for one channel.
 #[derive(Debug, Default)]
@@ -40,7 +40,8 @@ impl Reporter {
         record.updated_at = Utc::now();
         let key = layout::status_key(&record.channel, &record.cluster);
         let result = store.put(&key, record.encode()).await;
-        ctx.metrics.request(RequestKind::Status, &record.channel, 0);
+        let metrics = &ctx.reconcile.metrics;
+        metrics.request(RequestKind::Status, &record.channel, 0);
         match result {
             Ok(_) => {
                 self.last = Some(comparable);
@@ -48,7 +49,7 @@ impl Reporter {
                 self.heartbeat = spread(ctx.timing.heartbeat, ctx.timing.jitter);
             }
             Err(e) => {
-                ctx.metrics.status_failed();
+                metrics.status_failed();
                 tracing::warn!(key, error = %e, "cannot write the status record");
             }
         }
@@ -57,7 +58,7 @@ impl Reporter {
     /// Removes the channel's record (when the channel is torn down).
     pub(crate) async fn remove(&mut self, ctx: &Ctx, channel: &str) {
         let Some(store) = &ctx.status else { return };
-        let key = layout::status_key(channel, &ctx.cluster_id);
+        let key = layout::status_key(channel, &ctx.reconcile.identity.cluster_id);
         if let Err(e) = store.delete(&key).await {
             tracing::warn!(key, error = %e, "cannot remove the status record");
         }

@@ -20,10 +20,10 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::Ctx;
 use super::discover::Membership;
 use super::follower::{Ended, first_offset, follow, sleep_or_shutdown};
-use super::readiness::Readiness;
 use super::schedule::Schedule;
 use crate::error::{Error, Result, Retry};
 use crate::reconcile::Channel;
+use crate::serve::Readiness;
 
 /// How a supervised task ended.
 enum TaskEnd {
@@ -105,7 +105,7 @@ impl Supervisor {
             if stopping {
                 return TaskEnd::Follower(Ended::Shutdown);
             }
-            let channel = Channel::load(&ctx, &name, discovered).await;
+            let channel = Channel::load(&ctx.reconcile, &name, discovered).await;
             TaskEnd::Follower(follow(ctx, channel, stopped, readiness).await)
         });
         self.members.insert(
@@ -171,7 +171,7 @@ impl Supervisor {
             (Member::Service(task), Err(why)) => Err(Error::Task { task, why }),
             (Member::Follower { channel, .. }, Ok(TaskEnd::Follower(Ended::TornDown))) => {
                 self.readiness.forget(&channel);
-                self.ctx.metrics.forget(&channel);
+                self.ctx.reconcile.metrics.forget(&channel);
                 self.membership.retire(&channel);
                 Ok(())
             }
@@ -202,7 +202,7 @@ impl Supervisor {
             ?delay,
             "the channel's follower ended; restarting it"
         );
-        self.ctx.metrics.follower_restarted(&channel);
+        self.ctx.reconcile.metrics.follower_restarted(&channel);
         self.follow(channel, discovered, Start::After(delay));
     }
 }

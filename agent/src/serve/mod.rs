@@ -1,8 +1,7 @@
-//! What the agent serves: `/metrics` (Prometheus, [`metrics`]), `/healthz` and `/readyz`, on a
-//! minimal HTTP server.
+//! What the agent serves: `/metrics` (Prometheus, [`crate::metrics`]), `/healthz` and `/readyz`
+//! (from [`Readiness`], which the supervisor keeps), on a minimal HTTP server.
 
-mod api_requests;
-pub mod metrics;
+mod readiness;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,8 +16,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::run::readiness::Readiness;
-use metrics::Metrics;
+pub(crate) use readiness::Readiness;
+
+use crate::metrics::Metrics;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

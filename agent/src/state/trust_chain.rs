@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{StateDir, StateError};
-use crate::error::{Error, Result};
+use super::StateDir;
+use crate::error::{Error, Result, StateError};
 use crate::fsutil::write_atomic;
 
 /// The file's name in the state directory.
@@ -31,10 +31,8 @@ pub(crate) fn encode(versions: &[String]) -> Vec<u8> {
 }
 
 /// The versions in `bytes`.
-pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Vec<String>, String> {
-    serde_json::from_slice::<Recorded>(bytes)
-        .map(|r| r.versions)
-        .map_err(|e| e.to_string())
+pub(crate) fn decode(bytes: &[u8]) -> serde_json::Result<Vec<String>> {
+    serde_json::from_slice::<Recorded>(bytes).map(|r| r.versions)
 }
 
 impl StateDir {
@@ -57,7 +55,7 @@ impl StateDir {
             Ok(None) => Vec::new(),
             Ok(Some(Ok(versions))) => versions,
             Ok(Some(Err(reason))) => {
-                tracing::warn!(location = %location.display(), reason, "ignoring the recorded trust chain");
+                tracing::warn!(location = %location.display(), %reason, "ignoring the recorded trust chain");
                 Vec::new()
             }
             Err(error) => {

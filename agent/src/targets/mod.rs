@@ -1,13 +1,12 @@
 //! Targets: where desired objects are written. The reconcile loop talks to a [`Target`] only:
 //! the directory target ([`DirTarget`]) and the Kubernetes target ([`KubeTarget`]) sit behind it,
-//! and a library caller may bring its own ([`crate::TargetSpec::Custom`]).
+//! and a library caller may bring its own ([`crate::AgentBuilder::target`]).
 //!
 //! A target owns its objects per channel and never changes objects it did not write for that
 //! channel. What only some targets can do is an optional capability: [`Target::live_drift`]
 //! (compare live objects with their desired content) and [`Target::health`].
 
 mod dir;
-mod error;
 pub mod kube;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,11 +16,10 @@ use bytes::Bytes;
 use cairn_state_format::{Digest, EntrySet, ResourceId};
 
 pub use dir::DirTarget;
-pub(crate) use error::describe_api;
-pub use error::{MissingPermission, TargetError};
 pub use kube::KubeTarget;
 
 use crate::error::Result;
+pub use crate::error::{MissingPermission, TargetError};
 
 /// What a channel owns in the target.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

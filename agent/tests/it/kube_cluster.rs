@@ -1,5 +1,8 @@
 //! The Kubernetes scenario against a real API server: runs when `CAIRN_TEST_KUBECONFIG` names a
-//! kubeconfig (a kind or k3d cluster will do), and says it was skipped otherwise.
+//! kubeconfig (a kind or k3d cluster will do), and says it was skipped otherwise. Its Deployment
+//! runs `registry.k8s.io/pause:3.10`; on a cluster that cannot pull it (air-gapped), set
+//! `CAIRN_TEST_IMAGE` to an image the cluster holds whose default command keeps running, or the
+//! scenario waits for a pod that never starts.
 //!
 //! ```sh
 //! CAIRN_TEST_KUBECONFIG=$HOME/.kube/config cargo test -p cairn-agent --test it kube_cluster -- --nocapture

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cairn_agent::targets::kube::KubeOptions;
 use cairn_agent::{Agent, OnceReport, Outcome, TargetSpec};
+use cairn_env_vars::EnvVars;
 use cairn_state_format::Phase;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
@@ -62,7 +63,7 @@ fn snapshot_with(ns: &str, group: &str, a: &str, with_b: bool, extra: &str) -> S
         "    metadata: {labels: {app: web}}",
         "    spec:",
         "      containers:",
-        "      - {name: pause, image: 'registry.k8s.io/pause:3.10'}",
+        "      - {name: pause, image: 'WORKLOAD_IMAGE'}",
         "---",
     ];
     let mut yaml = lines.join("\n") + "\n" + extra;
@@ -74,6 +75,14 @@ fn snapshot_with(ns: &str, group: &str, a: &str, with_b: bool, extra: &str) -> S
     yaml.replace("NS", ns)
         .replace("GROUP", group)
         .replace("'A'", &format!("'{a}'"))
+        .replace("WORKLOAD_IMAGE", &workload_image())
+}
+
+/// The Deployment's container image: `CAIRN_TEST_IMAGE` (for clusters that cannot pull from
+/// registry.k8s.io: an image they hold whose default command keeps running), else the smallest
+/// image that runs until stopped.
+fn workload_image() -> String {
+    std::env::var(EnvVars::CAIRN_TEST_IMAGE).unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into())
 }
 
 /// Runs passes until converged (a real Deployment takes a while to become available). Where

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cairn_agent::targets::kube::KubeOptions;
 use cairn_agent::{Agent, Metrics, TargetSpec};
-use cairn_store::{CountingStore, Store};
+use cairn_store::{CountingStore, Provider, Store};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use serde_json::json;
@@ -66,7 +66,11 @@ fn replica_of(
     dirs: Dirs,
 ) -> Replica {
     let reads = CountingStore::new(objects.clone());
-    let store = Store::from_object_store(Arc::new(reads.clone()), "memory://replicas");
+    let store = Store::from_object_store(
+        Arc::new(reads.clone()),
+        Provider::Memory,
+        "memory://replicas",
+    );
     let status = Store::open("memory://", &Default::default()).unwrap();
     let mut config = config(opened(&store), &["prod"], &dirs);
     config.status_store = Some(opened(&status));
@@ -100,7 +104,7 @@ async fn cluster(n: usize) -> (FakeApi, Publisher, Vec<Replica>) {
     let fake = FakeApi::start().await;
     agent_namespace(&fake);
     let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let store = Store::from_object_store(objects.clone(), "memory://replicas");
+    let store = Store::from_object_store(objects.clone(), Provider::Memory, "memory://replicas");
     let mut hub = Publisher::new(&store, "prod");
     hub.publish(&content(&["1", "1", "1"])).await;
     let mut replicas = Vec::new();
@@ -349,7 +353,7 @@ async fn three_agents_of_a_real_cluster_survive_a_killed_leader() {
         .await
         .unwrap();
     let objects: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let store = Store::from_object_store(objects.clone(), "memory://replicas");
+    let store = Store::from_object_store(objects.clone(), Provider::Memory, "memory://replicas");
     let mut hub = Publisher::new(&store, "prod");
     hub.publish(&content_in(&app_ns, &["1", "1", "1"])).await;
     let replicas: Vec<Replica> = (0..3)

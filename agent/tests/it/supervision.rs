@@ -77,9 +77,12 @@ async fn start(
         panics: AtomicU32::new(panics),
     };
     let mut config = config(opened(&store), &["prod"], &dirs);
-    config.target = TargetSpec::Custom(Arc::new(target));
+    config.target = TargetSpec::Custom;
     config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
-    let agent = Agent::new(config).unwrap();
+    let agent = Agent::builder(config)
+        .target(Arc::new(target))
+        .build()
+        .unwrap();
     let metrics = agent.metrics().clone();
     let base = format!("http://{}", agent.metrics_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -75,6 +75,7 @@ fn delegate_all(root: &mut TrustRoot, signer: &SecretKey) {
         channels: vec!["*".parse().unwrap()],
         keys: vec![public.id()],
         threshold: 1,
+        scope: None,
     }];
 }
 

@@ -45,10 +45,22 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Agent `id`, with its state under `dir`.
+    fn agent(&self, id: usize, dir: &Path) -> Result<Agent, cairn_agent::Error> {
+        let mut agent = Agent::builder(self.config(id, dir)?);
+        if let Some(shared) = &self.shared {
+            agent = agent.shared(shared.clone());
+        }
+        if self.target == TargetKind::Count {
+            agent = agent.target(Arc::new(CountingTarget::default()));
+        }
+        agent.build()
+    }
+
     fn config(&self, id: usize, dir: &Path) -> Result<Config, cairn_agent::Error> {
         let target = match self.target {
             TargetKind::Dir => TargetSpec::Dir(dir.join("target")),
-            TargetKind::Count => TargetSpec::Custom(Arc::new(CountingTarget::default())),
+            TargetKind::Count => TargetSpec::Custom,
         };
         let mut config = Config::new(
             self.source.clone(),
@@ -122,11 +134,7 @@ impl Fleet {
         let mut tasks = JoinSet::new();
         let mut metrics = Vec::with_capacity(n);
         for id in 0..n {
-            let config = spec.config(id, &agent_dir(root, id))?;
-            let agent = match &spec.shared {
-                Some(shared) => Agent::with_shared(config, shared.clone())?,
-                None => Agent::new(config)?,
-            };
+            let agent = spec.agent(id, &agent_dir(root, id))?;
             metrics.push(agent.metrics().clone());
             let mut watch = watch.clone();
             tasks.spawn(async move {

@@ -39,7 +39,11 @@ pub async fn open(url: &str) -> Result<Front> {
     });
     let shown = store.url().to_owned();
     Ok(Front {
-        source: StoreLocation::Opened(Store::from_object_store(Arc::new(counted), &shown)),
+        source: StoreLocation::Opened(Store::from_object_store(
+            Arc::new(counted),
+            store.provider(),
+            &shown,
+        )),
         counters,
         tid: None,
     })

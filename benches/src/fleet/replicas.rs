@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use cairn_agent::election::{Election, LeaseLock, MemoryLease};
 use cairn_agent::{
-    Agent, ChannelSpec, Config, MemoryState, Metrics, Replicas, Shared, StateBackend,
+    AgentBuilder, ChannelSpec, Config, MemoryState, Metrics, Replicas, Shared, StateBackend,
     StoreLocation, TargetSpec, Timing,
 };
 use cairn_state_format::PublicKey;
@@ -193,22 +193,22 @@ impl Bench {
         }
     }
 
-    fn agent_config(
+    /// Replica `identity` of `replicas`, writing to `target` (built by the caller).
+    fn agent(
         &self,
         identity: &str,
         replicas: Replicas,
         target: Arc<CountingTarget>,
-    ) -> Result<Config> {
+    ) -> Result<AgentBuilder> {
         let mut config = Config::new(
             self.front.source.clone(),
             vec![ChannelSpec::parse(CHANNEL).map_err(cairn_agent::Error::from)?],
             vec![self.trust],
             identity,
-            TargetSpec::Custom(target),
+            TargetSpec::Custom,
             self.config.work.join("state").join(identity),
         );
         config.status_store = Some(StoreLocation::Opened(self.status.clone()));
-        config.replicas = Some(replicas);
         config.timing = Timing {
             interval: Duration::from_secs_f64(self.config.interval),
             jitter: self.config.jitter,
@@ -216,7 +216,7 @@ impl Bench {
             request_timeout: Duration::from_secs(30),
             ..Timing::default()
         };
-        Ok(config)
+        Ok(AgentBuilder::new(config).replicas(replicas).target(target))
     }
 
     /// Starts N clusters of `r` replicas, all holding the state one agent reached (as if they
@@ -237,8 +237,10 @@ impl Bench {
                     lease: lease.clone() as Arc<dyn LeaseLock>,
                     state: state.clone() as Arc<dyn StateBackend>,
                 };
-                let config = self.agent_config(&identity, replicas, target.clone())?;
-                let agent = Agent::with_shared(config, shared.clone())?;
+                let agent = self
+                    .agent(&identity, replicas, target.clone())?
+                    .shared(shared.clone())
+                    .build()?;
                 let metrics = agent.metrics().clone();
                 let task = tokio::spawn(agent.run(std::future::pending()));
                 agents.push(Replica {
@@ -265,8 +267,9 @@ impl Bench {
             lease: Arc::new(MemoryLease::new("seed")),
             state: state.clone(),
         };
-        let config = self.agent_config("seed", replicas, Arc::new(CountingTarget::default()))?;
-        let agent = Agent::new(config)?;
+        let agent = self
+            .agent("seed", replicas, Arc::new(CountingTarget::default()))?
+            .build()?;
         let metrics = agent.metrics().clone();
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(agent.run(async move {

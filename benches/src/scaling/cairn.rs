@@ -34,16 +34,21 @@ pub struct Published {
     /// Whether the new index was computed from the changed files alone (publish cache).
     #[serde(default)]
     pub incremental: bool,
+    /// Bytes of the source map written after the commit (0: none).
+    #[serde(default)]
+    pub source_map_bytes: u64,
 }
 
 impl Published {
     /// Objects a publish writes: blobs, index nodes, delta packs, plus the snapshot root, the
-    /// log entry and the head (not counting the store probe's short-lived test object).
+    /// log entry, the head and the source map (not counting the store probe's short-lived test
+    /// object).
     pub fn objects_written(&self) -> u64 {
         if self.unchanged {
             return 0;
         }
-        self.blobs_uploaded + self.nodes_uploaded + self.deltas_uploaded + 3
+        let map = u64::from(self.source_map_bytes > 0);
+        self.blobs_uploaded + self.nodes_uploaded + self.deltas_uploaded + 3 + map
     }
 }
 
@@ -90,6 +95,16 @@ impl Cairn {
             .arg("--out")
             .arg(&cairn.key))?;
         Ok(cairn)
+    }
+
+    /// Removes the publish cache directory: a runner with nothing restored.
+    pub fn forget_cache(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.cache) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("removing", &self.cache)(e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Publishes the manifests under `dir` and measures the process; `cached` publishes use

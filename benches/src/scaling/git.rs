@@ -73,6 +73,23 @@ impl Git {
         Ok(usage)
     }
 
+    /// Replaces the work tree with a fresh clone of the remote (unmeasured set-up), as a CI
+    /// runner checks out: every file written anew, the index fresh.
+    pub fn clone_fresh(&self) -> Result<()> {
+        std::fs::remove_dir_all(&self.work).map_err(Error::io("removing", &self.work))?;
+        let url = format!("file://{}", self.remote.display());
+        run(self
+            .command(None)
+            .args(["clone", "-q", "-b", "main", &url])
+            .arg(&self.work))?;
+        Ok(())
+    }
+
+    /// `git add -A && git commit` then `git push`, measured as one.
+    pub fn commit_and_push(&self, message: &str) -> Result<Usage> {
+        Ok(self.commit(message)?.then(self.push()?))
+    }
+
     /// Number of files the last commit changed.
     pub fn files_in_last_commit(&self) -> Result<usize> {
         let mut command = self.command(Some(&self.work));

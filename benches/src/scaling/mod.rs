@@ -9,7 +9,10 @@
 //! * `cairn publish` of the same content again, which writes nothing: with the cache, the floor
 //!   of stating every file; and again with `--no-cache`, the floor of a fresh checkout: reading,
 //!   parsing and hashing every manifest and building the whole index;
-//! * `git add -A && git commit` of the change, then `git push` to a local bare repository.
+//! * `git add -A && git commit` of the change, then `git push` to a local bare repository;
+//! * from a fresh checkout ([`fresh`]): `cairn publish` of another change with the publish cache
+//!   directory restored, and of a third with nothing restored (the head's source map from the
+//!   store), each beside `git add -A && git commit && git push` in the same fresh clone.
 //!
 //! The initial tree is written [`RACY_WAIT`] before the first publish, so its files are not
 //! "racily clean" (re-read by every publish for a moment after they were written) when the
@@ -28,6 +31,7 @@
 //! ```
 
 pub mod cairn;
+pub mod fresh;
 pub mod git;
 pub mod scan;
 pub mod table;
@@ -42,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::manifests::{Manifest, manifest, spread};
 use crate::measure::{Usage, median};
 use cairn::{Cairn, Published};
+use fresh::FreshSample;
 use git::Git;
 use scan::{Tree, Written};
 
@@ -113,6 +118,10 @@ pub struct SizeReport {
     /// Median over the samples of the publish's CPU time minus the unchanged publish's: what the
     /// O(changes) part (comparing, uploading, delta packs, commit) costs beyond the O(M) floor.
     pub upload_cpu_s: f64,
+    /// Bytes of the full source map the first publish wrote.
+    pub full_source_map_bytes: u64,
+    /// The source maps in the store at the end (files and their bytes).
+    pub source_maps_stored: Written,
 }
 
 /// One repetition: the same change published with cairn and committed and pushed with Git.
@@ -139,6 +148,8 @@ pub struct Sample {
     pub git_files: u64,
     /// Files the commit created under `.git/objects`, and their bytes.
     pub git_written: Written,
+    /// The publishes from a fresh checkout, with Git beside them.
+    pub fresh: FreshSample,
 }
 
 impl Sample {
@@ -168,6 +179,7 @@ impl Sample {
                 deltas_uploaded: count(|s| s.published.deltas_uploaded),
                 bytes_uploaded: count(|s| s.published.bytes_uploaded),
                 incremental: samples.iter().all(|s| s.published.incremental),
+                source_map_bytes: count(|s| s.published.source_map_bytes),
             },
             cairn_objects: count(|s| s.cairn_objects),
             cairn_written: written(|s| s.cairn_written),
@@ -177,6 +189,9 @@ impl Sample {
             git_push: usage(|s| s.git_push),
             git_files: count(|s| s.git_files),
             git_written: written(|s| s.git_written),
+            fresh: FreshSample::median(
+                &samples.iter().map(|s| s.fresh.clone()).collect::<Vec<_>>(),
+            ),
         }
     }
 }
@@ -244,16 +259,22 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
     let changed = spread(m, config.changes);
     let mut samples = Vec::new();
     for r in 0..config.repeat {
-        let revision = r as u32 + 1;
+        // Three changes per repetition: cached, fresh with the cache, fresh with nothing.
+        let revision = 3 * r as u32 + 1;
         let changed_files: Vec<_> = changed.iter().map(|&i| manifest(i, revision)).collect();
         write_all(&manifests, changed_files)?;
-        samples.push(measure_change(&cairn, &git, &manifests, changed.len())?);
+        let mut sample = measure_change(&cairn, &git, &manifests, changed.len())?;
+        let revisions = (revision + 1, revision + 2);
+        sample.fresh = fresh::measure(&cairn, &git, &manifests, &changed, revisions)?;
+        samples.push(sample);
         progress(&format!("repetition {}", r + 1), started);
     }
     let upload: Vec<f64> = samples
         .iter()
         .map(|s| s.cairn_publish.cpu_s() - s.cairn_unchanged.cpu_s())
         .collect();
+    let source_maps_stored =
+        Tree::default().written_until(&Tree::scan(&cairn.store.join("sources"))?);
     Ok(SizeReport {
         objects: m,
         first_publish,
@@ -261,6 +282,8 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
         median: Sample::median(&samples),
         upload_cpu_s: median(&upload),
         samples,
+        full_source_map_bytes: published.source_map_bytes,
+        source_maps_stored,
     })
 }
 
@@ -303,6 +326,7 @@ fn measure_change(cairn: &Cairn, git: &Git, manifests: &Path, changes: usize) ->
         git_push,
         git_files,
         git_written,
+        fresh: FreshSample::default(),
     })
 }
 

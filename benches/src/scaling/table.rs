@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use super::{Report, Sample};
 use crate::measure::Usage;
 
-/// Two Markdown tables of the medians: cairn against Git, then where the time goes.
+/// Markdown tables of the medians: CPU against Git on a workstation and on fresh CI
+/// checkouts with memory and source-map bytes, then cairn against Git in detail, then where
+/// the time goes.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -13,6 +15,8 @@ pub fn markdown(report: &Report) -> String {
         "Publish of {} changed objects, median of {} (cairn: `{}`; {}).\n",
         report.changes, report.repeat, report.cairn, report.git
     );
+    summary(report, &mut out);
+    out.push('\n');
     out.push_str(
         "| M | cairn publish wall | cairn CPU | cairn max RSS | incremental | objects written | bytes written | git commit+push wall | git CPU | wall cairn/git | CPU cairn/git |\n\
          |---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
@@ -67,6 +71,60 @@ pub fn markdown(report: &Report) -> String {
         );
     }
     out
+}
+
+/// CPU against Git for the cached publish and both fresh checkouts, memory, and the bytes of
+/// source maps.
+fn summary(report: &Report, out: &mut String) {
+    out.push_str(
+        "CPU (user + system) of `cairn publish` against `git add -A && git commit && git push` of the same \
+         change in the same run: *cached* with the publish cache (the workstation), *fresh + cache* in a fresh \
+         clone with the cache directory restored, *fresh + nothing* in a fresh clone with nothing restored (the \
+         head's source map from the store); Git's fresh figures are in the same fresh clones.\n\n\
+         | M | cached | git | ratio | fresh + cache | git (fresh) | ratio | fresh + nothing | git (fresh) | ratio | cached max RSS | per object |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for size in &report.sizes {
+        let s = &size.median;
+        let f = &s.fresh;
+        let git = s.git_total();
+        let cpu = |u: &Usage| seconds(u.cpu_s());
+        let rss = s.cairn_publish.max_rss_bytes;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            thousands(size.objects as u64),
+            cpu(&s.cairn_publish),
+            cpu(&git),
+            ratio(s.cairn_publish.cpu_s(), git.cpu_s()),
+            cpu(&f.restored),
+            cpu(&f.git_restored),
+            ratio(f.restored.cpu_s(), f.git_restored.cpu_s()),
+            cpu(&f.nothing),
+            cpu(&f.git_nothing),
+            ratio(f.nothing.cpu_s(), f.git_nothing.cpu_s()),
+            bytes(rss),
+            bytes(rss / size.objects.max(1) as u64),
+        );
+    }
+    out.push_str(
+        "\nSource maps: the full map the first publish wrote, the map (a patch) each measured publish wrote, and \
+         every map in the store at the end of the run.\n\n\
+         | M | full map | per publish (patch) | in the store |\n\
+         |---:|---:|---:|---:|\n",
+    );
+    for size in &report.sizes {
+        let stored = &size.source_maps_stored;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} in {} maps |",
+            thousands(size.objects as u64),
+            bytes(size.full_source_map_bytes),
+            bytes(size.median.published.source_map_bytes),
+            bytes(stored.bytes),
+            stored.created,
+        );
+    }
 }
 
 fn wall_cpu(u: &Usage) -> String {

@@ -44,10 +44,11 @@ fn publish_scaling_counts_what_cairn_and_git_write() {
         (2..=1 + changes as u64).contains(&published.nodes_uploaded),
         "{published:?}"
     );
+    assert!(published.source_map_bytes > 0, "a source map was written");
     assert_eq!(
         sample.cairn_objects,
-        published.blobs_uploaded + published.nodes_uploaded + published.deltas_uploaded + 3,
-        "blobs + nodes + delta + snapshot + log + head"
+        published.blobs_uploaded + published.nodes_uploaded + published.deltas_uploaded + 4,
+        "blobs + nodes + delta + snapshot + log + head + source map"
     );
     // In the store every object is a new file except the head, which is rewritten in place.
     assert_eq!(sample.cairn_written.created, sample.cairn_objects - 1);
@@ -64,6 +65,21 @@ fn publish_scaling_counts_what_cairn_and_git_write() {
         sample.git_written.created,
         changes as u64 + dirs.len() as u64 + 1 + 1,
         "blobs + directory trees + root tree + commit"
+    );
+
+    // From fresh checkouts: the same change again, with the cache restored and with nothing.
+    let fresh = &sample.fresh;
+    for published in [&fresh.restored_published, &fresh.nothing_published] {
+        assert_eq!(published.changes, changes as u64);
+        assert!(
+            published.incremental,
+            "the cache or the source map described the head: {published:?}"
+        );
+    }
+    assert!(size.full_source_map_bytes > 0);
+    assert_eq!(
+        size.source_maps_stored.created, 4,
+        "one map per generation: the first and three measured"
     );
 
     assert_eq!(size.median.cairn_objects, sample.cairn_objects);

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use cairn_state_format::{Digest, layout};
+use cairn_state_format::{Digest, base_of_map, layout};
 use cairn_store::Store;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -89,6 +89,8 @@ pub async fn collect(
 /// (its successor is younger than `grace`): a publish that started from it may still be uploading
 /// and relies on its blobs being there. The packs a kept generation's head names (delta packs
 /// into its snapshot, its snapshot pack) are kept with it: agents starting from it need them.
+/// So is its source map, with the full map a patch applies to: the next publish without a
+/// publish cache reads them.
 ///
 /// The clock is given, so tests can look at a store as it will be later.
 pub async fn collect_at(
@@ -101,6 +103,7 @@ pub async fn collect_at(
     let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
     let mut kept: HashSet<Digest> = HashSet::new();
     let mut reachable: HashSet<String> = HashSet::new();
+    let mut maps: HashSet<(String, Digest)> = HashSet::new();
     for name in names_under(store, "channels/").await? {
         let channel = Channel::new(store, &name);
         let generations = channel.log_generations().await?;
@@ -112,6 +115,7 @@ pub async fn collect_at(
             if i < keep.max(1) || recent {
                 kept.insert(head.snapshot);
                 reachable.extend(head.packs.objects().map(|p| layout::pack_key(&p.digest)));
+                maps.insert((name.clone(), head.snapshot));
             }
             successor_published = Some(head.published_at);
         }
@@ -133,6 +137,7 @@ pub async fn collect_at(
         collect_tree(&mut nodes, &root.index, &mut digests, &mut reachable).await?;
         reachable.extend(digests.iter().map(layout::blob_key));
     }
+    keep_source_maps(store, maps, &mut reachable).await?;
     let mut collected = Collected {
         kept_snapshots: kept.len(),
         reachable: reachable.len(),
@@ -145,6 +150,27 @@ pub async fn collect_at(
     };
     sweep(store, keep, cutoff, dry_run, &mut collected).await?;
     Ok(collected)
+}
+
+/// Keeps the source maps of kept generations (`maps`: channel and snapshot, where one exists)
+/// and the full maps the patches among them apply to. A map that cannot be read keeps nothing
+/// else: it only costs the next publish without a publish cache a full parse.
+async fn keep_source_maps(
+    store: &Store,
+    maps: HashSet<(String, Digest)>,
+    reachable: &mut HashSet<String>,
+) -> Result<()> {
+    for (channel, snapshot) in maps {
+        let key = layout::source_map_key(&channel, &snapshot);
+        let Some(map) = store.get(&key).await? else {
+            continue;
+        };
+        if let Ok(Some(base)) = base_of_map(&map.bytes) {
+            reachable.insert(layout::source_map_key(&channel, &base.snapshot));
+        }
+        reachable.insert(key);
+    }
+    Ok(())
 }
 
 /// Deletes every object under the collected prefixes that `keep` does not keep and that is older
@@ -162,6 +188,7 @@ async fn sweep(
         "snapshots/",
         "deltas/",
         "packs/",
+        "sources/",
         "_cairn/probe/",
         "proposals/",
     ] {

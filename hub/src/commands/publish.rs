@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cairn_env_vars::EnvVars;
+use cairn_state_format::SecretKey;
+use cairn_store::Store;
 use chrono::{DateTime, Utc};
 
 use super::args::{ChannelWriteArgs, ManifestArgs, Output, SignArgs, StoreArgs, parse_key_value};
@@ -15,7 +17,8 @@ use crate::publish::published::Published;
 use crate::publish::request::{Content, Publication};
 use crate::publish::rollout::{self, RolloutPlan};
 use crate::publish::scan::Scan;
-use crate::publish::scan_cache::CacheFile;
+use crate::publish::scan_cache::{CacheFile, Known};
+use crate::publish::source_map;
 use crate::publish::validate::{Policy, validate};
 
 /// Flags of `cairn publish`.
@@ -82,11 +85,18 @@ pub struct Request<'a> {
 pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
     let channel = channel_name(request.channel)?;
     let keys = load_keys(request.sign)?;
-    let settings = settings(request.sign, &keys);
-    let mut scan = read_and_check(&request, channel, settings.progress)?;
-    let (parsed, reused) = scan.parsed_and_reused();
-    tracing::debug!(parsed, reused, "manifest files read");
+    let mut settings = settings(request.sign, &keys);
+    settings.progress &= request.store.output != Output::Json;
     let store = open_store(request.store)?;
+    let mut scan = read_and_check(&request, &store, channel, &keys, settings.progress).await?;
+    let counts = scan.counts();
+    tracing::debug!(
+        parsed = counts.parsed,
+        unchanged_by_stamp = counts.by_stamp,
+        unchanged_by_git_index = counts.by_git_index,
+        unchanged_by_content = counts.by_content,
+        "manifest files read"
+    );
     let publication = Publication {
         channel: channel.to_owned(),
         content: Content::Scanned(&mut scan),
@@ -96,7 +106,8 @@ pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
         retire_at: request.retire_at,
         allow_unchanged: false,
     };
-    let published = publish(&store, publication, &settings).await?;
+    let mut published = publish(&store, publication, &settings).await?;
+    published.files = Some(counts);
     // Only after the generation is committed (or found unchanged): the cache must describe a
     // snapshot the channel really has. Failing to write it costs the next publish time, no more.
     if published.proposal.is_none()
@@ -108,24 +119,37 @@ pub async fn publish_manifests(request: Request<'_>) -> Result<Published> {
     Ok(published)
 }
 
-/// Reads the inputs (with the publish cache) and checks them across files.
-fn read_and_check(request: &Request<'_>, channel: &str, progress: bool) -> Result<Scan> {
+/// Reads the inputs (with the publish cache, or the head's source map when the cache does not
+/// describe the head) and checks them across files.
+async fn read_and_check(
+    request: &Request<'_>,
+    store: &Store,
+    channel: &str,
+    keys: &[SecretKey],
+    progress: bool,
+) -> Result<Scan> {
     let manifests = request.manifests;
     let options = ReadOptions {
         namespace: manifests.namespace.namespace.clone(),
     };
     let namespace = options.namespace.as_deref();
-    let store = &request.store.store;
     let inputs = manifests.inputs();
     let cache = manifests
         .cache
         .dir()
-        .map(|dir| CacheFile::new(&dir, store, channel, &inputs, namespace));
-    let scan = Scan::run(&inputs, cache, progress, options)?;
+        .map(|dir| CacheFile::new(&dir, &request.store.store, channel, &inputs, namespace));
+    let known = match &cache {
+        Some(cache) => {
+            let local = cache.load(&options);
+            source_map::known_before(store, channel, local, keys, &options, progress).await?
+        }
+        None => Known::default(),
+    };
+    let scan = Scan::run(&inputs, cache, known, progress, options)?;
     let policy = Policy {
         allow_secrets: manifests.allow_secrets,
     };
-    let checked = validate(scan.files(), policy, scan.problems())?;
+    let checked = validate(scan.defined(), scan.objects(), policy, scan.problems())?;
     if checked.without_namespace > 0 {
         tracing::warn!(
             "{} objects of namespaced kinds name no namespace: agents apply them to their \

@@ -1,16 +1,18 @@
 //! Writing a file so that a crash leaves either the old file or the new one, never a torn one.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to `path` whole (see [`write_with`]), creating the parent directory if needed.
-pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+/// [`write_with`], creating the parent directory if needed.
+pub fn write_creating_dir(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent(path);
     std::fs::create_dir_all(dir).map_err(Error::io(dir.display()))?;
-    write_with(path, |file| file.write_all(bytes))
+    write_with(path, fill)
 }
 
 /// Writes `path` whole: `fill` writes into a temporary file beside it, which is synced, then

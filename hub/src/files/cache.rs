@@ -3,6 +3,7 @@
 //! unreadable or damaged file reads as nothing (with a warning for the last two), never as an
 //! error.
 
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use cairn_state_format::Digest;
@@ -30,6 +31,16 @@ impl CacheKind {
     /// Reads the cache at `path` and decodes what follows the magic prefix; `None` when the file
     /// is missing, unreadable or `decode` finds it damaged.
     pub fn load<T>(&self, path: &Path, decode: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        self.load_owned(path, |bytes, body_at| decode(&bytes[body_at..]))
+    }
+
+    /// [`CacheKind::load`], handing `decode` the whole file (so that what it decodes may keep
+    /// it) and where the body starts.
+    pub fn load_owned<T>(
+        &self,
+        path: &Path,
+        decode: impl FnOnce(Vec<u8>, usize) -> Option<T>,
+    ) -> Option<T> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -38,7 +49,10 @@ impl CacheKind {
                 return None;
             }
         };
-        let decoded = bytes.strip_prefix(self.magic.as_slice()).and_then(decode);
+        let decoded = match bytes.starts_with(self.magic.as_slice()) {
+            true => decode(bytes, self.magic.len()),
+            false => None,
+        };
         if decoded.is_none() {
             tracing::warn!(path = %path.display(), "{} damaged or from another version; {}", self.name, self.without);
         }
@@ -47,8 +61,21 @@ impl CacheKind {
 
     /// Replaces the cache at `path` atomically with the magic prefix and `body`.
     pub fn save(&self, path: &Path, body: &[u8]) -> Result<()> {
-        let mut bytes = self.magic.to_vec();
-        bytes.extend_from_slice(body);
-        atomic::write(path, &bytes)
+        self.save_with(path, |out| out.write_all(body))
+    }
+
+    /// Replaces the cache at `path` atomically with the magic prefix and what `fill` writes
+    /// (buffered), for a body too large to build in memory first.
+    pub fn save_with(
+        &self,
+        path: &Path,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
+        atomic::write_creating_dir(path, |file| {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            out.write_all(self.magic)?;
+            fill(&mut out)?;
+            out.flush()
+        })
     }
 }

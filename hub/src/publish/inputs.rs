@@ -5,17 +5,19 @@
 //! hard link: each is the same file, read once under the first path that reached it, so a
 //! duplicate identity always names two different files. Symlink loops end too.
 
-use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
+use rustc_hash::FxHashSet;
+
+use super::scan_cache::Stamp;
 use crate::error::{Error, Result};
 
-/// The manifest files named by `paths`, each with its metadata: files as given, directories
+/// The manifest files named by `paths`, each with its stat data: files as given, directories
 /// searched recursively for `.yaml`, `.yml` and `.json` (hidden entries skipped, entries in name
 /// order, each directory's files sorted by path), every file and directory once. `-` (standard
 /// input) is left out.
-pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Metadata)>> {
+pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Stamp)>> {
     let mut seen = Seen::default();
     let mut files = Vec::new();
     for path in paths.iter().filter(|p| p.as_os_str() != "-") {
@@ -23,7 +25,7 @@ pub fn list_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Metadata)>> {
         if meta.is_dir() {
             files.extend(manifest_files(path, &meta, &mut seen)?);
         } else if seen.first(path, &meta) {
-            files.push((path.clone(), meta));
+            files.push((path.clone(), Stamp::of(&meta)));
         }
     }
     Ok(files)
@@ -33,7 +35,7 @@ fn manifest_files(
     root: &Path,
     root_meta: &Metadata,
     seen: &mut Seen,
-) -> Result<Vec<(PathBuf, Metadata)>> {
+) -> Result<Vec<(PathBuf, Stamp)>> {
     let mut out = Vec::new();
     if !seen.first(root, root_meta) {
         return Ok(out);
@@ -43,15 +45,16 @@ fn manifest_files(
         let mut entries = Vec::new();
         for item in std::fs::read_dir(&dir).map_err(Error::io(dir.display()))? {
             let item = item.map_err(Error::io(dir.display()))?;
-            if !item.file_name().to_string_lossy().starts_with('.') {
-                entries.push(item);
+            let name = item.file_name();
+            if !name.as_encoded_bytes().starts_with(b".") {
+                entries.push((name, item));
             }
         }
         // Name order, so that which of two paths to one file is kept does not depend on the
-        // order the file system lists them in.
-        entries.sort_by_key(std::fs::DirEntry::file_name);
+        // order the file system lists them in (names in a directory are unique).
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut subdirectories = Vec::new();
-        for item in entries {
+        for (_, item) in entries {
             let path = item.path();
             // Stat through the directory (no path walk from the root), following symlinks.
             let meta = match item.metadata().map_err(Error::io(path.display()))? {
@@ -65,7 +68,7 @@ fn manifest_files(
                     subdirectories.push(path);
                 }
             } else if is_manifest(&path) && seen.first(&path, &meta) {
-                out.push((path, meta));
+                out.push((path, Stamp::of(&meta)));
             }
         }
         pending.extend(subdirectories.into_iter().rev());
@@ -85,7 +88,7 @@ fn is_manifest(path: &Path) -> bool {
 /// The files and directories met so far, by identity: device and inode on Unix, the canonical
 /// path elsewhere.
 #[derive(Default)]
-struct Seen(HashSet<FileKey>);
+struct Seen(FxHashSet<FileKey>);
 
 #[cfg(unix)]
 type FileKey = (u64, u64);
@@ -112,7 +115,7 @@ impl Seen {
 mod tests {
     use super::*;
 
-    fn names(files: &[(PathBuf, Metadata)], root: &Path) -> Vec<String> {
+    fn names(files: &[(PathBuf, Stamp)], root: &Path) -> Vec<String> {
         files
             .iter()
             .map(|(p, _)| p.strip_prefix(root).unwrap().display().to_string())

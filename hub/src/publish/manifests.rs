@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 
 use bytes::Bytes;
-use cairn_state_format::{Digest, Document, Entry, EntrySet, Origin, Resource, parse_objects};
+use cairn_state_format::{Digest, Document, Entry, FileContent, Origin, Resource, parse_objects};
 use serde_json::Value;
 
 use super::kinds::{CustomKind, Kinds, Scope, crd};
@@ -44,10 +44,10 @@ pub struct Manifest {
     pub plain_secret: bool,
     /// Read with `--namespace`, a namespace-less object of a kind that is not built-in: its
     /// entry in that namespace, published instead of `entry` if a CustomResourceDefinition of
-    /// the snapshot makes the kind namespaced.
-    pub in_namespace: Option<Entry>,
+    /// the snapshot makes the kind namespaced. (Boxed, as most objects have none.)
+    pub in_namespace: Option<Box<Entry>>,
     /// For a CustomResourceDefinition: the kind it defines.
-    pub defines: Option<CustomKind>,
+    pub defines: Option<Box<CustomKind>>,
 }
 
 impl Manifest {
@@ -129,7 +129,8 @@ pub fn parse_file(source: &str, text: &str, options: &ReadOptions) -> Parsed {
 }
 
 impl Parsed {
-    fn failed(source: &str, problems: Vec<String>) -> Parsed {
+    /// A file none of whose objects could be read.
+    pub fn failed(source: &str, problems: Vec<String>) -> Parsed {
         let file = FileManifests {
             source: source.to_owned(),
             manifests: Vec::new(),
@@ -189,8 +190,8 @@ fn read_object(document: Document, options: &ReadOptions) -> ReadObject {
         document: u32::try_from(origin.document).unwrap_or(u32::MAX),
         item: origin.item.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
         plain_secret: is_plain_secret(&resource),
-        in_namespace: in_namespace.as_ref().map(Resource::entry),
-        defines,
+        in_namespace: in_namespace.as_ref().map(|r| Box::new(r.entry())),
+        defines: defines.map(Box::new),
     };
     let blobs = [Some(resource), in_namespace]
         .into_iter()
@@ -246,40 +247,32 @@ fn defined_kind(object: &Value, problems: &mut Vec<FieldProblem>) -> Option<Cust
 /// Reads and parses one file.
 pub fn read_file(path: &Path, options: &ReadOptions) -> Parsed {
     let source = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_file(&source, &text, options),
+    match std::fs::read(path) {
+        Ok(bytes) => parse_bytes(&source, bytes, options),
         Err(e) => Parsed::failed(&source, vec![format!("{source}: {e}")]),
     }
 }
 
-/// Reads and parses standard input.
-pub fn read_stdin(options: &ReadOptions) -> Result<Parsed> {
-    let mut text = String::new();
+/// Parses the bytes read from `source`, which must be UTF-8.
+pub fn parse_bytes(source: &str, bytes: Vec<u8>, options: &ReadOptions) -> Parsed {
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_file(source, &text, options),
+        Err(e) => Parsed::failed(source, vec![format!("{source}: not UTF-8 text: {e}")]),
+    }
+}
+
+/// Reads and parses standard input; also gives what was read.
+pub fn read_stdin(options: &ReadOptions) -> Result<(Parsed, FileContent)> {
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(Error::io(STDIN))?;
-    Ok(parse_file(STDIN, &text, options))
-}
-
-/// The entry set of all files, as published once the snapshot's `kinds` are known (identities
-/// must be unique: run `validate::validate` first).
-pub fn entry_set(files: &[FileManifests], kinds: &Kinds) -> EntrySet {
-    files
-        .iter()
-        .flat_map(|f| &f.manifests)
-        .map(|m| m.published(kinds))
-        .map(|e| (e.id.clone(), e.clone()))
-        .collect()
-}
-
-/// The kinds of the snapshot `files` make, and definitions that contradict an earlier one.
-pub fn kinds_of(files: &[FileManifests]) -> (Kinds, Vec<CustomKind>) {
-    Kinds::with_custom(
-        files
-            .iter()
-            .flat_map(|f| &f.manifests)
-            .filter_map(|m| m.defines.as_ref()),
-    )
+    let content = FileContent {
+        sha256: Digest::of(&bytes),
+        size: bytes.len() as u64,
+        git: None,
+    };
+    Ok((parse_bytes(STDIN, bytes, options), content))
 }
 
 /// One input error listing every problem (and how many, when there are several).

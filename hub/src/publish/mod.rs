@@ -6,21 +6,23 @@
 //! | step | module | what |
 //! |---|---|---|
 //! | list | [`inputs`] | the input files, each file and directory once |
-//! | scan | [`scan`], [`scan_cache`] | records of unchanged files from the publish cache, the rest parsed on every core |
+//! | scan | [`scan`], [`scan_cache`], [`source_map`], [`records`] | records of unchanged files from the publish cache (by stat data or by content) or from the head's source map in the store, the rest parsed on every core |
 //! | parse | [`manifests`], [`object_meta`], [`placement`], [`kinds`] | a file into records; what one object can be checked for alone; `--namespace` |
 //! | check | [`validate`] | the checks across files, before any upload |
 //! | prepare | [`prepare`] | the new snapshot and what the store lacks of it, incrementally when the cache describes the channel's head |
 //! | upload | [`upload`] | blobs, index nodes, the snapshot root |
 //! | packs | [`packs`] | delta packs from recent snapshots, the snapshot pack and the way from it |
 //! | commit | [`commit`] | sign the head and write the log entry create-only, or propose it |
+//! | map | [`source_map`] | the new snapshot's source map, for the next publish that has no publish cache |
 //!
 //! [`request`] says what to publish and how ([`rollout`] a head's rollout), [`published`] what a
-//! publish did.
+//! publish did, [`progress`] what a long one shows on a terminal.
 //!
 //! Order matters for crash safety: blobs, index nodes, the snapshot root and delta packs are
 //! immutable and content-addressed, so a crash before the commit leaves only unreferenced objects
 //! (collected later by `cairn gc`) and the channel exactly as it was. The commit is the
-//! create-only write of the log entry (see [`crate::channel`]).
+//! create-only write of the log entry (see [`crate::channel`]). The source map comes after it:
+//! a crash before it is written costs the next publish without a publish cache a full parse.
 
 mod commit;
 pub mod inputs;
@@ -30,11 +32,14 @@ pub mod object_meta;
 pub mod packs;
 pub mod placement;
 pub mod prepare;
+mod progress;
 pub mod published;
+pub mod records;
 pub mod request;
 pub mod rollout;
 pub mod scan;
 pub mod scan_cache;
+pub mod source_map;
 mod upload;
 pub mod validate;
 
@@ -115,7 +120,37 @@ pub async fn publish(
         content_bytes,
         now: now(),
     };
-    committer.finish(signing, latest, snapshot, published).await
+    let published = committer
+        .finish(signing, latest, snapshot, published)
+        .await?;
+    Ok(map_sources(store, &mut publication, snapshot, settings, published).await)
+}
+
+/// Writes the source map of scanned content once its generation is committed. Failing to write
+/// it costs the next publish without a publish cache a full parse, no more: it is a warning.
+async fn map_sources(
+    store: &Store,
+    publication: &mut Publication<'_>,
+    snapshot: Digest,
+    settings: &Settings<'_>,
+    mut published: Published,
+) -> Published {
+    let Content::Scanned(scan) = &mut publication.content else {
+        return published;
+    };
+    if published.unchanged || published.proposal.is_some() || !scan.mappable() {
+        return published;
+    }
+    let channel = &publication.channel;
+    match source_map::write(store, channel, snapshot, scan, settings.keys).await {
+        Ok(bytes) => published.source_map_bytes = bytes,
+        Err(error) => tracing::warn!(
+            %error,
+            channel,
+            "could not write the source map; the next publish without a publish cache parses every file"
+        ),
+    }
+    published
 }
 
 /// Checks the signing keys against the store's trust root, before anything is uploaded.

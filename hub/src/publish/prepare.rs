@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use cairn_state_format::{CONTENT_FORMAT, Change, Digest, EntrySet, Snapshot};
 
-use super::manifests::entry_set;
 use super::scan::Scan;
 use crate::error::Result;
 use crate::objects::nodes::RemoteNodes;
@@ -102,7 +101,7 @@ pub async fn from_scan(
             incremental: true,
         });
     }
-    let entries = entry_set(scan.files(), scan.kinds());
+    let entries = scan.entry_set()?;
     let (snapshot, changes, new_nodes) = full(nodes, &entries, previous).await?;
     let blobs = scan.blobs(added_blobs(&changes))?;
     Ok(Prepared::full(snapshot, new_nodes, changes, blobs))

@@ -5,6 +5,7 @@ use cairn_state_format::Digest;
 
 use super::packs::Written;
 use super::prepare::Prepared;
+use super::scan::ScanCounts;
 use crate::channel::Logged;
 
 /// What a publish did.
@@ -35,6 +36,11 @@ pub struct Published {
     pub snapshot_pack_shards_uploaded: usize,
     /// Bytes uploaded.
     pub bytes_uploaded: u64,
+    /// Bytes of the source map written after the commit (0: none), not in `bytes_uploaded`.
+    pub source_map_bytes: u64,
+    /// How the input files were found, for content published from files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<ScanCounts>,
     /// Set when the head was proposed rather than published: the channel's delegation needs more
     /// signatures (`cairn sign`). `generation` is then the generation it is proposed for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +84,8 @@ impl Published {
             deltas_uploaded: 0,
             snapshot_pack_shards_uploaded: 0,
             bytes_uploaded: 0,
+            source_map_bytes: 0,
+            files: None,
             proposal: None,
         }
     }

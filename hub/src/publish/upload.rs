@@ -5,14 +5,18 @@ use bytes::Bytes;
 use cairn_state_format::{Node, layout};
 use cairn_store::Store;
 use futures::{StreamExt, TryStreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::prepare::Prepared;
+use super::progress;
 use super::published::Published;
 use super::request::Settings;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::objects::CONCURRENCY;
+
+/// Objects uploaded before a progress bar is worth showing.
+const PROGRESS_FROM: usize = 64;
 
 /// Uploads what the store lacks of a prepared snapshot: the blobs its changes add (blobs the
 /// previous snapshot has are in the store already), its new index nodes, then its root.
@@ -70,16 +74,10 @@ async fn upload_all(store: &Store, items: Vec<(String, Bytes)>, bar: &ProgressBa
 }
 
 fn progress_bar(enabled: bool, total: usize) -> ProgressBar {
-    if !enabled || total < 64 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64);
-    // Invariant: the template is a constant known to parse.
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} uploading {pos}/{len} objects [{bar:30}] {per_sec} eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
+    progress::bar(
+        enabled,
+        total,
+        PROGRESS_FROM,
+        "{spinner} uploading {pos}/{len} objects [{bar:30}] {per_sec} eta {eta}",
+    )
 }

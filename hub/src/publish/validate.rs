@@ -1,16 +1,19 @@
-//! The checks across all of a publish's files, run on the records (parsed or from the publish
-//! cache) before anything is uploaded: what the snapshot's CustomResourceDefinitions decide
-//! (where `--namespace` puts custom resources), names and namespaces as the API server checks
-//! them for each kind, unique identities, and the plain-Secret policy. Every problem is
-//! reported at once, each naming its file, document and field.
+//! The checks across all of a publish's files, run on every object's record (parsed, or as
+//! the publish cache or source map stored it, read in place) before anything is uploaded: what
+//! the snapshot's CustomResourceDefinitions decide (where `--namespace` puts custom resources),
+//! names and namespaces as the API server checks them for each kind, unique identities, and the
+//! plain-Secret policy. Every problem is reported at once, each naming its file, document and
+//! field.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use cairn_state_format::{Origin, ResourceId, names};
+use cairn_state_format::{Origin, names};
+use rustc_hash::FxHashMap;
 
-use super::kinds::{Kinds, Scope};
-use super::manifests::{FileManifests, Manifest, kinds_of, problems_error};
+use super::kinds::{CustomKind, Kinds, Scope};
+use super::manifests::problems_error;
 use super::object_meta::{self, FieldProblem};
+use super::records::{FileObjects, IdView, ObjectView};
 use crate::error::Result;
 
 /// Policy applied to every resource before anything is uploaded.
@@ -28,10 +31,16 @@ pub struct Checked {
     pub without_namespace: usize,
 }
 
-/// Checks every record of `files`; all problems are reported together, after `earlier` ones
-/// (those found while parsing).
-pub fn validate(files: &[FileManifests], policy: Policy, earlier: &[String]) -> Result<Checked> {
-    let (kinds, conflicts) = kinds_of(files);
+/// Checks every object of `files`, whose CustomResourceDefinitions define `defined`; all
+/// problems are reported together, after `earlier` ones (those found while parsing). Files are
+/// checked one by one, as they come.
+pub fn validate<'a>(
+    defined: impl IntoIterator<Item = &'a CustomKind>,
+    files: impl IntoIterator<Item = Result<FileObjects<'a>>>,
+    policy: Policy,
+    earlier: &[String],
+) -> Result<Checked> {
+    let (kinds, conflicts) = Kinds::with_custom(defined);
     let mut problems = earlier.to_vec();
     problems.extend(conflicts.iter().map(|k| {
         format!(
@@ -39,30 +48,44 @@ pub fn validate(files: &[FileManifests], policy: Policy, earlier: &[String]) -> 
             k.kind, k.group, k.scope
         )
     }));
-    let count: usize = files.iter().map(|f| f.manifests.len()).sum();
-    let mut seen: HashMap<&ResourceId, Origin> = HashMap::with_capacity(count);
+    let files = files.into_iter();
+    // About one object per file: reserved at once rather than grown by doubling.
+    let mut seen: FxHashMap<IdView<'a>, Place<'a>> = FxHashMap::default();
+    seen.reserve(files.size_hint().0);
     let mut without_namespace = 0;
     for file in files {
-        for m in &file.manifests {
-            let origin = m.origin(&file.source);
-            let entry = m.published(&kinds);
-            if let Some(first) = seen.insert(&entry.id, origin.clone()) {
-                problems.push(format!(
-                    "{} is declared twice: in {first} and in {origin}",
-                    entry.id
-                ));
+        let FileObjects { source, objects } = file?;
+        for o in &objects {
+            let scope = kinds.scope(o.id.group, o.id.kind);
+            let id = o.published(scope);
+            let origin = || o.origin(source);
+            match seen.entry(id) {
+                Entry::Occupied(first) => problems.push(format!(
+                    "{} is declared twice: in {} and in {}",
+                    id.to_id(),
+                    first.get().origin(),
+                    origin()
+                )),
+                Entry::Vacant(first) => {
+                    first.insert(Place {
+                        source,
+                        document: o.document,
+                        item: o.item,
+                    });
+                }
             }
-            if m.plain_secret && !policy.allow_secrets {
-                problems.push(plain_secret(&origin, &entry.id));
+            if o.plain_secret && !policy.allow_secrets {
+                problems.push(plain_secret(&origin(), id));
             }
-            problems.extend(unplaceable(m, &kinds, &origin));
-            problems.extend(
-                check_identity(&entry.id, &kinds)
-                    .iter()
-                    .map(|p| p.at(&origin)),
-            );
-            let scope = kinds.scope(&entry.id.group, &entry.id.kind);
-            if entry.id.namespace.is_empty() && scope == Some(Scope::Namespaced) {
+            if o.placed_in.is_some() && scope.is_none() {
+                problems.push(unplaceable(&origin(), id));
+            }
+            let identity = check_identity(id, &kinds);
+            if !identity.is_empty() {
+                let at = origin();
+                problems.extend(identity.iter().map(|p| p.at(&at)));
+            }
+            if id.namespace.is_empty() && scope == Some(Scope::Namespaced) {
                 without_namespace += 1;
             }
         }
@@ -73,33 +96,51 @@ pub fn validate(files: &[FileManifests], policy: Policy, earlier: &[String]) -> 
     Ok(Checked { without_namespace })
 }
 
+/// Where an object was read, kept for the message about a duplicate of it.
+struct Place<'a> {
+    source: &'a str,
+    document: u32,
+    item: Option<u32>,
+}
+
+impl Place<'_> {
+    fn origin(&self) -> Origin {
+        let view = ObjectView {
+            document: self.document,
+            item: self.item,
+            ..ObjectView::default()
+        };
+        view.origin(self.source)
+    }
+}
+
 /// What the API server would refuse of `id`'s name and namespace, given its kind.
-pub fn check_identity(id: &ResourceId, kinds: &Kinds) -> Vec<FieldProblem> {
+pub fn check_identity(id: IdView<'_>, kinds: &Kinds) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
-    let scope = kinds.scope(&id.group, &id.kind);
-    let kind = kind_name(id);
+    let scope = kinds.scope(id.group, id.kind);
     if !id.namespace.is_empty() {
         if scope == Some(Scope::Cluster) {
             problems.push(FieldProblem::new(
                 "metadata.namespace",
                 format!(
-                    "{kind} is cluster-scoped (its CustomResourceDefinition says so): remove the \
-                     namespace, or cairn would track the object under a name it does not have"
+                    "{} is cluster-scoped (its CustomResourceDefinition says so): remove the \
+                     namespace, or cairn would track the object under a name it does not have",
+                    kind_name(id)
                 ),
             ));
-        } else if let Err(why) = names::dns1123_label(&id.namespace) {
-            let ns = &id.namespace;
+        } else if let Err(why) = names::dns1123_label(id.namespace) {
+            let ns = id.namespace;
             problems.push(FieldProblem::new(
                 "metadata.namespace",
                 format!("{ns:?} is not a valid namespace: {why}"),
             ));
         }
     }
-    if let Err(why) = kinds.name_rule(&id.group, &id.kind).check(&id.name) {
-        let name = &id.name;
+    if let Err(why) = kinds.name_rule(id.group, id.kind).check(id.name) {
+        let name = id.name;
         problems.push(FieldProblem::new(
             "metadata.name",
-            format!("{name:?} is not a valid {kind} name: {why}"),
+            format!("{name:?} is not a valid {} name: {why}", kind_name(id)),
         ));
     }
     problems
@@ -108,33 +149,31 @@ pub fn check_identity(id: &ResourceId, kinds: &Kinds) -> Vec<FieldProblem> {
 /// A namespace-less object that `--namespace` could not place: its kind is neither built in
 /// nor defined by a CustomResourceDefinition of the snapshot. Guessing could put a
 /// cluster-scoped object in a namespace or leave a namespaced one in `default`.
-fn unplaceable(m: &Manifest, kinds: &Kinds, origin: &Origin) -> Option<String> {
-    let id = &m.entry.id;
-    let unknown = kinds.scope(&id.group, &id.kind).is_none();
-    (m.in_namespace.is_some() && unknown).then(|| {
-        format!(
-            "{origin}: {id} has no metadata.namespace, and cairn cannot tell whether {kind} \
-             objects are namespaced: it is not a built-in kind and no CustomResourceDefinition \
-             among the inputs defines it, so --namespace cannot place it. Set metadata.namespace \
-             (or publish the CRD with it)",
-            kind = kind_name(id)
-        )
-    })
+fn unplaceable(origin: &Origin, id: IdView<'_>) -> String {
+    format!(
+        "{origin}: {} has no metadata.namespace, and cairn cannot tell whether {kind} \
+         objects are namespaced: it is not a built-in kind and no CustomResourceDefinition \
+         among the inputs defines it, so --namespace cannot place it. Set metadata.namespace \
+         (or publish the CRD with it)",
+        id.to_id(),
+        kind = kind_name(id)
+    )
 }
 
-fn plain_secret(origin: &Origin, id: &ResourceId) -> String {
+fn plain_secret(origin: &Origin, id: IdView<'_>) -> String {
     format!(
-        "{origin}: {id} carries secret data in plain text; snapshots are readable by every agent \
+        "{origin}: {} carries secret data in plain text; snapshots are readable by every agent \
          and kept in the store's history. Reference secrets from an external store (External \
          Secrets Operator, CSI secrets driver) or commit them encrypted (Sealed Secrets, SOPS), \
-         or pass --allow-secrets if this is really what you want"
+         or pass --allow-secrets if this is really what you want",
+        id.to_id()
     )
 }
 
 /// `Kind` or `Kind.group`, as `kubectl` names kinds.
-fn kind_name(id: &ResourceId) -> String {
+fn kind_name(id: IdView<'_>) -> String {
     if id.group.is_empty() {
-        id.kind.clone()
+        id.kind.to_owned()
     } else {
         format!("{}.{}", id.kind, id.group)
     }
@@ -157,7 +196,7 @@ pub fn check_object(resource: &cairn_state_format::Resource) -> Result<()> {
         .iter()
         .map(|p| p.at(origin))
         .collect();
-    let identity = check_identity(&resource.id, &Kinds::builtin_only());
+    let identity = check_identity(IdView::of(&resource.id), &Kinds::builtin_only());
     problems.extend(identity.iter().map(|p| p.at(origin)));
     refuse(problems)
 }
@@ -165,7 +204,9 @@ pub fn check_object(resource: &cairn_state_format::Resource) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::manifests::{ReadOptions, entry_set, parse_file};
+    use cairn_state_format::ResourceId;
+
+    use crate::publish::manifests::{FileManifests, ReadOptions, parse_file};
 
     fn file(source: &str, text: &str, namespace: Option<&str>) -> FileManifests {
         let options = ReadOptions {
@@ -175,9 +216,26 @@ mod tests {
     }
 
     fn problems(files: &[FileManifests]) -> String {
-        validate(files, Policy::default(), &[])
-            .unwrap_err()
-            .to_string()
+        check(files, Policy::default()).unwrap_err().to_string()
+    }
+
+    fn check(files: &[FileManifests], policy: Policy) -> Result<Checked> {
+        let manifests = files.iter().flat_map(|f| &f.manifests);
+        let defined = manifests.filter_map(|m| m.defines.as_deref());
+        let objects = files.iter().map(|f| {
+            Ok(FileObjects {
+                source: &f.source,
+                objects: f.manifests.iter().map(ObjectView::of).collect(),
+            })
+        });
+        validate(defined, objects, policy, &[])
+    }
+
+    /// The identities `files` publish.
+    fn published(files: &[FileManifests]) -> Vec<ResourceId> {
+        let manifests = files.iter().flat_map(|f| &f.manifests);
+        let kinds = Kinds::with_custom(manifests.clone().filter_map(|m| m.defines.as_deref())).0;
+        manifests.map(|m| m.published(&kinds).id.clone()).collect()
     }
 
     const CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec: {group: example.com, scope: SCOPE, names: {kind: Widget, plural: widgets}}\n";
@@ -207,9 +265,9 @@ mod tests {
         let allowed = Policy {
             allow_secrets: true,
         };
-        validate(&files, allowed, &[]).unwrap();
+        check(&files, allowed).unwrap();
         let token = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ntype: kubernetes.io/service-account-token\n";
-        validate(&[file("t.yaml", token, None)], Policy::default(), &[]).unwrap();
+        check(&[file("t.yaml", token, None)], Policy::default()).unwrap();
     }
 
     #[test]
@@ -240,21 +298,18 @@ mod tests {
         let crd = |scope| file("crd.yaml", &CRD.replace("SCOPE", scope), None);
         let widget = file("w.yaml", WIDGET, Some("shop"));
         let files = [crd("Namespaced"), widget.clone()];
-        validate(&files, Policy::default(), &[]).unwrap();
-        let ids: Vec<String> = entry_set(&files, &kinds_of(&files).0)
-            .into_keys()
-            .map(|id| id.to_string())
-            .collect();
+        check(&files, Policy::default()).unwrap();
+        let ids: Vec<String> = published(&files).iter().map(|id| id.to_string()).collect();
         assert!(
             ids.contains(&"Widget.example.com shop/w".to_owned()),
             "{ids:?}"
         );
 
         let files = [crd("Cluster"), widget.clone()];
-        validate(&files, Policy::default(), &[]).unwrap();
-        let set = entry_set(&files, &kinds_of(&files).0);
+        check(&files, Policy::default()).unwrap();
         assert!(
-            set.keys()
+            published(&files)
+                .iter()
                 .any(|id| id.to_string() == "Widget.example.com w")
         );
 
@@ -276,9 +331,7 @@ mod tests {
             file("m.yaml", &text, None),
         ];
         assert_eq!(
-            validate(&files, Policy::default(), &[])
-                .unwrap()
-                .without_namespace,
+            check(&files, Policy::default()).unwrap().without_namespace,
             2
         );
         let placed = [
@@ -290,9 +343,7 @@ mod tests {
             file("m.yaml", &text, Some("shop")),
         ];
         assert_eq!(
-            validate(&placed, Policy::default(), &[])
-                .unwrap()
-                .without_namespace,
+            check(&placed, Policy::default()).unwrap().without_namespace,
             0
         );
     }

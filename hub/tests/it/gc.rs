@@ -6,6 +6,7 @@ use crate::support;
 use std::time::Duration;
 
 use cairn_hub::collect_at;
+use cairn_state_format::layout;
 use proptest::prelude::*;
 
 fn history() -> impl Strategy<Value = (Vec<(u8, u32)>, usize)> {
@@ -80,4 +81,47 @@ async fn a_publish_racing_a_collection_stays_readable() {
         support::assert_readable(&store, &published.snapshot).await;
     }
     assert!(deleted > 0, "the collections ran for real");
+}
+
+#[tokio::test]
+async fn the_source_maps_of_kept_generations_and_their_base_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tree, cache) = (dir.path().join("m"), dir.path().join("cache"));
+    std::fs::create_dir_all(&tree).unwrap();
+    let store = cairn_store::Store::open("memory://", &Default::default()).unwrap();
+    let mut snapshots = Vec::new();
+    for generation in 0..4 {
+        for f in 0..10 {
+            let value = if f == generation { generation + 1 } else { 0 };
+            let yaml = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{f}, namespace: ns}}\ndata: {{v: '{value}'}}\n"
+            );
+            std::fs::write(tree.join(format!("f{f}.yaml")), yaml).unwrap();
+        }
+        let (published, _) = support::publish_dir(&store, "prod", &tree, &cache).await;
+        assert!(published.source_map_bytes > 0);
+        snapshots.push(published.snapshot);
+    }
+    // The first map is full; the others are patches of it.
+    let later = cairn_hub::now() + chrono::Duration::days(1);
+    collect_at(&store, 1, Duration::from_secs(3600), false, later)
+        .await
+        .unwrap();
+    let mut left: Vec<String> = store
+        .list("sources/prod/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    left.sort();
+    let mut expected = vec![
+        layout::source_map_key("prod", &snapshots[0]),
+        layout::source_map_key("prod", &snapshots[3]),
+    ];
+    expected.sort();
+    assert_eq!(
+        left, expected,
+        "the head's patch and the full map it applies to"
+    );
 }

@@ -69,31 +69,6 @@ async fn identical_content_publishes_nothing() {
     assert_eq!(counter.counts().puts - before, 4, "only the probe writes");
 }
 
-/// Publishes `dir` with the publish cache in `cache`, as `cairn publish` does.
-async fn publish_dir(
-    store: &cairn_store::Store,
-    dir: &std::path::Path,
-    cache: &std::path::Path,
-) -> (cairn_hub::Published, (usize, usize)) {
-    use cairn_hub::{CacheFile, Content, Scan, publish};
-
-    let inputs = [dir.to_path_buf()];
-    let cache_file = CacheFile::new(cache, "memory://counted", "big", &inputs, None);
-    let mut scan = Scan::run(&inputs, Some(cache_file), false, Default::default()).unwrap();
-    let keys = [support::key()];
-    let settings = support::settings(&keys, false);
-    let read = scan.parsed_and_reused();
-    let published = publish(
-        store,
-        support::publication("big", Content::Scanned(&mut scan)),
-        &settings,
-    )
-    .await
-    .unwrap();
-    scan.save_cache(published.snapshot).unwrap();
-    (published, read)
-}
-
 #[tokio::test]
 async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_objects() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,7 +94,7 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
         file.set_modified(old).unwrap();
     }
     let (store, counter) = support::counting_memory();
-    let (first, read) = publish_dir(&store, &tree, &cache).await;
+    let (first, read) = support::publish_dir(&store, "big", &tree, &cache).await;
     assert_eq!((first.entries, read), (20_000, (400, 0)));
 
     // One changed object in each of ten files.
@@ -130,7 +105,7 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
         std::fs::write(&path, text.replace(&one(i, "a"), &one(i, "b"))).unwrap();
     }
     let before = counter.counts();
-    let (second, read) = publish_dir(&store, &tree, &cache).await;
+    let (second, read) = support::publish_dir(&store, "big", &tree, &cache).await;
     assert_eq!(read, (10, 390), "only the changed files are read");
     assert!(second.incremental, "the cache describes the head");
     assert_eq!((second.changes, second.blobs_uploaded), (10, 10));
@@ -140,8 +115,10 @@ async fn with_the_publish_cache_ten_changes_read_ten_files_and_put_the_same_obje
         second.nodes_uploaded
     );
     let puts = counter.counts().puts - before.puts;
-    let expected = second.blobs_uploaded + second.nodes_uploaded + 1 + 1 + 2 + 4;
+    // Blobs + nodes + snapshot root + delta + log + head + source map, plus the probe's 4.
+    let expected = second.blobs_uploaded + second.nodes_uploaded + 1 + 1 + 2 + 1 + 4;
     assert_eq!(puts as usize, expected, "PUTs of the second publish");
+    assert!(second.source_map_bytes > 0, "a source map was written");
     let gets = counter.counts().gets - before.gets;
     assert!(gets < 100, "{gets} GETs: reads stay on the changed paths");
     support::assert_readable(&store, &second.snapshot).await;

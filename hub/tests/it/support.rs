@@ -62,6 +62,34 @@ pub async fn publish_yaml(
         .unwrap()
 }
 
+/// Publishes `dir` to `channel` with the publish cache in `cache`, as `cairn publish` does
+/// (source map included); what it did, and how many files it parsed and found unchanged.
+pub async fn publish_dir(
+    store: &Store,
+    channel: &str,
+    dir: &std::path::Path,
+    cache: &std::path::Path,
+) -> (Published, (usize, usize)) {
+    use cairn_hub::{CacheFile, Content, Scan};
+
+    let inputs = [dir.to_path_buf()];
+    let cache_file = CacheFile::new(cache, store.url(), channel, &inputs, None);
+    let known = cache_file.load(&Default::default());
+    let mut scan = Scan::run(&inputs, Some(cache_file), known, false, Default::default()).unwrap();
+    let keys = [key()];
+    let settings = settings(&keys, false);
+    let read = scan.parsed_and_reused();
+    let published = publish(
+        store,
+        publication(channel, Content::Scanned(&mut scan)),
+        &settings,
+    )
+    .await
+    .unwrap();
+    scan.save_cache(published.snapshot).unwrap();
+    (published, read)
+}
+
 /// Reads a channel's log: every generation with its snapshot.
 pub async fn log(store: &Store, channel: &str) -> Vec<(u64, Digest)> {
     let mut out = Vec::new();

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::head::{Head, HeadSignature, Lineage, Refusal, SignedHead, check_lineage};
+use crate::scope::Scope;
 use crate::trust::chain::TrustedRoot;
 use crate::trust::tally::Tally;
 
@@ -32,6 +33,8 @@ pub struct Verified {
     pub delegation: String,
     /// Keys of that delegation that signed validly, in signature order.
     pub signers: Vec<String>,
+    /// What the head's content may do on a cluster (the delegation's scope); `None`: anything.
+    pub scope: Option<Scope>,
 }
 
 /// Who may sign a channel, as the root says: the delegation's name, keys and threshold.
@@ -41,6 +44,8 @@ pub struct Authorized {
     pub delegation: String,
     /// Its keys that signed validly.
     pub signers: Vec<String>,
+    /// The delegation's scope; `None`: anything.
+    pub scope: Option<Scope>,
 }
 
 impl TrustedRoot {
@@ -68,6 +73,7 @@ impl TrustedRoot {
             return Ok(Authorized {
                 delegation: delegation.name.clone(),
                 signers: tally.valid,
+                scope: delegation.scope.clone(),
             });
         }
         Err(match (tally.valid.is_empty(), tally.invalid.first()) {
@@ -119,5 +125,6 @@ pub fn verify_head_under(bytes: &[u8], check: &HeadCheck<'_>) -> Result<Verified
         head,
         delegation: authorized.delegation,
         signers: authorized.signers,
+        scope: authorized.scope,
     })
 }

@@ -7,12 +7,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::ChannelPattern;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::keys::PublicKey;
+use crate::scope::Scope;
 use crate::trust::root::{Delegation, KeyEntry, Role, SignedRoot, TrustRoot};
 use crate::trust::tally::Tally;
-use crate::{ChannelPattern, TRUST_ROOT_FORMAT};
 
 /// Name of the one delegation of a [`TrustedRoot::simple`] root.
 pub const SIMPLE_DELEGATION: &str = "trusted-keys";
@@ -37,6 +38,7 @@ pub const SIMPLE_DELEGATION: &str = "trusted-keys";
 ///     channels: vec!["team-a-*".parse().unwrap()],
 ///     keys: vec![team_a.public().id()],
 ///     threshold: 1,
+///     scope: None,
 /// });
 /// let trusted = trusted.advance(&SignedRoot::sign(&v2, &[&admin]).encode()).unwrap();
 ///
@@ -172,11 +174,44 @@ impl TrustedRoot {
     /// The simple mode (`--trust KEY`): a root that delegates every channel to `keys`, any one of
     /// which may sign. It never expires and no stored version can follow it (it has version 0).
     pub fn simple(keys: &[PublicKey]) -> TrustedRoot {
+        // Invariant: `*` is a valid pattern.
+        let every = vec!["*".parse::<ChannelPattern>().expect("`*` is a pattern")];
+        Self::simple_with(keys, vec![(SIMPLE_DELEGATION.to_owned(), every, None)])
+    }
+
+    /// The simple mode with scopes from the agent's own configuration: `scoped` channels (the
+    /// first entry whose patterns match decides) may do what their scope allows, and every other
+    /// channel is refused as not delegated.
+    pub fn simple_scoped(
+        keys: &[PublicKey],
+        scoped: &[(Vec<ChannelPattern>, Scope)],
+    ) -> TrustedRoot {
+        let delegations = scoped
+            .iter()
+            .enumerate()
+            .map(|(i, (channels, scope))| {
+                let mut channels = channels.clone();
+                channels.sort();
+                channels.dedup();
+                (
+                    format!("{SIMPLE_DELEGATION}-{i}"),
+                    channels,
+                    Some(scope.clone()),
+                )
+            })
+            .collect();
+        Self::simple_with(keys, delegations)
+    }
+
+    fn simple_with(
+        keys: &[PublicKey],
+        delegations: Vec<(String, Vec<ChannelPattern>, Option<Scope>)>,
+    ) -> TrustedRoot {
         let mut ids: Vec<String> = keys.iter().map(PublicKey::id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let root = TrustRoot {
-            format: TRUST_ROOT_FORMAT.into(),
+        let mut root = TrustRoot {
+            format: 1,
             version: 0,
             previous: None,
             published_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -197,14 +232,18 @@ impl TrustedRoot {
                 keys: ids.clone(),
                 threshold: 1,
             },
-            delegations: vec![Delegation {
-                name: SIMPLE_DELEGATION.to_owned(),
-                // Invariant: `*` is a valid pattern.
-                channels: vec!["*".parse::<ChannelPattern>().expect("`*` is a pattern")],
-                keys: ids,
-                threshold: 1,
-            }],
+            delegations: delegations
+                .into_iter()
+                .map(|(name, channels, scope)| Delegation {
+                    name,
+                    channels,
+                    keys: ids.clone(),
+                    threshold: 1,
+                    scope,
+                })
+                .collect(),
         };
+        root.format = root.required_format();
         let digest = Digest::of(&crate::canonical_bytes_of(&root));
         TrustedRoot { root, digest }
     }

@@ -6,8 +6,10 @@
 mod authorize;
 mod chain;
 mod root;
+mod rules;
 mod tally;
 
 pub use authorize::{Authorized, HeadCheck, Verified, verify_head_under};
 pub use chain::{RootRefusal, SIMPLE_DELEGATION, TrustedRoot, Walked};
 pub use root::{Delegation, KeyEntry, MAX_LABEL_CHARS, Role, SignedRoot, TrustRoot};
+pub use rules::RootInvalid;

@@ -15,13 +15,17 @@ use serde_json::Value;
 
 use crate::canonical::{canonical_bytes_of, to_canonical_bytes};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
-use crate::head::{HeadSignature, validate_channel_name};
+use crate::error::{Error, Result, malformed};
+use crate::head::HeadSignature;
 use crate::keys::{PublicKey, SecretKey};
 use crate::pattern::ChannelPattern;
+use crate::scope::Scope;
 use crate::{MAX_ROOT_BYTES, TRUST_ROOT_FORMAT, check_format};
 
 const SIGNING_CONTEXT: &[u8] = b"cairn-trust-root-v1\0";
+
+/// The root format that introduced delegation scopes.
+pub const SCOPE_ROOT_FORMAT: u64 = 2;
 
 /// Longest key label, in characters.
 pub const MAX_LABEL_CHARS: usize = 64;
@@ -82,6 +86,10 @@ pub struct Delegation {
     pub keys: Vec<String>,
     /// Distinct keys whose signatures a head needs, at least 1.
     pub threshold: u32,
+    /// What the channels' content may do on a cluster; `None`: anything (format 1's meaning).
+    /// Root format 2 and later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 impl Delegation {
@@ -102,100 +110,16 @@ impl TrustRoot {
         self.keys.get(id).map(|k| &k.public)
     }
 
-    /// Checks everything a field-by-field decoder cannot: versions and lineage, roles naming
-    /// listed keys, thresholds, unique names, no unused keys. Names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
-        match (self.version, &self.previous) {
-            (0, _) => return Err("version: versions start at 1".into()),
-            (1, Some(_)) => return Err("previous: version 1 has no previous version".into()),
-            (2.., None) => {
-                return Err(format!(
-                    "previous: version {} must name the digest of version {}",
-                    self.version,
-                    self.version - 1
-                ));
-            }
-            _ => {}
+    /// The lowest format that can carry this document: 2 once a delegation has a scope (so
+    /// that agents too old to enforce a scope refuse the version instead of ignoring it), else 1.
+    /// Writers store this format.
+    pub fn required_format(&self) -> u64 {
+        if self.delegations.iter().any(|d| d.scope.is_some()) {
+            SCOPE_ROOT_FORMAT
+        } else {
+            1
         }
-        if self.expires_at <= self.published_at {
-            return Err("expires_at: must be after published_at".into());
-        }
-        self.validate_keys()?;
-        validate_role("root", &self.root.keys, self.root.threshold, &self.keys)?;
-        if self.root.threshold as usize > self.root.keys.len() {
-            return Err(format!(
-                "root.threshold: {} is more than the {} root keys: nobody could sign the next version",
-                self.root.threshold,
-                self.root.keys.len()
-            ));
-        }
-        self.validate_delegations()
     }
-
-    fn validate_keys(&self) -> Result<(), String> {
-        for (id, entry) in &self.keys {
-            if entry.public.id() != *id {
-                return Err(format!(
-                    "keys.{id}: the key's id is {}, not {id}",
-                    entry.public.id()
-                ));
-            }
-            let bad_label = entry.label.as_ref().is_some_and(|label| {
-                label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control)
-            });
-            if bad_label {
-                return Err(format!(
-                    "keys.{id}.label: at most {MAX_LABEL_CHARS} characters, no control characters"
-                ));
-            }
-            let used =
-                self.root.keys.contains(id) || self.delegations.iter().any(|d| d.keys.contains(id));
-            if !used {
-                return Err(format!("keys.{id}: no role names this key"));
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_delegations(&self) -> Result<(), String> {
-        for (i, d) in self.delegations.iter().enumerate() {
-            let field = format!("delegations[{i}]");
-            validate_channel_name(&d.name).map_err(|e| format!("{field}.name: {e}"))?;
-            if self.delegations[..i].iter().any(|e| e.name == d.name) {
-                return Err(format!("{field}.name: {:?} is used twice", d.name));
-            }
-            if d.channels.is_empty() {
-                return Err(format!("{field}.channels: names no channel"));
-            }
-            if !is_ascending(&d.channels) {
-                return Err(format!("{field}.channels: must be ascending and unique"));
-            }
-            validate_role(&field, &d.keys, d.threshold, &self.keys)?;
-        }
-        Ok(())
-    }
-}
-
-fn validate_role(
-    field: &str,
-    keys: &[String],
-    threshold: u32,
-    listed: &BTreeMap<String, KeyEntry>,
-) -> Result<(), String> {
-    if threshold == 0 {
-        return Err(format!("{field}.threshold: must be at least 1"));
-    }
-    if !is_ascending(keys) {
-        return Err(format!("{field}.keys: must be ascending and unique"));
-    }
-    match keys.iter().find(|k| !listed.contains_key(*k)) {
-        Some(missing) => Err(format!("{field}.keys: {missing} is not in keys")),
-        None => Ok(()),
-    }
-}
-
-fn is_ascending<T: Ord>(items: &[T]) -> bool {
-    items.windows(2).all(|w| w[0] < w[1])
 }
 
 /// A trust root as stored: the document and its signatures.
@@ -270,7 +194,7 @@ impl SignedRoot {
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| malformed(what, e))?;
         if let Some(trust) = value.get("trust") {
-            check_format(trust, what, TRUST_ROOT_FORMAT, TRUST_ROOT_FORMAT)?;
+            check_format(trust, what, 1, TRUST_ROOT_FORMAT)?;
         }
         let envelope: Envelope = serde_json::from_value(value).map_err(|e| malformed(what, e))?;
         let received = to_canonical_bytes(&envelope.trust);
@@ -289,13 +213,6 @@ impl SignedRoot {
     }
 }
 
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Malformed {
-        what: what.to_owned(),
-        message: e.to_string(),
-    }
-}
-
 impl TrustRoot {
     /// Version 1 of a new chain: `root` signs the next versions, nothing is delegated yet.
     pub fn first(
@@ -308,7 +225,7 @@ impl TrustRoot {
         ids.sort_unstable();
         ids.dedup();
         TrustRoot {
-            format: TRUST_ROOT_FORMAT.into(),
+            format: 1,
             version: 1,
             previous: None,
             published_at,

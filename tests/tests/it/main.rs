@@ -6,6 +6,7 @@ mod bundle_trust;
 mod delivery;
 mod demo;
 mod fleet;
+mod image;
 mod input;
 mod monitoring;
 mod status_reads;

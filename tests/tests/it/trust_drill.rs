@@ -87,6 +87,7 @@ fn forge_root(store: &Path, signer: &SecretKey, thief: &SecretKey) {
         channels: vec!["*".parse().unwrap()],
         keys: vec![thief.public().id()],
         threshold: 1,
+        scope: None,
     }];
     next.prune_keys();
     let forged: TrustRoot = next;

@@ -13,7 +13,7 @@ use reqwest::header::{ETAG, IF_NONE_MATCH, RANGE, RETRY_AFTER};
 use tokio::time::Instant;
 
 use super::{Body, Bound, Opened, Source};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::error::{Error, HttpProblem, Result};
 
 /// A source that GETs `<base URL>/<key>`, with `If-None-Match` for conditional reads.

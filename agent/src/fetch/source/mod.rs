@@ -21,7 +21,8 @@ pub use cairn_store::Bound;
 pub use http::HttpSource;
 pub use object::ObjectSource;
 
-use crate::config::{ConfigError, StoreLocation};
+use crate::config::StoreLocation;
+use crate::error::ConfigError;
 use crate::error::Result;
 
 /// The result of a conditional read.

@@ -1,6 +1,6 @@
 //! The directory target's bookkeeping: which files each channel wrote, one manifest per channel
 //! in the state dir (`<state dir>/dir-target/<channel>.json`), with a journal beside it
-//! (`<channel>.json.journal`, see [`crate::state::journal`]): a save appends the objects that changed
+//! (`<channel>.json.journal`, see [`crate::fsutil::journal`]): a save appends the objects that changed
 //! since the last one and rewrites the manifest only once the journal outgrows it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use cairn_state_format::{Digest, ResourceId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
-use crate::state::{StateError, journal};
+use crate::error::{Damage, Error, Result, StateError};
+use crate::fsutil::{journal, write_atomic};
 
 const MANIFEST_FORMAT: u64 = 1;
 
@@ -74,17 +73,14 @@ impl Manifests {
             }
             let bytes =
                 std::fs::read(&path).map_err(|e| Error::state(&path, StateError::io("read")(e)))?;
-            let file: ManifestFile = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::state(&path, StateError::Damaged(format!("damaged manifest: {e}")))
-            })?;
+            let damaged = |damage| Error::state(&path, StateError::Bookkeeping(damage));
+            let file: ManifestFile =
+                serde_json::from_slice(&bytes).map_err(|e| damaged(Damage::Manifest(e)))?;
             if file.format != MANIFEST_FORMAT {
-                return Err(Error::state(
-                    &path,
-                    StateError::Damaged(format!(
-                        "manifest format {} is not {MANIFEST_FORMAT}",
-                        file.format
-                    )),
-                ));
+                return Err(damaged(Damage::ManifestFormat {
+                    found: file.format,
+                    expected: MANIFEST_FORMAT,
+                }));
             }
             for owned in file.objects {
                 manifests.set(&file.channel, owned);
@@ -96,11 +92,12 @@ impl Manifests {
                 match serde_json::from_slice(line) {
                     Ok(Line::Set(owned)) => manifests.set(&file.channel, owned),
                     Ok(Line::Remove(id)) => manifests.remove(&file.channel, &id),
-                    Err(e) => {
-                        return Err(Error::state(
-                            &journal,
-                            StateError::Damaged(format!("damaged journal, line {}: {e}", i + 1)),
-                        ));
+                    Err(source) => {
+                        let damage = Damage::ManifestJournal {
+                            line: i + 1,
+                            source,
+                        };
+                        return Err(Error::state(&journal, StateError::Bookkeeping(damage)));
                     }
                 }
             }

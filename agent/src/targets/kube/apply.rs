@@ -11,9 +11,11 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::claims::{self, Claim};
+use super::claims;
 use super::discovery::{Resolved, Unresolved};
-use super::health::{self, Health};
+use super::health;
+use super::ledger::Claim;
+use super::ledger::Health;
 use super::ledger::{Live, Mark};
 use super::ownership::{GENERATION, Marks};
 use super::policy::ObjectPolicy;
@@ -266,7 +268,7 @@ impl Inner {
 
     /// The policy of an object as published.
     pub fn policy(&self, channel: &str, object: &Value) -> Outcome<ObjectPolicy> {
-        ObjectPolicy::of(object, self.options.drift.of(channel)).map_err(TargetError::Malformed)
+        ObjectPolicy::of(object, self.options.drift.of(channel)).map_err(TargetError::Policy)
     }
 }
 

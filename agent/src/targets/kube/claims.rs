@@ -10,27 +10,14 @@ use cairn_state_format::ResourceId;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 
-use super::Inner;
 use super::discovery::Resolved;
-use super::inventory::PAGE;
+use super::ledger::{Claim, Seen};
 use super::ownership::{Owner, owner};
+use super::{Inner, PAGE};
 use crate::targets::TargetError;
 
 /// An object to look for, as the API server names it, with its kind.
 type Wanted = (ResourceId, Resolved);
-
-/// Whose an object is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// Nobody's: it does not exist.
-    Absent,
-    /// The channel's (it exists, with the channel's labels).
-    Ours,
-    /// Another cairn channel's.
-    Other(String),
-    /// Not cairn's.
-    Foreign,
-}
 
 impl Claim {
     fn of(labels: Option<&BTreeMap<String, String>>, channel: &str) -> Claim {
@@ -39,17 +26,6 @@ impl Claim {
             Owner::OtherChannel(other) => Claim::Other(other),
             Owner::Foreign => Claim::Foreign,
         }
-    }
-}
-
-/// The objects one pass looked for, by (group, kind, namespace): name → claim, for the kinds
-/// and namespaces it listed.
-#[derive(Debug, Default)]
-pub struct Seen(HashMap<(String, String, String), HashMap<String, Claim>>);
-
-impl Seen {
-    fn key(id: &ResourceId) -> (String, String, String) {
-        (id.group.clone(), id.kind.clone(), id.namespace.clone())
     }
 }
 

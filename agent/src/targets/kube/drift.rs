@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::apply::{parse, unresolved, written_at};
 use super::fields::{comparable, fingerprint};
 use super::ownership::{Marks, Owner, owner};
-use super::policy::{DriftMode, ObjectPolicy};
+use super::policy::ObjectPolicy;
 use super::{Inner, KubeTarget};
+use crate::config::DriftMode;
 use crate::error::Result;
 use crate::targets::{Drifted, TargetError, Write};
 

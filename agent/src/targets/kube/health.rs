@@ -13,23 +13,12 @@ use kube::api::{DynamicObject, ListParams};
 use serde_json::Value;
 
 use super::KubeTarget;
+use super::PAGE;
 use super::discovery::{Resolved, Unresolved};
 use super::fields::fingerprint;
-use super::inventory::PAGE;
-use super::ledger::Live;
+use super::ledger::{Health, Live};
 use super::ownership::{Owner, owner, selector};
 use crate::targets::{HealthReport, TargetError};
-
-/// How a live object is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Health {
-    /// Reconciled and available.
-    Healthy,
-    /// Still rolling out; the reason says what is awaited.
-    Progressing(String),
-    /// Failed or stuck; the reason says why.
-    Degraded(String),
-}
 
 fn int(object: &Value, pointer: &str) -> Option<i64> {
     object.pointer(pointer).and_then(Value::as_i64)

@@ -17,16 +17,14 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
+use super::PAGE;
 use super::discovery::{Resolved, Unresolved};
-use super::health::{self, Health};
-use super::ledger::{Book, Live, Mark, Parent};
+use super::health;
+use super::ledger::{Book, Health, Live, Mark, Parent};
 use super::ownership::selector;
 use super::scope::{GroupKind, effective};
 use super::{Inner, fields};
 use crate::targets::{Inventory, TargetError};
-
-/// Items per list page.
-pub const PAGE: u32 = 500;
 
 /// One listed object.
 struct Listed {

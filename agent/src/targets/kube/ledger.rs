@@ -2,7 +2,7 @@
 //! (laid over the previous snapshot), what it last saw of each (uid, resourceVersion,
 //! fingerprint, health), the fingerprints recorded when it last wrote or checked them (kept in
 //! the state ConfigMap across restarts), and the channel's ApplySet parent as last read or
-//! written. Shared by the target and the in-cluster state ([`crate::state::ConfigMapState`]).
+//! written, with the health and ownership claims it found. Shared by the target and the in-cluster state ([`super::ConfigMapState`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -11,7 +11,6 @@ use cairn_state_format::{Digest, ResourceId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::health::Health;
 use super::scope::Scope;
 
 /// What this process last did to an object.
@@ -71,7 +70,7 @@ pub struct Book {
     /// Namespaces created by the pass in progress (so nothing else can be in them).
     pub fresh: HashSet<String>,
     /// What the pass in progress looked for before writing.
-    pub seen: super::claims::Seen,
+    pub seen: Seen,
     pub parent: Parent,
 }
 
@@ -167,5 +166,41 @@ impl Recorded {
                 ))
             })
             .collect()
+    }
+}
+
+/// How a live object is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Reconciled and available.
+    Healthy,
+    /// Still rolling out; the reason says what is awaited.
+    Progressing(String),
+    /// Failed or stuck; the reason says why.
+    Degraded(String),
+}
+
+/// Whose an object is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody's: it does not exist.
+    Absent,
+    /// The channel's (it exists, with the channel's labels).
+    Ours,
+    /// Another cairn channel's.
+    Other(String),
+    /// Not cairn's.
+    Foreign,
+}
+
+/// The objects one pass looked for, by (group, kind, namespace): name → claim, for the kinds
+/// and namespaces it listed.
+#[derive(Debug, Default)]
+pub struct Seen(pub HashMap<(String, String, String), HashMap<String, Claim>>);
+
+impl Seen {
+    /// Where `id` is recorded.
+    pub fn key(id: &ResourceId) -> (String, String, String) {
+        (id.group.clone(), id.kind.clone(), id.namespace.clone())
     }
 }

@@ -19,14 +19,19 @@
 //! - **Permissions** ([`access`]): checked per kind and namespace before the first write of a
 //!   pass, with every missing rule in one message.
 //!
-//! What a channel applied lives in a ConfigMap ([`crate::state::ConfigMapState`]), which is also
-//! the channel's ApplySet parent: the target records the group-kinds and namespaces a pass will
-//! write in it before the pass writes anything ([`KubeTarget::state`] shares it). The replicas'
-//! leader election is [`crate::election`].
+//! - **State** ([`configmap`]): what a channel applied lives in a ConfigMap
+//!   ([`ConfigMapState`], a [`crate::state::StateBackend`]), which is also the channel's ApplySet
+//!   parent: the target records the group-kinds and namespaces a pass will write in it before
+//!   the pass writes anything ([`KubeTarget::state`] shares it). It shares the target's
+//!   `ledger.rs`, so what it records is what the target last wrote and saw.
+//!
+//! The replicas' leader election is [`crate::election`]; the tunables are
+//! [`crate::config::KubeOptions`].
 
 mod access;
 mod apply;
 mod claims;
+pub mod configmap;
 mod crd;
 mod discovery;
 mod drift;
@@ -34,7 +39,6 @@ mod fields;
 pub mod health;
 mod inventory;
 pub(crate) mod ledger;
-mod options;
 pub(crate) mod ownership;
 pub mod policy;
 mod prune;
@@ -48,9 +52,12 @@ use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use kube::Client;
 
-pub use options::{DEFAULT_BURST, DEFAULT_QPS, KubeOptions, Propagation};
+pub use configmap::{ConfigMapState, configmap_name};
 pub use ownership::{CHANNEL, GENERATION, MANAGED_BY, PART_OF, applyset_id};
-pub use policy::{DriftMode, DriftPolicy};
+
+pub use crate::config::{
+    DEFAULT_BURST, DEFAULT_QPS, DriftMode, DriftPolicy, KubeOptions, Propagation,
+};
 
 use super::{
     BatchReport, Drifted, HealthCheck, HealthReport, Inventory, LiveDrift, PassScope, Target,
@@ -58,9 +65,11 @@ use super::{
 };
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::state::{ConfigMapState, configmap_name};
 use discovery::{Kinds, Resolved, Unresolved};
 use ledger::Ledger;
+
+/// Items per page of a list.
+const PAGE: u32 = 500;
 
 /// Applies objects to a Kubernetes cluster with server-side apply.
 #[derive(Debug)]

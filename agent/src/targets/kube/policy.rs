@@ -7,69 +7,17 @@
 //!   Those fields are neither reported nor corrected, and cairn stops sending them once another
 //!   manager owns them, so server-side apply leaves them (and their ownership) to that manager.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
+
+use crate::config::DriftMode;
+use crate::error::PolicyError;
 
 /// Annotation naming fields cairn leaves alone.
 pub const IGNORE_FIELDS: &str = "cairn.dev/ignore-fields";
 /// Annotation choosing the drift mode of one object.
 pub const DRIFT: &str = "cairn.dev/drift";
-
-/// What to do about an object's drift.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DriftMode {
-    /// Re-apply it (the default).
-    #[default]
-    Correct,
-    /// Report it in the status record; never write to correct it.
-    Report,
-}
-
-impl DriftMode {
-    /// Parses `correct` or `report`.
-    pub fn parse(text: &str) -> Result<DriftMode, String> {
-        match text.trim() {
-            "correct" => Ok(DriftMode::Correct),
-            "report" => Ok(DriftMode::Report),
-            other => Err(format!("{other:?}: expected correct or report")),
-        }
-    }
-}
-
-/// The drift mode per channel: a default, and exceptions by channel name.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DriftPolicy {
-    /// For channels not named below.
-    pub default: DriftMode,
-    /// Channel → its mode.
-    pub channels: BTreeMap<String, DriftMode>,
-}
-
-impl DriftPolicy {
-    /// Parses the values of `--drift`: `report` (every channel) or `<channel>=report`.
-    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<DriftPolicy, String> {
-        let mut policy = DriftPolicy::default();
-        for value in values.into_iter().flat_map(|v| v.split(',')) {
-            match value.split_once('=') {
-                Some((channel, mode)) if !channel.trim().is_empty() => {
-                    policy
-                        .channels
-                        .insert(channel.trim().to_owned(), DriftMode::parse(mode)?);
-                }
-                Some(_) => return Err(format!("{value:?}: a channel name is missing before '='")),
-                None => policy.default = DriftMode::parse(value)?,
-            }
-        }
-        Ok(policy)
-    }
-
-    /// The mode of `channel`.
-    pub fn of(&self, channel: &str) -> DriftMode {
-        self.channels.get(channel).copied().unwrap_or(self.default)
-    }
-}
 
 /// A JSON pointer (RFC 6901), as its unescaped reference tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,16 +25,14 @@ pub struct Pointer(pub Vec<String>);
 
 impl Pointer {
     /// Parses `/spec/replicas` (`~1` is `/`, `~0` is `~`).
-    pub fn parse(text: &str) -> Result<Pointer, String> {
+    pub fn parse(text: &str) -> Result<Pointer, PolicyError> {
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(format!(
-                "{text:?} is not a JSON pointer: it must start with '/'"
-            ));
+            return Err(PolicyError::NotAPointer(text.to_owned()));
         };
         let mut tokens = Vec::new();
         for raw in rest.split('/') {
             if raw.contains('~') && raw.replace("~0", "").replace("~1", "").contains('~') {
-                return Err(format!("{text:?}: '~' must be followed by 0 or 1"));
+                return Err(PolicyError::BadEscape(text.to_owned()));
             }
             tokens.push(raw.replace("~1", "/").replace("~0", "~"));
         }
@@ -174,24 +120,32 @@ pub struct ObjectPolicy {
 impl ObjectPolicy {
     /// The policy of `object` (a JSON object as published). An annotation that does not parse
     /// is an error naming it.
-    pub fn of(object: &Value, default: DriftMode) -> Result<ObjectPolicy, String> {
+    pub fn of(object: &Value, default: DriftMode) -> Result<ObjectPolicy, PolicyError> {
         let annotations = &object["metadata"]["annotations"];
         let drift = match annotations.get(DRIFT).and_then(Value::as_str) {
-            Some(text) => DriftMode::parse(text).map_err(|e| format!("annotation {DRIFT}: {e}"))?,
+            Some(text) => DriftMode::parse(text).map_err(in_annotation(DRIFT))?,
             None => default,
         };
         let ignore = match annotations.get(IGNORE_FIELDS).and_then(Value::as_str) {
-            Some(text) => pointers(text).map_err(|e| format!("annotation {IGNORE_FIELDS}: {e}"))?,
+            Some(text) => pointers(text).map_err(in_annotation(IGNORE_FIELDS))?,
             None => Vec::new(),
         };
         Ok(ObjectPolicy { drift, ignore })
     }
 }
 
+/// An error about the value of `annotation`.
+fn in_annotation(annotation: &'static str) -> impl FnOnce(PolicyError) -> PolicyError {
+    move |source| PolicyError::Annotation {
+        annotation,
+        source: Box::new(source),
+    }
+}
+
 /// The pointers of an `ignore-fields` annotation: a JSON array, or a comma/newline list.
-pub fn pointers(text: &str) -> Result<Vec<Pointer>, String> {
+pub fn pointers(text: &str) -> Result<Vec<Pointer>, PolicyError> {
     let items: Vec<String> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).map_err(|e| format!("not a JSON array of strings: {e}"))?
+        serde_json::from_str(text).map_err(PolicyError::NotAList)?
     } else {
         text.split([',', '\n'])
             .map(str::trim)
@@ -243,12 +197,8 @@ mod tests {
         assert!(
             ObjectPolicy::of(&bad, DriftMode::Correct)
                 .unwrap_err()
+                .to_string()
                 .contains(DRIFT)
         );
-
-        let flags = DriftPolicy::parse(["report", "prod=correct,dev=report"]).unwrap();
-        assert_eq!(flags.of("prod"), DriftMode::Correct);
-        assert_eq!(flags.of("other"), DriftMode::Report);
-        assert!(DriftPolicy::parse(["=report"]).is_err());
     }
 }

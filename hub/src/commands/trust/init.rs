@@ -130,6 +130,7 @@ fn delegate_all(root: &mut TrustRoot, args: &[String]) -> Result<()> {
         channels: vec!["*".parse::<ChannelPattern>().expect("`*` is a pattern")],
         keys: ids,
         threshold: 1,
+        scope: None,
     });
     root.validate()
         .map_err(|e| Error::Usage(format!("the trust root would be invalid: {e}")))

@@ -2,10 +2,10 @@
 //! OpenAPI document): group, kind and scope of each, and the name rule of those whose names
 //! the API server checks with something other than an RFC 1123 subdomain.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
+use rustc_hash::FxHashMap;
 
 use super::{NameRule, Scope};
 
@@ -50,7 +50,7 @@ static BUILTIN: &[BuiltinKind] = {
     include!("builtin_list.rs")
 };
 
-static BY_NAME: LazyLock<HashMap<(&'static str, &'static str), BuiltinKind>> =
+static BY_NAME: LazyLock<FxHashMap<(&'static str, &'static str), BuiltinKind>> =
     LazyLock::new(|| BUILTIN.iter().map(|k| ((k.group, k.kind), *k)).collect());
 
 /// The built-in kind `kind` of `group`, if it is one.

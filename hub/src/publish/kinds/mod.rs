@@ -54,9 +54,9 @@ pub enum NameRule {
 /// Why a name breaks its kind's [`NameRule`].
 #[derive(Debug, thiserror::Error)]
 pub enum NameError {
-    /// It is not of the form the rule names (the reason as the name check gives it).
-    #[error("{0}")]
-    Form(String),
+    /// It is not of the form the rule names.
+    #[error(transparent)]
+    Form(#[from] names::NameError),
     /// It is longer than the kind allows.
     #[error("must be no more than {max} characters (is {length})")]
     TooLong {
@@ -109,8 +109,8 @@ impl NameRule {
 }
 
 /// A name check's verdict as a [`NameError`].
-fn form<E: std::fmt::Display>(checked: Result<(), E>) -> Result<(), NameError> {
-    checked.map_err(|why| NameError::Form(why.to_string()))
+fn form(checked: Result<(), names::NameError>) -> Result<(), NameError> {
+    Ok(checked?)
 }
 
 /// The priority classes every cluster has, which may be declared (with their fixed values).
@@ -119,7 +119,8 @@ const SYSTEM_CLASSES: [&str; 2] = ["system-node-critical", "system-cluster-criti
 /// The kinds of one publish: the built-in ones and those its CustomResourceDefinitions define.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kinds {
-    custom: BTreeMap<(String, String), Scope>,
+    /// Custom kinds' scopes by group, then kind (looked up without copying either).
+    custom: BTreeMap<String, BTreeMap<String, Scope>>,
 }
 
 impl Kinds {
@@ -136,12 +137,12 @@ impl Kinds {
         let mut kinds = Kinds::default();
         let mut conflicts = Vec::new();
         for k in defined {
-            let key = (k.group.clone(), k.kind.clone());
-            match kinds.custom.get(&key) {
-                Some(scope) if *scope != k.scope => conflicts.push(k.clone()),
+            match kinds.scope_of_custom(&k.group, &k.kind) {
+                Some(scope) if scope != k.scope => conflicts.push(k.clone()),
                 Some(_) => {}
                 None => {
-                    kinds.custom.insert(key, k.scope);
+                    let group = kinds.custom.entry(k.group.clone()).or_default();
+                    group.insert(k.kind.clone(), k.scope);
                 }
             }
         }
@@ -152,11 +153,12 @@ impl Kinds {
     pub fn scope(&self, group: &str, kind: &str) -> Option<Scope> {
         match builtin::lookup(group, kind) {
             Some(k) => Some(k.scope),
-            None => self
-                .custom
-                .get(&(group.to_owned(), kind.to_owned()))
-                .copied(),
+            None => self.scope_of_custom(group, kind),
         }
+    }
+
+    fn scope_of_custom(&self, group: &str, kind: &str) -> Option<Scope> {
+        self.custom.get(group)?.get(kind).copied()
     }
 
     /// What the API server requires of the names of `kind` in `group`.

@@ -98,6 +98,7 @@ fn new_delegation(
         channels,
         keys: ids,
         threshold,
+        scope: None,
     })
 }
 
