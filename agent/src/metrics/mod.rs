@@ -93,7 +93,9 @@ impl Metrics {
 /// A channel's counter, without creating its label set when there is none (a getter must not
 /// bring back a channel [`Metrics::forget`] dropped).
 fn count(family: &Family<ChannelLabel, Counter>, channel: &str) -> u64 {
-    family.get(&ChannelLabel::of(channel)).map_or(0, |c| c.get())
+    family
+        .get(&ChannelLabel::of(channel))
+        .map_or(0, |c| c.get())
 }
 
 #[cfg(test)]
