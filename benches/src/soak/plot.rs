@@ -135,9 +135,8 @@ fn nice_ceiling(value: f64) -> f64 {
 }
 
 fn label(value: f64) -> String {
-    if value == value.trunc() {
-        format!("{value:.0}")
-    } else if value >= 10.0 {
+    // Whole numbers and large ones need no decimal.
+    if value == value.trunc() || value >= 10.0 {
         format!("{value:.0}")
     } else {
         format!("{value:.1}")
