@@ -9,6 +9,12 @@ use cairn_agent::{Agent, OnceReport};
 use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than glibc's malloc: an agent runs for months, and under glibc its RSS grew
+/// with every generation (memory freed in one of its threads' arenas stays there, fragmented);
+/// under jemalloc it stays flat (BENCHMARKS.md, "Memory over weeks (soak)").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Run(args) => args,

@@ -21,6 +21,7 @@ pub mod measure;
 pub mod request_proxy;
 pub mod scaling;
 pub mod sizing;
+pub mod soak;
 pub mod status_scale;
 
 pub use error::{Error, Result};

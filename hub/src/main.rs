@@ -3,6 +3,12 @@
 use cairn_env_vars::EnvVars;
 use clap::Parser;
 
+/// jemalloc rather than glibc's malloc, as for the agent: `cairn ui` and `cairn status --watch`
+/// run for days, and under glibc a long-running process's RSS creeps up as freed memory stays
+/// fragmented in its threads' arenas (BENCHMARKS.md, "Memory over weeks (soak)").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = cairn_hub::Cli::parse();

@@ -107,8 +107,8 @@ pub fn encode_delta(
     };
 
     let what = format!("delta pack {from} → {to}");
-    let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &what)?;
-    lines.line(&canonical_bytes_of(&header))?;
+    let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &what);
+    lines.line(&canonical_bytes_of(&header));
     for entry in &puts {
         let bytes = blob(&entry.blob).ok_or_else(|| Error::Truncated {
             what: what.clone(),
@@ -117,16 +117,16 @@ pub fn encode_delta(
         entry
             .blob
             .verify(&format!("blob of {}", entry.id), &bytes)?;
-        lines.line(&canonical_bytes_of(&Record::Put((*entry).clone())))?;
-        lines.line(&bytes)?;
+        lines.line(&canonical_bytes_of(&Record::Put((*entry).clone())));
+        lines.line(&bytes);
     }
     for id in &removes {
-        lines.line(&canonical_bytes_of(&Record::Remove((*id).clone())))?;
+        lines.line(&canonical_bytes_of(&Record::Remove((*id).clone())));
     }
     lines.line(&canonical_bytes_of(&Record::End {
         puts: header.puts,
         removes: header.removes,
-    }))?;
+    }));
     lines.finish()
 }
 

@@ -2,46 +2,56 @@
 //! newline-terminated canonical JSON lines. Canonical JSON has no raw newline, so a blob needs no
 //! escaping or length prefix, and a reader holds one line at a time.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
+
+use zstd::zstd_safe::CParameter;
 
 use crate::error::{Error, Result, malformed};
 
 /// Longest record line (a header, a put, a remove, a trailer).
 pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
 
-/// Lines of a pack being written, compressed as they come.
+/// Lines of a pack being written, compressed in one go when finished.
+///
+/// Compressing the whole pack at once puts its size in the frame header, so a reader's
+/// decoder needs a buffer of the pack's size, or of the window when the pack is larger: a
+/// frame compressed as a stream of unknown length declares the level's whole window (4 MiB at
+/// level 9), which every agent then allocated for each delta pack of a few kilobytes.
 pub(crate) struct LineWriter {
-    encoder: zstd::Encoder<'static, Vec<u8>>,
+    plain: Vec<u8>,
+    level: i32,
     /// Uncompressed bytes written so far.
     pub written: u64,
     what: String,
 }
 
 impl LineWriter {
-    /// A writer compressing at `level`, with the frame checksum.
-    pub fn new(level: i32, what: &str) -> Result<LineWriter> {
-        let mut encoder = zstd::Encoder::new(Vec::new(), level).map_err(io_error(what))?;
-        encoder.include_checksum(true).map_err(io_error(what))?;
-        Ok(LineWriter {
-            encoder,
+    /// A writer that will compress at `level`, with the frame checksum.
+    pub fn new(level: i32, what: &str) -> LineWriter {
+        LineWriter {
+            plain: Vec::new(),
+            level,
             written: 0,
             what: what.to_owned(),
-        })
+        }
     }
 
     /// Writes `bytes` and a newline.
-    pub fn line(&mut self, bytes: &[u8]) -> Result<()> {
-        self.encoder
-            .write_all(bytes)
-            .and_then(|()| self.encoder.write_all(b"\n"))
-            .map_err(io_error(&self.what))?;
+    pub fn line(&mut self, bytes: &[u8]) {
+        self.plain.extend_from_slice(bytes);
+        self.plain.push(b'\n');
         self.written += bytes.len() as u64 + 1;
-        Ok(())
     }
 
-    /// The finished frame.
+    /// The finished frame: checksummed, with its content size.
     pub fn finish(self) -> Result<Vec<u8>> {
-        self.encoder.finish().map_err(io_error(&self.what))
+        let what = &self.what;
+        let mut compressor = zstd::bulk::Compressor::new(self.level).map_err(io_error(what))?;
+        compressor
+            .set_parameter(CParameter::ChecksumFlag(true))
+            .and_then(|()| compressor.set_parameter(CParameter::ContentSizeFlag(true)))
+            .map_err(io_error(what))?;
+        compressor.compress(&self.plain).map_err(io_error(what))
     }
 }
 
@@ -160,4 +170,47 @@ pub(crate) fn read_blob_of(
         ));
     }
     Ok(blob)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
+
+    /// Bytes a streaming decoder holds after reading all of `frame` in 4 KiB steps.
+    fn decoder_bytes(frame: &[u8]) -> usize {
+        let mut dctx = DCtx::create();
+        let mut input = InBuffer::around(frame);
+        let mut out = vec![0u8; 4096];
+        let mut decoded = 0;
+        loop {
+            let mut output = OutBuffer::around(out.as_mut_slice());
+            let remaining = dctx.decompress_stream(&mut output, &mut input).unwrap();
+            decoded += output.pos();
+            if remaining == 0 {
+                break;
+            }
+        }
+        assert!(decoded > 0);
+        dctx.sizeof()
+    }
+
+    #[test]
+    fn a_small_pack_needs_a_small_decoder() {
+        let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, "test pack");
+        for i in 0..20 {
+            lines.line(format!("{{\"line\":{i}}}").as_bytes());
+        }
+        let written = lines.written;
+        let frame = lines.finish().unwrap();
+        let declared = zstd::zstd_safe::get_frame_content_size(&frame)
+            .ok()
+            .flatten();
+        assert_eq!(declared, Some(written));
+        // A stream of unknown length at the same level declares a 4 MiB window, which its
+        // decoder allocates.
+        let streamed = zstd::encode_all(&zstd::decode_all(&frame[..]).unwrap()[..], 9).unwrap();
+        assert!(decoder_bytes(&streamed) > 4 << 20);
+        assert!(decoder_bytes(&frame) < 512 << 10);
+    }
 }

@@ -77,14 +77,14 @@ impl SnapshotPackWriter {
         format!("snapshot pack {} shard {}", self.snapshot, self.shard)
     }
 
-    fn start(&mut self) -> Result<(LineWriter, u64)> {
-        let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &self.what())?;
+    fn start(&mut self) -> (LineWriter, u64) {
+        let mut lines = LineWriter::new(PACK_ZSTD_LEVEL, &self.what());
         lines.line(&canonical_bytes_of(&SnapshotPackHeader {
             format: SNAPSHOT_PACK_FORMAT.into(),
             snapshot: self.snapshot,
             shard: self.shard,
-        }))?;
-        Ok((lines, 0))
+        }));
+        (lines, 0)
     }
 
     /// Adds an entry and its blob (checked against the entry); returns a shard that is complete.
@@ -98,10 +98,10 @@ impl SnapshotPackWriter {
         entry.blob.verify(&format!("blob of {}", entry.id), blob)?;
         let (mut lines, mut puts) = match self.current.take() {
             Some(current) => current,
-            None => self.start()?,
+            None => self.start(),
         };
-        lines.line(&canonical_bytes_of(&Record::Put(entry.clone())))?;
-        lines.line(blob)?;
+        lines.line(&canonical_bytes_of(&Record::Put(entry.clone())));
+        lines.line(blob);
         puts += 1;
         self.last = Some(entry.id.clone());
         if lines.written < self.shard_bytes {
@@ -118,7 +118,7 @@ impl SnapshotPackWriter {
         match self.current.take() {
             Some((lines, puts)) => finish(lines, puts).map(Some),
             None if self.shard == 0 => {
-                let (lines, puts) = self.start()?;
+                let (lines, puts) = self.start();
                 finish(lines, puts).map(Some)
             }
             None => Ok(None),
@@ -127,7 +127,7 @@ impl SnapshotPackWriter {
 }
 
 fn finish(mut lines: LineWriter, puts: u64) -> Result<Vec<u8>> {
-    lines.line(&canonical_bytes_of(&Record::End { puts }))?;
+    lines.line(&canonical_bytes_of(&Record::End { puts }));
     lines.finish()
 }
 

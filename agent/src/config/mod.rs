@@ -108,8 +108,9 @@ pub struct Config {
     pub timing: Timing,
     /// Where to serve `/metrics`, `/healthz` and `/readyz` (port 0 picks a free port).
     pub metrics_addr: Option<SocketAddr>,
-    /// Bytes of blobs kept in memory (default 4 MiB); more are on disk in the state dir. Agents
-    /// given one [`crate::Shared`] with the same value share one such tier.
+    /// Bytes of blobs kept in memory, each entry's bookkeeping included (default 4 MiB); a blob
+    /// unread for a minute leaves it, and all are on disk in the state dir. Agents given one
+    /// [`crate::Shared`] with the same value share one such tier.
     pub memory_cache_bytes: u64,
     /// How the Kubernetes target talks to the cluster (used with [`TargetSpec::Kube`]).
     pub kube: KubeOptions,

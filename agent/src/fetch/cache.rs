@@ -103,8 +103,10 @@ impl BlobCache {
     }
 
     /// Removes blobs on disk that are not in `keep` and are older than `grace` (younger ones
-    /// may belong to a reconcile in flight). Returns how many were removed.
+    /// may belong to a reconcile in flight), and lets blobs idle too long leave memory even when
+    /// nothing was fetched for a while. Returns how many were removed from disk.
     pub async fn sweep(&self, keep: HashSet<Digest>, grace: Duration) -> usize {
+        self.memory.run_pending_tasks().await;
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || sweep_dir(&dir, &keep, grace))
             .await
@@ -163,6 +165,20 @@ mod tests {
         std::fs::write(&path, b"tampered").unwrap();
         assert_eq!(BlobCache::new(dir.path(), 1024).get(&digest).await, None);
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn memory_counts_what_each_blob_costs_not_only_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Room for 4 KiB of blob bytes: 4,096 one-byte blobs, if entries cost nothing.
+        let cache = BlobCache::new(dir.path(), 4096);
+        for i in 0..1000u32 {
+            let blob = Bytes::from(i.to_le_bytes().to_vec());
+            cache.memory.insert(Digest::of(&blob), blob).await;
+        }
+        cache.memory.run_pending_tasks().await;
+        let kept = cache.memory.entry_count();
+        assert!(kept > 0 && kept <= 4096 / 100, "{kept} entries kept");
     }
 
     #[tokio::test]

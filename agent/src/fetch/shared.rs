@@ -16,6 +16,19 @@ use crate::error::ConfigError;
 use crate::fetch::CheckedPacks;
 use crate::fetch::tree::Trees;
 
+/// What a blob in the memory tier costs besides its bytes: moka's entry (152 bytes on 64-bit
+/// platforms without a time-to-live, per its maintainer: moka-rs/moka#201), the digest and the
+/// `Bytes` handle. Counted so that a tier of small blobs stays within its capacity.
+const BLOB_ENTRY_BYTES: usize = 152 + size_of::<Digest>() + size_of::<Bytes>();
+
+/// How long a blob unread stays in the memory tier: longer than the poll interval of a fleet
+/// sharing the tier (30 s by default), so the agents that follow a change find its blobs, and
+/// short enough that a busy channel does not fill the capacity with blobs of past generations
+/// that nothing reads again (at a change every 2 s, 4 MiB of 1 KiB blobs took two hours to
+/// fill, which a soak cannot tell from a leak). The pass that fetched a blob reads it at once;
+/// a later read (a drift check, a resync) finds it on disk.
+const BLOB_IDLE: Duration = Duration::from_secs(60);
+
 /// A semaphore of one permit per core but one (at least one), for state loads.
 #[derive(Debug)]
 pub(crate) struct LoadSlots(tokio::sync::Semaphore);
@@ -77,7 +90,10 @@ impl Shared {
         self.blob_dir.clone().unwrap_or_else(|| own.to_owned())
     }
 
-    /// The in-memory blob tier of `bytes` capacity (one per distinct capacity).
+    /// The in-memory blob tier of `bytes` capacity (one per distinct capacity). An entry weighs
+    /// its blob and what keeping it costs (so the capacity bounds the memory, however small the
+    /// blobs), and leaves after [`BLOB_IDLE`] unread: the tier serves the pass that fetched a
+    /// blob and the agents of the process that follow the same change; everything stays on disk.
     pub(crate) fn memory(&self, bytes: u64) -> Cache<Digest, Bytes> {
         let mut caches = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         caches
@@ -85,9 +101,10 @@ impl Shared {
             .or_insert_with(|| {
                 Cache::builder()
                     .weigher(|_: &Digest, blob: &Bytes| {
-                        u32::try_from(blob.len()).unwrap_or(u32::MAX)
+                        u32::try_from(blob.len() + BLOB_ENTRY_BYTES).unwrap_or(u32::MAX)
                     })
                     .max_capacity(bytes)
+                    .time_to_idle(BLOB_IDLE)
                     .build()
             })
             .clone()

@@ -77,6 +77,17 @@ impl ApiRequests {
         *exported = after.clone();
     }
 
+    /// Drops `channel`'s label sets (every verb counted so far).
+    pub fn forget(&self, channel: &str) {
+        let exported = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+        for verb in exported.keys() {
+            self.pass.remove(&PassLabel {
+                channel: channel.to_owned(),
+                verb: (*verb).to_owned(),
+            });
+        }
+    }
+
     /// Requests of `verb` in `channel`'s last pass.
     pub fn last_pass(&self, channel: &str, verb: &str) -> u64 {
         let label = PassLabel {

@@ -10,7 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{ChannelLabel, Metrics};
+use super::{ChannelLabel, Metrics, count};
 use crate::error::ErrorClass;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,6 +62,32 @@ pub(super) struct ChannelFamilies {
 }
 
 impl ChannelFamilies {
+    /// Drops `channel`'s label sets.
+    pub fn forget(&self, channel: &str) {
+        let label = ChannelLabel::of(channel);
+        for family in [
+            &self.applied,
+            &self.pruned,
+            &self.failed,
+            &self.follower_restarts,
+        ] {
+            family.remove(&label);
+        }
+        self.generation.remove(&label);
+        self.head_age.remove(&label);
+        for class in ErrorClass::ALL {
+            let label = ErrorLabel::of(channel, class);
+            self.last_error.remove(&label);
+            self.errors.remove(&label);
+        }
+        for phase in PHASES {
+            self.phase.remove(&PhaseLabel {
+                channel: channel.to_owned(),
+                phase: phase.to_owned(),
+            });
+        }
+    }
+
     /// Registers the families in `r`.
     pub fn register(&self, r: &mut Registry) {
         let failed = "Objects that failed to apply or prune";
@@ -164,8 +190,7 @@ impl Metrics {
 
     /// Times `channel`'s follower failed and was restarted.
     pub fn follower_restarts(&self, channel: &str) -> u64 {
-        let label = ChannelLabel::of(channel);
-        self.channels.follower_restarts.get_or_create(&label).get()
+        count(&self.channels.follower_restarts, channel)
     }
 
     pub(crate) fn scope_refused(&self, channel: &str) {
@@ -190,18 +215,21 @@ impl Metrics {
 
     /// Objects applied, pruned and failed for `channel` so far.
     pub fn object_counts(&self, channel: &str) -> (u64, u64, u64) {
-        let (label, families) = (ChannelLabel::of(channel), &self.channels);
+        let families = &self.channels;
         (
-            families.applied.get_or_create(&label).get(),
-            families.pruned.get_or_create(&label).get(),
-            families.failed.get_or_create(&label).get(),
+            count(&families.applied, channel),
+            count(&families.pruned, channel),
+            count(&families.failed, channel),
         )
     }
 
     /// The generation applied for `channel` (0 if none).
     pub fn applied_generation(&self, channel: &str) -> u64 {
         let label = ChannelLabel::of(channel);
-        u64::try_from(self.channels.generation.get_or_create(&label).get()).unwrap_or(0)
+        self.channels
+            .generation
+            .get(&label)
+            .map_or(0, |g| u64::try_from(g.get()).unwrap_or(0))
     }
 
     /// The class of `channel`'s current error, if any.

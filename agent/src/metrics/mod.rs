@@ -13,6 +13,8 @@ mod channels;
 mod store;
 
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use api_requests::ApiRequests;
@@ -74,10 +76,26 @@ impl Metrics {
         out
     }
 
+    /// Drops every label set of `channel` (torn down, no longer followed), so that channels
+    /// coming and going (`--channel 'pr-*'`) do not grow the metrics without bound.
+    pub(crate) fn forget(&self, channel: &str) {
+        self.store.forget(channel);
+        self.channels.forget(channel);
+        self.api.forget(channel);
+    }
+
     /// Kubernetes API requests of `verb` while `channel`'s last pass ran.
     pub fn kube_pass_requests(&self, channel: &str, verb: &str) -> u64 {
         self.api.last_pass(channel, verb)
     }
+}
+
+/// A channel's counter, without creating its label set when there is none (a getter must not
+/// bring back a channel [`Metrics::forget`] dropped).
+fn count(family: &Family<ChannelLabel, Counter>, channel: &str) -> u64 {
+    family
+        .get(&ChannelLabel::of(channel))
+        .map_or(0, |c| c.get())
 }
 
 #[cfg(test)]
@@ -96,6 +114,31 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains("cairn_agent_not_modified_total{channel=\"prod\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_forgotten_channel_leaves_no_label_set() {
+        let m = Metrics::new();
+        for channel in ["pr-1", "prod"] {
+            m.poll(channel, true);
+            m.fetched(channel, 10);
+            m.objects(channel, 1, 1, 1);
+            m.set_generation(channel, 3);
+            m.set_head_age(channel, 1.0);
+            m.error(channel, Some(ErrorClass::Store));
+            m.set_phase(channel, "converged");
+            m.follower_restarted(channel);
+            let sent = crate::cluster::Tally::from([("patch", 2)]);
+            m.api.pass(channel, &crate::cluster::Tally::new(), &sent);
+        }
+        m.forget("pr-1");
+        assert_eq!(m.polls("pr-1"), 0);
+        let text = m.encode();
+        assert!(!text.contains("pr-1"), "{text}");
+        assert!(
+            text.contains("cairn_agent_applied_generation{channel=\"prod\"} 3"),
             "{text}"
         );
     }

@@ -7,7 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{ChannelLabel, Metrics};
+use super::{ChannelLabel, Metrics, count};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabel {
@@ -68,6 +68,14 @@ pub(super) struct StoreFamilies {
 }
 
 impl StoreFamilies {
+    /// Drops `channel`'s label sets.
+    pub fn forget(&self, channel: &str) {
+        let label = ChannelLabel::of(channel);
+        for family in [&self.polls, &self.not_modified, &self.fetched_bytes] {
+            family.remove(&label);
+        }
+    }
+
     /// Registers the families in `r`.
     pub fn register(&self, r: &mut Registry) {
         r.register("polls", "Head polls", self.polls.clone());
@@ -137,16 +145,12 @@ impl Metrics {
 
     /// Head polls of `channel` so far.
     pub fn polls(&self, channel: &str) -> u64 {
-        self.store
-            .polls
-            .get_or_create(&ChannelLabel::of(channel))
-            .get()
+        count(&self.store.polls, channel)
     }
 
     /// Head polls of `channel` answered 304 Not Modified.
     pub fn not_modified(&self, channel: &str) -> u64 {
-        let label = ChannelLabel::of(channel);
-        self.store.not_modified.get_or_create(&label).get()
+        count(&self.store.not_modified, channel)
     }
 
     /// Store requests of one kind so far.
@@ -156,7 +160,6 @@ impl Metrics {
 
     /// Bytes fetched for `channel` so far.
     pub fn fetched_bytes(&self, channel: &str) -> u64 {
-        let label = ChannelLabel::of(channel);
-        self.store.fetched_bytes.get_or_create(&label).get()
+        count(&self.store.fetched_bytes, channel)
     }
 }

@@ -171,6 +171,7 @@ impl Supervisor {
             (Member::Service(task), Err(why)) => Err(Error::Task { task, why }),
             (Member::Follower { channel, .. }, Ok(TaskEnd::Follower(Ended::TornDown))) => {
                 self.readiness.forget(&channel);
+                self.ctx.reconcile.metrics.forget(&channel);
                 self.membership.retire(&channel);
                 Ok(())
             }

@@ -6,4 +6,5 @@ mod fleet_replicas_smoke;
 mod fleet_smoke;
 mod kube_requests;
 mod smoke;
+mod soak_smoke;
 mod status_scale;

@@ -221,14 +221,9 @@ impl<'a> Channel<'a> {
     }
 }
 
-/// The channels with objects under `prefix` (`channels/`, `proposals/`, `status/`): the distinct
-/// second segments of the keys there.
+/// The channels with objects under `prefix` (`channels/`, `proposals/`, `status/`): one
+/// delimited listing of the names there, not of every object below them (a channel's log grows
+/// by a key per generation, and `cairn ui` asks for the names at every refresh).
 pub async fn names_under(store: &Store, prefix: &str) -> Result<Vec<String>> {
-    let names: std::collections::BTreeSet<String> = store
-        .list(prefix)
-        .await?
-        .iter()
-        .filter_map(|l| l.key.split('/').nth(1).map(str::to_owned))
-        .collect();
-    Ok(names.into_iter().collect())
+    Ok(store.list_names(prefix).await?)
 }

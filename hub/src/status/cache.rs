@@ -119,8 +119,10 @@ impl StatusCacheFile {
         };
         // Invariant: plain data with no maps or skipped fields always serializes.
         let body = postcard::to_stdvec(&disk).expect("status cache serializes");
+        // Compressed in one go, so the frame states its size: a stream of unknown length
+        // would allocate the level's whole window at every save of a watch or a web view.
         let compressed =
-            zstd::encode_all(&body[..], ZSTD_LEVEL).map_err(Error::io(self.path.display()))?;
+            zstd::bulk::compress(&body, ZSTD_LEVEL).map_err(Error::io(self.path.display()))?;
         STATUS_CACHE.save(&self.path, &compressed)
     }
 }
