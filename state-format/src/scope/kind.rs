@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::ScopeError;
 use crate::pattern::glob_matches;
@@ -12,7 +12,8 @@ use crate::pattern::glob_matches;
 /// A pattern over (API group, kind). `*.*` matches every kind of every group, the core group
 /// included; `*` alone every kind of the core group; `*.rbac.authorization.k8s.io` every RBAC
 /// kind; `Ingress.networking.k8s.io` one kind.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct KindPattern(String);
 
 impl KindPattern {
@@ -66,17 +67,17 @@ impl fmt::Display for KindPattern {
     }
 }
 
-impl Serialize for KindPattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+impl TryFrom<String> for KindPattern {
+    type Error = ScopeError;
+
+    fn try_from(text: String) -> Result<Self, ScopeError> {
+        text.parse()
     }
 }
 
-impl<'de> Deserialize<'de> for KindPattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+impl From<KindPattern> for String {
+    fn from(pattern: KindPattern) -> String {
+        pattern.0
     }
 }
 

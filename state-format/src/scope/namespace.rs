@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::ScopeError;
 use crate::names;
@@ -14,7 +14,8 @@ use crate::pattern::glob_matches;
 pub const CHANNEL_VARIABLE: &str = "$channel";
 
 /// Namespaces by name or pattern.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct NamespacePattern(String);
 
 impl NamespacePattern {
@@ -61,17 +62,17 @@ impl fmt::Display for NamespacePattern {
     }
 }
 
-impl Serialize for NamespacePattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+impl TryFrom<String> for NamespacePattern {
+    type Error = ScopeError;
+
+    fn try_from(text: String) -> Result<Self, ScopeError> {
+        text.parse()
     }
 }
 
-impl<'de> Deserialize<'de> for NamespacePattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+impl From<NamespacePattern> for String {
+    fn from(pattern: NamespacePattern) -> String {
+        pattern.0
     }
 }
 
