@@ -64,7 +64,12 @@ impl<'t> Repo<'t> {
 fn git_in(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .current_dir(dir)
-        .args(["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"])
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "commit.gpgSign=false",
+        ])
         .args(args)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -109,8 +114,14 @@ fn fresh_clones_parse_only_changed_files(format: &str) {
     let first = tree.publish("store", &[]);
     assert_eq!(found(&first), (20, 0, 0));
     let edits: Vec<Edit> = vec![
-        (Box::new(|t| t.write("f04.yaml", &configmaps(20..25, "b"))), 20),
-        (Box::new(|t| t.write("new.yaml", &configmaps(1000..1004, "n"))), 21),
+        (
+            Box::new(|t| t.write("f04.yaml", &configmaps(20..25, "b"))),
+            20,
+        ),
+        (
+            Box::new(|t| t.write("new.yaml", &configmaps(1000..1004, "n"))),
+            21,
+        ),
         (Box::new(|t| t.remove("f07.yaml")), 20),
     ];
     for (i, (edit, files)) in edits.iter().enumerate() {
@@ -144,7 +155,9 @@ fn a_file_edited_after_checkout_is_read_even_with_its_size_and_mtime_kept() {
     // Same length, same modification time: only the change time (and the bytes) differ.
     let path = tree.path().join("m/f04.yaml");
     let before = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let edited = std::fs::read_to_string(&path).unwrap().replace("v: a", "v: b");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("v: a", "v: b");
     std::fs::write(&path, edited).unwrap();
     let file = std::fs::File::options().write(true).open(&path).unwrap();
     file.set_modified(before).unwrap();
