@@ -26,6 +26,9 @@ const INDEX_SHARE: usize = 32;
 pub(super) type Looked = (Vec<ScannedFile>, Vec<Option<Box<Parsed>>>);
 
 /// A file after the first look: known by its stamp, or to be looked at further.
+// On the cached path nearly every file is `Known`, so boxing it would only add an allocation
+// per file.
+#[expect(clippy::large_enum_variant)]
 enum First {
     Known(ScannedFile),
     Missed(String),

@@ -149,7 +149,7 @@ impl Repository {
         let mut attribute_files = vec![PathBuf::from(info_attributes)];
         for var in ["GIT_ATTR_GLOBAL", "GIT_ATTR_SYSTEM"] {
             if let Some(lines) = git_lines(dir, &["var", var]) {
-                attribute_files.extend(lines.into_iter().map(PathBuf::from));
+                attribute_files.extend(lines);
             }
         }
         Some(Repository {
