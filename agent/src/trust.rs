@@ -71,6 +71,9 @@ impl TrustChain {
     pub fn new(install: &TrustSpec) -> TrustChain {
         let simple = match install {
             TrustSpec::Keys(keys) => Some(TrustedRoot::simple(keys)),
+            TrustSpec::ScopedKeys { keys, scopes } => {
+                Some(TrustedRoot::simple_scoped(keys, scopes))
+            }
             TrustSpec::Root(_) | TrustSpec::Pinned(_) => None,
         };
         TrustChain {
@@ -106,7 +109,7 @@ impl TrustChain {
         }
         let anchor = match &self.install {
             TrustSpec::Root(root) => Some(root),
-            TrustSpec::Keys(_) | TrustSpec::Pinned(_) => None,
+            TrustSpec::Keys(_) | TrustSpec::ScopedKeys { .. } | TrustSpec::Pinned(_) => None,
         };
         let mut followed = self.followed.lock().await;
         let look = look || followed.is_none();

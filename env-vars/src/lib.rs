@@ -102,6 +102,8 @@ env_vars! {
     CAIRN_STATUS_STORE: Agent;
     /// Trusted public keys, as text or files (comma-separated).
     CAIRN_TRUST: Agent;
+    /// With `CAIRN_TRUST`: a YAML or JSON file of what each channel may do (`--scopes`).
+    CAIRN_SCOPES: Agent;
     /// A version of the store's trust root, as a file: the agent walks forward from it.
     CAIRN_TRUST_ROOT: Agent;
     /// The digest of the trust root version the agent is installed with (`sha256:…`).

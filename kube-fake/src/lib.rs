@@ -10,9 +10,12 @@
 //! - server-side apply with field ownership (`managedFields`: conflicts, force, released fields,
 //!   dry runs, unchanged applies leave the resourceVersion alone) and merge patches by other
 //!   managers;
-//! - RBAC: grants bound cluster-wide or per namespace, 403 for anything else (a server-side apply
-//!   that creates also needs `create`), and the `SelfSubjectRulesReview` /
-//!   `SelfSubjectAccessReview` answers that match;
+//! - RBAC: the caller's own grants bound cluster-wide or per namespace (none: everything), 403 for
+//!   anything else (a server-side apply that creates also needs `create`); `Impersonate-User` /
+//!   `-Group` checked against the caller's `impersonate` grants and answered with the rights the
+//!   stored Role/ClusterRole/RoleBinding/ClusterRoleBinding objects give that user; the
+//!   escalation and bind checks on RBAC writes; the `SelfSubjectRulesReview` /
+//!   `SelfSubjectAccessReview` answers that match, for whoever asks;
 //! - a CRD becomes Established (and its kinds served) after a few reads; a Deployment's
 //!   status is written as if its controller rolled it out (or stalls, as on a cluster without
 //!   nodes);
@@ -315,6 +318,12 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
             .to_owned()
     };
     let (content_type, accept) = (header("content-type"), header("accept"));
+    let impersonation = rbac::impersonation::Impersonation {
+        user: Some(header("impersonate-user")).filter(|u| !u.is_empty()),
+        groups: (req.headers().get_all("impersonate-group").iter())
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect(),
+    };
     let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
     let query = req.uri().query().unwrap_or_default().to_owned();
     let body = req
@@ -330,6 +339,7 @@ async fn serve(world: &Arc<Mutex<World>>, door: &str, req: Request<Incoming>) ->
         content_type,
         accept,
         body,
+        impersonation,
     };
     if doors::cut_off(world, door, &call.path).await {
         let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::ops::{self, ListQuery, Target, WriteQuery, status};
-use crate::rbac::{Attributes, Rbac};
+use crate::rbac::impersonation::{self, Impersonation};
+use crate::rbac::{self, Attributes, Requester};
 use crate::select::{FieldSelector, LabelSelector};
 use crate::world::{Seen, Watcher, World};
 
@@ -20,6 +21,8 @@ pub struct Call {
     pub content_type: String,
     pub accept: String,
     pub body: Bytes,
+    /// `Impersonate-User` / `Impersonate-Group`.
+    pub impersonation: Impersonation,
 }
 
 /// What to send back.
@@ -123,10 +126,15 @@ pub fn handle(world: &mut World, call: &Call, door: &str) -> Reply {
         door: door.to_owned(),
         code: 0,
         at: chrono::Utc::now(),
+        impersonated: call.impersonation.user.clone(),
     });
     if let Some(reply) = fault(world, call) {
         return reply;
     }
+    let who = match impersonation::requester(world, &call.impersonation) {
+        Ok(who) => who,
+        Err(refused) => return reply(refused),
+    };
     if discovery {
         return json(
             200,
@@ -135,7 +143,7 @@ pub fn handle(world: &mut World, call: &Call, door: &str) -> Reply {
     }
     let body: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
     if review {
-        return reviews(world, &call.path, &body);
+        return reviews(world, &who, &call.path, &body);
     }
     let Some(target) = target else {
         return reply(status(
@@ -147,8 +155,13 @@ pub fn handle(world: &mut World, call: &Call, door: &str) -> Reply {
             ),
         ));
     };
-    if let Some(denied) = authorize(world, &target, verb, call) {
+    if let Some(denied) = authorize(world, &who, &target, verb, call) {
         return denied;
+    }
+    if matches!(verb, "create" | "update" | "patch")
+        && let Some(refused) = rbac::escalation::check(world, &who, &target, &body)
+    {
+        return reply(refused);
     }
     objects(world, call, &params, &target, body)
 }
@@ -222,7 +235,13 @@ fn fault(world: &mut World, call: &Call) -> Option<Reply> {
 
 /// A 403 when the grants do not allow the request (server-side apply of a missing object also
 /// needs `create`).
-fn authorize(world: &World, target: &Target, verb: &str, call: &Call) -> Option<Reply> {
+fn authorize(
+    world: &World,
+    who: &Requester,
+    target: &Target,
+    verb: &str,
+    call: &Call,
+) -> Option<Reply> {
     let attributes = |verb: &str| Attributes {
         verb: verb.to_owned(),
         group: target.kind.group.clone(),
@@ -232,6 +251,8 @@ fn authorize(world: &World, target: &Target, verb: &str, call: &Call) -> Option<
         } else {
             String::new()
         },
+        name: target.name.clone().unwrap_or_default(),
+        path: None,
     };
     let mut needed = vec![attributes(verb)];
     if call.method == "PATCH"
@@ -245,8 +266,8 @@ fn authorize(world: &World, target: &Target, verb: &str, call: &Call) -> Option<
     {
         needed.push(attributes("create"));
     }
-    let denied = needed.into_iter().find(|a| !world.rbac.allows(a))?;
-    Some(reply(status(403, "Forbidden", &Rbac::forbidden(&denied))))
+    let denied = needed.into_iter().find(|a| !rbac::allows(world, who, a))?;
+    Some(reply(rbac::forbidden(who, &denied)))
 }
 
 fn list_query(params: &[(String, String)]) -> Option<ListQuery> {
@@ -308,14 +329,17 @@ fn start_watch(
 }
 
 /// `SelfSubjectRulesReview` and `SelfSubjectAccessReview`.
-fn reviews(world: &World, path: &str, body: &Value) -> Reply {
+fn reviews(world: &World, who: &Requester, path: &str, body: &Value) -> Reply {
     let (kind, status) = if path.ends_with("/selfsubjectrulesreviews") {
         let namespace = body["spec"]["namespace"].as_str().unwrap_or_default();
-        ("SelfSubjectRulesReview", world.rbac.rules_review(namespace))
+        (
+            "SelfSubjectRulesReview",
+            rbac::reviews::rules_review(world, who, namespace),
+        )
     } else if path.ends_with("/selfsubjectaccessreviews") {
         (
             "SelfSubjectAccessReview",
-            world.rbac.access_review(&body["spec"]),
+            rbac::reviews::access_review(world, who, &body["spec"]),
         )
     } else {
         return reply(status(404, "NotFound", path));

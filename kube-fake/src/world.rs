@@ -145,6 +145,8 @@ pub struct Seen {
     pub code: u16,
     /// When it was processed.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The user it was sent as (`Impersonate-User`), if not the caller's own identity.
+    pub impersonated: Option<String>,
 }
 
 impl Seen {

@@ -1,15 +1,17 @@
 //! What the hub's, the agent's, the store's and the end-to-end tests share, so that no test
 //! binary carries its own copy: the stores every store-level test runs on (`stores`), stores
-//! that count requests (`counting_memory`), the workspace's binaries (`binary`), a signing key,
-//! manifests, and bounded waiting.
+//! that count requests (`counting_memory`), the workspace's binaries (`binary`) and how `cairn`
+//! runs in a test (`cairn_command`, `publish_args`), a signing key, manifests, and bounded waiting.
 //!
 //! A dev-only crate: nothing in the binaries depends on it.
 
 mod binaries;
+mod cli;
 mod stores;
 mod wait;
 
 pub use binaries::binary;
+pub use cli::{cairn_command, publish_args, succeeded};
 pub use stores::{
     ALL_SERVERS, S3_SERVERS, Server, counting_memory, fresh_prefix, fresh_url, server_urls, stores,
 };

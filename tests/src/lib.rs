@@ -6,7 +6,6 @@
 pub mod browser;
 pub mod simulated;
 
-use cairn_env_vars::EnvVars;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,22 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub use cairn_test_support::{binary, wait_until};
+pub use cairn_test_support::{binary, publish_args, wait_until};
+use cairn_test_support::{cairn_command, succeeded};
 
 /// Runs `cairn` with `args` in `dir`; panics with its stderr if it fails.
 pub fn cairn(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(binary("cairn"))
-        .current_dir(dir)
-        .args(args)
-        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
-        .output()
-        .expect("cairn runs");
-    assert!(
-        out.status.success(),
-        "cairn {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    succeeded(cairn_command(&binary("cairn"), dir).args(args))
 }
 
 /// A free loopback port.
@@ -257,10 +246,8 @@ impl Delegate<'_> {
 
 /// Runs `cairn` and returns its output whatever its exit code.
 pub fn cairn_unchecked(dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary("cairn"))
-        .current_dir(dir)
+    cairn_command(&binary("cairn"), dir)
         .args(args)
-        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
         .output()
         .expect("cairn runs")
 }
@@ -298,16 +285,7 @@ pub fn applied_generations(dir: &Path, store: &str, channel: &str) -> BTreeMap<S
 
 /// `cairn publish` of the manifests in `dir/m` to `channel`, signed with `dir/hub.key`.
 pub fn publish(dir: &Path, store: &str, channel: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "publish",
-        "--store",
-        store,
-        "--channel",
-        channel,
-        "--key",
-        "hub.key",
-        "m",
-    ];
-    args.extend_from_slice(extra);
-    cairn(dir, &args)
+    let mut rest = vec!["m"];
+    rest.extend_from_slice(extra);
+    cairn(dir, &publish_args(store, channel, "hub.key", &rest))
 }

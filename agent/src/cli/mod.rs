@@ -90,6 +90,13 @@ pub struct RunArgs {
     )]
     pub trust: Vec<String>,
 
+    /// With --trust: what each channel may do on the cluster, as a YAML or JSON file listing
+    /// `{channels: [patterns], scope: {namespaces, kinds, deny_kinds, cluster_scoped,
+    /// service_account}}` entries (the first entry matching a channel decides; a channel none
+    /// names is refused). Without it, --trust keys may sign anything.
+    #[arg(long = "scopes", env = EnvVars::CAIRN_SCOPES, value_name = "FILE")]
+    pub scopes: Option<PathBuf>,
+
     /// A version of the store's trust root, as a file (`cairn trust show 1 --raw > root.json`):
     /// the agent accepts heads signed as the root delegates, and walks the store's later
     /// versions forward from this one (rotations and revocations reach it over the wire).
@@ -229,6 +236,7 @@ impl RunArgs {
         );
         config.trust = TrustSpec::from_flags(
             trust,
+            self.scopes.as_deref(),
             self.trust_root.as_deref(),
             self.trust_root_digest.as_deref(),
         )?;

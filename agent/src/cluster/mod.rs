@@ -5,12 +5,17 @@
 //! One client per agent, made on first use (so opening needs no network), with the QPS/burst
 //! limit as a layer under it ([`limit`]): no request can bypass it. Beside it, every request is
 //! counted by verb ([`count`]).
+//!
+//! A channel whose scope names a ServiceAccount talks through a client impersonating it
+//! ([`Cluster::client_as`]): one per account, made from the same configuration on first use,
+//! under the same limit and counts (impersonation is a header, not another connection's budget).
 
 mod count;
 mod limit;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kube::Client;
 use kube::client::ClientBuilder;
@@ -38,6 +43,8 @@ pub struct Cluster {
     limit: RateLimitLayer,
     counts: Arc<RequestCounts>,
     client: OnceCell<Client>,
+    /// The impersonating clients, by user name.
+    impersonating: Mutex<HashMap<String, Client>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -62,6 +69,7 @@ impl Cluster {
             limit: RateLimitLayer::new(qps, burst),
             counts: Arc::default(),
             client: OnceCell::new(),
+            impersonating: Mutex::default(),
         }
     }
 
@@ -72,6 +80,7 @@ impl Cluster {
             limit: RateLimitLayer::new(qps, burst),
             counts: Arc::default(),
             client: OnceCell::new(),
+            impersonating: Mutex::default(),
         }
     }
 
@@ -80,12 +89,33 @@ impl Cluster {
         self.client
             .get_or_try_init(|| async {
                 let config = self.config().await?;
-                let builder = ClientBuilder::try_from(config).map_err(ConfigError::KubeClient)?;
-                let counted = CountLayer(self.counts.clone());
-                Ok(builder.with_layer(&self.limit).with_layer(&counted).build())
+                self.build(config)
             })
             .await
             .cloned()
+    }
+
+    /// A client sending every request as `user` (`Impersonate-User`), made on first use and
+    /// kept.
+    pub async fn client_as(&self, user: &str) -> Result<Client, ConfigError> {
+        let cached = |this: &Self| {
+            let clients = this.impersonating.lock().unwrap_or_else(|p| p.into_inner());
+            clients.get(user).cloned()
+        };
+        if let Some(client) = cached(self) {
+            return Ok(client);
+        }
+        let mut config = self.config().await?;
+        config.auth_info.impersonate = Some(user.to_owned());
+        let client = self.build(config)?;
+        let mut clients = self.impersonating.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(clients.entry(user.to_owned()).or_insert(client).clone())
+    }
+
+    fn build(&self, config: kube::Config) -> Result<Client, ConfigError> {
+        let builder = ClientBuilder::try_from(config).map_err(ConfigError::KubeClient)?;
+        let counted = CountLayer(self.counts.clone());
+        Ok(builder.with_layer(&self.limit).with_layer(&counted).build())
     }
 
     /// The requests sent so far, by verb.

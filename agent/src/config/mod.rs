@@ -9,6 +9,7 @@ mod channels;
 mod drift;
 mod election;
 mod kube;
+mod scopes;
 mod timing;
 mod trust;
 
@@ -23,6 +24,7 @@ pub use channels::ChannelSpec;
 pub use drift::{DriftMode, DriftPolicy};
 pub use election::{Election, JITTER_FACTOR};
 pub use kube::{DEFAULT_BURST, DEFAULT_QPS, KubeOptions, Propagation};
+pub use scopes::ScopedChannels;
 pub use timing::Timing;
 pub use trust::TrustSpec;
 
@@ -145,7 +147,11 @@ impl Config {
         if self.channels.is_empty() {
             return Err(ConfigError::invalid("--channel", "no channel given"));
         }
-        if self.trust == TrustSpec::Keys(Vec::new()) {
+        let no_key = match &self.trust {
+            TrustSpec::Keys(keys) | TrustSpec::ScopedKeys { keys, .. } => keys.is_empty(),
+            TrustSpec::Root(_) | TrustSpec::Pinned(_) => false,
+        };
+        if no_key {
             return Err(ConfigError::invalid(
                 "--trust",
                 "no key given: the agent applies only signed heads",

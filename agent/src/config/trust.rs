@@ -5,6 +5,7 @@ use std::path::Path;
 
 use cairn_state_format::{Digest, PublicKey, TrustedRoot};
 
+use super::scopes::{self, ScopedChannels};
 use crate::error::ConfigError;
 
 /// What the agent trusts at install.
@@ -12,6 +13,14 @@ use crate::error::ConfigError;
 pub enum TrustSpec {
     /// Any of these keys may sign any channel (`--trust`); the store's trust root is not read.
     Keys(Vec<PublicKey>),
+    /// Any of these keys may sign the channels `scopes` names, each holding to its entry's
+    /// scope (`--trust` with `--scopes`); other channels are refused as not delegated.
+    ScopedKeys {
+        /// The keys.
+        keys: Vec<PublicKey>,
+        /// Channel patterns and their scopes; the first entry matching a channel decides.
+        scopes: ScopedChannels,
+    },
     /// A version of the store's trust root given as a file (`--trust-root`), checked to be signed
     /// by a threshold of its own root keys (and pinned, when a digest was given too). The agent
     /// walks the store's later versions forward from it.
@@ -22,9 +31,11 @@ pub enum TrustSpec {
 }
 
 impl TrustSpec {
-    /// The specification the trust flags describe: keys, or a root file and/or its digest.
+    /// The specification the trust flags describe: keys (with a scopes file or not), or a root
+    /// file and/or its digest.
     pub fn from_flags(
         keys: Vec<PublicKey>,
+        scopes_file: Option<&Path>,
         root_file: Option<&Path>,
         digest: Option<&str>,
     ) -> Result<TrustSpec, ConfigError> {
@@ -39,6 +50,18 @@ impl TrustSpec {
             })
             .transpose()?;
         let root = root_file.is_some() || digest.is_some();
+        if let Some(path) = scopes_file {
+            if keys.is_empty() {
+                return Err(ConfigError::invalid(
+                    "--scopes",
+                    "applies to --trust keys only: a trust root's delegations carry their own scopes",
+                ));
+            }
+            if !root {
+                let scopes = scopes::read(path)?;
+                return Ok(TrustSpec::ScopedKeys { keys, scopes });
+            }
+        }
         match (keys.is_empty(), root) {
             (false, true) => Err(ConfigError::invalid(
                 "--trust",
@@ -92,23 +115,23 @@ mod tests {
         let (path, digest) = root_file(dir.path());
         let key = SecretKey::from_seed([1; 32]).public();
         assert_eq!(
-            TrustSpec::from_flags(vec![key], None, None).unwrap(),
+            TrustSpec::from_flags(vec![key], None, None, None).unwrap(),
             TrustSpec::Keys(vec![key])
         );
-        let both = TrustSpec::from_flags(vec![key], Some(&path), None).unwrap_err();
+        let both = TrustSpec::from_flags(vec![key], None, Some(&path), None).unwrap_err();
         assert!(both.to_string().contains("not both"), "{both}");
-        let neither = TrustSpec::from_flags(vec![], None, None).unwrap_err();
+        let neither = TrustSpec::from_flags(vec![], None, None, None).unwrap_err();
         assert!(
             neither.to_string().contains("no key and no trust root"),
             "{neither}"
         );
         let text = digest.to_string();
         assert!(matches!(
-            TrustSpec::from_flags(vec![], Some(&path), Some(&text)).unwrap(),
+            TrustSpec::from_flags(vec![], None, Some(&path), Some(&text)).unwrap(),
             TrustSpec::Root(r) if r.digest() == digest
         ));
         assert_eq!(
-            TrustSpec::from_flags(vec![], None, Some(&text)).unwrap(),
+            TrustSpec::from_flags(vec![], None, None, Some(&text)).unwrap(),
             TrustSpec::Pinned(digest)
         );
     }
@@ -118,14 +141,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = root_file(dir.path());
         let other = Digest::of(b"another root").to_string();
-        let wrong = TrustSpec::from_flags(vec![], Some(&path), Some(&other)).unwrap_err();
+        let wrong = TrustSpec::from_flags(vec![], None, Some(&path), Some(&other)).unwrap_err();
         assert!(wrong.to_string().contains("not the pinned"), "{wrong}");
         assert!(wrong.to_string().contains("root.json"), "{wrong}");
         let junk = dir.path().join("junk.json");
         std::fs::write(&junk, b"{\"format\": 1}").unwrap();
-        let junk = TrustSpec::from_flags(vec![], Some(&junk), None).unwrap_err();
+        let junk = TrustSpec::from_flags(vec![], None, Some(&junk), None).unwrap_err();
         assert!(junk.to_string().contains("junk.json"), "{junk}");
-        let bad = TrustSpec::from_flags(vec![], None, Some("sha256:xyz")).unwrap_err();
+        let bad = TrustSpec::from_flags(vec![], None, None, Some("sha256:xyz")).unwrap_err();
         assert!(bad.to_string().contains("--trust-root-digest"), "{bad}");
     }
 }

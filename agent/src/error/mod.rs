@@ -8,6 +8,7 @@
 mod config;
 mod http;
 mod retry;
+mod scope;
 mod state;
 mod target;
 
@@ -19,6 +20,7 @@ use cairn_state_format::Refusal;
 pub use config::{ConfigError, UnexpectedValue};
 pub use http::{HttpProblem, TrustRootProblem};
 pub use retry::{ErrorClass, Retry, THROTTLED_FLOOR};
+pub use scope::{LISTED_VIOLATIONS, OutOfScope};
 pub use state::{Damage, StateError};
 pub use target::{MissingPermission, PolicyError, TargetError, describe_api, describe_missing};
 
@@ -51,6 +53,16 @@ pub enum Error {
         channel: String,
         /// Why.
         refusal: Refusal,
+    },
+
+    /// The channel's head verified, but its content reaches beyond the channel's scope: nothing
+    /// of that generation is applied.
+    #[error("head of channel {channel} refused: {refusal}")]
+    OutOfScope {
+        /// The channel.
+        channel: String,
+        /// The generation, the offending objects and their rules.
+        refusal: OutOfScope,
     },
 
     /// A version of the store's trust root was refused (the agent keeps the root it accepted
@@ -136,7 +148,9 @@ impl Error {
             } if !r.is_transient() => ErrorClass::Fetch,
             Error::Store(_) | Error::Http { .. } => ErrorClass::Store,
             Error::Pack { source, .. } => source.class(),
-            Error::Refused { .. } | Error::TrustRoot { .. } => ErrorClass::Verify,
+            Error::Refused { .. } | Error::OutOfScope { .. } | Error::TrustRoot { .. } => {
+                ErrorClass::Verify
+            }
             Error::Corrupt { .. } | Error::Missing { .. } => ErrorClass::Fetch,
             Error::Target { .. } => ErrorClass::Apply,
             Error::State { .. } => ErrorClass::State,
@@ -168,6 +182,7 @@ impl Error {
             Error::Config(_)
             | Error::Task { .. }
             | Error::Refused { .. }
+            | Error::OutOfScope { .. }
             | Error::TrustRoot { .. }
             | Error::Corrupt { .. }
             | Error::Missing { .. } => Retry::Permanent,

@@ -50,6 +50,14 @@ pub enum TargetError {
     /// The agent lacks permissions a pass needs; nothing was written.
     #[error("{}", describe_missing(.0))]
     Forbidden(Vec<MissingPermission>),
+    /// The ServiceAccount a channel acts as lacks permissions a pass needs; nothing was written.
+    #[error("{}", describe_missing_as(user, missing))]
+    ForbiddenAs {
+        /// The account's user name (`system:serviceaccount:<ns>:<name>`).
+        user: String,
+        /// What it lacks.
+        missing: Vec<MissingPermission>,
+    },
     /// No connection to the cluster could be set up.
     #[error(transparent)]
     Connect(#[from] ConfigError),
@@ -99,6 +107,7 @@ impl TargetError {
             | TargetError::Policy(_)
             | TargetError::Connect(_)
             | TargetError::Forbidden(_)
+            | TargetError::ForbiddenAs { .. }
             | TargetError::Custom(_) => Retry::Permanent,
         }
     }
@@ -195,6 +204,18 @@ pub fn describe_missing(missing: &[MissingPermission]) -> String {
          or bind cluster-admin (chart value rbac.clusterAdmin=true)",
         list.join("; "),
         rules.join(", ")
+    )
+}
+
+/// One message for every permission the channel's ServiceAccount `user` lacks: its scope is
+/// wider than its RBAC, so the pass is refused before anything is written.
+pub fn describe_missing_as(user: &str, missing: &[MissingPermission]) -> String {
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    format!(
+        "the channel acts as {user}, which lacks permissions this generation needs, so nothing \
+         was applied: {}. Grant them to that account (a Role and RoleBinding per namespace, a \
+         ClusterRoleBinding for cluster-scoped kinds), or narrow what the channel publishes",
+        list.join("; ")
     )
 }
 

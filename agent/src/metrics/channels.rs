@@ -1,6 +1,6 @@
 //! How each channel is doing: objects applied, pruned and failed, the generation applied and the
-//! age of the newest head, its phase and current error, its follower's restarts, and the status
-//! records that could not be written.
+//! age of the newest head, its phase and current error, its follower's restarts, the heads refused
+//! for their scope, and the status records that could not be written.
 
 use std::sync::atomic::AtomicU64;
 
@@ -58,6 +58,7 @@ pub(super) struct ChannelFamilies {
     phase: Family<PhaseLabel, Gauge>,
     status_failures: Counter,
     follower_restarts: Family<ChannelLabel, Counter>,
+    scope_refusals: Family<ChannelLabel, Counter>,
 }
 
 impl ChannelFamilies {
@@ -98,6 +99,8 @@ impl ChannelFamilies {
             restarts,
             self.follower_restarts.clone(),
         );
+        let refusals = "Heads refused because their content reaches beyond the channel's scope";
+        r.register("scope_refusals", refusals, self.scope_refusals.clone());
     }
 }
 
@@ -163,6 +166,17 @@ impl Metrics {
     pub fn follower_restarts(&self, channel: &str) -> u64 {
         let label = ChannelLabel::of(channel);
         self.channels.follower_restarts.get_or_create(&label).get()
+    }
+
+    pub(crate) fn scope_refused(&self, channel: &str) {
+        let label = ChannelLabel::of(channel);
+        self.channels.scope_refusals.get_or_create(&label).inc();
+    }
+
+    /// Heads of `channel` refused so far for content outside its scope.
+    pub fn scope_refusals(&self, channel: &str) -> u64 {
+        let label = ChannelLabel::of(channel);
+        self.channels.scope_refusals.get_or_create(&label).get()
     }
 
     pub(crate) fn status_failed(&self) {

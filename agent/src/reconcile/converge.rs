@@ -10,7 +10,7 @@ use super::outcome;
 use super::phases::Holding;
 use super::plan::{Plan, is_definition, plan, plan_changes, select};
 use super::status::status_error;
-use crate::error::{Error, Result};
+use crate::error::{Error, OutOfScope, Result};
 use crate::fetch::{FetchPath, Fetched, fetch_entries};
 use crate::metrics::Metrics;
 use crate::state::{Applied, Step};
@@ -22,17 +22,21 @@ struct Desired<'a> {
     entries: &'a EntrySet,
     previous: &'a EntrySet,
     changes: Option<&'a [Change]>,
+    /// Whether `entries` were checked whole against the channel's scope already (a new
+    /// generation): then only the pass's removals are.
+    checked: bool,
 }
 
 impl Channel {
-    /// Steps 4 to 7 for a new head: fetch, plan, apply, persist.
+    /// Steps 4 to 7 for a new head: fetch, check against the scope, plan, apply, persist.
+    /// `Some`: the head was refused for its scope, and nothing of it written.
     pub(super) async fn apply_pending(
         &mut self,
         at: Converging<'_>,
         check_drift: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<OutOfScope>> {
         let Some(pending) = self.pending().cloned() else {
-            return Ok(());
+            return Ok(None);
         };
         let head = &pending.head;
         let previous = self.holding.applied().map(|a| a.tree().clone());
@@ -44,11 +48,20 @@ impl Channel {
         });
         let fetched = fetch_entries(at.fetch, previous.as_ref(), head).await?;
         self.note_fetch(&fetched);
+        let selected = select(fetched.tree.entries(), at.labels);
+        let generation = head.generation;
+        if let Some(refusal) = self
+            .refuse_out_of_scope(at, generation, &selected, pending.etag.clone())
+            .await?
+        {
+            return Ok(Some(refusal));
+        }
         let empty = EntrySet::new();
         let desired = Desired {
             entries: fetched.tree.entries(),
             previous: previous.as_ref().map_or(&empty, |t| t.entries()),
             changes: previous.as_ref().and(fetched.changes.as_deref()),
+            checked: true,
         };
         let done = self
             .converge(at, desired, check_drift, head.generation)
@@ -78,7 +91,7 @@ impl Channel {
         self.status.applied = Some(applied.head.reference());
         self.holding = Holding::Applied(applied);
         self.check_target = false;
-        Ok(())
+        Ok(None)
     }
 
     /// Logs how the entries were fetched, and records a delta pack that had to be given up.
@@ -117,6 +130,7 @@ impl Channel {
             entries: tree.entries(),
             previous: tree.entries(),
             changes: Some(&[]),
+            checked: false,
         };
         let done = self.converge(at, desired, check_drift, generation).await?;
         if done.wrote()
@@ -139,8 +153,9 @@ impl Channel {
         check_drift: bool,
         generation: u64,
     ) -> Result<Executed> {
+        at.target.set_scope(&self.name, self.allowed.scope());
         let previous = select(desired.previous, at.labels);
-        let changes = desired.changes;
+        let (changes, checked) = (desired.changes, desired.checked);
         let desired = select(desired.entries, at.labels);
         let (plan, inventory) = match changes {
             // The target holds exactly what was applied before, and no drift check asks for
@@ -155,6 +170,7 @@ impl Channel {
                 (plan(&desired, &inventory, &previous), Some(inventory))
             }
         };
+        let plan = self.confine(at, plan, checked).await?;
         // Written/removed counts describe the last reconcile that changed something, so an
         // idle pass leaves the record (and the store) alone.
         self.status.counts.objects = desired.len() as u64;
@@ -256,6 +272,7 @@ impl Channel {
             entries: &empty,
             previous: previous.as_ref().map_or(&empty, |t| t.entries()),
             changes: None,
+            checked: true,
         };
         self.converge(at, desired, false, generation).await?;
         at.state.remove(&self.name).await?;

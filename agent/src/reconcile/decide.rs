@@ -1,7 +1,9 @@
 //! What a pass does once the head is known: a pure function of the channel's facts and the clock.
 
-use cairn_state_format::{Head, Phase, Refusal, cohort_position};
+use cairn_state_format::{Head, Phase, cohort_position};
 use chrono::{DateTime, Utc};
+
+use super::phases::Rejection;
 
 /// What the pass does next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,12 +41,12 @@ pub struct Facts<'a> {
     /// A verified head newer than the applied generation, not applied yet.
     pub pending: Option<&'a Head>,
     /// The refusal of the current head, if it was refused.
-    pub refusal: Option<&'a Refusal>,
+    pub refusal: Option<&'a Rejection>,
     /// Whether the head to act on points at the empty snapshot.
     pub empty: bool,
 }
 
-fn keeping(applied: Option<u64>) -> String {
+pub(super) fn keeping(applied: Option<u64>) -> String {
     applied.map_or_else(
         || "nothing applied yet".to_owned(),
         |g| format!("keeping generation {g}"),
@@ -234,7 +236,7 @@ mod tests {
 
     #[test]
     fn refusals_freeze() {
-        let r = Refusal::Unsigned;
+        let r = Rejection::Head(cairn_state_format::Refusal::Unsigned);
         let f = Facts {
             refusal: Some(&r),
             ..facts(None, None)

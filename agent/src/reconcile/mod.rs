@@ -7,13 +7,15 @@
 //!   [`resume`]: a channel resumed from its state.
 //! - [`poll`]: steps 1 and 2, the conditional GET of the head and its verification.
 //! - [`decide`]: what to do, a pure function of the facts and the clock.
-//! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist.
+//! - [`converge`], [`plan`], [`execute`]: fetch, plan, apply, persist; [`confine`]: holding
+//!   each pass to the channel's scope.
 //! - [`status`]: what a pass leaves in the status record and the metrics.
 //! - [`standby`]: a channel while another replica leads.
 //!
 //! It imports the parts it drives (fetch, state, trust, targets, election, metrics) and never
 //! the loop that runs it (`run`).
 
+mod confine;
 mod context;
 mod converge;
 mod decide;
@@ -34,7 +36,7 @@ use tracing::Instrument;
 use context::Converging;
 pub(crate) use context::{Ctx, Identity, Reader};
 pub use decide::{Decision, Facts, decide};
-use phases::{HeadSeen, Holding, Role, VerifiedHead};
+use phases::{Allowed, HeadSeen, Holding, Role, VerifiedHead};
 
 use crate::error::Retry;
 
@@ -56,6 +58,8 @@ pub struct Channel {
     discovered: bool,
     holding: Holding,
     head: HeadSeen,
+    /// What the channel may do on the target (its delegation's scope).
+    allowed: Allowed,
     role: Role,
     /// Whether the next pass must look at the target (after a restart, a failure, on resync).
     check_target: bool,
@@ -157,7 +161,11 @@ impl Channel {
     async fn act(&mut self, at: Converging<'_>, decision: Decision, resync: bool) -> PassResult {
         match decision {
             Decision::Apply => match self.apply_pending(at, resync).await {
-                Ok(()) => {
+                Ok(Some(refusal)) => {
+                    self.frozen_out_of_scope(at.metrics, &refusal);
+                    PassResult::Ok
+                }
+                Ok(None) => {
                     let (phase, reason) = self.health_phase();
                     self.hold(at.metrics, phase, reason, None);
                     PassResult::Ok

@@ -3,10 +3,12 @@
 //! this replica leads ([`Role`]). Combinations that cannot happen (a pending head that was also
 //! refused, an ETag for a missing head) cannot be written down.
 
-use bytes::Bytes;
-use cairn_state_format::{Digest, Epoch, Head, Refusal};
+use std::fmt;
 
-use crate::error::Error;
+use bytes::Bytes;
+use cairn_state_format::{Digest, Epoch, Head, Refusal, Scope};
+
+use crate::error::{Error, OutOfScope};
 use crate::state::{Applied, AppliedHead, HeadBytes};
 
 /// What the channel holds in the target.
@@ -92,6 +94,29 @@ pub(crate) struct VerifiedHead {
     pub etag: Option<String>,
 }
 
+/// What the channel may do on the target: the scope of the delegation that decided for its
+/// newest verified head.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Allowed {
+    /// No head verified since the channel was resumed (its head was not fetched again, and the
+    /// applied one could not be verified under the current root).
+    #[default]
+    Unknown,
+    /// The deciding delegation's scope; `None`: anything (a delegation without a scope).
+    Known(Option<Scope>),
+}
+
+impl Allowed {
+    /// The scope to hold the channel's writes and removals to; `None`: anything (also while
+    /// unknown, since what was applied was checked when it was applied).
+    pub fn scope(&self) -> Option<&Scope> {
+        match self {
+            Allowed::Known(scope) => scope.as_ref(),
+            Allowed::Unknown => None,
+        }
+    }
+}
+
 impl VerifiedHead {
     /// What applying this head records.
     pub fn record(&self) -> AppliedHead {
@@ -114,7 +139,7 @@ pub(crate) enum HeadSeen {
     /// The head in the store was refused.
     Refused {
         /// Why.
-        refusal: Refusal,
+        refusal: Rejection,
         /// The refused head's ETag (so an unchanged refused head costs a 304).
         etag: Option<String>,
         /// The newest head verified before it, if any.
@@ -148,6 +173,24 @@ impl HeadSeen {
         match self {
             HeadSeen::Verified(v) if applied.is_none_or(|m| m.behind(&v.head)) => Some(v),
             _ => None,
+        }
+    }
+}
+
+/// Why a head is not applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// It did not verify under the trust root.
+    Head(Refusal),
+    /// It verified, but its content reaches beyond the channel's scope.
+    Scope(OutOfScope),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Head(refusal) => refusal.fmt(f),
+            Rejection::Scope(refusal) => refusal.fmt(f),
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use super::Channel;
 use super::context::Polling;
-use super::phases::{HeadSeen, VerifiedHead};
+use super::phases::{Allowed, HeadSeen, Rejection, VerifiedHead};
 use super::status::status_error;
 use crate::error::{Error, Result, TrustRootProblem};
 use crate::fetch::source::Conditional;
@@ -35,9 +35,15 @@ impl Channel {
             .poll(&self.name, matches!(answer, Conditional::NotModified));
         match answer {
             Conditional::NotModified if resync => {
-                self.trust_root(at, true).await?;
+                let current = self.trust_root(at, true).await?;
+                self.learn_scope(at.accept_epochs, &current.root);
             }
-            Conditional::NotModified => {}
+            Conditional::NotModified => {
+                if matches!(self.allowed, Allowed::Unknown) {
+                    let current = self.trust_root(at, false).await?;
+                    self.learn_scope(at.accept_epochs, &current.root);
+                }
+            }
             Conditional::NotFound => self.head = HeadSeen::Missing,
             Conditional::Fetched { bytes, etag } => {
                 let current = self.trust_root(at, true).await?;
@@ -77,11 +83,43 @@ impl Channel {
     /// A refused head: the applied state is served, and the newest head verified before kept
     /// for its expiry.
     fn refuse(&self, refusal: Refusal, etag: Option<String>) -> HeadSeen {
-        tracing::warn!(%refusal, "head refused; serving the applied state");
+        self.reject(Rejection::Head(refusal), etag)
+    }
+
+    /// A head not applied, for `rejection`: the applied state is served, and the newest head
+    /// verified before kept for its expiry.
+    pub(super) fn reject(&self, rejection: Rejection, etag: Option<String>) -> HeadSeen {
+        tracing::warn!(refusal = %rejection, "head refused; serving the applied state");
         HeadSeen::Refused {
-            refusal,
+            refusal: rejection,
             etag,
             last: self.head.latest().cloned(),
+        }
+    }
+
+    /// Learns the scope of a resumed channel whose head did not change (`304`): the applied
+    /// head's bytes, verified under `root`. A head that no longer verifies leaves it unknown
+    /// (the next change of the head or resync decides).
+    fn learn_scope(&mut self, accept_epochs: &[Epoch], root: &TrustedRoot) {
+        let HeadSeen::Verified(held) = &self.head else {
+            return;
+        };
+        let check = HeadCheck {
+            root,
+            channel: &self.name,
+            applied_generation: None,
+            lineage: Lineage {
+                accept_applied: true,
+                epoch: None,
+                accept_epochs,
+            },
+            now: Utc::now(),
+        };
+        match verify_head_under(&held.bytes, &check) {
+            Ok(verified) => self.allowed = Allowed::Known(verified.scope),
+            Err(refusal) => {
+                tracing::warn!(%refusal, "the held head does not verify under the current root; its scope stays unknown")
+            }
         }
     }
 
@@ -112,6 +150,7 @@ impl Channel {
             Ok(verified) => verified,
             Err(refusal) => return self.refuse(refusal, etag),
         };
+        self.allowed = Allowed::Known(verified.scope);
         let head = verified.head;
         self.status.observed_generation = Some(head.generation);
         if let Some(a) = applied.filter(|a| a.generation == head.generation && !a.behind(&head))

@@ -3,7 +3,7 @@
 
 use cairn_state_format::{SignedHead, StatusRecord};
 
-use super::phases::{HeadSeen, Holding, Role, VerifiedHead};
+use super::phases::{Allowed, HeadSeen, Holding, Role, VerifiedHead};
 use super::status::AGENT;
 use super::{Channel, Ctx};
 use crate::metrics::Metrics;
@@ -31,6 +31,7 @@ impl Channel {
             discovered,
             holding,
             head,
+            allowed: Allowed::Unknown,
             role: Role::Loaded,
             check_target: true,
             status,

@@ -5,7 +5,7 @@
 use cairn_state_format::{Phase, Refusal, StatusError, layout};
 use chrono::Utc;
 
-use super::phases::{HeadSeen, Holding};
+use super::phases::{HeadSeen, Holding, Rejection};
 use super::{Channel, PassResult, outcome};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -53,9 +53,15 @@ impl Channel {
     /// channel, the missing head of a failed one.
     pub(super) fn hold_error(&self, phase: Phase) -> Option<Error> {
         match (phase, &self.head) {
-            (Phase::Frozen, HeadSeen::Refused { refusal, .. }) => Some(Error::Refused {
-                channel: self.name.clone(),
-                refusal: refusal.clone(),
+            (Phase::Frozen, HeadSeen::Refused { refusal, .. }) => Some(match refusal {
+                Rejection::Head(refusal) => Error::Refused {
+                    channel: self.name.clone(),
+                    refusal: refusal.clone(),
+                },
+                Rejection::Scope(refusal) => Error::OutOfScope {
+                    channel: self.name.clone(),
+                    refusal: refusal.clone(),
+                },
             }),
             (Phase::Frozen, _) => {
                 let head = self.pending().map(|p| &p.head).or(self.head.latest())?;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use cairn_state_format::{Digest, EntrySet, ResourceId};
+use cairn_state_format::{Digest, EntrySet, ResourceId, Scope};
 
 pub use dir::DirTarget;
 pub use kube::KubeTarget;
@@ -52,6 +52,29 @@ pub struct PassScope {
     /// The canonical bytes of the CustomResourceDefinitions among the writes (their kinds are
     /// not served before they are applied).
     pub definitions: Vec<Bytes>,
+}
+
+/// Where an object lands when written, as the target sees it (what a channel's scope is
+/// checked against).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// In this namespace.
+    Namespace(String),
+    /// Cluster-wide (a cluster-scoped kind, or a target without namespaces for an object that
+    /// names none).
+    Cluster,
+}
+
+impl Landing {
+    /// The landing of an object by what it says itself: the namespace it names, else
+    /// cluster-wide (the directory target, and kinds a cluster neither serves nor defines).
+    pub fn named(id: &ResourceId) -> Landing {
+        if id.namespace.is_empty() {
+            Landing::Cluster
+        } else {
+            Landing::Namespace(id.namespace.clone())
+        }
+    }
 }
 
 /// The verdict of [`LiveDrift::drifted`].
@@ -128,6 +151,21 @@ pub trait Target: Send + Sync + std::fmt::Debug {
         previous: &EntrySet,
         check_drift: bool,
     ) -> Result<Inventory>;
+
+    /// Tells the target what `channel` may do, before each pass that may touch it (the scope of
+    /// the delegation that decided for the channel's head; `None`: anything). The reconcile has
+    /// already held the pass to it; a target that can make the cluster enforce it too (the
+    /// Kubernetes target, by acting as the scope's ServiceAccount) keeps it for the pass's
+    /// reads, writes and removals. The default ignores it.
+    fn set_scope(&self, _channel: &str, _scope: Option<&Scope>) {}
+
+    /// Where each of `ids` lands when written, in order, for the scope check before a pass's
+    /// first write. `definitions` are the canonical bytes of the CustomResourceDefinitions
+    /// among the desired objects (their kinds may not be served yet). The default places an
+    /// object by what it names ([`Landing::named`]).
+    async fn landings(&self, ids: &[&ResourceId], _definitions: &[Bytes]) -> Result<Vec<Landing>> {
+        Ok(ids.iter().map(|id| Landing::named(id)).collect())
+    }
 
     /// Starts a pass of `channel` that writes and removes what `scope` says, before its first
     /// write (the reconcile calls it once per pass that writes anything): a target refuses here

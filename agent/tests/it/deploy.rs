@@ -218,8 +218,36 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
             .any(|o| o["roleRef"]["name"] == "cluster-admin")
     );
 
-    // Extra rules land in the apply ClusterRole.
+    // Tenancy: by default the agent itself holds no apply rights, only impersonation of the
+    // accounts named; the platform channel's account holds them. applyAsAgent brings the old
+    // shape back with exactly one binding more.
     values["rbac"]["clusterAdmin"] = Value::Bool(false);
+    let binds = |objects: &[Value], role: &str, account: &str| {
+        objects.iter().any(|o| {
+            o["kind"] == "ClusterRoleBinding"
+                && o["roleRef"]["name"] == role
+                && o["subjects"][0]["name"] == account
+        })
+    };
+    assert!(!binds(&rendered, "cairn-agent-apply", "cairn-agent"));
+    assert!(binds(&rendered, "cairn-agent-apply", "cairn-platform"));
+    assert!(binds(&rendered, "cairn-agent", "cairn-agent"));
+    let own = (rendered.iter())
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "cairn-agent")
+        .unwrap();
+    let impersonate = &own["rules"][0];
+    assert_eq!(impersonate["verbs"][0], "impersonate");
+    assert_eq!(impersonate["resourceNames"], values["rbac"]["impersonate"]);
+    values["rbac"]["applyAsAgent"] = Value::Bool(true);
+    let old: Vec<Value> = render_chart(&values, tmp.path())
+        .iter()
+        .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    assert_eq!(old.len(), manifests.len() + 1);
+    assert!(binds(&old, "cairn-agent-apply", "cairn-agent"));
+    values["rbac"]["applyAsAgent"] = Value::Bool(false);
+
+    // Extra rules land in the apply ClusterRole.
     values["rbac"]["extraRules"] = serde_yaml_ng::from_str(
         "[{apiGroups: [cert-manager.io], resources: [certificates], verbs: [get, list, create, patch, delete]}]",
     )
@@ -234,6 +262,36 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
         .unwrap();
     let rules = role["rules"].as_sequence().unwrap();
     assert_eq!(rules.last().unwrap()["apiGroups"][0], "cert-manager.io");
+
+    // Scopes for --trust keys: a ConfigMap of them, mounted, and CAIRN_SCOPES naming the file.
+    let scopes = "[{channels: [team-a-*], scope: {cluster_scoped: false, deny_kinds: [], kinds: ['*.*'], namespaces: [$channel]}}]";
+    values["config"]["scopes"] = serde_yaml_ng::from_str(scopes).unwrap();
+    let scoped: Vec<Value> = render_chart(&values, tmp.path())
+        .iter()
+        .flat_map(|p| documents(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let file = scoped
+        .iter()
+        .find(|o| o["metadata"]["name"] == "cairn-agent-scopes")
+        .expect("the scopes ConfigMap");
+    let listed: Value =
+        serde_yaml_ng::from_str(file["data"]["scopes.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(listed, values["config"]["scopes"]);
+    let config = scoped
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "cairn-agent")
+        .unwrap();
+    let path = config["data"]["CAIRN_SCOPES"].as_str().unwrap();
+    let agent = scoped.iter().find(|o| o["kind"] == "DaemonSet").unwrap();
+    let mounts = &agent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
+    assert!(
+        mounts
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "scopes" && path.starts_with(m["mountPath"].as_str().unwrap())),
+        "{mounts:?}"
+    );
 }
 
 /// The kinds real install manifests use are in the default ClusterRole, with every verb the

@@ -441,3 +441,11 @@ async fn the_agent_reconciles_a_cluster_without_nodes_against_the_fake() {
     let kubeconfig = fake.kubeconfig(tmp.path());
     crate::kube_scenario::run(&kubeconfig, fake.client(), "fake", false).await;
 }
+
+#[tokio::test]
+async fn a_team_channel_cannot_escape_its_scope_on_the_fake() {
+    let fake = FakeApi::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.kubeconfig(tmp.path());
+    crate::kube_escapes::run(&kubeconfig, fake.client(), "fake").await;
+}

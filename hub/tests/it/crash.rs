@@ -5,21 +5,17 @@ use crate::support;
 
 use cairn_env_vars::EnvVars;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use cairn_store::Store;
+use cairn_test_support::{cairn_command, publish_args};
 
 fn cairn(dir: &Path, args: &[&str], failpoint: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    command
-        .current_dir(dir)
-        .args(args)
-        .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
-        .env_remove(EnvVars::CAIRN_FAILPOINT);
+    let mut command = cairn_command(Path::new(env!("CARGO_BIN_EXE_cairn")), dir);
     if let Some(point) = failpoint {
         command.env(EnvVars::CAIRN_FAILPOINT, point);
     }
-    command.output().unwrap()
+    command.args(args).output().unwrap()
 }
 
 fn write_manifests(dir: &Path, variant: u32) {
@@ -45,16 +41,7 @@ async fn a_publisher_killed_at_any_step_changes_nothing_agents_see() {
                 .success()
         );
         write_manifests(dir.path(), 1);
-        let publish = [
-            "publish",
-            "--store",
-            store_arg,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-            "m",
-        ];
+        let publish = publish_args(store_arg, "prod", "hub.key", &["m"]);
         assert!(cairn(dir.path(), &publish, None).status.success());
         let head_before = std::fs::read(store_dir.join("channels/prod/head")).unwrap();
 
@@ -132,7 +119,7 @@ fn invalid_manifests_publish_nothing_and_exit_3() {
     )
     .unwrap();
     std::fs::write(dir.path().join("m/b.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: ConfigMap\nmetadata: {name: b}\n").unwrap();
-    let out = cairn(dir.path(), &PUBLISH_TO_LOCAL_STORE, None);
+    let out = cairn(dir.path(), &publish_to_local_store(), None);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -146,16 +133,9 @@ fn invalid_manifests_publish_nothing_and_exit_3() {
 }
 
 /// `cairn publish` of `m/` to channel `prod` of the store `store/`, signed with `hub.key`.
-const PUBLISH_TO_LOCAL_STORE: [&str; 8] = [
-    "publish",
-    "--store",
-    "store",
-    "--channel",
-    "prod",
-    "--key",
-    "hub.key",
-    "m",
-];
+fn publish_to_local_store() -> Vec<&'static str> {
+    publish_args("store", "prod", "hub.key", &["m"])
+}
 
 #[test]
 fn keys_readable_by_others_are_refused() {
@@ -173,7 +153,7 @@ fn keys_readable_by_others_are_refused() {
     );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     write_manifests(dir.path(), 1);
-    let out = cairn(dir.path(), &PUBLISH_TO_LOCAL_STORE, None);
+    let out = cairn(dir.path(), &publish_to_local_store(), None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
 }

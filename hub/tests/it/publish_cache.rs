@@ -4,7 +4,9 @@
 
 use cairn_env_vars::EnvVars;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use cairn_test_support::{cairn_command, publish_args};
 
 use serde_json::Value;
 
@@ -29,8 +31,7 @@ impl Tree {
     }
 
     pub fn cairn(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .current_dir(self.path())
+        cairn_command(Path::new(env!("CARGO_BIN_EXE_cairn")), self.path())
             .args(args)
             .env(EnvVars::CAIRN_CACHE_DIR, self.path().join("cache"))
             .env(EnvVars::CAIRN_LOG, "cairn_hub=debug")
@@ -39,20 +40,12 @@ impl Tree {
             .unwrap()
     }
 
-    /// `cairn publish` of `m/` to the store `store` (a directory under the tree).
+    /// `cairn publish` of `m/` to channel `prod` of the store `store` (a directory under the
+    /// tree), signed with `hub.key`, with `extra` flags.
     pub fn publish_args<'a>(store: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            "publish",
-            "--store",
-            store,
-            "--channel",
-            "prod",
-            "--key",
-            "hub.key",
-        ];
-        args.extend_from_slice(extra);
-        args.push("m");
-        args
+        let mut rest = extra.to_vec();
+        rest.push("m");
+        publish_args(store, "prod", "hub.key", &rest)
     }
 
     /// Publishes `m/` to `store` in text mode, whatever the outcome.

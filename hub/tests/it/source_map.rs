@@ -4,25 +4,17 @@
 //! publishes the snapshot a full parse gives; a source map signed by another key, or damaged,
 //! is not used.
 
+use cairn_test_support::publish_args;
 use serde_json::Value;
 
 use crate::publish_cache::{Tree, age_files, configmaps};
 
 /// Publishes `m/` to `store` with `key`; the JSON report and the log.
 fn publish_with(tree: &Tree, store: &str, key: &str, extra: &[&str]) -> (Value, String) {
-    let mut args = vec![
-        "publish",
-        "--store",
-        store,
-        "--channel",
-        "prod",
-        "--key",
-        key,
-        "--output",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    args.push("m");
+    let mut rest = vec!["--output", "json"];
+    rest.extend_from_slice(extra);
+    rest.push("m");
+    let args = publish_args(store, "prod", key, &rest);
     let out = tree.cairn(&args, &[]);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{log}");

@@ -6,7 +6,7 @@ use cairn_env_vars::EnvVars;
 use std::path::Path;
 use std::time::Duration;
 
-use cairn_tests::{Agent, cairn, clusters_on, total, value, wait_until};
+use cairn_tests::{Agent, cairn, clusters_on, publish, total, value, wait_until};
 
 const AGENTS: usize = 3;
 const LIMIT: Duration = Duration::from_secs(60);
@@ -25,27 +25,11 @@ fn configmaps(dir: &Path, names: &[&str], color: &str) {
 fn fleet(store: &str) {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let publish = |source: &str| {
-        cairn(
-            dir,
-            &[
-                "publish",
-                "--store",
-                store,
-                "--channel",
-                "prod",
-                "--key",
-                "hub.key",
-                "--source",
-                source,
-                "m",
-            ],
-        );
-    };
+    let publish_commit = |source: &str| publish(dir, store, "prod", &["--source", source]);
     cairn(dir, &["keygen", "--out", "hub.key"]);
     let names = ["alpha", "beta", "gamma", "delta"];
     configmaps(dir, &names, "blue");
-    publish("commit=1");
+    publish_commit("commit=1");
 
     let agents: Vec<Agent> = (0..AGENTS)
         .map(|i| {
@@ -70,7 +54,7 @@ fn fleet(store: &str) {
     let before = agents[0].metrics();
     configmaps(dir, &names, "blue");
     std::fs::write(dir.join("m/beta.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: beta, namespace: app}\ndata: {color: red}\n").unwrap();
-    publish("commit=2");
+    publish_commit("commit=2");
     wait_until(LIMIT, "every agent on generation 2", || {
         clusters_on(dir, store, "prod", 2) == AGENTS as u64
     });
@@ -102,7 +86,7 @@ fn fleet(store: &str) {
     // A removal is pruned everywhere.
     configmaps(dir, &["alpha", "beta", "delta"], "blue");
     std::fs::write(dir.join("m/beta.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: beta, namespace: app}\ndata: {color: red}\n").unwrap();
-    publish("commit=3");
+    publish_commit("commit=3");
     wait_until(LIMIT, "every agent on generation 3", || {
         clusters_on(dir, store, "prod", 3) == AGENTS as u64
     });

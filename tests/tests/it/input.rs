@@ -6,7 +6,7 @@
 use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 
-use cairn_tests::{agent_once, cairn, cairn_unchecked};
+use cairn_tests::{agent_once, cairn, cairn_unchecked, publish_args};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/input")
@@ -32,20 +32,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn publish_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "publish",
-        "--store",
-        "store",
-        "--channel",
-        "prod",
-        "--key",
-        "hub.key",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
 /// Paths of every file under `root`, relative to it.
 fn files_under(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -69,7 +55,15 @@ fn an_install_manifest_with_crds_lists_and_namespace_lands_where_kubectl_would_p
     let tmp = setup();
     let dir = tmp.path();
     // The CRD directory first, then the directory holding it: a common way to order CRDs.
-    let out = cairn(dir, &publish_args(&["--namespace", "shop", "m/crds", "m"]));
+    let out = cairn(
+        dir,
+        &publish_args(
+            "store",
+            "prod",
+            "hub.key",
+            &["--namespace", "shop", "m/crds", "m"],
+        ),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("19 objects"), "{stdout}");
     let store = dir.join("store");
@@ -112,7 +106,7 @@ fn an_install_manifest_with_crds_lists_and_namespace_lands_where_kubectl_would_p
     // CAIRN_NAMESPACE says the same: the same snapshot, so nothing to publish.
     let out = std::process::Command::new(cairn_tests::binary("cairn"))
         .current_dir(dir)
-        .args(publish_args(&["m"]))
+        .args(publish_args("store", "prod", "hub.key", &["m"]))
         .env(EnvVars::CAIRN_NAMESPACE, "shop")
         .env(EnvVars::CAIRN_CACHE_DIR, dir.join(".cairn-cache"))
         .output()
@@ -129,7 +123,7 @@ fn an_install_manifest_with_crds_lists_and_namespace_lands_where_kubectl_would_p
 fn without_namespace_objects_are_published_as_written_and_counted_once() {
     let tmp = setup();
     let dir = tmp.path();
-    let out = cairn(dir, &publish_args(&["m"]));
+    let out = cairn(dir, &publish_args("store", "prod", "hub.key", &["m"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 5 built-in namespaced objects in operator.yaml, 5 in lists.yaml, and 3 Widgets (their
     // CRD is in the snapshot), all without a namespace.
@@ -146,7 +140,10 @@ fn a_custom_resource_whose_crd_is_missing_is_not_guessed() {
     let tmp = setup();
     let dir = tmp.path();
     std::fs::remove_dir_all(dir.join("m/crds")).unwrap();
-    let out = cairn_unchecked(dir, &publish_args(&["--namespace", "shop", "m"]));
+    let out = cairn_unchecked(
+        dir,
+        &publish_args("store", "prod", "hub.key", &["--namespace", "shop", "m"]),
+    );
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -173,19 +170,27 @@ fn a_file_reached_twice_is_read_once_and_a_real_duplicate_names_both_files() {
     std::os::unix::fs::symlink(dir.join("m/lists.yaml"), dir.join("m/lists-link.yaml")).unwrap();
     let out = cairn(
         dir,
-        &publish_args(&[
-            "-n",
-            "shop",
-            "m",
-            "m/crds",
-            "m/lists.yaml",
-            "m/crds/widgets.yaml",
-        ]),
+        &publish_args(
+            "store",
+            "prod",
+            "hub.key",
+            &[
+                "-n",
+                "shop",
+                "m",
+                "m/crds",
+                "m/lists.yaml",
+                "m/crds/widgets.yaml",
+            ],
+        ),
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("19 objects"));
 
     std::fs::copy(dir.join("m/lists.yaml"), dir.join("m/copy.yaml")).unwrap();
-    let out = cairn_unchecked(dir, &publish_args(&["-n", "shop", "m"]));
+    let out = cairn_unchecked(
+        dir,
+        &publish_args("store", "prod", "hub.key", &["-n", "shop", "m"]),
+    );
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -200,7 +205,7 @@ fn names_the_api_server_would_refuse_are_all_reported_and_nothing_is_stored() {
     let dir = tmp.path();
     cairn(dir, &["keygen", "--out", "hub.key"]);
     copy_dir(&fixtures().join("invalid"), &dir.join("bad"));
-    let out = cairn_unchecked(dir, &publish_args(&["bad"]));
+    let out = cairn_unchecked(dir, &publish_args("store", "prod", "hub.key", &["bad"]));
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for expected in [
@@ -265,7 +270,10 @@ fn env_up_reads_the_same_way_and_flag_names_are_checked() {
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains("\"namespace\": \"pr-7\""), "{text}");
 
-    let bad_namespace = cairn_unchecked(dir, &publish_args(&["--namespace", "Shop", "m"]));
+    let bad_namespace = cairn_unchecked(
+        dir,
+        &publish_args("store", "prod", "hub.key", &["--namespace", "Shop", "m"]),
+    );
     assert_eq!(bad_namespace.status.code(), Some(2));
     let flag = cairn_unchecked(
         dir,

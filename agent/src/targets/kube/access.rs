@@ -50,8 +50,10 @@ struct Rules {
 /// The reviews' answers, kept for [`KEEP`].
 #[derive(Debug, Default)]
 pub struct Access {
-    namespaces: Mutex<HashMap<String, (Instant, Rules)>>,
-    cluster: Mutex<HashMap<Review, (Instant, bool)>>,
+    /// By (user, namespace); the user is `""` for the agent's own identity.
+    namespaces: Mutex<HashMap<(String, String), (Instant, Rules)>>,
+    /// By user and review.
+    cluster: Mutex<HashMap<(String, Review), (Instant, bool)>>,
 }
 
 /// A resource the pass touches: (group, plural, namespace or empty for cluster-scoped).
@@ -74,9 +76,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Readies `channel` for a pass that writes and removes what `scope` says: checks permissions,
 /// then records the pass's group-kinds and namespaces in the ApplySet parent.
+///
+/// `client` acts as `user` (the channel's ServiceAccount) when given: the permissions checked are
+/// that account's, and a refusal names it.
 pub async fn prepare(
     inner: &Inner,
     client: &Client,
+    user: Option<&str>,
     channel: &str,
     scope: &PassScope,
 ) -> Result<()> {
@@ -86,9 +92,17 @@ pub async fn prepare(
     });
     let fail = |e: TargetError| Error::target("kube", e);
     let (needs, ids) = needs(inner, client, scope).await.map_err(fail)?;
-    let missing = missing(inner, client, &needs).await.map_err(fail)?;
+    let missing = missing(inner, client, user.unwrap_or_default(), &needs)
+        .await
+        .map_err(fail)?;
     if !missing.is_empty() {
-        return Err(fail(TargetError::Forbidden(missing)));
+        return Err(fail(match user {
+            Some(user) => TargetError::ForbiddenAs {
+                user: user.to_owned(),
+                missing,
+            },
+            None => TargetError::Forbidden(missing),
+        }));
     }
     inner.parent.record(channel, &Scope::of(ids.iter())).await
 }
@@ -152,7 +166,7 @@ async fn needs(
 
 /// (group, kind) → (plural, namespaced) of the CRDs the pass writes (their kinds are not served
 /// yet).
-fn definitions(crds: &[bytes::Bytes]) -> HashMap<(String, String), (String, bool)> {
+pub(super) fn definitions(crds: &[bytes::Bytes]) -> HashMap<(String, String), (String, bool)> {
     crds.iter()
         .filter_map(|bytes| serde_json::from_slice::<Value>(bytes).ok())
         .filter_map(|crd| {
@@ -166,10 +180,11 @@ fn definitions(crds: &[bytes::Bytes]) -> HashMap<(String, String), (String, bool
         .collect()
 }
 
-/// Every permission of `needs` the agent lacks.
+/// Every permission of `needs` that `user` (`""`: the agent) lacks.
 async fn missing(
     inner: &Inner,
     client: &Client,
+    user: &str,
     needs: &BTreeMap<Place, BTreeSet<&'static str>>,
 ) -> Result<Vec<MissingPermission>, TargetError> {
     let mut out = Vec::new();
@@ -179,14 +194,14 @@ async fn missing(
         let rules = if namespace.is_empty() {
             None
         } else {
-            rules_in(inner, client, namespace).await
+            rules_in(inner, client, user, namespace).await
         };
         let mut lacking = Vec::new();
         for verb in &verbs {
             let granted = match &rules {
                 Some(r) if allows(&r.rules, verb, group, resource) => true,
                 Some(r) if !r.incomplete => false,
-                _ => access_review(inner, client, group, resource, namespace, verb).await?,
+                _ => access_review(inner, client, user, (group, resource, namespace, verb)).await?,
             };
             if !granted {
                 lacking.push((*verb).to_owned());
@@ -221,8 +236,9 @@ fn allows(rules: &[ResourceRule], verb: &str, group: &str, resource: &str) -> bo
 
 /// The rules that apply in `namespace` (cached), or `None` when they cannot be read (then
 /// every verb is asked alone).
-async fn rules_in(inner: &Inner, client: &Client, namespace: &str) -> Option<Rules> {
-    if let Some((at, rules)) = lock(&inner.access.namespaces).get(namespace)
+async fn rules_in(inner: &Inner, client: &Client, user: &str, namespace: &str) -> Option<Rules> {
+    let cached = (user.to_owned(), namespace.to_owned());
+    if let Some((at, rules)) = lock(&inner.access.namespaces).get(&cached)
         && at.elapsed() < KEEP
     {
         return Some(rules.clone());
@@ -246,24 +262,25 @@ async fn rules_in(inner: &Inner, client: &Client, namespace: &str) -> Option<Rul
         rules: status.resource_rules,
         incomplete: status.incomplete,
     };
-    lock(&inner.access.namespaces).insert(namespace.to_owned(), (Instant::now(), rules.clone()));
+    lock(&inner.access.namespaces).insert(cached, (Instant::now(), rules.clone()));
     Some(rules)
 }
 
-/// Whether the agent may `verb` `resource` of `group` in `namespace` (cached).
+/// Whether `user` may `verb` `resource` of `group` in `namespace` (cached).
 async fn access_review(
     inner: &Inner,
     client: &Client,
-    group: &str,
-    resource: &str,
-    namespace: &str,
-    verb: &str,
+    user: &str,
+    (group, resource, namespace, verb): (&str, &str, &str, &str),
 ) -> Result<bool, TargetError> {
     let key = (
-        group.to_owned(),
-        resource.to_owned(),
-        namespace.to_owned(),
-        verb.to_owned(),
+        user.to_owned(),
+        (
+            group.to_owned(),
+            resource.to_owned(),
+            namespace.to_owned(),
+            verb.to_owned(),
+        ),
     );
     if let Some((at, allowed)) = lock(&inner.access.cluster).get(&key)
         && at.elapsed() < KEEP

@@ -69,10 +69,20 @@ pub async fn take(
             .filter(|n| !n.is_empty()),
     );
     namespaces.insert(inner.options.namespace.clone());
+    let account_scope = (inner.scopes.get(channel)).filter(|s| s.service_account.is_some());
+    if let Some(scope) = &account_scope
+        && !(scope.namespaces.iter()).any(|p| p.matches(channel, &inner.options.namespace))
+    {
+        // The state ConfigMaps' namespace is an ApplySet member namespace by convention, but
+        // outside the scope the channel cannot have written there, and its account may not
+        // even list it.
+        namespaces.remove(&inner.options.namespace);
+    }
     let listing = Listing {
         selector: selector(channel),
         recorded: &recorded,
         namespaces: &namespaces,
+        as_account: account_scope.is_some(),
     };
     let results: Vec<_> = futures::stream::iter(kinds)
         .map(|(resolved, required)| {
@@ -219,6 +229,9 @@ struct Listing<'a> {
     recorded: &'a BTreeMap<ResourceId, u64>,
     /// Where to look when a cluster-wide list is forbidden.
     namespaces: &'a BTreeSet<String>,
+    /// The channel acts as its ServiceAccount, whose rights are per namespace as a rule: its
+    /// kinds are listed per namespace at once (no cluster-wide list refused first).
+    as_account: bool,
 }
 
 impl Listing<'_> {
@@ -230,25 +243,38 @@ impl Listing<'_> {
         resolved: &Resolved,
         required: bool,
     ) -> Result<Vec<Listed>, TargetError> {
+        let per_namespace = resolved.namespaced && required;
+        if per_namespace && self.as_account {
+            return self.each_namespace(client, resolved).await;
+        }
         let all = Api::<DynamicObject>::all_with(client.clone(), &resolved.resource);
         match self.pages(&all, resolved).await {
             Err(TargetError::Api(kube::Error::Api(status)))
-                if status.code == 403 && resolved.namespaced && required =>
+                if status.code == 403 && per_namespace =>
             {
                 tracing::debug!(kind = %resolved.resource.kind, "cluster-wide list forbidden; listing per namespace");
-                let mut out = Vec::new();
-                for namespace in self.namespaces {
-                    let api = Api::<DynamicObject>::namespaced_with(
-                        client.clone(),
-                        namespace,
-                        &resolved.resource,
-                    );
-                    out.extend(self.pages(&api, resolved).await?);
-                }
-                Ok(out)
+                self.each_namespace(client, resolved).await
             }
             other => other,
         }
+    }
+
+    /// The channel's objects of one kind, namespace by namespace.
+    async fn each_namespace(
+        &self,
+        client: &Client,
+        resolved: &Resolved,
+    ) -> Result<Vec<Listed>, TargetError> {
+        let mut out = Vec::new();
+        for namespace in self.namespaces {
+            let api = Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                namespace,
+                &resolved.resource,
+            );
+            out.extend(self.pages(&api, resolved).await?);
+        }
+        Ok(out)
     }
 
     /// Every page of one list.

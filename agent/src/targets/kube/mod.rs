@@ -18,6 +18,12 @@
 //! - **Prune** ([`prune`]): deletes with the UID cairn last saw as a precondition.
 //! - **Permissions** ([`access`]): checked per kind and namespace before the first write of a
 //!   pass, with every missing rule in one message.
+//! - **Tenancy** ([`tenancy`]): each channel's scope, as the reconcile sets it before a pass,
+//!   and where objects land as discovery places them (what the scope is checked against). A
+//!   scope naming a ServiceAccount makes every read, write, prune and permission check of the
+//!   channel go through a client impersonating it ([`crate::cluster::Cluster::client_as`]), so
+//!   the API server holds the channel to that account's RBAC; the agent's own identity keeps the
+//!   state ConfigMaps, the Lease and the placement of objects (discovery).
 //!
 //! - **State** ([`configmap`]): what a channel applied lives in a ConfigMap
 //!   ([`ConfigMapState`], a [`crate::state::StateBackend`]), which is also the channel's ApplySet
@@ -43,11 +49,13 @@ pub(crate) mod ownership;
 pub mod policy;
 mod prune;
 pub(crate) mod scope;
+mod tenancy;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cairn_state_format::{EntrySet, ResourceId};
+use bytes::Bytes;
+use cairn_state_format::{EntrySet, ResourceId, Scope};
 use futures::future::BoxFuture;
 use futures::{StreamExt, stream};
 use kube::Client;
@@ -60,8 +68,8 @@ pub use crate::config::{
 };
 
 use super::{
-    BatchReport, Drifted, HealthCheck, HealthReport, Inventory, LiveDrift, PassScope, Target,
-    TargetError, Write,
+    BatchReport, Drifted, HealthCheck, HealthReport, Inventory, Landing, LiveDrift, PassScope,
+    Target, TargetError, Write,
 };
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -84,6 +92,8 @@ struct Inner {
     kinds: Kinds,
     ledger: Arc<Ledger>,
     access: access::Access,
+    /// What each channel may do (its scope's ServiceAccount is whom its requests act as).
+    scopes: tenancy::ChannelScopes,
     /// The channels' state ConfigMaps, which are their ApplySet parents.
     parent: Arc<ConfigMapState>,
 }
@@ -105,6 +115,7 @@ impl KubeTarget {
                 kinds: Kinds::default(),
                 ledger,
                 access: access::Access::default(),
+                scopes: tenancy::ChannelScopes::default(),
                 parent,
                 options,
             }),
@@ -115,6 +126,12 @@ impl KubeTarget {
     /// channel's applied state there.
     pub fn state(&self) -> Arc<ConfigMapState> {
         self.inner.parent.clone()
+    }
+
+    /// What `channel` may do on this cluster, as the reconcile set it last (`None`: anything):
+    /// its ServiceAccount is whom the channel's requests act as.
+    pub fn scope(&self, channel: &str) -> Option<Scope> {
+        self.inner.scopes.get(channel)
     }
 
     /// The ApplySet id of `channel` (its parent is the channel's state ConfigMap).
@@ -128,6 +145,19 @@ impl KubeTarget {
             .client()
             .await
             .map_err(|e| self.error(TargetError::Connect(e)))
+    }
+
+    /// The client `channel`'s requests go through, and the user it acts as: its scope's
+    /// ServiceAccount when it names one (so the API server holds the channel to that account's
+    /// RBAC), else the agent's own. The agent's state, Lease and election keep [`Self::client`].
+    async fn channel_client(&self, channel: &str) -> Result<(Client, Option<String>)> {
+        let Some(account) = self.scope(channel).and_then(|s| s.service_account) else {
+            return Ok((self.client().await?, None));
+        };
+        let user = account.username();
+        let client = (self.inner.cluster.client_as(&user).await)
+            .map_err(|e| self.error(TargetError::Connect(e)))?;
+        Ok((client, Some(user)))
     }
 
     fn error(&self, problem: TargetError) -> Error {
@@ -188,7 +218,7 @@ impl Target for KubeTarget {
         previous: &EntrySet,
         check_drift: bool,
     ) -> Result<Inventory> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         inventory::take(
             &self.inner,
             &client,
@@ -207,9 +237,20 @@ impl Target for KubeTarget {
             .with(channel, |book| inventory::owns_exactly(book, previous))
     }
 
-    async fn prepare(&self, channel: &str, scope: &PassScope) -> Result<()> {
+    fn set_scope(&self, channel: &str, scope: Option<&Scope>) {
+        self.inner.scopes.set(channel, scope);
+    }
+
+    async fn landings(&self, ids: &[&ResourceId], definitions: &[Bytes]) -> Result<Vec<Landing>> {
         let client = self.client().await?;
-        access::prepare(&self.inner, &client, channel, scope).await
+        tenancy::landings(&self.inner, &client, ids, definitions)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn prepare(&self, channel: &str, scope: &PassScope) -> Result<()> {
+        let (client, user) = self.channel_client(channel).await?;
+        access::prepare(&self.inner, &client, user.as_deref(), channel, scope).await
     }
 
     fn forget(&self, channel: &str) {
@@ -219,12 +260,12 @@ impl Target for KubeTarget {
     }
 
     async fn apply(&self, channel: &str, writes: Vec<Write>) -> Result<BatchReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         Ok(apply::batch(self, &client, channel, writes).await)
     }
 
     async fn delete(&self, channel: &str, ids: Vec<ResourceId>) -> Result<BatchReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         Ok(prune::batch(self, &client, channel, ids).await)
     }
 
@@ -244,7 +285,7 @@ impl Target for KubeTarget {
 #[async_trait]
 impl LiveDrift for KubeTarget {
     async fn drifted(&self, channel: &str, writes: Vec<Write>) -> Result<Drifted> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         drift::check(self, &client, channel, writes).await
     }
 }
@@ -252,7 +293,7 @@ impl LiveDrift for KubeTarget {
 #[async_trait]
 impl HealthCheck for KubeTarget {
     async fn assess(&self, channel: &str, ids: Vec<ResourceId>) -> Result<HealthReport> {
-        let client = self.client().await?;
+        let (client, _) = self.channel_client(channel).await?;
         health::assess_all(self, &client, channel, ids)
             .await
             .map_err(|e| self.error(e))

@@ -26,9 +26,10 @@ const INDEX_SHARE: usize = 32;
 pub(super) type Looked = (Vec<ScannedFile>, Vec<Option<Box<Parsed>>>);
 
 /// A file after the first look: known by its stamp, or to be looked at further.
-// On the cached path nearly every file is `Known`, so boxing it would only add an allocation
-// per file.
-#[expect(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most files are known by their stamp: boxing them would cost an allocation each"
+)]
 enum First {
     Known(ScannedFile),
     Missed(String),
