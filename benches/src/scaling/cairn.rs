@@ -37,6 +37,23 @@ pub struct Published {
     /// Bytes of the source map written after the commit (0: none).
     #[serde(default)]
     pub source_map_bytes: u64,
+    /// How the publish found the input files.
+    #[serde(default)]
+    pub files: FilesFound,
+}
+
+/// How a publish found its input files (`files` in `cairn publish --output json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesFound {
+    /// Read and parsed.
+    pub parsed: u64,
+    /// Known unchanged by their stat data (the publish cache), not read.
+    pub unchanged_by_stamp: u64,
+    /// Known unchanged by the blob id Git's index holds for them, not read.
+    #[serde(default)]
+    pub unchanged_by_git_index: u64,
+    /// Read, and known unchanged by the sha256 of their bytes.
+    pub unchanged_by_content: u64,
 }
 
 impl Published {

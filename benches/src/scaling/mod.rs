@@ -14,7 +14,8 @@
 //!   directory restored, and of a third with nothing restored (the head's source map from the
 //!   store), each beside `git add -A && git commit && git push` in the same fresh clone.
 //!
-//! The initial tree is written [`RACY_WAIT`] before the first publish, so its files are not
+//! The tree is a Git work tree from the start (committed before the first publish, as a CI
+//! runner's checkout is). It is written [`RACY_WAIT`] before the first publish, so its files are not
 //! "racily clean" (re-read by every publish for a moment after they were written) when the
 //! measured publishes run: as files in a real tree, written long before they are published.
 //!
@@ -45,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::manifests::{Manifest, manifest, spread};
 use crate::measure::{Usage, median};
-use cairn::{Cairn, Published};
+use cairn::{Cairn, FilesFound, Published};
 use fresh::FreshSample;
 use git::Git;
 use scan::{Tree, Written};
@@ -180,6 +181,12 @@ impl Sample {
                 bytes_uploaded: count(|s| s.published.bytes_uploaded),
                 incremental: samples.iter().all(|s| s.published.incremental),
                 source_map_bytes: count(|s| s.published.source_map_bytes),
+                files: FilesFound {
+                    parsed: count(|s| s.published.files.parsed),
+                    unchanged_by_stamp: count(|s| s.published.files.unchanged_by_stamp),
+                    unchanged_by_git_index: count(|s| s.published.files.unchanged_by_git_index),
+                    unchanged_by_content: count(|s| s.published.files.unchanged_by_content),
+                },
             },
             cairn_objects: count(|s| s.cairn_objects),
             cairn_written: written(|s| s.cairn_written),
@@ -241,6 +248,12 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
     write_all(&manifests, (0..m).map(|i| manifest(i, 0)))?;
     progress("wrote the manifests", started);
 
+    // The tree is a Git work tree from the start, as a CI runner's checkout is.
+    let git = Git::init(&manifests, &tmp.path().join("remote.git"))?;
+    let first_git = git.commit("initial")?.then(git.push()?);
+    git.pack()?;
+    progress("first git commit and push", started);
+
     let cairn = Cairn::new(&config.cairn, tmp.path(), config.delta_depth)?;
     std::thread::sleep(RACY_WAIT);
     let (first_publish, published) = cairn.publish(&manifests, true)?;
@@ -250,11 +263,6 @@ pub fn measure_size(config: &Config, m: usize) -> Result<SizeReport> {
         || format!("expected a new generation of {m} objects, got {published:?}"),
     )?;
     progress("first publish", started);
-
-    let git = Git::init(&manifests, &tmp.path().join("remote.git"))?;
-    let first_git = git.commit("initial")?.then(git.push()?);
-    git.pack()?;
-    progress("first git commit and push", started);
 
     let changed = spread(m, config.changes);
     let mut samples = Vec::new();

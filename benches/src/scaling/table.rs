@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::cairn::FilesFound;
 use super::{Report, Sample};
 use crate::measure::Usage;
 
@@ -108,6 +109,22 @@ fn summary(report: &Report, out: &mut String) {
         );
     }
     out.push_str(
+        "\nHow the fresh publishes found the files (the last repetition's): known unchanged by the blob id \
+         Git's index holds for them (not read), read and known by their bytes, parsed.\n\n\
+         | M | fresh + cache: by Git's index / read / parsed | fresh + nothing: by Git's index / read / parsed |\n\
+         |---:|---:|---:|\n",
+    );
+    for size in &report.sizes {
+        let f = &size.median.fresh;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            thousands(size.objects as u64),
+            found(&f.restored_published.files),
+            found(&f.nothing_published.files),
+        );
+    }
+    out.push_str(
         "\nSource maps: the full map the first publish wrote, the map (a patch) each measured publish wrote, and \
          every map in the store at the end of the run.\n\n\
          | M | full map | per publish (patch) | in the store |\n\
@@ -125,6 +142,16 @@ fn summary(report: &Report, out: &mut String) {
             stored.created,
         );
     }
+}
+
+/// `99,990 / 0 / 10`.
+fn found(files: &FilesFound) -> String {
+    format!(
+        "{} / {} / {}",
+        thousands(files.unchanged_by_git_index),
+        thousands(files.unchanged_by_content),
+        thousands(files.parsed)
+    )
 }
 
 fn wall_cpu(u: &Usage) -> String {

@@ -71,6 +71,18 @@ fn publish_scaling_counts_what_cairn_and_git_write() {
     let fresh = &sample.fresh;
     for published in [&fresh.restored_published, &fresh.nothing_published] {
         assert_eq!(published.changes, changes as u64);
+        // One object per file: every file found one way, only the changed ones parsed (the
+        // others by Git's index, or by their bytes when the clone left them racily clean).
+        let files = &published.files;
+        assert_eq!(files.parsed, changes as u64, "{files:?}");
+        assert_eq!(
+            files.unchanged_by_stamp
+                + files.unchanged_by_git_index
+                + files.unchanged_by_content
+                + files.parsed,
+            m as u64,
+            "{files:?}"
+        );
         assert!(
             published.incremental,
             "the cache or the source map described the head: {published:?}"

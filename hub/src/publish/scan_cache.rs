@@ -1,7 +1,7 @@
 //! The publish cache: what each manifest file held the last time it was read, by path, with the
 //! file's stat data (like Git's index) and what its bytes were (sha256, length, Git blob id). A
 //! later publish trusts a file whose size, mtime, ctime, inode and device are unchanged without
-//! reading it, and the others by Git's index when they lie in a work tree ([`super::scan`]);
+//! reading it, and the others by Git's index when they lie in a work tree (`scan/git/`);
 //! it reads and hashes the rest, and parses only those whose bytes changed: a 10-file change in
 //! 100,000 manifests parses 10 files, and so does a fresh checkout (every stamp new) with the
 //! cache directory restored.
