@@ -135,6 +135,7 @@ mod tests {
             large_percent: 10,
             drift_every: 4,
             gc_every: 0,
+            gc_grace: std::time::Duration::ZERO,
         }
     }
 

@@ -110,9 +110,13 @@ pub struct Pattern {
     /// Every this many ticks, change a file in one agent's target behind its back (0: never).
     #[arg(long, default_value_t = 40)]
     pub drift_every: u64,
-    /// Every this many ticks, run `cairn gc --keep 20 --grace 2m` (0: never).
+    /// Every this many ticks, run `cairn gc --keep 20 --grace <gc-grace>` (0: never).
     #[arg(long, default_value_t = 300)]
     pub gc_every: u64,
+    /// The grace `cairn gc` gives unreferenced objects: what the store holds beyond the kept
+    /// generations, and with it what `cairn ui` lists.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+    pub gc_grace: Duration,
 }
 
 /// One look at everything.

@@ -164,8 +164,9 @@ impl Soak<'_> {
 
     fn collect(&mut self) -> Result<()> {
         let mut command = self.cairn.command();
+        let grace = format!("{}s", self.config.pattern.gc_grace.as_secs());
         command
-            .args(["gc", "--keep", "20", "--grace", "2m", "--store"])
+            .args(["gc", "--keep", "20", "--grace", &grace, "--store"])
             .arg(&self.cairn.store);
         measure::run(&mut command)?;
         self.report.ticks.gcs += 1;
@@ -298,7 +299,7 @@ fn settings(config: &Config) -> String {
     format!(
         "{} agent(s), {} objects, dir targets, --interval {} --resync {}; a publish every {}{}; \
          bursts of {} every {} ticks, {} % of the objects every {} ticks, a drift every {} ticks, \
-         gc every {} ticks; {} simulated clusters{}",
+         gc every {} ticks (grace {}); {} simulated clusters{}",
         config.agents,
         config.objects,
         d(config.interval),
@@ -311,6 +312,7 @@ fn settings(config: &Config) -> String {
         p.large_every,
         p.drift_every,
         p.gc_every,
+        d(p.gc_grace),
         config.simulated_clusters,
         if config.hub {
             "; cairn ui and cairn status --watch"
