@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cairn_state_format::{StatusError, StatusRecord, layout};
+use cairn_state_format::{StatusError, StatusRecord};
 use cairn_tests::browser::Browser;
-use cairn_tests::simulated::{Expected, write_mid_rollout};
+use cairn_tests::simulated::{Expected, write_mid_rollout, write_record};
 use cairn_tests::{binary, cairn, cairn_json, free_port, wait_until};
 
 const CLUSTERS: usize = 300;
@@ -263,14 +263,6 @@ fn the_fleet_view_shows_a_mid_rollout_fleet_in_a_browser() {
     assert_eq!(ui.request("POST", "/channels/prod").0, 405, "read-only");
     assert_eq!(ui.get("/channels/nope").0, 404);
     eprintln!("screenshots in {}", shots.display());
-}
-
-/// Writes `record` into the local store at `store_dir`, as its agent would have.
-fn write_record(store_dir: &Path, record: &StatusRecord) {
-    let path = store_dir.join(layout::status_key(&record.channel, &record.cluster));
-    std::fs::create_dir_all(path.parent().expect("a status key has a folder"))
-        .expect("status folder");
-    std::fs::write(path, record.encode()).expect("status record written");
 }
 
 /// A status record of `cluster` on `channel` whose newest error is `error`.
