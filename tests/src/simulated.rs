@@ -85,12 +85,17 @@ pub fn write_mid_rollout(
         if let Some(e) = r.errors.last() {
             expected.problems.insert(cluster.clone(), e.message.clone());
         }
-        let path = store_dir.join(layout::status_key(channel, &cluster));
-        std::fs::create_dir_all(path.parent().expect("a status key has a folder"))
-            .expect("status folder");
-        std::fs::write(path, r.encode()).expect("status record written");
+        write_record(store_dir, &r);
     }
     expected
+}
+
+/// Writes `record` into the local store at `store_dir`, as its agent would have.
+pub fn write_record(store_dir: &Path, record: &StatusRecord) {
+    let path = store_dir.join(layout::status_key(&record.channel, &record.cluster));
+    std::fs::create_dir_all(path.parent().expect("a status key has a folder"))
+        .expect("status folder");
+    std::fs::write(path, record.encode()).expect("status record written");
 }
 
 /// Makes cluster `i` fail (still on `old`), or degrade, or leaves it as it is.

@@ -14,7 +14,7 @@ mod edit;
 mod gate;
 
 use cairn_state_format::{
-    Digest, RootRefusal, SecretKey, SignedRoot, TrustRoot, TrustedRoot, layout,
+    Digest, RootRefusal, Scope, SecretKey, SignedRoot, TrustRoot, TrustedRoot, layout,
 };
 use cairn_store::Store;
 use chrono::{DateTime, Utc};
@@ -25,6 +25,30 @@ pub(crate) use gate::{ChannelScope, Signing, gate, scope_for};
 
 use crate::error::{Error, Result, TrustError};
 use crate::safe_writes::{create_once, safe_abilities};
+
+/// A delegation's scope as `cairn trust show` and `cairn ui` print it: the rules, or
+/// `unrestricted` for none.
+pub(crate) fn scope_text(scope: Option<&Scope>) -> String {
+    scope.map_or_else(|| "unrestricted".to_owned(), Scope::to_string)
+}
+
+/// Key ids with their labels, as `cairn trust show` and `cairn ui` print them.
+pub(crate) fn key_list(root: &TrustRoot, ids: &[String]) -> String {
+    let named: Vec<String> = ids
+        .iter()
+        .map(
+            |id| match root.keys.get(id).and_then(|k| k.label.as_deref()) {
+                Some(label) => format!("{id} ({label})"),
+                None => id.clone(),
+            },
+        )
+        .collect();
+    if named.is_empty() {
+        "no keys".to_owned()
+    } else {
+        named.join(", ")
+    }
+}
 
 /// The store's trust root: every version, verified from version 1 to the newest.
 #[derive(Clone, Debug)]

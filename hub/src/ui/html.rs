@@ -46,6 +46,7 @@ pub fn page(view: &View, title: &str, refresh: bool, body: Markup) -> Markup {
             body {
                 header {
                     a href="/" { "cairn" }
+                    a href="/trust" { "trust" }
                     span.dim { (view.store.url()) }
                     span.dim {
                         @match look.at {

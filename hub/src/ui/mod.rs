@@ -9,6 +9,7 @@
 
 mod html;
 mod pages;
+mod refusals;
 mod server;
 mod state;
 

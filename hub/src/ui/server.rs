@@ -69,6 +69,7 @@ async fn respond(view: &View, request: &Request<Incoming>) -> Response<Full<Byte
         .collect();
     let page = match segments.as_slice() {
         [] => Ok(pages::overview(view)),
+        ["trust"] => pages::trust(view).await,
         ["channels", name] => pages::channel(view, name),
         ["channels", name, "clusters"] => pages::clusters(view, name, &query),
         ["channels", name, "history"] => pages::history(view, name, &query).await,

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cairn_state_format::{StatusError, StatusRecord};
 use cairn_tests::browser::Browser;
-use cairn_tests::simulated::{Expected, write_mid_rollout};
+use cairn_tests::simulated::{Expected, write_mid_rollout, write_record};
 use cairn_tests::{binary, cairn, cairn_json, free_port, wait_until};
 
 const CLUSTERS: usize = 300;
@@ -29,7 +30,8 @@ impl Drop for Ui {
 }
 
 impl Ui {
-    fn start(dir: &Path, store: &str) -> Ui {
+    /// Starts a view of `store` and waits until it has looked at `channel`.
+    fn start(dir: &Path, store: &str, channel: &str) -> Ui {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let child = Command::new(binary("cairn"))
             .args(["ui", "--store", store, "--refresh", "1s"])
@@ -43,7 +45,7 @@ impl Ui {
             .expect("cairn ui starts");
         let ui = Ui { child, addr };
         wait_until(Duration::from_secs(30), "the first look", || {
-            ui.get("/channels/prod").0 == 200
+            ui.get(&format!("/channels/{channel}")).0 == 200
         });
         ui
     }
@@ -170,7 +172,7 @@ fn the_fleet_view_shows_a_mid_rollout_fleet_in_a_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (store, expected) = mid_rollout(dir);
-    let ui = Ui::start(dir, &store);
+    let ui = Ui::start(dir, &store, "prod");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cairn-ui");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -252,7 +254,142 @@ fn the_fleet_view_shows_a_mid_rollout_fleet_in_a_browser() {
     let history = browser.dom(&ui.url("/channels/prod/history"));
     assert!(history.contains("2 generations"), "{history}");
 
+    let (status, trust) = ui.get("/trust");
+    assert_eq!(status, 200);
+    assert!(
+        trust.contains("No trust root: agents trust keys given to them (--trust)"),
+        "{trust}"
+    );
     assert_eq!(ui.request("POST", "/channels/prod").0, 405, "read-only");
     assert_eq!(ui.get("/channels/nope").0, 404);
     eprintln!("screenshots in {}", shots.display());
+}
+
+/// A status record of `cluster` on `channel` whose newest error is `error`.
+fn record_with(cluster: &str, channel: &str, error: StatusError) -> StatusRecord {
+    let now = chrono::Utc::now();
+    let mut record = StatusRecord::new(cluster, channel, "cairn-agent 0.1.0", now);
+    record.push_error(error);
+    record
+}
+
+#[test]
+fn the_trust_page_shows_scopes_and_heads_refused_for_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = dir.join("store").to_str().expect("a UTF-8 path").to_owned();
+    let s = ["--store", store.as_str()];
+    for key in ["root", "team-a"] {
+        cairn(dir, &["keygen", "--out", &format!("{key}.key")]);
+    }
+    cairn(
+        dir,
+        &[&["trust", "init", "--key", "root.key"][..], &s].concat(),
+    );
+    let delegate = [
+        "trust",
+        "delegate",
+        "team-a",
+        "--channel",
+        "team-a-*",
+        "--signer",
+        "team-a.key.pub",
+        "--namespace",
+        "$channel",
+        "--deny-kind",
+        "*.rbac.authorization.k8s.io",
+        "--key",
+        "root.key",
+    ];
+    cairn(dir, &[&delegate[..], &s].concat());
+    std::fs::create_dir_all(dir.join("m")).expect("manifests folder");
+    std::fs::write(
+        dir.join("m/web.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web, namespace: team-a-web}\n",
+    )
+    .expect("manifest written");
+    let publish = [
+        "publish",
+        "--channel",
+        "team-a-web",
+        "--key",
+        "team-a.key",
+        "m",
+    ];
+    cairn(dir, &[&publish[..], &s].concat());
+    let show = String::from_utf8_lossy(&cairn(dir, &[&["trust", "show"][..], &s].concat()).stdout)
+        .into_owned();
+    let scope = show
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("scope: "))
+        .unwrap_or_else(|| panic!("trust show prints the scope: {show}"))
+        .to_owned();
+
+    // A scope refusal (a verify error naming the object) and a verify error that is not one.
+    let at = chrono::Utc::now();
+    let refused = "ClusterRoleBinding.rbac.authorization.k8s.io take-over";
+    let rule = "generation 2: kind ClusterRoleBinding.rbac.authorization.k8s.io is denied";
+    let refusal = StatusError {
+        at,
+        class: "verify".to_owned(),
+        message: rule.to_owned(),
+        object: Some(refused.to_owned()),
+    };
+    let unsigned = StatusError {
+        at,
+        class: "verify".to_owned(),
+        message: "generation 3: signed by an unknown key".to_owned(),
+        object: None,
+    };
+    let store_dir = dir.join("store");
+    write_record(&store_dir, &record_with("edge-1", "team-a-web", refusal));
+    write_record(&store_dir, &record_with("edge-2", "team-a-web", unsigned));
+
+    let ui = Ui::start(dir, &store, "team-a-web");
+    let (status, trust) = ui.get("/trust");
+    assert_eq!(status, 200);
+    assert!(
+        trust.contains("format 2"),
+        "a scoped root is format 2: {trust}"
+    );
+    assert!(
+        trust.contains("team-a") && trust.contains("team-a-*"),
+        "{trust}"
+    );
+    assert!(
+        trust.contains(&format!("<code>{scope}</code>")),
+        "the scope as trust show prints it ({scope}): {trust}"
+    );
+    assert!(trust.contains("Heads refused for scope (1)"), "{trust}");
+    assert!(
+        trust.contains("edge-1") && trust.contains(refused) && trust.contains(rule),
+        "{trust}"
+    );
+    assert!(!trust.contains("edge-2"), "not a scope refusal: {trust}");
+
+    let (_, channel) = ui.get("/channels/team-a-web");
+    assert!(
+        channel.contains("<b><a href=\"/trust\">1</a></b>refused a head for scope"),
+        "{channel}"
+    );
+    let (_, clusters) = ui.get("/channels/team-a-web/clusters");
+    assert_eq!(
+        clusters.matches("refused for scope").count(),
+        1,
+        "edge-1 is marked, edge-2 is not: {clusters}"
+    );
+    for path in [
+        "/",
+        "/trust",
+        "/channels/team-a-web",
+        "/channels/team-a-web/clusters",
+        "/channels/team-a-web/history",
+        "/channels/team-a-web/flags",
+    ] {
+        assert_eq!(ui.get(path).0, 200, "{path}");
+        assert!(
+            ui.get(path).1.contains("href=\"/trust\""),
+            "the nav links the trust page: {path}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use crate::clock::now;
 use crate::commands::args::{Output, StoreArgs};
 use crate::commands::common::{channel_name, open_store, print_json};
 use crate::error::{Error, Result};
-use crate::trust::{self, Chain, VersionInfo, shadowed};
+use crate::trust::{self, Chain, VersionInfo, key_list, scope_text, shadowed};
 
 /// Arguments of `cairn trust show`.
 #[derive(Args, Debug)]
@@ -116,23 +116,6 @@ fn rule_for(root: &TrustRoot, channel: &str) -> ChannelRule {
     }
 }
 
-fn key_list(root: &TrustRoot, ids: &[String]) -> String {
-    let named: Vec<String> = ids
-        .iter()
-        .map(
-            |id| match root.keys.get(id).and_then(|k| k.label.as_deref()) {
-                Some(label) => format!("{id} ({label})"),
-                None => id.clone(),
-            },
-        )
-        .collect();
-    if named.is_empty() {
-        "no keys".to_owned()
-    } else {
-        named.join(", ")
-    }
-}
-
 fn when(at: DateTime<Utc>) -> String {
     let left = at - now();
     if left <= chrono::Duration::zero() {
@@ -208,10 +191,6 @@ fn describe(root: &TrustRoot, d: &Delegation) -> String {
         key_list(root, &d.keys),
         scope_text(d.scope.as_ref())
     )
-}
-
-fn scope_text(scope: Option<&Scope>) -> String {
-    scope.map_or_else(|| "unrestricted".to_owned(), Scope::to_string)
 }
 
 fn print_rule(root: &TrustRoot, rule: &ChannelRule) {

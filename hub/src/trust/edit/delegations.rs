@@ -6,6 +6,7 @@ use cairn_state_format::{ChannelPattern, Delegation, Scope, TrustRoot, validate_
 use super::{Outcome, add_sorted, insert_key};
 use crate::error::{Error, Result};
 use crate::files::keys::NamedKey;
+use crate::trust::scope_text;
 
 /// Where the delegation `name` is in the root, or why it is not there.
 pub(super) fn position(root: &TrustRoot, name: &str) -> Result<usize> {
@@ -43,9 +44,7 @@ pub(super) fn delegate(
         patterns(&delegation),
         threshold,
         delegation.keys.len(),
-        scope
-            .as_ref()
-            .map_or("unrestricted".to_owned(), Scope::to_string)
+        scope_text(scope.as_ref())
     );
     delegation.scope = scope;
     match root.delegations.iter().position(|d| d.name == name) {

@@ -5,6 +5,7 @@ use cairn_state_format::{POSITIONS, Rollout, cohort_position};
 use maud::{Markup, html};
 
 use super::super::html::{age, clusters_link, page, phase_pill, tabs};
+use super::super::refusals::is_scope_refusal;
 use super::super::state::{ChannelLook, Sample, View};
 use super::{Page, generation_bars, lookup};
 use crate::clock::now;
@@ -20,6 +21,11 @@ pub fn channel(view: &View, name: &str) -> Page {
     let c = lookup(&look, name)?;
     let s = &c.summary;
     let drifted_objects: u64 = s.drifted.iter().map(|d| d.count).sum();
+    let refused = c
+        .records
+        .iter()
+        .filter(|r| r.errors.last().is_some_and(is_scope_refusal))
+        .count();
     let body = html! {
         h1 { "Channel " (name) }
         (tabs(name))
@@ -30,6 +36,9 @@ pub fn channel(view: &View, name: &str) -> Page {
             div.tile { b { a href=(clusters_link(name, &[("show", "problems")])) { (s.problems.len()) } } "problems" }
             div.tile { b { a href=(clusters_link(name, &[("show", "stale")])) { (s.stale.len()) } } "stale" }
             div.tile { b { a href=(clusters_link(name, &[("show", "drifted")])) { (s.drifted.len()) } } "drifted (" (drifted_objects) " objects)" }
+            @if refused > 0 {
+                div.tile { b { a href="/trust" { (refused) } } "refused a head for scope" }
+            }
         }
         h2 { "Clusters per generation" }
         (generation_bars(c, 8))

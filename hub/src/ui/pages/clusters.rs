@@ -8,6 +8,7 @@ use hyper::StatusCode;
 use maud::{Markup, html};
 
 use super::super::html::{age, clusters_link, page, phase_pill, tabs};
+use super::super::refusals::is_scope_refusal;
 use super::super::state::View;
 use super::{Page, lookup};
 use crate::clock::now;
@@ -157,7 +158,14 @@ fn row(r: &StatusRecord, stale_before: chrono::DateTime<chrono::Utc>) -> Markup 
             td.num { (r.counts.drifted) }
             td {
                 @if let Some(reason) = &r.reason { div { (reason) } }
-                @if let Some(e) = newest_error { div { "[" (e.class) "] " (e.message) } }
+                @if let Some(e) = newest_error {
+                    div {
+                        @if is_scope_refusal(e) {
+                            a.pill.failed href="/trust" { "refused for scope" } (e.object.as_deref().unwrap_or("")) ": "
+                        }
+                        "[" (e.class) "] " (e.message)
+                    }
+                }
                 @if !r.unhealthy.is_empty() {
                     div { "unhealthy: " (r.unhealthy.iter().take(UNHEALTHY_SHOWN).cloned().collect::<Vec<_>>().join(", "))
                           @if r.unhealthy.len() > UNHEALTHY_SHOWN { " and " (r.unhealthy.len() - UNHEALTHY_SHOWN) " more" } }

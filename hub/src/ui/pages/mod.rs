@@ -1,11 +1,12 @@
 //! The pages. Live pages (overview, channel, clusters) render from the newest look and reload
-//! themselves; history, diffs and flags read the store when asked (immutable objects, a few
+//! themselves; history, diffs, flags and the trust root read the store when asked (immutable objects, a few
 //! requests each).
 
 mod channel;
 mod clusters;
 mod flags;
 mod history;
+mod trust;
 
 use hyper::StatusCode;
 use maud::{Markup, html};
@@ -21,6 +22,7 @@ pub use channel::channel;
 pub use clusters::clusters;
 pub use flags::flags;
 pub use history::{diff, history};
+pub use trust::trust;
 
 /// The front page: every channel, its newest generation and clusters per generation.
 pub fn overview(view: &View) -> Markup {
