@@ -159,7 +159,8 @@ env_vars! {
     CAIRN_KUBE_BURST: Agent;
     /// What to do about drift: `correct` or `report`, for every channel or `<channel>=<mode>`.
     CAIRN_DRIFT: Agent;
-    /// How long to wait for a CustomResourceDefinition to be Established.
+    /// How long to wait for a CustomResourceDefinition to be Established, and then again for
+    /// discovery to serve its kinds.
     CAIRN_CRD_TIMEOUT: Agent;
     /// `true`: compete for a Lease; only the leader applies and reports.
     CAIRN_LEADER_ELECT: Agent;

@@ -347,47 +347,31 @@ mod tests {
         );
         assert!(parse_fraction("lots").is_err());
         let key = SecretKey::from_seed([1; 32]).public().to_string();
-        let cli = Cli::try_parse_from([
-            "cairn-agent",
-            "run",
-            "--store",
-            "file:///tmp/s",
-            "--channel",
-            "prod",
-            "--trust",
-            &key,
-            "--cluster-id",
-            "c1",
-            "--target",
-            "kube",
-        ])
-        .unwrap();
-        let Command::Run(args) = cli.command else {
-            panic!("not run")
+        let kube_run = |extra: &[&str]| {
+            let mut argv = vec![
+                "cairn-agent",
+                "run",
+                "--store",
+                "file:///tmp/s",
+                "--channel",
+                "prod",
+                "--trust",
+                &key,
+                "--cluster-id",
+                "c1",
+                "--target",
+                "kube",
+            ];
+            argv.extend_from_slice(extra);
+            let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not run")
+            };
+            args
         };
-        let config = args.to_config().unwrap();
+        let config = kube_run(&[]).to_config().unwrap();
         assert_eq!(config.target, TargetSpec::Kube);
         assert_eq!(config.kube, KubeOptions::default());
-        let cli = Cli::try_parse_from([
-            "cairn-agent",
-            "run",
-            "--store",
-            "file:///tmp/s",
-            "--channel",
-            "prod",
-            "--trust",
-            &key,
-            "--cluster-id",
-            "c1",
-            "--target",
-            "kube",
-            "--kube-concurrency",
-            "0",
-        ])
-        .unwrap();
-        let Command::Run(args) = cli.command else {
-            panic!("not run")
-        };
+        let args = kube_run(&["--kube-concurrency", "0"]);
         let err = args.to_config().unwrap_err().to_string();
         assert!(err.contains("--kube-concurrency"), "{err}");
     }

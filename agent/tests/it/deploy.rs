@@ -9,6 +9,7 @@
 //! `{{ toYaml . | indent N }}` inside a `with`) and fails on anything else, so the templates
 //! cannot drift into constructs this check does not understand.
 
+use cairn_env_vars::EnvVars;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -242,7 +243,7 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
     let agent_config = |objects: &[Value]| {
         (objects.iter())
             .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "cairn-agent")
-            .map(|o| o["data"]["CAIRN_APPLY_AS"].clone())
+            .map(|o| o["data"][EnvVars::CAIRN_APPLY_AS].clone())
             .unwrap()
     };
     assert_eq!(agent_config(&rendered), "cairn-system/cairn-platform");
@@ -292,7 +293,7 @@ fn the_chart_with_default_values_renders_the_plain_manifests() {
         .iter()
         .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "cairn-agent")
         .unwrap();
-    let path = config["data"]["CAIRN_SCOPES"].as_str().unwrap();
+    let path = config["data"][EnvVars::CAIRN_SCOPES].as_str().unwrap();
     let agent = scoped.iter().find(|o| o["kind"] == "DaemonSet").unwrap();
     let mounts = &agent["spec"]["template"]["spec"]["containers"][0]["volumeMounts"];
     assert!(

@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use cairn_env_vars::EnvVars;
 
-#[tokio::test]
-async fn the_agent_reconciles_a_real_cluster() {
+/// The kubeconfig `CAIRN_TEST_KUBECONFIG` names and a client from it, or `None` (with the skip
+/// printed) when it is not set.
+async fn real_cluster(what: &str) -> Option<(std::path::PathBuf, kube::Client)> {
     let Some(path) = std::env::var_os(EnvVars::CAIRN_TEST_KUBECONFIG) else {
-        println!(
-            "skipped: set CAIRN_TEST_KUBECONFIG to a kubeconfig to run against a real cluster"
-        );
-        return;
+        println!("skipped: set CAIRN_TEST_KUBECONFIG to a kubeconfig to run {what}");
+        return None;
     };
     let path = std::path::PathBuf::from(path);
     let file =
@@ -27,7 +26,14 @@ async fn the_agent_reconciles_a_real_cluster() {
     let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
         .await
         .expect("a usable kubeconfig");
-    let client = kube::Client::try_from(config).expect("a client");
+    Some((path, kube::Client::try_from(config).expect("a client")))
+}
+
+#[tokio::test]
+async fn the_agent_reconciles_a_real_cluster() {
+    let Some((path, client)) = real_cluster("against a real cluster").await else {
+        return;
+    };
     let suffix = format!("{:x}", std::process::id());
     let health_known = crate::kube_scenario::has_schedulable_nodes(&client).await;
     if !health_known {
@@ -47,19 +53,9 @@ async fn the_agent_reconciles_a_real_cluster() {
 
 #[tokio::test]
 async fn a_team_channel_cannot_escape_its_scope_on_a_real_cluster() {
-    let Some(path) = std::env::var_os(EnvVars::CAIRN_TEST_KUBECONFIG) else {
-        println!(
-            "skipped: set CAIRN_TEST_KUBECONFIG to a kubeconfig to run the escapes against a real cluster"
-        );
+    let Some((path, client)) = real_cluster("the escapes against a real cluster").await else {
         return;
     };
-    let path = std::path::PathBuf::from(path);
-    let file =
-        kube::config::Kubeconfig::read_from(&path).expect("CAIRN_TEST_KUBECONFIG is readable");
-    let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
-        .await
-        .expect("a usable kubeconfig");
-    let client = kube::Client::try_from(config).expect("a client");
     let suffix = format!("{:x}", std::process::id());
     crate::kube_escapes::run(&path, client, &suffix).await;
 }
