@@ -70,6 +70,7 @@ impl ChannelFamilies {
             &self.pruned,
             &self.failed,
             &self.follower_restarts,
+            &self.scope_refusals,
         ] {
             family.remove(&label);
         }
@@ -136,6 +137,8 @@ impl Metrics {
         families.applied.get_or_create(&label).inc_by(applied);
         families.pruned.get_or_create(&label).inc_by(pruned);
         families.failed.get_or_create(&label).inc_by(failed);
+        // At 0 from the first pass on, so that `increase()` in an alert sees the first refusal.
+        families.scope_refusals.get_or_create(&label).inc_by(0);
     }
 
     pub(crate) fn set_generation(&self, channel: &str, generation: u64) {

@@ -17,9 +17,11 @@ use cairn_test_support::binary;
 const WARM_UP_GENERATIONS: u64 = 300;
 /// Generations published in all.
 const GENERATIONS: u64 = 600;
-/// Largest rise of the RSS floor per generation after the warm-up, KiB (measured here: 1 for the
-/// agent, 3 for cairn ui and cairn status --watch, whose allocator is still settling).
-const MAX_FLOOR_KIB_PER_GENERATION: f64 = 8.0;
+/// Largest rise of the RSS floor per generation after the warm-up, KiB: a third of what keeping
+/// one generation's snapshot entries would cost (over 50 KiB here). Measured under load from
+/// other builds: up to 8.7 for the agent and 9.6 for `cairn status --watch` in debug builds whose
+/// allocator is still settling; about 0 to 2 on a quiet machine.
+const MAX_FLOOR_KIB_PER_GENERATION: f64 = 16.0;
 
 fn config(work: &tempfile::TempDir) -> Config {
     Config {
