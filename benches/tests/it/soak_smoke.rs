@@ -82,7 +82,7 @@ async fn memory_file_descriptors_and_state_stay_flat_over_generations() {
     );
 
     assert_eq!(report.growth.len(), 3, "{table}");
-    for growth in &report.growth {
+    for (i, growth) in report.growth.iter().enumerate() {
         let floor = growth
             .floor_per_generation
             .expect("samples in every quarter after the warm-up");
@@ -97,9 +97,17 @@ async fn memory_file_descriptors_and_state_stay_flat_over_generations() {
             growth.name,
             floor.slope
         );
-        let (first, last, _) = growth.fds;
+        // The fewest descriptors over the last quarter of the samples: a sample may catch a
+        // process mid-request (a page being served, a store file open), a leak shows in all.
+        let (first, _, _) = growth.fds;
+        let samples = &report.samples;
+        let settled_fds = samples[samples.len() * 3 / 4..]
+            .iter()
+            .map(|s| s.processes[i].fds)
+            .min()
+            .unwrap();
         assert!(
-            last <= first + 2,
+            settled_fds <= first + 2,
             "{} opens file descriptors: {table}",
             growth.name
         );
